@@ -1,0 +1,111 @@
+/**
+ * The Convex data model: a denormalised, read-only copy of the Postgres rows that live
+ * screens need. Postgres is the source of truth; every document is keyed by its Postgres
+ * id (`pgId`) and carries the Postgres `version` that `sync:applyBatch` compares against.
+ */
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+
+const nullableString = v.union(v.string(), v.null());
+
+/** Fields every synced document carries; applyBatch owns them, never the entity payload. */
+export const syncedFields = {
+  pgId: v.string(),
+  restaurantId: v.string(),
+  version: v.number(),
+};
+
+export const orderStatus = v.union(
+  v.literal("pending"),
+  v.literal("confirmed"),
+  v.literal("preparing"),
+  v.literal("ready"),
+  v.literal("served"),
+  v.literal("completed"),
+  v.literal("dispatched"),
+  v.literal("delivered"),
+  v.literal("cancelled"),
+  v.literal("rejected"),
+);
+
+export const orderType = v.union(
+  v.literal("dine_in"),
+  v.literal("takeaway"),
+  v.literal("delivery"),
+);
+
+export const orderItem = v.object({
+  pgId: v.string(),
+  menuItemId: v.string(),
+  name: v.string(),
+  unitPrice: v.number(),
+  quantity: v.number(),
+  lineTotal: v.number(),
+  notes: nullableString,
+});
+
+// Money is integer minor units; JSON from Python carries them as numbers, hence v.number().
+export const orderFields = {
+  number: v.number(),
+  tableId: nullableString,
+  tableLabel: nullableString,
+  status: orderStatus,
+  orderType: orderType,
+  items: v.array(orderItem),
+  subtotal: v.number(),
+  tax: v.number(),
+  tip: v.number(),
+  discount: v.number(),
+  total: v.number(),
+  currency: v.string(),
+  customerName: nullableString,
+  notes: nullableString,
+  createdAt: v.number(),
+  updatedAt: v.number(),
+};
+
+export const menuItemFields = {
+  categoryId: v.string(),
+  categoryName: nullableString,
+  name: v.string(),
+  description: nullableString,
+  price: v.number(),
+  isAvailable: v.boolean(),
+  rank: v.number(),
+};
+
+export const tableFields = {
+  label: v.string(),
+  seats: v.union(v.number(), v.null()),
+  isActive: v.boolean(),
+};
+
+export const syncedEntity = v.union(
+  v.literal("orders"),
+  v.literal("menuItems"),
+  v.literal("tables"),
+);
+
+export default defineSchema({
+  // createdAt ends the index so one status reads back oldest first without sorting.
+  orders: defineTable({ ...syncedFields, ...orderFields })
+    .index("by_pgId", ["pgId"])
+    .index("by_restaurantId_and_status_and_createdAt", [
+      "restaurantId",
+      "status",
+      "createdAt",
+    ]),
+  menuItems: defineTable({ ...syncedFields, ...menuItemFields })
+    .index("by_pgId", ["pgId"])
+    .index("by_restaurantId", ["restaurantId"]),
+  tables: defineTable({ ...syncedFields, ...tableFields })
+    .index("by_pgId", ["pgId"])
+    .index("by_restaurantId", ["restaurantId"]),
+  // A deleted document leaves its last version here so that a late, older upsert is
+  // recognised as stale instead of resurrecting the row. A pgId has a document or a
+  // tombstone, never both.
+  tombstones: defineTable({ entity: syncedEntity, ...syncedFields }).index(
+    "by_entity_and_pgId",
+    ["entity", "pgId"],
+  ),
+});
