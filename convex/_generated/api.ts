@@ -14,9 +14,15 @@ import type {
   FunctionReference,
 } from "convex/server";
 import { anyApi } from "convex/server";
+import type * as auth from "../auth.js";
+import type * as menu from "../menu.js";
+import type * as orders from "../orders.js";
 import type * as sync from "../sync.js";
 
 const fullApi: ApiFromModules<{
+  auth: typeof auth;
+  menu: typeof menu;
+  orders: typeof orders;
   sync: typeof sync;
 }> = anyApi as any;
 
