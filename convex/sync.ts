@@ -11,7 +11,12 @@ import {
   paginationOptsValidator,
   paginationResultValidator,
 } from "convex/server";
-import { ConvexError, v, type Infer } from "convex/values";
+import {
+  ConvexError,
+  v,
+  type Infer,
+  type PropertyValidators,
+} from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import {
   internalMutation,
@@ -35,7 +40,7 @@ type Entity = Infer<typeof syncedEntity>;
 
 const op = v.union(v.literal("upsert"), v.literal("delete"));
 
-function changeOf<E extends Entity, F extends Record<string, any>>(
+function changeOf<E extends Entity, F extends PropertyValidators>(
   entity: E,
   fields: F,
 ) {
@@ -130,7 +135,7 @@ async function applyChange(ctx: MutationCtx, c: Change): Promise<ChangeResult> {
     await raiseTombstone(ctx, tombstone, { entity: c.entity, ...key });
     return "deleted";
   }
-  const value = { ...c.doc!, ...key };
+  const value = { ...c.doc!, ...key }; // present: checked on entry
   if (stored !== null) {
     await ctx.db.replace(stored._id, value);
   } else {
