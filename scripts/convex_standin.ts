@@ -676,6 +676,8 @@ function handler(config: Config): http.RequestListener {
 }
 
 async function main() {
+  // stdout carries the ready line alone; a function's console output goes to stderr.
+  console.log = console.info = console.debug = console.error;
   const config = await readConfig(process.env);
   const server = http.createServer(handler(config));
   const stop = () => {
