@@ -1,0 +1,82 @@
+"""The Starlette application: ``uvicorn api.app:app`` (the Procfile's web process).
+
+``create_app(settings)`` builds one; tests pass their own settings. Resources (the pool,
+the token keys) are opened in the lifespan and kept in one typed ``Services`` object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from argon2 import PasswordHasher
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from api.config import ConfigError, Settings, load_settings
+from api.errors import EXCEPTION_HANDLERS
+from api.metrics import Metrics
+from api.middleware import RequestContext
+from api.ratelimit import RateLimits
+from api.routes import auth, menu, orders, restaurants, service
+from api.state import Services
+from api.tokens import TokenService
+from db import logs
+from db.pool import Database
+
+log = structlog.get_logger("api")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings(os.environ)
+    if settings.database_url is None:
+        raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
+    logs.configure(settings.log_format, settings.log_level)
+    metrics = Metrics()
+    tokens = TokenService(settings)
+    passwords = PasswordHasher(time_cost=settings.password_time_cost, memory_cost=settings.password_memory_kib)
+    database_url = settings.database_url
+    # Checked against when a login names an unknown email, so both take as long.
+    dummy_password_hash = passwords.hash("no account has this password")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        app.state.services = Services(
+            settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
+            metrics=metrics, dummy_password_hash=dummy_password_hash,
+        )
+        await db.open()
+        try:
+            log.info("api_started", env_mode=settings.env_mode, jwt_kid=tokens.kid)
+            yield
+        finally:
+            await db.close()
+
+    middleware = [
+        Middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                   production=settings.production),
+        Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                   allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+                   allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                   expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
+    ]
+    routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes]
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers take Exception, Starlette's alias is narrower
+        lifespan=lifespan,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn api.app:app` builds the app from the environment on first access, so that
+    # importing this module (tests, tools) has no side effects.
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,97 @@
+"""API settings, read once from the environment.
+
+Development runs on generated defaults (a dev signing key under .data/). Production
+(``ENV_MODE=production``) refuses to start without a database URL, a real signing key and
+an issuer: a missing setting is a startup error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from db.logs import LogFormat
+
+ROOT = Path(__file__).resolve().parent.parent
+EnvMode = Literal["development", "test", "production"]
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env_mode: EnvMode = "development"
+    database_url: str | None = None
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+
+    jwt_private_key: str | None = None  # PEM; or jwt_private_key_file
+    jwt_private_key_file: Path | None = None
+    jwt_key_id: str | None = None
+    # Public keys still accepted (and published) after a rotation: PEM blocks, concatenated.
+    jwt_previous_public_keys: str | None = None
+    jwt_issuer: str = "http://localhost:8000"
+    jwt_audience: str = "tabletop-api"
+    convex_audience: str = "tabletop-convex"
+    dev_key_path: Path = ROOT / ".data" / "dev-jwt-key.pem"
+
+    access_token_ttl_s: int = Field(900, ge=60)
+    refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=300)
+    guest_session_ttl_s: int = Field(4 * 3600, ge=300)
+    convex_token_ttl_s: int = Field(3600, ge=60)
+
+    # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
+    password_time_cost: int = Field(3, ge=1)
+    password_memory_kib: int = Field(65536, ge=64)
+
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    cors_origins: list[str] = []
+    rate_limit_storage: str = "memory://"
+    rate_limit_login: str = "10/minute"
+    rate_limit_qr_session: str = "30/minute"
+    rate_limit_order_create: str = "60/minute"
+    trust_forwarded_for: bool = False
+
+    log_format: LogFormat = "auto"
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.env_mode == "production"
+
+
+_ENV = {name.upper(): name for name in Settings.model_fields}
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from ``environ`` (field names upper-cased: DATABASE_URL, JWT_ISSUER, ...)."""
+    raw = {field: environ[env] for env, field in _ENV.items() if environ.get(env, "") != ""}
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+    if settings.production:
+        missing = [
+            env for env, ok in {
+                "DATABASE_URL": settings.database_url,
+                "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE": settings.jwt_private_key or settings.jwt_private_key_file,
+                "JWT_KEY_ID": settings.jwt_key_id,
+                "JWT_ISSUER": "jwt_issuer" in raw,
+            }.items() if not ok
+        ]
+        if missing:
+            raise ConfigError("ENV_MODE=production needs " + ", ".join(missing))
+    return settings

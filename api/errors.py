@@ -1,0 +1,101 @@
+"""The API's one error type and the handlers that render every failure as problem+json.
+
+Handlers never build error responses themselves: they raise ApiError (or a db DomainError,
+mapped here), and exactly one place turns it into RFC 9457 JSON with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.responses import JSON
+from db.errors import Conflict, DomainError, NotFound, Unauthorized, Unprocessable
+
+log = structlog.get_logger("api")
+
+_TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_DOMAIN_STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Unprocessable: 422, Unauthorized: 401}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.errors, self.headers, self.extra = errors, headers or {}, extra or {}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def problem(err: ApiError) -> Response:
+    body: dict[str, Any] = {
+        "type": f"/problems/{err.code}",
+        "title": _TITLES.get(err.status, "Error"),
+        "status": err.status,
+        "detail": err.detail,
+        "code": err.code,
+        **err.extra,
+    }
+    if err.errors is not None:
+        body["errors"] = err.errors
+    return JSON(body, status_code=err.status, headers=err.headers, media_type="application/problem+json")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem(exc)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)), 400)
+    extra = dict(exc.extra)
+    errors = extra.pop("errors", None)
+    return problem(ApiError(status, exc.code, exc.detail, errors=errors, extra=extra))
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return problem(ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})))
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    return problem(ApiError(413, "payload_too_large", "the request body is larger than this API accepts"))
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", exc_info=exc)
+    request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+    err = ApiError(500, "internal_error", "something went wrong on our side; it has been logged",
+                   headers={"X-Request-ID": request_id})
+    return problem(err)
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: _api_error,
+    DomainError: _domain_error,
+    HTTPException: _http_exception,
+    BodyTooLarge: _too_large,
+    Exception: _unhandled,
+}

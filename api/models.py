@@ -1,0 +1,168 @@
+"""Request models: the edge where input is checked. Every field is bounded, unknown
+fields are refused, and nothing the client says about prices or totals is accepted."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from db.lifecycle import Status
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Money = Annotated[int, Field(ge=0, le=100_000_000_00)]
+Rank = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+Role = Literal["owner", "manager", "staff", "kitchen"]
+
+
+def _timezone(value: str) -> str:
+    if value not in zoneinfo.available_timezones():
+        raise ValueError("not an IANA time zone")
+    return value
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
+
+
+class Input(BaseModel):
+    # strict: "2" is not a quantity. JSON strings still parse as UUIDs and datetimes.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Register(Input):
+    email: Annotated[EmailStr, StringConstraints(max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=10, max_length=256)]
+    full_name: Name
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class Login(Input):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Refresh(Input):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class NewRestaurant(Input):
+    name: Name
+    currency: Currency
+    timezone: TimeZone
+    tax_rate_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class RestaurantPatch(Input):
+    name: Name | None = None
+    currency: Currency | None = None
+    timezone: TimeZone | None = None
+    tax_rate_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
+class NewMember(Input):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    role: Role
+
+
+class NewTable(Input):
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    seats: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class TablePatch(Input):
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    seats: Annotated[int, Field(ge=1, le=100)] | None = None
+    is_active: bool | None = None
+    rotate_qr_token: bool = False
+
+
+class NewCategory(Input):
+    name: Name
+    rank: Rank = 0
+
+
+class CategoryPatch(Input):
+    name: Name | None = None
+    rank: Rank | None = None
+
+
+class NewMenuItem(Input):
+    category_id: UUID
+    name: Name
+    price: Money
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    is_available: bool = True
+    rank: Rank = 0
+
+
+class MenuItemPatch(Input):
+    category_id: UUID | None = None
+    name: Name | None = None
+    price: Money | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    is_available: bool | None = None
+    rank: Rank | None = None
+
+
+class Availability(Input):
+    is_available: bool
+
+
+class OrderLine(Input):
+    menu_item_id: UUID
+    quantity: Annotated[int, Field(ge=1, le=99)]
+    notes: ShortText | None = None
+
+
+class NewOrder(Input):
+    items: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
+    customer_name: Name | None = None
+    customer_phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
+    notes: ShortText | None = None
+    order_type: Literal["dine_in", "takeaway", "delivery"] | None = None
+    tip: Money = 0
+    table_id: UUID | None = None
+
+
+class StatusMove(Input):
+    status: Status
+    reason: ShortText | None = None
+
+
+class Cancel(Input):
+    reason: ShortText | None = None
+
+
+class OrderQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[Status] | None = None
+    since: datetime | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # ?status=pending,confirmed and ?status=pending&status=confirmed both work.
+        if isinstance(value, str):
+            return [s for s in value.split(",") if s]
+        if isinstance(value, list):
+            return [s for v in value for s in str(v).split(",") if s]
+        return value
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-01-01T00:00:00Z")
+        return value

@@ -1,0 +1,106 @@
+"""The menu: categories, items and availability (86-ing)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.access import FLOOR, MEMBERS, OWNER_MANAGER, restaurant_scope
+from api.bodies import json_body
+from api.models import Availability, CategoryPatch, MenuItemPatch, NewCategory, NewMenuItem
+from api.responses import JSON
+from db import menu
+from db.queries import Row
+
+_ITEM_FIELDS = ("id", "category_id", "name", "description", "price", "is_available", "rank", "version",
+                "created_at", "updated_at")
+
+
+def _rid(request: Request) -> UUID:
+    rid: UUID = request.path_params["rid"]
+    return rid
+
+
+def _item(row: Row) -> dict[str, Any]:
+    return {k: row[k] for k in _ITEM_FIELDS}
+
+
+async def get_menu(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
+        categories = await menu.full_menu(scope.conn, _rid(request))
+    return JSON({"categories": [
+        {"id": c["id"], "name": c["name"], "rank": c["rank"], "items": [_item(i) for i in c["items"]]}
+        for c in categories
+    ]})
+
+
+async def create_category(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, NewCategory)
+        row = await menu.create_category(scope.conn, restaurant_id=_rid(request), name=body.name, rank=body.rank)
+    return JSON(row, status_code=201)
+
+
+async def patch_category(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, CategoryPatch)
+        row = await menu.update_category(
+            scope.conn, restaurant_id=_rid(request), category_id=request.path_params["cid"],
+            changes=body.model_dump(exclude_unset=True),
+        )
+    return JSON(row)
+
+
+async def delete_category(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        await menu.delete_category(scope.conn, restaurant_id=_rid(request), category_id=request.path_params["cid"])
+    return Response(status_code=204)
+
+
+async def create_item(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, NewMenuItem)
+        row = await menu.create_item(scope.conn, restaurant_id=_rid(request), fields=body.model_dump())
+    return JSON(_item(row), status_code=201)
+
+
+async def patch_item(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, MenuItemPatch)
+        row = await menu.update_item(
+            scope.conn, restaurant_id=_rid(request), item_id=request.path_params["iid"],
+            changes=body.model_dump(exclude_unset=True),
+        )
+    return JSON(_item(row))
+
+
+async def delete_item(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        await menu.delete_item(scope.conn, restaurant_id=_rid(request), item_id=request.path_params["iid"])
+    return Response(status_code=204)
+
+
+async def set_availability(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), FLOOR) as scope:
+        body = await json_body(request, Availability)
+        row = await menu.set_availability(
+            scope.conn, restaurant_id=_rid(request), item_id=request.path_params["iid"], is_available=body.is_available
+        )
+    return JSON(_item(row))
+
+
+_BASE = "/api/restaurants/{rid:uuid}/menu"
+routes = [
+    Route(_BASE, get_menu, methods=["GET"]),
+    Route(f"{_BASE}/categories", create_category, methods=["POST"]),
+    Route(f"{_BASE}/categories/{{cid:uuid}}", patch_category, methods=["PATCH"]),
+    Route(f"{_BASE}/categories/{{cid:uuid}}", delete_category, methods=["DELETE"]),
+    Route(f"{_BASE}/items", create_item, methods=["POST"]),
+    Route(f"{_BASE}/items/{{iid:uuid}}", patch_item, methods=["PATCH"]),
+    Route(f"{_BASE}/items/{{iid:uuid}}", delete_item, methods=["DELETE"]),
+    Route(f"{_BASE}/items/{{iid:uuid}}/availability", set_availability, methods=["PUT"]),
+]

@@ -1,0 +1,157 @@
+"""Orders: placing (guests and staff), reading, and moving through the lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.access import FLOOR, MEMBERS, Scope, restaurant_scope
+from api.bodies import json_body, query_params
+from api.errors import ApiError
+from api.models import Cancel, NewOrder, OrderQuery, StatusMove
+from api.responses import JSON
+from api.state import services
+from db import orders
+from db.pricing import LineRequest
+from db.queries import Row
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_HIDDEN = frozenset({"session_id"})
+
+
+def _rid(request: Request) -> UUID:
+    rid: UUID = request.path_params["rid"]
+    return rid
+
+
+def _oid(request: Request) -> UUID:
+    oid: UUID = request.path_params["oid"]
+    structlog.contextvars.bind_contextvars(order_id=str(oid))
+    return oid
+
+
+def _order(row: Row) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _HIDDEN}
+
+
+def _idempotency(request: Request, body: NewOrder) -> orders.Idempotency | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _KEY.match(key):
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII characters")
+    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return orders.Idempotency(key, hashlib.sha256(canonical).digest())
+
+
+def _new_order(scope: Scope, body: NewOrder) -> orders.NewOrder:
+    table_id = body.table_id
+    if scope.is_guest:
+        if table_id is not None and table_id != scope.principal.table_id:
+            raise ApiError(422, "table_mismatch", "a guest session orders for its own table only")
+        table_id = scope.principal.table_id
+        if body.order_type == "delivery":
+            raise ApiError(422, "order_type_not_allowed", "a guest at a table cannot order delivery")
+    order_type = body.order_type or ("dine_in" if table_id else "takeaway")
+    if order_type == "dine_in" and table_id is None:
+        raise ApiError(422, "table_required", "a dine_in order needs table_id")
+    return orders.NewOrder(
+        lines=[LineRequest(i.menu_item_id, i.quantity, i.notes) for i in body.items],
+        order_type=order_type, table_id=table_id,
+        session_id=scope.principal.session_id if scope.is_guest else None,
+        customer_name=body.customer_name, customer_phone=body.customer_phone, notes=body.notes, tip=body.tip,
+    )
+
+
+async def create_order(request: Request) -> Response:
+    svc = services(request)
+    async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
+        await svc.limits.hit(svc.limits.order_create, "order", scope.principal.actor.principal)
+        body = await json_body(request, NewOrder)
+        created = await orders.create(
+            scope.conn, restaurant_id=_rid(request), new=_new_order(scope, body),
+            actor=scope.principal.actor, idempotency=_idempotency(request, body),
+        )
+    structlog.contextvars.bind_contextvars(order_id=str(created.order["id"]), replayed=created.replayed)
+    if created.replayed:
+        return JSON(_order(created.order), status_code=200, headers={"Idempotent-Replayed": "true"})
+    return JSON(_order(created.order), status_code=201)
+
+
+def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
+    if raw is None:
+        return None
+    try:
+        created_at, _, order_id = base64.urlsafe_b64decode(raw.encode() + b"==").decode().partition("|")
+        return datetime.fromisoformat(created_at), UUID(order_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API issued") from exc
+
+
+def _next_cursor(rows: list[Row], limit: int) -> str | None:
+    if len(rows) < limit:
+        return None
+    last = rows[-1]
+    raw = f"{last['created_at'].isoformat()}|{last['id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+async def list_orders(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), MEMBERS) as scope:
+        query = query_params(request, OrderQuery)
+        rows = await orders.list_page(
+            scope.conn, _rid(request), statuses=query.status, since=query.since,
+            cursor=_cursor(query.cursor), limit=query.limit,
+        )
+    return JSON({"items": [_order(r) for r in rows], "next_cursor": _next_cursor(rows, query.limit)})
+
+
+async def get_order(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
+        if scope.is_guest:
+            assert scope.principal.session_id is not None
+            row = await orders.get_for_guest(scope.conn, _rid(request), _oid(request), scope.principal.session_id)
+        else:
+            row = await orders.get(scope.conn, _rid(request), _oid(request))
+    return JSON(_order(row))
+
+
+async def move_order(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), FLOOR) as scope:
+        body = await json_body(request, StatusMove)
+        row = await orders.move(
+            scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target=body.status,
+            actor=scope.principal.actor, reason=body.reason,
+        )
+    return JSON(_order(row))
+
+
+async def cancel_order(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), FLOOR, guest=True) as scope:
+        body = await json_body(request, Cancel)
+        row = await orders.move(
+            scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target="cancelled",
+            actor=scope.principal.actor, reason=body.reason,
+            guest_session=scope.principal.session_id if scope.is_guest else None,
+        )
+    return JSON(_order(row))
+
+
+_BASE = "/api/restaurants/{rid:uuid}/orders"
+routes = [
+    Route(_BASE, create_order, methods=["POST"]),
+    Route(_BASE, list_orders, methods=["GET"]),
+    Route(f"{_BASE}/{{oid:uuid}}", get_order, methods=["GET"]),
+    Route(f"{_BASE}/{{oid:uuid}}/status", move_order, methods=["POST"]),
+    Route(f"{_BASE}/{{oid:uuid}}/cancel", cancel_order, methods=["POST"]),
+]

@@ -1,0 +1,133 @@
+"""Restaurants, their members and tables, and the guest session a QR scan opens."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.access import MEMBERS, OWNER_MANAGER, client_ip, require_user, restaurant_scope
+from api.bodies import json_body
+from api.errors import ApiError
+from api.models import NewMember, NewRestaurant, NewTable, RestaurantPatch, TablePatch
+from api.responses import JSON
+from api.state import services
+from db import restaurants, tables, users
+from db.queries import Row
+
+# Which roles each role may hand out: managers run the floor, only owners make owners.
+_GRANTABLE = {
+    "admin": frozenset({"owner", "manager", "staff", "kitchen"}),
+    "owner": frozenset({"owner", "manager", "staff", "kitchen"}),
+    "manager": frozenset({"manager", "staff", "kitchen"}),
+}
+
+
+def _rid(request: Request) -> UUID:
+    rid: UUID = request.path_params["rid"]
+    return rid
+
+
+def _table(row: Row) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "label", "seats", "qr_token", "is_active", "version", "created_at", "updated_at")}
+
+
+async def create_restaurant(request: Request) -> Response:
+    principal = require_user(request)
+    body = await json_body(request, NewRestaurant)
+    restaurant_id = uuid4()
+    assert principal.user_id is not None
+    async with services(request).db.tenant(restaurant_id) as conn:
+        row = await restaurants.create(
+            conn, restaurant_id=restaurant_id, owner_id=principal.user_id, name=body.name,
+            currency=body.currency, timezone=body.timezone, tax_rate_bps=body.tax_rate_bps,
+        )
+    return JSON(row, status_code=201)
+
+
+async def get_restaurant(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), MEMBERS) as scope:
+        return JSON(await restaurants.get(scope.conn, _rid(request)))
+
+
+async def patch_restaurant(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, RestaurantPatch)
+        return JSON(await restaurants.update(scope.conn, _rid(request), body.model_dump(exclude_unset=True)))
+
+
+async def add_member(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, NewMember)
+        if body.role not in _GRANTABLE[scope.role]:
+            raise ApiError(403, "forbidden", f"the {scope.role} role cannot grant {body.role}")
+        user = await users.by_email(scope.conn, body.email.strip().lower())
+        if user is None:
+            raise ApiError(404, "user_not_found", "no account has this email; ask them to register first")
+        row = await restaurants.add_member(scope.conn, restaurant_id=_rid(request), user_id=user["id"], role=body.role)
+    return JSON({**row, "email": user["email"], "full_name": user["full_name"]}, status_code=201)
+
+
+async def create_table(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, NewTable)
+        row = await tables.create(scope.conn, restaurant_id=_rid(request), label=body.label, seats=body.seats)
+    return JSON(_table(row), status_code=201)
+
+
+async def list_tables(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), MEMBERS) as scope:
+        rows = await tables.list_all(scope.conn, _rid(request))
+    return JSON({"items": [_table(r) for r in rows]})
+
+
+async def patch_table(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, TablePatch)
+        row = await tables.update(
+            scope.conn, restaurant_id=_rid(request), table_id=request.path_params["tid"],
+            changes=body.model_dump(exclude_unset=True),
+        )
+    return JSON(_table(row))
+
+
+async def open_qr_session(request: Request) -> Response:
+    svc = services(request)
+    await svc.limits.hit(svc.limits.qr_session, "qr", client_ip(request))
+    qr_token = request.path_params["qr_token"]
+    if len(qr_token) > 64:
+        raise ApiError(404, "not_found", "this QR code is not known")
+    async with svc.db.system() as conn:
+        found = await tables.by_qr_token(conn, qr_token)
+        if found is None or not found["is_active"]:
+            raise ApiError(404, "not_found", "this QR code is not known or its table is closed")
+        session = await tables.open_guest_session(
+            conn, restaurant_id=found["restaurant_id"], table_id=found["table_id"],
+            ttl_s=svc.settings.guest_session_ttl_s,
+        )
+    structlog.contextvars.bind_contextvars(restaurant_id=str(found["restaurant_id"]))
+    issued = svc.tokens.guest_token(
+        restaurant_id=found["restaurant_id"], table_id=found["table_id"], session_id=session["id"]
+    )
+    return JSON({
+        "session_token": issued.token,
+        "expires_in": issued.expires_in,
+        "restaurant": {"id": found["restaurant_id"], "name": found["name"], "currency": found["currency"]},
+        "table": {"id": found["table_id"], "label": found["label"]},
+    }, status_code=201)
+
+
+routes = [
+    Route("/api/restaurants", create_restaurant, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}", get_restaurant, methods=["GET"]),
+    Route("/api/restaurants/{rid:uuid}", patch_restaurant, methods=["PATCH"]),
+    Route("/api/restaurants/{rid:uuid}/members", add_member, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}/tables", create_table, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}/tables", list_tables, methods=["GET"]),
+    Route("/api/restaurants/{rid:uuid}/tables/{tid:uuid}", patch_table, methods=["PATCH"]),
+    Route("/api/qr/{qr_token:str}/session", open_qr_session, methods=["POST"]),
+]

@@ -1,0 +1,30 @@
+"""What the app opens in its lifespan, kept in one typed object on app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from starlette.requests import Request
+
+from api.config import Settings
+from api.metrics import Metrics
+from api.ratelimit import RateLimits
+from api.tokens import TokenService
+from db.pool import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    passwords: PasswordHasher
+    limits: RateLimits
+    metrics: Metrics
+    dummy_password_hash: str
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found

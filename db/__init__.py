@@ -1,0 +1,1 @@
+"""Postgres: pool, schema, and one module per aggregate holding all of its SQL."""

@@ -1,0 +1,201 @@
+"""Orders: creation (priced from the menu, idempotent), reads, and status moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from db import lifecycle
+from db import queries as q
+from db.errors import Conflict, NotFound, Unprocessable
+from db.pricing import LineRequest, MenuPrice, price_order
+from db.queries import Conn, Row
+
+ALL_NIL_UUID = UUID(int=(1 << 128) - 1)
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: Literal["user", "guest", "system"]
+    id: UUID | None
+
+    @property
+    def principal(self) -> str:
+        """The identity an Idempotency-Key is bound to."""
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    lines: list[LineRequest]
+    order_type: str
+    table_id: UUID | None = None
+    session_id: UUID | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    notes: str | None = None
+    tip: int = 0
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    request_hash: bytes
+
+
+@dataclass(frozen=True)
+class Created:
+    order: Row
+    replayed: bool = False
+
+
+async def create(
+    conn: Conn, *, restaurant_id: UUID, new: NewOrder, actor: Actor, idempotency: Idempotency | None
+) -> Created:
+    """Creates an order in the caller's transaction, or returns the one its key created.
+
+    Prices, tax and totals come from the menu in the database. An unknown, deleted,
+    unavailable or other-restaurant item is Unprocessable and the caller's transaction
+    rolls back, so nothing (not even the key) is written.
+    """
+    if idempotency is not None:
+        claimed = await q.maybe_one(
+            conn, "claim_idempotency_key", restaurant_id=restaurant_id, key=idempotency.key,
+            principal=actor.principal, request_hash=idempotency.request_hash,
+        )
+        if claimed is None:
+            return await _replay(conn, restaurant_id, actor, idempotency)
+
+    ids = list({line.menu_item_id for line in new.lines})
+    found = {
+        row["id"]: row
+        for row in await q.all(conn, "menu_items_for_order", restaurant_id=restaurant_id, item_ids=ids)
+    }
+    problems = [
+        {"loc": ["body", "items", i, "menu_item_id"], "msg": "unknown menu item", "code": "unknown_menu_item"}
+        for i, line in enumerate(new.lines) if line.menu_item_id not in found
+    ]
+    if problems:
+        raise Unprocessable("some items are not on this restaurant's menu", code="unknown_menu_item",
+                            extra={"errors": problems})
+    unavailable = [
+        {"loc": ["body", "items", i, "menu_item_id"], "msg": f"{found[line.menu_item_id]['name']} is unavailable",
+         "code": "menu_item_unavailable"}
+        for i, line in enumerate(new.lines) if not found[line.menu_item_id]["is_available"]
+    ]
+    if unavailable:
+        raise Unprocessable("some items are unavailable right now", code="menu_item_unavailable",
+                            extra={"errors": unavailable})
+
+    counter = await q.one(conn, "next_order_number", restaurant_id=restaurant_id)
+    menu = {i: MenuPrice(name=row["name"], price=row["price"]) for i, row in found.items()}
+    lines, totals = price_order(new.lines, menu, tax_rate_bps=counter["tax_rate_bps"], tip=new.tip)
+    inserted = await q.one(
+        conn, "insert_order",
+        restaurant_id=restaurant_id, number=counter["number"], table_id=new.table_id,
+        session_id=new.session_id, placed_by_user=actor.id if actor.kind == "user" else None,
+        order_type=new.order_type, customer_name=new.customer_name, customer_phone=new.customer_phone,
+        notes=new.notes, currency=counter["currency"], subtotal=totals.subtotal, tax=totals.tax,
+        tip=totals.tip, discount=totals.discount, total=totals.total,
+    )
+    order_id = inserted["id"]
+    await q.run(
+        conn, "insert_order_items",
+        restaurant_id=restaurant_id, order_id=order_id,
+        positions=list(range(1, len(lines) + 1)),
+        menu_item_ids=[line.menu_item_id for line in lines],
+        names=[line.name for line in lines],
+        unit_prices=[line.unit_price for line in lines],
+        quantities=[line.quantity for line in lines],
+        line_totals=[line.line_total for line in lines],
+        notes=[line.notes for line in lines],
+    )
+    await _record_event(conn, restaurant_id, order_id, None, "pending", actor, None)
+    if idempotency is not None:
+        await q.run(conn, "set_idempotency_order", restaurant_id=restaurant_id, key=idempotency.key, order_id=order_id)
+    return Created(await get(conn, restaurant_id, order_id))
+
+
+async def _replay(conn: Conn, restaurant_id: UUID, actor: Actor, idempotency: Idempotency) -> Created:
+    earlier = await q.one(conn, "get_idempotency_key", restaurant_id=restaurant_id, key=idempotency.key)
+    if earlier["principal"] != actor.principal or earlier["request_hash"] != idempotency.request_hash:
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
+        )
+    return Created(await get(conn, restaurant_id, earlier["order_id"]), replayed=True)
+
+
+async def get(conn: Conn, restaurant_id: UUID, order_id: UUID) -> Row:
+    row = await q.maybe_one(conn, "get_order", restaurant_id=restaurant_id, order_id=order_id)
+    if row is None:
+        raise NotFound("order not found")
+    return row
+
+
+async def get_for_guest(conn: Conn, restaurant_id: UUID, order_id: UUID, session_id: UUID) -> Row:
+    """A guest sees only the orders its own session placed; others are simply not found."""
+    row = await get(conn, restaurant_id, order_id)
+    if row["session_id"] != session_id:
+        raise NotFound("order not found")
+    return row
+
+
+async def list_page(
+    conn: Conn,
+    restaurant_id: UUID,
+    *,
+    statuses: list[str] | None,
+    since: datetime | None,
+    cursor: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Row]:
+    params = {
+        "restaurant_id": restaurant_id,
+        "since": since or "-infinity",
+        "cursor_created_at": cursor[0] if cursor else "infinity",
+        "cursor_id": cursor[1] if cursor else ALL_NIL_UUID,
+        "limit": limit,
+    }
+    if statuses:
+        return await q.all(conn, "list_orders_by_status", statuses=statuses, **params)
+    return await q.all(conn, "list_orders", **params)
+
+
+async def move(
+    conn: Conn,
+    *,
+    restaurant_id: UUID,
+    order_id: UUID,
+    target: str,
+    actor: Actor,
+    reason: str | None,
+    guest_session: UUID | None = None,
+) -> Row:
+    """Moves an order to ``target`` if the lifecycle allows it for this actor.
+
+    The order row is locked first, so of two concurrent moves the second sees the first's
+    result and is judged against it.
+    """
+    row = await q.maybe_one(conn, "order_for_update", restaurant_id=restaurant_id, order_id=order_id)
+    if row is None or (guest_session is not None and row["session_id"] != guest_session):
+        raise NotFound("order not found")
+    lifecycle.check_move(row["order_type"], row["status"], target, "guest" if guest_session else "staff")
+    await q.run(conn, "set_order_status", restaurant_id=restaurant_id, order_id=order_id, status=target)
+    await _record_event(conn, restaurant_id, order_id, row["status"], target, actor, reason)
+    return await get(conn, restaurant_id, order_id)
+
+
+async def events(conn: Conn, restaurant_id: UUID, order_id: UUID) -> list[Row]:
+    return await q.all(conn, "order_events", restaurant_id=restaurant_id, order_id=order_id)
+
+
+async def _record_event(
+    conn: Conn, restaurant_id: UUID, order_id: UUID, from_status: str | None, to_status: str,
+    actor: Actor, reason: str | None,
+) -> None:
+    await q.run(
+        conn, "insert_order_event", restaurant_id=restaurant_id, order_id=order_id,
+        from_status=from_status, to_status=to_status, actor_type=actor.kind, actor_id=actor.id, reason=reason,
+    )

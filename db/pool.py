@@ -1,0 +1,56 @@
+"""The connection pool and the three kinds of transaction the application opens.
+
+* ``tenant(rid)``: bound to one restaurant; row-level security shows only its rows.
+* ``system()``: a trusted cross-tenant transaction (QR lookup, /me, the sync worker).
+* ``unscoped()``: no tenant at all; tenant tables show nothing (users, refresh tokens).
+
+Each is one transaction: committed when the block ends normally, rolled back when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from psycopg_pool import AsyncConnectionPool
+
+from db import queries as q
+from db.queries import Conn
+
+
+class Database:
+    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 10, timeout_s: float = 5.0):
+        self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=False,
+            kwargs={"application_name": "tabletop"},
+        )
+
+    async def open(self, *, wait: bool = False) -> None:
+        # Not waiting lets the process start while the database is still down; /ready tells.
+        await self.pool.open(wait=wait)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def tenant(self, restaurant_id: UUID) -> AsyncIterator[Conn]:
+        async with self.pool.connection() as conn:
+            await q.run(conn, "set_tenant", restaurant_id=restaurant_id)
+            yield conn
+
+    @asynccontextmanager
+    async def system(self) -> AsyncIterator[Conn]:
+        async with self.pool.connection() as conn:
+            await q.run(conn, "set_system_scope")
+            yield conn
+
+    @asynccontextmanager
+    async def unscoped(self) -> AsyncIterator[Conn]:
+        async with self.pool.connection() as conn:
+            yield conn

@@ -1,0 +1,89 @@
+-- name: insert_category
+-- Creates a menu category.
+INSERT INTO menu_categories (restaurant_id, name, rank)
+VALUES (%(restaurant_id)s, %(name)s, %(rank)s)
+RETURNING id, name, rank, created_at, updated_at;
+
+-- name: update_category
+-- Partial update of a live category.
+UPDATE menu_categories
+   SET name = coalesce(%(name)s, name),
+       rank = coalesce(%(rank)s, rank)
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL
+RETURNING id, name, rank, created_at, updated_at;
+
+-- name: category_live_item_count
+-- How many live items a live category still holds (NULL row: no such category).
+SELECT count(i.id) AS live_items
+  FROM menu_categories c
+  LEFT JOIN menu_items i
+         ON i.restaurant_id = c.restaurant_id AND i.category_id = c.id AND i.deleted_at IS NULL
+ WHERE c.restaurant_id = %(restaurant_id)s AND c.id = %(category_id)s AND c.deleted_at IS NULL
+ GROUP BY c.id;
+
+-- name: delete_category
+-- Soft-deletes a category (its past items keep their foreign key).
+UPDATE menu_categories SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL;
+
+-- name: list_categories
+-- Live categories in display order.
+SELECT id, name, rank
+  FROM menu_categories
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL
+ ORDER BY rank, name, id;
+
+-- name: list_menu_items
+-- Live items in display order.
+SELECT id, category_id, name, description, price, is_available, rank, version, created_at, updated_at
+  FROM menu_items
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL
+ ORDER BY rank, name, id;
+
+-- name: insert_menu_item
+-- Creates a menu item in a live category (the category check guards soft-deleted ones).
+INSERT INTO menu_items (restaurant_id, category_id, name, description, price, is_available, rank)
+SELECT %(restaurant_id)s, c.id, %(name)s, %(description)s, %(price)s, %(is_available)s, %(rank)s
+  FROM menu_categories c
+ WHERE c.restaurant_id = %(restaurant_id)s AND c.id = %(category_id)s AND c.deleted_at IS NULL
+RETURNING id, category_id, name, description, price, is_available, rank, version, created_at, updated_at;
+
+-- name: live_category_exists
+-- Whether a category id names a live category of the restaurant.
+SELECT 1 AS found
+  FROM menu_categories
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL;
+
+-- name: update_menu_item
+-- Partial update of a live item; description is nullable, so it has its own flag.
+UPDATE menu_items
+   SET category_id = coalesce(%(category_id)s, category_id),
+       name = coalesce(%(name)s, name),
+       description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,
+       price = coalesce(%(price)s, price),
+       is_available = coalesce(%(is_available)s, is_available),
+       rank = coalesce(%(rank)s, rank)
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL
+RETURNING id, category_id, name, description, price, is_available, rank, version, created_at, updated_at;
+
+-- name: set_item_availability
+-- 86-ing: marks an item (un)available; setting the current value changes nothing.
+UPDATE menu_items SET is_available = %(is_available)s
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
+
+-- name: get_menu_item
+-- One live item.
+SELECT id, category_id, name, description, price, is_available, rank, version, created_at, updated_at
+  FROM menu_items
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
+
+-- name: delete_menu_item
+-- Soft-deletes an item: it leaves the menu, past orders keep it.
+UPDATE menu_items SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
+
+-- name: menu_items_for_order
+-- The live items an order names, with the price the order must be charged.
+SELECT id, name, price, is_available
+  FROM menu_items
+ WHERE restaurant_id = %(restaurant_id)s AND id = ANY(%(item_ids)s::uuid[]) AND deleted_at IS NULL;

@@ -1,0 +1,56 @@
+-- name: insert_user
+-- Registers an account; the email is stored lower-cased.
+INSERT INTO users (email, password_hash, full_name)
+VALUES (%(email)s, %(password_hash)s, %(full_name)s)
+RETURNING id, email, full_name, is_platform_admin, created_at;
+
+-- name: user_by_email
+-- Looks an account up for login.
+SELECT id, email, full_name, password_hash, is_platform_admin
+  FROM users
+ WHERE email = %(email)s;
+
+-- name: user_by_id
+-- One account, without its password hash.
+SELECT id, email, full_name, is_platform_admin, created_at
+  FROM users
+ WHERE id = %(user_id)s;
+
+-- name: set_platform_admin
+-- Grants or withdraws platform administration (operator tooling and the demo seed only).
+UPDATE users SET is_platform_admin = %(is_admin)s WHERE id = %(user_id)s;
+
+-- name: user_memberships
+-- Every restaurant a user belongs to (system scope: spans tenants by design).
+SELECT restaurant_id, role
+  FROM memberships
+ WHERE user_id = %(user_id)s
+ ORDER BY created_at, restaurant_id;
+
+-- name: caller_role
+-- The caller's account flags and role in the transaction's restaurant (NULL role: not a member).
+SELECT u.is_platform_admin, m.role
+  FROM users u
+  LEFT JOIN memberships m ON m.user_id = u.id AND m.restaurant_id = %(restaurant_id)s
+ WHERE u.id = %(user_id)s;
+
+-- name: insert_refresh_token
+-- Stores the hash of a new refresh token in its rotation family.
+INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+VALUES (%(user_id)s, %(family_id)s, %(token_hash)s, now() + make_interval(secs => %(ttl_s)s));
+
+-- name: refresh_token_for_update
+-- Locks a presented refresh token so that two concurrent uses serialise.
+SELECT id, user_id, family_id, expires_at, used_at, revoked_at, expires_at <= now() AS expired
+  FROM refresh_tokens
+ WHERE token_hash = %(token_hash)s
+   FOR UPDATE;
+
+-- name: mark_refresh_token_used
+-- Spends a refresh token: it works once.
+UPDATE refresh_tokens SET used_at = now() WHERE id = %(id)s;
+
+-- name: revoke_refresh_family
+-- Reuse of a spent token means it leaked: every token of its family stops working.
+UPDATE refresh_tokens SET revoked_at = now()
+ WHERE family_id = %(family_id)s AND revoked_at IS NULL;

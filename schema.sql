@@ -1,0 +1,408 @@
+-- The whole Postgres schema of the restaurant backend.
+--
+-- Conventions:
+-- * Every tenant table carries restaurant_id NOT NULL, and children point at their parents
+--   through (restaurant_id, id), so no row can reference another restaurant's row.
+-- * Row-level security is enabled AND forced on every tenant table. The API connects as
+--   the unprivileged role tabletop_app and sets app.restaurant_id per transaction
+--   (db/pool.py); without it a tenant table shows nothing.
+-- * Synced entities (orders with their items, menu items, dining tables) carry a version
+--   that a trigger raises on every real change, and a trigger writes their sync_log
+--   (outbox) row in the same transaction, so no write path can forget one.
+-- * Money is bigint minor units. Every constraint is named: db/errors.py switches on names.
+-- * The last statement records schema_version; db/schema.py reads it from this file.
+
+-- The role the API and worker connect as. Cluster-wide, hence the guard.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tabletop_app') THEN
+        CREATE ROLE tabletop_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+END
+$$;
+
+CREATE TABLE schema_info (
+    id             int PRIMARY KEY CONSTRAINT schema_info_single_row CHECK (id = 1),
+    schema_version int NOT NULL,
+    applied_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- Tenant visibility used by every policy: the transaction's restaurant, or the system
+-- scope that the worker and cross-tenant lookups (QR token, login, /me) set explicitly.
+CREATE FUNCTION app_tenant_visible(rid uuid) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT rid = nullif(current_setting('app.restaurant_id', true), '')::uuid
+        OR coalesce(current_setting('app.scope', true), '') = 'system'
+$$;
+
+-- Raises version and updated_at on a real change; a no-op UPDATE is skipped entirely, so
+-- it neither bumps the version nor writes an outbox row.
+CREATE FUNCTION bump_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NULL;
+    END IF;
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- updated_at for tables that are not synced and so carry no version.
+CREATE FUNCTION touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NULL;
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- Writes (or coalesces into) the pending outbox row of the changed entity. A delete is
+-- recorded one version above the last state so that it outranks every earlier upsert.
+CREATE FUNCTION enqueue_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    etype text := TG_ARGV[0];
+    rid uuid;
+    eid uuid;
+    ver bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        rid := OLD.restaurant_id; eid := OLD.id; ver := OLD.version + 1;
+    ELSE
+        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version;
+    END IF;
+    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
+    VALUES (rid, 'convex', etype, eid, ver)
+    ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
+    DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
+                  updated_at = now();
+    RETURN NULL;
+END
+$$;
+
+-- An order's items are part of the order entity: changing them raises the order's
+-- version (through bump_version) unless the order was already touched in this
+-- transaction, in which case that touch is an identical row and is skipped.
+CREATE FUNCTION touch_parent_order() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        UPDATE orders o SET updated_at = now()
+          FROM (SELECT DISTINCT restaurant_id, order_id FROM old_items) c
+         WHERE o.restaurant_id = c.restaurant_id AND o.id = c.order_id;
+    ELSE
+        UPDATE orders o SET updated_at = now()
+          FROM (SELECT DISTINCT restaurant_id, order_id FROM new_items) c
+         WHERE o.restaurant_id = c.restaurant_id AND o.id = c.order_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TABLE users (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    email             text NOT NULL CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
+    password_hash     text NOT NULL,
+    full_name         text NOT NULL,
+    is_platform_admin boolean NOT NULL DEFAULT false,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT users_email_key UNIQUE (email)
+);
+
+CREATE TABLE refresh_tokens (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    family_id   uuid NOT NULL,
+    token_hash  bytea NOT NULL CONSTRAINT refresh_tokens_hash_key UNIQUE,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz,
+    revoked_at  timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
+
+CREATE TABLE restaurants (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name         text NOT NULL,
+    currency     char(3) NOT NULL CONSTRAINT restaurants_currency_iso CHECK (currency ~ '^[A-Z]{3}$'),
+    timezone     text NOT NULL,
+    tax_rate_bps int NOT NULL DEFAULT 0
+                 CONSTRAINT restaurants_tax_rate_range CHECK (tax_rate_bps BETWEEN 0 AND 10000),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Kept apart from restaurants so that numbering orders does not lock the restaurant row.
+CREATE TABLE order_counters (
+    restaurant_id     uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    last_order_number bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE memberships (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role          text NOT NULL
+                  CONSTRAINT memberships_role_valid CHECK (role IN ('owner', 'manager', 'staff', 'kitchen')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT memberships_pkey PRIMARY KEY (restaurant_id, user_id)
+);
+CREATE INDEX memberships_user_idx ON memberships (user_id);
+
+CREATE TABLE dining_tables (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    label         text NOT NULL,
+    seats         int CONSTRAINT dining_tables_seats_range CHECK (seats BETWEEN 1 AND 100),
+    qr_token      text NOT NULL CONSTRAINT dining_tables_qr_token_key UNIQUE,
+    is_active     boolean NOT NULL DEFAULT true,
+    version       bigint NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dining_tables_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT dining_tables_id_key UNIQUE (id),
+    CONSTRAINT dining_tables_label_key UNIQUE (restaurant_id, label)
+);
+
+CREATE TABLE guest_sessions (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    table_id      uuid NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    CONSTRAINT guest_sessions_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT guest_sessions_table_fkey FOREIGN KEY (restaurant_id, table_id)
+        REFERENCES dining_tables (restaurant_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE menu_categories (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    name          text NOT NULL,
+    rank          int NOT NULL DEFAULT 0,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_categories_pkey PRIMARY KEY (restaurant_id, id)
+);
+CREATE UNIQUE INDEX menu_categories_name_key ON menu_categories (restaurant_id, lower(name))
+    WHERE deleted_at IS NULL;
+
+-- Menu items are soft-deleted: past orders keep pointing at them.
+CREATE TABLE menu_items (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    category_id   uuid NOT NULL,
+    name          text NOT NULL,
+    description   text,
+    price         bigint NOT NULL CONSTRAINT menu_items_price_range CHECK (price >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    rank          int NOT NULL DEFAULT 0,
+    deleted_at    timestamptz,
+    version       bigint NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_items_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_items_id_key UNIQUE (id),
+    CONSTRAINT menu_items_category_fkey FOREIGN KEY (restaurant_id, category_id)
+        REFERENCES menu_categories (restaurant_id, id)
+);
+CREATE INDEX menu_items_category_idx ON menu_items (restaurant_id, category_id) WHERE deleted_at IS NULL;
+
+CREATE TABLE orders (
+    restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id             uuid NOT NULL DEFAULT gen_random_uuid(),
+    number         bigint NOT NULL,
+    table_id       uuid,
+    session_id     uuid,
+    placed_by_user uuid REFERENCES users (id),
+    status         text NOT NULL DEFAULT 'pending'
+                   CONSTRAINT orders_status_valid CHECK (status IN (
+                       'pending', 'confirmed', 'preparing', 'ready', 'served', 'completed',
+                       'dispatched', 'delivered', 'cancelled', 'rejected')),
+    order_type     text NOT NULL
+                   CONSTRAINT orders_type_valid CHECK (order_type IN ('dine_in', 'takeaway', 'delivery')),
+    customer_name  text,
+    customer_phone text,
+    notes          text,
+    currency       char(3) NOT NULL,
+    subtotal       bigint NOT NULL CONSTRAINT orders_subtotal_range CHECK (subtotal >= 0),
+    tax            bigint NOT NULL CONSTRAINT orders_tax_range CHECK (tax >= 0),
+    tip            bigint NOT NULL DEFAULT 0 CONSTRAINT orders_tip_range CHECK (tip >= 0),
+    discount       bigint NOT NULL DEFAULT 0 CONSTRAINT orders_discount_range CHECK (discount >= 0),
+    total          bigint NOT NULL CONSTRAINT orders_total_range CHECK (total >= 0),
+    version        bigint NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT orders_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT orders_id_key UNIQUE (id),
+    CONSTRAINT orders_number_key UNIQUE (restaurant_id, number),
+    CONSTRAINT orders_table_fkey FOREIGN KEY (restaurant_id, table_id)
+        REFERENCES dining_tables (restaurant_id, id),
+    CONSTRAINT orders_session_fkey FOREIGN KEY (restaurant_id, session_id)
+        REFERENCES guest_sessions (restaurant_id, id),
+    CONSTRAINT orders_total_sum CHECK (total = subtotal + tax + tip - discount)
+);
+-- Live orders by status (kitchen screens, GET .../orders?status=) and the plain listing.
+CREATE INDEX orders_status_created_idx ON orders (restaurant_id, status, created_at DESC, id DESC);
+CREATE INDEX orders_created_idx ON orders (restaurant_id, created_at DESC, id DESC);
+CREATE INDEX orders_session_idx ON orders (restaurant_id, session_id) WHERE session_id IS NOT NULL;
+
+CREATE TABLE order_items (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    order_id      uuid NOT NULL,
+    position      int NOT NULL,
+    menu_item_id  uuid NOT NULL,
+    name          text NOT NULL,
+    unit_price    bigint NOT NULL CONSTRAINT order_items_unit_price_range CHECK (unit_price >= 0),
+    quantity      int NOT NULL CONSTRAINT order_items_quantity_range CHECK (quantity BETWEEN 1 AND 99),
+    line_total    bigint NOT NULL,
+    notes         text,
+    CONSTRAINT order_items_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT order_items_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT order_items_menu_item_fkey FOREIGN KEY (restaurant_id, menu_item_id)
+        REFERENCES menu_items (restaurant_id, id),
+    CONSTRAINT order_items_position_key UNIQUE (restaurant_id, order_id, position),
+    CONSTRAINT order_items_line_total_product CHECK (line_total = unit_price * quantity)
+);
+
+-- An order with its lines and table label, in the shape the API and the pushers send.
+-- security_invoker: the caller's row-level security applies through the view.
+CREATE VIEW order_documents WITH (security_invoker = true) AS
+SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.session_id,
+       o.status, o.order_type, o.customer_name, o.customer_phone, o.notes, o.subtotal, o.tax,
+       o.tip, o.discount, o.total, o.currency, o.version, o.created_at, o.updated_at,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', i.id, 'menu_item_id', i.menu_item_id, 'name', i.name,
+                            'unit_price', i.unit_price, 'quantity', i.quantity,
+                            'line_total', i.line_total, 'notes', i.notes)
+                        ORDER BY i.position)
+                   FROM order_items i
+                  WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items
+  FROM orders o
+  LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
+
+-- Append-only audit of every status move: who, when, from, to, why.
+CREATE TABLE order_events (
+    restaurant_id uuid NOT NULL,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    order_id      uuid NOT NULL,
+    from_status   text,
+    to_status     text NOT NULL,
+    actor_type    text NOT NULL CONSTRAINT order_events_actor_type_valid
+                  CHECK (actor_type IN ('user', 'guest', 'system')),
+    actor_id      uuid,
+    reason        text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT order_events_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT order_events_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX order_events_order_idx ON order_events (restaurant_id, order_id, id);
+
+-- One row per (restaurant, client key). principal is who used the key: another caller
+-- presenting the same key is refused rather than shown somebody else's order.
+CREATE TABLE idempotency_keys (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    key           text NOT NULL,
+    principal     text NOT NULL,
+    request_hash  bytea NOT NULL,
+    order_id      uuid,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (restaurant_id, key),
+    CONSTRAINT idempotency_keys_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- The outbox. One pending row per (target, entity) at most: later changes coalesce into
+-- it, and the pusher always sends the entity's current state read from Postgres.
+CREATE TABLE sync_log (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    restaurant_id  uuid NOT NULL,
+    target         text NOT NULL CONSTRAINT sync_log_target_valid CHECK (target ~ '^[a-z][a-z0-9_]*$'),
+    entity_type    text NOT NULL
+                   CONSTRAINT sync_log_entity_type_valid CHECK (entity_type IN ('order', 'menu_item', 'table')),
+    entity_id      uuid NOT NULL,
+    entity_version bigint NOT NULL,
+    status         text NOT NULL DEFAULT 'pending'
+                   CONSTRAINT sync_log_status_valid
+                   CHECK (status IN ('pending', 'in_flight', 'synced', 'failed', 'dead')),
+    attempts       int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    leased_until   timestamptz,
+    lease_owner    text,
+    last_error     text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    synced_at      timestamptz
+);
+CREATE UNIQUE INDEX sync_log_pending_key ON sync_log (target, entity_type, entity_id)
+    WHERE status = 'pending';
+CREATE INDEX sync_log_due_idx ON sync_log (next_attempt_at)
+    WHERE status IN ('pending', 'failed');
+CREATE INDEX sync_log_restaurant_status_idx ON sync_log (restaurant_id, target, status);
+
+CREATE TRIGGER dining_tables_bump_version BEFORE UPDATE ON dining_tables
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER dining_tables_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON dining_tables
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('table');
+
+CREATE TRIGGER menu_items_bump_version BEFORE UPDATE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER menu_items_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('menu_item');
+
+CREATE TRIGGER orders_bump_version BEFORE UPDATE ON orders
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER orders_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON orders
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('order');
+
+CREATE TRIGGER order_items_touch_order_insert AFTER INSERT ON order_items
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
+CREATE TRIGGER order_items_touch_order_update AFTER UPDATE ON order_items
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
+CREATE TRIGGER order_items_touch_order_delete AFTER DELETE ON order_items
+    REFERENCING OLD TABLE AS old_items
+    FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
+
+CREATE TRIGGER restaurants_touch BEFORE UPDATE ON restaurants
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_categories_touch BEFORE UPDATE ON menu_categories
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+
+-- Row-level security: the second wall behind the API's own restaurant filters.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['memberships', 'order_counters', 'dining_tables', 'guest_sessions',
+                             'menu_categories', 'menu_items', 'orders', 'order_items',
+                             'order_events', 'idempotency_keys', 'sync_log']
+    LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (app_tenant_visible(restaurant_id))'
+                       ' WITH CHECK (app_tenant_visible(restaurant_id))', t);
+    END LOOP;
+END
+$$;
+-- A new restaurant's id is chosen by the app, which sets it as the tenant before inserting.
+ALTER TABLE restaurants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE restaurants FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON restaurants USING (app_tenant_visible(id))
+    WITH CHECK (app_tenant_visible(id));
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_app;
+REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
+REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
+
+INSERT INTO schema_info (id, schema_version) VALUES (1, 1);

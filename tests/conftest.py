@@ -1,0 +1,251 @@
+"""Test harness: a real embedded Postgres, one fresh database per test cloned from a
+template holding schema.sql, and the real ASGI app connected to it as the unprivileged
+tabletop_app role.
+
+Factories are fixtures returning functions with sensible defaults; they drive the API
+itself, so a test's setup goes through the same code a client's would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from psycopg.rows import dict_row
+from pytest_postgresql import factories
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.config import Settings
+from db import embedded
+from db.schema import SCHEMA_PATH
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_DIR = ROOT / ".data" / "test-pg"
+SOCKET_DIR = str(PG_DIR)
+
+_server_started = False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _server_started
+    # Stray settings from the developer's shell must not leak into tests.
+    for name in list(os.environ):
+        if name in {"DATABASE_URL", "ENV_MODE", "JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE", "CONVEX_URL"}:
+            del os.environ[name]
+    embedded.start(PG_DIR, keep_running=False)
+    # A run that was killed leaves its databases behind; pytest-postgresql would refuse them.
+    with psycopg.connect(embedded.conninfo(SOCKET_DIR, "postgres", user="postgres"), autocommit=True) as conn:
+        stale = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tabletop_tests%'").fetchall()
+        for (name,) in stale:
+            conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    _server_started = True
+
+
+postgresql_noproc = factories.postgresql_noproc(
+    host=SOCKET_DIR, port=5432, user="postgres", password="", dbname="tabletop_tests", load=[SCHEMA_PATH]
+)
+postgresql = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture(scope="session")
+def signing_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture
+def dbname(postgresql: psycopg.Connection[Any]) -> str:
+    return str(postgresql.info.dbname)
+
+
+@pytest.fixture
+def admin_conninfo(dbname: str) -> str:
+    return embedded.conninfo(SOCKET_DIR, dbname, user="postgres")
+
+
+@pytest.fixture
+def app_conninfo(dbname: str) -> str:
+    return embedded.conninfo(SOCKET_DIR, dbname)
+
+
+@pytest.fixture
+def sql(admin_conninfo: str) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+    """Runs SQL as the superuser (outside RLS) to look at what the API really wrote."""
+    conn = psycopg.connect(admin_conninfo, autocommit=True, row_factory=dict_row)
+
+    def run(query: str, params: dict[str, Any] | tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+        cur = conn.execute(query, params)  # type: ignore[arg-type]  # test-only literal SQL
+        return cur.fetchall() if cur.description else []
+
+    yield run
+    conn.close()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or with indirect parametrisation) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(app_conninfo: str, signing_key_pem: str, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "env_mode": "test",
+        "database_url": app_conninfo,
+        "jwt_private_key": signing_key_pem,
+        "jwt_issuer": "http://tabletop.test",
+        # The cheapest argon2id parameters: hashing cost is not what these tests check.
+        "password_time_cost": 1,
+        "password_memory_kib": 64,
+        "rate_limit_login": "1000/minute",
+        "rate_limit_qr_session": "1000/minute",
+        "rate_limit_order_create": "1000/minute",
+        "log_format": "json",
+        "log_level": "WARNING",
+        "db_pool_min": 1,
+        "db_pool_max": 8,
+        **settings_overrides,
+    }
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tabletop.test") as c:
+        yield c
+
+
+# ---------------------------------------------------------------------------- factories
+
+_seq = count(1)
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@dataclass
+class Restaurant:
+    id: str
+    owner: User
+    data: dict[str, Any]
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    category_id: str | None = None
+    tables: list[dict[str, Any]] = field(default_factory=list)
+
+    def url(self, suffix: str = "") -> str:
+        return f"/api/restaurants/{self.id}{suffix}"
+
+
+@dataclass
+class Guest:
+    token: str
+    table_id: str
+    restaurant_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[User]]
+MakeRestaurant = Callable[..., Awaitable[Restaurant]]
+
+
+def expect(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, f"{response.status_code} != {status}: {response.text}"
+    return response.json() if response.content else {}
+
+
+@pytest.fixture
+def make_user(client: httpx.AsyncClient) -> MakeUser:
+    async def make(email: str | None = None, password: str = "correct horse battery") -> User:
+        email = email or f"user{next(_seq)}@example.com"
+        created = expect(await client.post("/api/auth/register", json={
+            "email": email, "password": password, "full_name": "Test Person"}), 201)
+        tokens = expect(await client.post("/api/auth/login", json={"email": email, "password": password}), 200)
+        return User(created["id"], email, password, tokens["access_token"], tokens["refresh_token"])
+
+    return make
+
+
+@pytest.fixture
+def make_restaurant(client: httpx.AsyncClient, make_user: MakeUser) -> MakeRestaurant:
+    """A restaurant with a category, three items (one unavailable) and two tables."""
+
+    async def make(owner: User | None = None, *, tax_rate_bps: int = 500, currency: str = "INR") -> Restaurant:
+        owner = owner or await make_user()
+        data = expect(await client.post("/api/restaurants", headers=owner.headers, json={
+            "name": f"Restaurant {next(_seq)}", "currency": currency, "timezone": "Asia/Kolkata",
+            "tax_rate_bps": tax_rate_bps}), 201)
+        r = Restaurant(data["id"], owner, data)
+        category = expect(await client.post(r.url("/menu/categories"), headers=owner.headers,
+                                            json={"name": "Mains", "rank": 1}), 201)
+        r.category_id = category["id"]
+        for name, price, available in (("Paneer Tikka", 25000, True), ("Dal Makhani", 18050, True),
+                                       ("Seasonal Special", 30000, False)):
+            r.items[name] = expect(await client.post(r.url("/menu/items"), headers=owner.headers, json={
+                "category_id": category["id"], "name": name, "price": price, "is_available": available}), 201)
+        for label in ("T1", "T2"):
+            r.tables.append(expect(await client.post(r.url("/tables"), headers=owner.headers,
+                                                     json={"label": label, "seats": 4}), 201))
+        return r
+
+    return make
+
+
+@pytest.fixture
+def make_member(client: httpx.AsyncClient, make_user: MakeUser) -> Callable[[Restaurant, str], Awaitable[User]]:
+    async def make(restaurant: Restaurant, role: str) -> User:
+        user = await make_user()
+        expect(await client.post(restaurant.url("/members"), headers=restaurant.owner.headers,
+                                 json={"email": user.email, "role": role}), 201)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def open_guest(client: httpx.AsyncClient) -> Callable[[Restaurant, int], Awaitable[Guest]]:
+    async def open_(restaurant: Restaurant, table_index: int = 0) -> Guest:
+        table = restaurant.tables[table_index]
+        body = expect(await client.post(f"/api/qr/{table['qr_token']}/session"), 201)
+        return Guest(body["session_token"], table["id"], restaurant.id)
+
+    return open_
+
+
+def order_body(restaurant: Restaurant, *lines: tuple[str, int]) -> dict[str, Any]:
+    """An order body naming menu items by their factory names."""
+    lines = lines or (("Paneer Tikka", 2), ("Dal Makhani", 1))
+    return {"items": [{"menu_item_id": restaurant.items[name]["id"], "quantity": qty} for name, qty in lines]}
