@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg.rows import dict_row
@@ -33,27 +34,24 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_DIR = ROOT / ".data" / "test-pg"
 SOCKET_DIR = str(PG_DIR)
 
-_server_started = False
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
-    global _server_started
     # Stray settings from the developer's shell must not leak into tests.
     for name in list(os.environ):
         if name in {"DATABASE_URL", "ENV_MODE", "JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE", "CONVEX_URL"}:
             del os.environ[name]
-    embedded.start(PG_DIR, keep_running=False)
-    # A run that was killed leaves its databases behind; pytest-postgresql would refuse them.
+    # Kept running between sessions: several test runs may share it, and starting costs a second.
+    embedded.start(PG_DIR, keep_running=True)
+    # A run that was killed leaves its databases behind; drop those of runs no longer alive.
     with psycopg.connect(embedded.conninfo(SOCKET_DIR, "postgres", user="postgres"), autocommit=True) as conn:
-        stale = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tabletop_tests%'").fetchall()
-        for (name,) in stale:
-            conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    _server_started = True
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tabletop_tests_%'"):
+            pid = name.removeprefix("tabletop_tests_").removesuffix("_tmpl")
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 postgresql_noproc = factories.postgresql_noproc(
-    host=SOCKET_DIR, port=5432, user="postgres", password="", dbname="tabletop_tests", load=[SCHEMA_PATH]
+    host=SOCKET_DIR, port=5432, user="postgres", password="", dbname=f"tabletop_tests_{os.getpid()}", load=[SCHEMA_PATH]
 )
 postgresql = factories.postgresql("postgresql_noproc")
 
@@ -82,7 +80,7 @@ def app_conninfo(dbname: str) -> str:
 
 
 @pytest.fixture
-def sql(admin_conninfo: str) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+def db_sql(admin_conninfo: str) -> Iterator[Callable[..., list[dict[str, Any]]]]:
     """Runs SQL as the superuser (outside RLS) to look at what the API really wrote."""
     conn = psycopg.connect(admin_conninfo, autocommit=True, row_factory=dict_row)
 
