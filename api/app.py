@@ -67,8 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes]
     return Starlette(
-        routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]  # handlers take Exception, Starlette's alias is narrower
-        lifespan=lifespan,
+        routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )
 
 
@@ -76,7 +75,7 @@ def __getattr__(name: str) -> Any:
     # `uvicorn api.app:app` builds the app from the environment on first access, so that
     # importing this module (tests, tools) has no side effects.
     if name == "app":
-        global app
-        app = create_app()
-        return app
+        built = create_app()
+        globals()["app"] = built
+        return built
     raise AttributeError(name)

@@ -55,7 +55,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in extra_headers if k not in present)]
+                added = [(k, v) for k, v in extra_headers if k not in present]
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
         received = 0
@@ -73,7 +74,8 @@ class RequestContext:
             declared = dict(scope["headers"]).get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 # Refused before reading a byte of it.
-                response = problem(ApiError(413, "payload_too_large", "the request body is larger than this API accepts"))
+                too_large = ApiError(413, "payload_too_large", "the request body is larger than this API accepts")
+                response = problem(too_large)
                 await response(scope, receive, send_with_headers)
             else:
                 await self.app(scope, capped_receive, send_with_headers)

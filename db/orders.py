@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -146,7 +147,7 @@ async def list_page(
     conn: Conn,
     restaurant_id: UUID,
     *,
-    statuses: list[str] | None,
+    statuses: Sequence[str] | None,
     since: datetime | None,
     cursor: tuple[datetime, UUID] | None,
     limit: int,
@@ -159,7 +160,7 @@ async def list_page(
         "limit": limit,
     }
     if statuses:
-        return await q.all(conn, "list_orders_by_status", statuses=statuses, **params)
+        return await q.all(conn, "list_orders_by_status", statuses=list(statuses), **params)
     return await q.all(conn, "list_orders", **params)
 
 

@@ -52,7 +52,7 @@ def sql(name: str) -> str:
 async def _execute(conn: Conn, name: str, params: dict[str, Any]) -> psycopg.AsyncCursor[Row]:
     cur = conn.cursor(row_factory=dict_row)
     try:
-        await cur.execute(QUERIES[name], params)  # type: ignore[arg-type]  # loaded SQL is trusted text, not a LiteralString
+        await cur.execute(QUERIES[name], params)
     except psycopg.errors.IntegrityError as exc:
         raise translate_integrity_error(exc) from exc
     return cur

@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from psycopg import sql
 from psycopg.rows import dict_row
 from pytest_postgresql import factories
 from starlette.applications import Starlette

@@ -20,7 +20,6 @@ from db import users
 from db.users import RefreshOutcome
 
 
-
 async def _hash(svc: Services, password: str) -> str:
     return await anyio.to_thread.run_sync(svc.passwords.hash, password)
 

@@ -1,0 +1,1 @@
+"""Operator and developer commands: dev runner, seed, fullSync. Nothing imports this package."""

@@ -1,0 +1,154 @@
+"""The dev runner: the whole system on one machine with demo data.
+
+    bash scripts/dev            # installs, then runs this
+    bash scripts/dev --reset    # wipes the embedded database first
+    bash scripts/dev --check    # starts everything, places a demo order, stops (a smoke test)
+
+With DATABASE_URL unset it starts an embedded PostgreSQL (data under .data/pg, git-ignored)
+and connects the app as the unprivileged role tabletop_app; with DATABASE_URL set it uses
+that database (DATABASE_ADMIN_URL, if given, applies the schema). Then it applies
+schema.sql, seeds the demo restaurant, starts the Procfile's processes with honcho, and
+prints how to try it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from db import embedded, schema
+from scripts.seed import DEMO_PASSWORD, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_DIR = ROOT / ".data" / "pg"
+DEV_DB = "tabletop"
+
+
+def _embedded_urls(reset: bool) -> tuple[str, str]:
+    if reset and PG_DIR.exists():
+        shutil.rmtree(PG_DIR)
+    socket_dir = embedded.start(PG_DIR, keep_running=False)
+    admin_postgres = embedded.conninfo(socket_dir, "postgres", user="postgres")
+    with psycopg.connect(admin_postgres, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEV_DB,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEV_DB)))
+    return embedded.conninfo(socket_dir, DEV_DB, user="postgres"), embedded.conninfo(socket_dir, DEV_DB)
+
+
+def _say(message: str) -> None:
+    print(f"\033[1m==> {message}\033[0m" if sys.stdout.isatty() else f"==> {message}", flush=True)
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the processes exited before the API became ready (see their output above)")
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the API was not ready within {timeout_s:.0f}s")
+
+
+def _try_it(base: str, rid: str, qr: str, item: str) -> str:
+    return f"""
+The API is up at {base}  (demo logins: owner@demo.tabletop, kitchen@demo.tabletop,
+staff@demo.tabletop, admin@demo.tabletop; password {DEMO_PASSWORD})
+
+Try it: scan table T1's QR code, then order from the "phone":
+
+  TOKEN=$(curl -s -X POST {base}/api/qr/{qr}/session | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
+  curl -s -X POST {base}/api/restaurants/{rid}/orders \\
+       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" \\
+       -d '{{"items": [{{"menu_item_id": "{item}", "quantity": 2}}]}}'
+
+and watch it as the kitchen:
+
+  STAFF=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
+       -d '{{"email": "kitchen@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s "{base}/api/restaurants/{rid}/orders?status=pending" -H "Authorization: Bearer $STAFF"
+
+Ctrl-C stops everything.
+"""
+
+
+def _check(base: str, rid: str, qr: str, item: str) -> None:
+    """Places the demo order the instructions describe, end to end."""
+    session = httpx.post(f"{base}/api/qr/{qr}/session").json()
+    headers = {"Authorization": f"Bearer {session['session_token']}"}
+    order = httpx.post(f"{base}/api/restaurants/{rid}/orders", headers=headers,
+                       json={"items": [{"menu_item_id": item, "quantity": 2}]})
+    order.raise_for_status()
+    _say(f"check: placed order #{order.json()['number']} total {order.json()['total']} "
+         f"{order.json()['currency']} minor units")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reset", action="store_true", help="wipe the embedded database first")
+    parser.add_argument("--check", action="store_true", help="start, place a demo order, stop")
+    args = parser.parse_args()
+
+    port = os.environ.get("PORT", "8000")
+    base = f"http://127.0.0.1:{port}"
+    if os.environ.get("DATABASE_URL"):
+        app_url = os.environ["DATABASE_URL"]
+        admin_url = os.environ.get("DATABASE_ADMIN_URL", app_url)
+        _say("using DATABASE_URL")
+    else:
+        _say(f"starting embedded PostgreSQL in {PG_DIR.relative_to(ROOT)}")
+        admin_url, app_url = _embedded_urls(args.reset)
+    _say(f"schema: {schema.apply(admin_url)}")
+    demo = asyncio.run(seed(app_url))
+    _say(f"demo restaurant {demo.restaurant_id} seeded")
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": app_url,
+        "ENV_MODE": os.environ.get("ENV_MODE", "development"),
+        "JWT_ISSUER": os.environ.get("JWT_ISSUER", base),
+        "PORT": port,
+        "PYTHONUNBUFFERED": "1",
+        # honcho pipes the processes' output, so they cannot see the terminal themselves.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console" if sys.stdout.isatty() else "json"),
+    }
+    procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
+        [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    try:
+        _wait_ready(base, procs)
+        rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
+        if args.check:
+            _check(base, rid, qr, item)
+            return
+        print(_try_it(base, rid, qr, item), flush=True)
+        procs.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if procs.poll() is None:
+            os.killpg(procs.pid, signal.SIGTERM)
+            try:
+                procs.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(procs.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()

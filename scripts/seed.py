@@ -1,0 +1,88 @@
+"""Demo data: one restaurant with a menu, tables and logins. Idempotent.
+
+    python -m scripts.seed            # uses DATABASE_URL (the app role's URL)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from uuid import UUID
+
+from argon2 import PasswordHasher
+
+from db import menu, restaurants, tables, users
+from db.errors import NotFound
+from db.pool import Database
+
+DEMO_RESTAURANT_ID = UUID("0d5e1a7e-0000-4000-8000-00000000d3e0")
+DEMO_PASSWORD = "demo-password-1"  # noqa: S105  # published demo login, printed by the dev runner
+DEMO_LOGINS = {"owner@demo.tabletop": "owner", "kitchen@demo.tabletop": "kitchen", "staff@demo.tabletop": "staff"}
+ADMIN_LOGIN = "admin@demo.tabletop"
+DEMO_MENU = {
+    "Starters": [("Paneer Tikka", 24900, "Char-grilled cottage cheese, mint chutney"),
+                 ("Masala Papad", 9900, None)],
+    "Mains": [("Dal Makhani", 32900, "Black lentils slow-cooked overnight"),
+              ("Butter Chicken", 42900, None), ("Veg Biryani", 34900, "With raita")],
+    "Drinks": [("Masala Chai", 7900, None), ("Fresh Lime Soda", 9900, "Sweet or salted")],
+}
+
+
+@dataclass
+class Demo:
+    restaurant_id: UUID
+    qr_tokens: dict[str, str]
+    item_ids: dict[str, UUID]
+
+
+async def seed(database_url: str) -> Demo:
+    db = Database(database_url, min_size=1, max_size=2)
+    await db.open(wait=True)
+    try:
+        return await _seed(db)
+    finally:
+        await db.close()
+
+
+async def _seed(db: Database) -> Demo:
+    hasher = PasswordHasher()
+    rid = DEMO_RESTAURANT_ID
+    async with db.unscoped() as conn:
+        ids = {}
+        for email in [*DEMO_LOGINS, ADMIN_LOGIN]:
+            found = await users.by_email(conn, email)
+            if found is None:
+                found = await users.create(conn, email=email, password_hash=hasher.hash(DEMO_PASSWORD),
+                                           full_name=email.split("@")[0].title())
+            ids[email] = found["id"]
+        await users.set_platform_admin(conn, ids[ADMIN_LOGIN], True)
+    async with db.tenant(rid) as conn:
+        try:
+            await restaurants.get(conn, rid)
+        except NotFound:
+            await restaurants.create(conn, restaurant_id=rid, owner_id=ids["owner@demo.tabletop"],
+                                     name="Demo Bistro", currency="INR", timezone="Asia/Kolkata", tax_rate_bps=500)
+            for email, role in DEMO_LOGINS.items():
+                if role != "owner":
+                    await restaurants.add_member(conn, restaurant_id=rid, user_id=ids[email], role=role)
+            for rank, (category, items) in enumerate(DEMO_MENU.items()):
+                cat = await menu.create_category(conn, restaurant_id=rid, name=category, rank=rank)
+                for item_rank, (name, price, description) in enumerate(items):
+                    await menu.create_item(conn, restaurant_id=rid, fields={
+                        "category_id": cat["id"], "name": name, "price": price, "description": description,
+                        "rank": item_rank})
+            for n in range(1, 7):
+                await tables.create(conn, restaurant_id=rid, label=f"T{n}", seats=4)
+        table_rows = await tables.list_all(conn, rid)
+        categories = await menu.full_menu(conn, rid)
+    return Demo(
+        restaurant_id=rid,
+        qr_tokens={t["label"]: t["qr_token"] for t in table_rows},
+        item_ids={i["name"]: i["id"] for c in categories for i in c["items"]},
+    )
+
+
+if __name__ == "__main__":
+    demo = asyncio.run(seed(os.environ["DATABASE_URL"]))
+    print(f"demo restaurant {demo.restaurant_id}; QR tokens {demo.qr_tokens}")
