@@ -334,8 +334,8 @@ CREATE TABLE sync_log (
                    CONSTRAINT sync_log_status_valid
                    CHECK (status IN ('pending', 'in_flight', 'synced', 'failed', 'dead')),
     attempts       int NOT NULL DEFAULT 0,
+    -- When the row is next due; for an in_flight row, when its lease expires.
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    leased_until   timestamptz,
     lease_owner    text,
     last_error     text,
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -345,7 +345,7 @@ CREATE TABLE sync_log (
 CREATE UNIQUE INDEX sync_log_pending_key ON sync_log (target, entity_type, entity_id)
     WHERE status = 'pending';
 CREATE INDEX sync_log_due_idx ON sync_log (next_attempt_at)
-    WHERE status IN ('pending', 'failed');
+    WHERE status IN ('pending', 'failed', 'in_flight');
 CREATE INDEX sync_log_restaurant_status_idx ON sync_log (restaurant_id, target, status);
 
 CREATE TRIGGER dining_tables_bump_version BEFORE UPDATE ON dining_tables

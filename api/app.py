@@ -22,21 +22,28 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
 from api.middleware import RequestContext
 from api.ratelimit import RateLimits
-from api.routes import auth, menu, orders, restaurants, service
+from api.routes import admin, auth, menu, orders, restaurants, service
 from api.state import Services
 from api.tokens import TokenService
 from db import logs
 from db.pool import Database
+from sync.config import SyncSettings, backoff_of, load_sync_settings
+from sync.convex import ConvexHttp
+from sync.metrics import PushMetrics
+from sync.push import Pushing
+from sync.pusher import Pusher, new_owner
 
 log = structlog.get_logger("api")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, sync_settings: SyncSettings | None = None) -> Starlette:
     settings = settings or load_settings(os.environ)
+    sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level)
     metrics = Metrics()
+    push_metrics = PushMetrics(metrics.registry)
     tokens = TokenService(settings)
     passwords = PasswordHasher(time_cost=settings.password_time_cost, memory_cost=settings.password_memory_kib)
     database_url = settings.database_url
@@ -46,15 +53,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        app.state.services = Services(
+        svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
-            metrics=metrics, dummy_password_hash=dummy_password_hash,
+            metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, push_metrics=push_metrics,
         )
+        app.state.services = svc
         await db.open()
+        if sync_settings.enabled:
+            assert sync_settings.convex_url is not None
+            svc.convex = ConvexHttp(sync_settings.convex_url, sync_settings.convex_deploy_key,
+                                    timeout_s=sync_settings.convex_timeout_s,
+                                    max_connections=sync_settings.sync_max_in_flight)
+            svc.pusher = Pusher(
+                Pushing(db, svc.convex, owner=new_owner("api"), backoff=backoff_of(sync_settings),
+                        batch_size=sync_settings.sync_batch_size, metrics=push_metrics),
+                window_s=sync_settings.sync_batch_window_ms / 1000, batch_size=sync_settings.sync_batch_size,
+                max_in_flight=sync_settings.sync_max_in_flight, lease_s=sync_settings.sync_lease_s,
+            )
+            svc.pusher.start()
         try:
-            log.info("api_started", env_mode=settings.env_mode, jwt_kid=tokens.kid)
+            log.info("api_started", env_mode=settings.env_mode, jwt_kid=tokens.kid, convex=sync_settings.enabled)
             yield
         finally:
+            if svc.pusher:
+                await svc.pusher.close()
+            if svc.convex:
+                await svc.convex.close()
             await db.close()
 
     middleware = [
@@ -65,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                    allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                    expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
-    routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes]
+    routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

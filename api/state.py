@@ -12,6 +12,10 @@ from api.metrics import Metrics
 from api.ratelimit import RateLimits
 from api.tokens import TokenService
 from db.pool import Database
+from sync.config import SyncSettings
+from sync.convex import ConvexHttp
+from sync.metrics import PushMetrics
+from sync.pusher import Pusher
 
 
 @dataclass
@@ -23,6 +27,10 @@ class Services:
     limits: RateLimits
     metrics: Metrics
     dummy_password_hash: str
+    sync: SyncSettings
+    push_metrics: PushMetrics
+    convex: ConvexHttp | None = None
+    pusher: Pusher | None = None
 
 
 def services(request: Request) -> Services:

@@ -124,6 +124,8 @@ def main() -> None:
         "JWT_ISSUER": os.environ.get("JWT_ISSUER", base),
         "PORT": port,
         "PYTHONUNBUFFERED": "1",
+        # The Procfile names uvicorn and python: this venv's, even when it is not activated.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         # honcho pipes the processes' output, so they cannot see the terminal themselves.
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console" if sys.stdout.isatty() else "json"),
     }

@@ -9,6 +9,7 @@ itself, so a test's setup goes through the same code a client's would.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
@@ -247,3 +248,96 @@ def order_body(restaurant: Restaurant, *lines: tuple[str, int]) -> dict[str, Any
     """An order body naming menu items by their factory names."""
     lines = lines or (("Paneer Tikka", 2), ("Dal Makhani", 1))
     return {"items": [{"menu_item_id": restaurant.items[name]["id"], "quantity": qty} for name, qty in lines]}
+
+
+# ---------------------------------------------------------------------- Convex stand-in
+
+STANDIN_KEY = "test-admin-key"
+
+
+@dataclass
+class Standin:
+    """The local Convex stand-in (scripts/convex_standin.ts) as a real Node process."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log: Any
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_standin/{path}", json=body, timeout=10,
+                                 headers={"Authorization": f"Convex {STANDIN_KEY}"})
+        response.raise_for_status()
+        return response.json()
+
+    def fault(self, mode: str, **options: Any) -> None:
+        self._control("POST", "fault", {"mode": mode, **options})
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+        self.fault("ok")
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        result: dict[str, list[dict[str, Any]]] = self._control("GET", "dump")
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("GET", "stats")
+        return result
+
+    def versions(self, table: str) -> dict[str, int]:
+        return {d["pgId"]: int(d["version"]) for d in self.dump()[table]}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.log.close()
+
+
+def start_standin(public_key_file: Path, issuer: str, log_file: Path) -> Standin:
+    env = {**os.environ, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "CONVEX_STANDIN_PORT": "0",
+           "CONVEX_STANDIN_CONTROL": "1", "CONVEX_STANDIN_JWT_PUBLIC_KEY_FILE": str(public_key_file),
+           "TABLETOP_JWT_ISSUER": issuer}
+    tsx = ROOT / "node_modules" / ".bin" / "tsx"
+    log = log_file.open("a")
+    process = subprocess.Popen(  # our own stand-in with fixed arguments
+        [str(tsx), "scripts/convex_standin.ts"], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=log,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # the one ready line; blocks until it listens
+    standin = Standin(line.split()[-1] if line else "", process, log)
+    if not line.startswith("convex-standin listening on "):
+        standin.stop()
+        raise RuntimeError(f"the Convex stand-in did not start: {line!r}; see {log_file}")
+    return standin
+
+
+@pytest.fixture(scope="session")
+def standin_public_key(signing_key_pem: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = serialization.load_pem_private_key(signing_key_pem.encode(), password=None)
+    path = tmp_path_factory.mktemp("standin") / "jwt-public.pem"
+    path.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+@pytest.fixture(scope="session")
+def standin_process(standin_public_key: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standin]:
+    standin = start_standin(standin_public_key, "http://tabletop.test",
+                            tmp_path_factory.mktemp("standin-log") / "standin.log")
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def standin(standin_process: Standin) -> Standin:
+    """The shared stand-in, emptied and healthy at the start of the test."""
+    standin_process.reset()
+    return standin_process

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from api.access import FLOOR, MEMBERS, OWNER_MANAGER, restaurant_scope
 from api.bodies import json_body
+from api.handoff import after_commit
 from api.models import Availability, CategoryPatch, MenuItemPatch, NewCategory, NewMenuItem
 from api.responses import JSON
 from db import menu
@@ -65,6 +66,7 @@ async def create_item(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         body = await json_body(request, NewMenuItem)
         row = await menu.create_item(scope.conn, restaurant_id=_rid(request), fields=body.model_dump())
+    after_commit(request, "menu_item", row["id"])
     return JSON(_item(row), status_code=201)
 
 
@@ -75,12 +77,14 @@ async def patch_item(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), item_id=request.path_params["iid"],
             changes=body.model_dump(exclude_unset=True),
         )
+    after_commit(request, "menu_item", row["id"])
     return JSON(_item(row))
 
 
 async def delete_item(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         await menu.delete_item(scope.conn, restaurant_id=_rid(request), item_id=request.path_params["iid"])
+    after_commit(request, "menu_item", request.path_params["iid"])
     return Response(status_code=204)
 
 
@@ -90,6 +94,7 @@ async def set_availability(request: Request) -> Response:
         row = await menu.set_availability(
             scope.conn, restaurant_id=_rid(request), item_id=request.path_params["iid"], is_available=body.is_available
         )
+    after_commit(request, "menu_item", row["id"])
     return JSON(_item(row))
 
 

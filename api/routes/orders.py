@@ -18,6 +18,7 @@ from starlette.routing import Route
 from api.access import FLOOR, MEMBERS, Scope, restaurant_scope
 from api.bodies import json_body, query_params
 from api.errors import ApiError
+from api.handoff import after_commit
 from api.models import Cancel, NewOrder, OrderQuery, StatusMove
 from api.responses import JSON
 from api.state import services
@@ -85,6 +86,7 @@ async def create_order(request: Request) -> Response:
     structlog.contextvars.bind_contextvars(order_id=str(created.order["id"]), replayed=created.replayed)
     if created.replayed:
         return JSON(_order(created.order), status_code=200, headers={"Idempotent-Replayed": "true"})
+    after_commit(request, "order", created.order["id"])
     return JSON(_order(created.order), status_code=201)
 
 
@@ -133,6 +135,7 @@ async def move_order(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target=body.status,
             actor=scope.principal.actor, reason=body.reason,
         )
+    after_commit(request, "order", row["id"])
     return JSON(_order(row))
 
 
@@ -144,6 +147,7 @@ async def cancel_order(request: Request) -> Response:
             actor=scope.principal.actor, reason=body.reason,
             guest_session=scope.principal.session_id if scope.is_guest else None,
         )
+    after_commit(request, "order", row["id"])
     return JSON(_order(row))
 
 

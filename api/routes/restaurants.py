@@ -13,6 +13,7 @@ from starlette.routing import Route
 from api.access import MEMBERS, OWNER_MANAGER, client_ip, require_user, restaurant_scope
 from api.bodies import json_body
 from api.errors import ApiError
+from api.handoff import after_commit
 from api.models import NewMember, NewRestaurant, NewTable, RestaurantPatch, TablePatch
 from api.responses import JSON
 from api.state import services
@@ -76,6 +77,7 @@ async def create_table(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         body = await json_body(request, NewTable)
         row = await tables.create(scope.conn, restaurant_id=_rid(request), label=body.label, seats=body.seats)
+    after_commit(request, "table", row["id"])
     return JSON(_table(row), status_code=201)
 
 
@@ -92,6 +94,7 @@ async def patch_table(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), table_id=request.path_params["tid"],
             changes=body.model_dump(exclude_unset=True),
         )
+    after_commit(request, "table", row["id"])
     return JSON(_table(row))
 
 

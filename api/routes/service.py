@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import structlog
 from psycopg import Error as PsycopgError
 from psycopg_pool import PoolTimeout
 from starlette.requests import Request
@@ -12,7 +13,9 @@ from starlette.routing import Route
 from api.metrics import CONTENT_TYPE
 from api.responses import JSON
 from api.state import services
-from db import schema
+from db import outbox, schema
+
+log = structlog.get_logger("api")
 
 
 async def health(request: Request) -> Response:
@@ -34,7 +37,15 @@ async def ready(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(services(request).metrics.render(), media_type=CONTENT_TYPE)
+    svc = services(request)
+    try:
+        with anyio.fail_after(2):
+            async with svc.db.system() as conn:
+                svc.metrics.set_queue(await outbox.queue_depth(conn))
+    except (PsycopgError, PoolTimeout, TimeoutError) as exc:
+        # Request metrics are still worth serving when the database is not.
+        log.warning("metrics_queue_unavailable", error=str(exc))
+    return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
 
 
 routes = [

@@ -1,0 +1,67 @@
+"""Convex's HTTP API over httpx, with hard timeouts.
+
+Not the `convex` package's clients: its WebSocket client retries forever and blocks the
+interpreter, and its HTTP client has no timeout. Only its value encoding is used.
+
+A function error arrives as HTTP 200 with ``status: "error"`` (ConvexFunctionError, a
+problem with what we sent); anything non-2xx, a timeout or a broken connection is
+ConvexUnavailable (a problem with Convex; retry later).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from convex.values import convex_to_json
+
+
+class ConvexError(Exception):
+    pass
+
+
+class ConvexUnavailable(ConvexError):
+    pass
+
+
+class ConvexFunctionError(ConvexError):
+    def __init__(self, message: str, data: Any = None):
+        super().__init__(message)
+        self.data = data
+
+
+class ConvexHttp:
+    def __init__(self, url: str, deploy_key: str | None, *, timeout_s: float = 10.0, max_connections: int = 8):
+        self._client = httpx.AsyncClient(
+            base_url=url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"Authorization": f"Convex {deploy_key}"} if deploy_key else {},
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def mutation(self, path: str, args: dict[str, Any]) -> Any:
+        return await self._call("/api/mutation", path, args)
+
+    async def query(self, path: str, args: dict[str, Any]) -> Any:
+        return await self._call("/api/query", path, args)
+
+    async def _call(self, endpoint: str, path: str, args: dict[str, Any]) -> Any:
+        body = {"path": path, "args": convex_to_json(args), "format": "json"}
+        try:
+            response = await self._client.post(endpoint, json=body)
+        except httpx.HTTPError as exc:
+            raise ConvexUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise ConvexUnavailable(f"HTTP {response.status_code}: {response.text[:500]}")
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise ConvexUnavailable(f"non-JSON answer: {response.text[:200]}") from exc
+        if payload.get("status") == "success":
+            return payload.get("value")
+        if payload.get("status") == "error":
+            raise ConvexFunctionError(str(payload.get("errorMessage", "")), payload.get("errorData"))
+        raise ConvexUnavailable(f"unexpected answer: {response.text[:200]}")

@@ -1,0 +1,71 @@
+"""Postgres rows -> Convex changes for ``sync:applyBatch``.
+
+Numbers are sent as floats because Convex's ``v.number()`` is a float64 (the value encoder
+turns Python ints into int64, which those fields refuse); money stays exact well past any
+bill. Times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from db.queries import Row
+
+CONVEX_TABLE = {"order": "orders", "menu_item": "menuItems", "table": "tables"}
+
+
+def _ms(value: datetime) -> float:
+    return value.timestamp() * 1000.0
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_doc(row: Row) -> dict[str, Any]:
+    return {
+        "number": float(row["number"]), "tableId": _str(row["table_id"]), "tableLabel": row["table_label"],
+        "status": row["status"], "orderType": row["order_type"],
+        "items": [
+            {"pgId": str(i["id"]), "menuItemId": str(i["menu_item_id"]), "name": i["name"],
+             "unitPrice": float(i["unit_price"]), "quantity": float(i["quantity"]),
+             "lineTotal": float(i["line_total"]), "notes": i["notes"]}
+            for i in row["items"]
+        ],
+        "subtotal": float(row["subtotal"]), "tax": float(row["tax"]), "tip": float(row["tip"]),
+        "discount": float(row["discount"]), "total": float(row["total"]), "currency": row["currency"],
+        "customerName": row["customer_name"], "notes": row["notes"],
+        "createdAt": _ms(row["created_at"]), "updatedAt": _ms(row["updated_at"]),
+    }
+
+
+def menu_item_doc(row: Row) -> dict[str, Any]:
+    return {
+        "categoryId": str(row["category_id"]), "categoryName": row["category_name"], "name": row["name"],
+        "description": row["description"], "price": float(row["price"]), "isAvailable": row["is_available"],
+        "rank": float(row["rank"]),
+    }
+
+
+def table_doc(row: Row) -> dict[str, Any]:
+    return {"label": row["label"], "seats": None if row["seats"] is None else float(row["seats"]),
+            "isActive": row["is_active"]}
+
+
+_DOC = {"order": order_doc, "menu_item": menu_item_doc, "table": table_doc}
+
+
+def change(entity_type: str, outbox_row: Row, current: Row | None) -> dict[str, Any]:
+    """The change that brings Convex to the entity's current state.
+
+    A row gone from Postgres (or a soft-deleted menu item) becomes a delete, versioned one
+    above the last state so that it outranks every earlier upsert.
+    """
+    base = {"entity": CONVEX_TABLE[entity_type], "pgId": str(outbox_row["entity_id"]),
+            "restaurantId": str(outbox_row["restaurant_id"])}
+    if current is None:
+        return {**base, "op": "delete", "version": float(outbox_row["entity_version"])}
+    if current.get("deleted_at") is not None:
+        return {**base, "op": "delete", "version": float(current["version"])}
+    return {**base, "op": "upsert", "version": float(current["version"]), "doc": _DOC[entity_type](current)}
