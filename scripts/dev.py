@@ -33,6 +33,24 @@ from scripts.seed import DEMO_PASSWORD, seed
 ROOT = Path(__file__).resolve().parent.parent
 PG_DIR = ROOT / ".data" / "pg"
 DEV_DB = "tabletop"
+DEV_CONVEX_KEY = "dev-admin-key"  # the local stand-in's admin key; a real deployment has its own
+
+
+def _start_standin(base: str) -> tuple[subprocess.Popen[str], str]:
+    """The local Convex stand-in (a test and dev substitute for a deployment)."""
+    env = {**os.environ, "CONVEX_DEPLOY_KEY": DEV_CONVEX_KEY,
+           "CONVEX_STANDIN_PORT": os.environ.get("CONVEX_STANDIN_PORT", "0"),
+           "TABLETOP_JWKS_URL": f"{base}/.well-known/jwks.json", "TABLETOP_JWT_ISSUER": base}
+    proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
+        [str(ROOT / "node_modules" / ".bin" / "tsx"), "scripts/convex_standin.ts"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("convex-standin listening on "):
+        proc.kill()
+        raise SystemExit(f"the Convex stand-in did not start: {line!r}")
+    return proc, line.split()[-1]
 
 
 def _embedded_urls(reset: bool) -> tuple[str, str]:
@@ -64,7 +82,14 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30)
     raise SystemExit(f"the API was not ready within {timeout_s:.0f}s")
 
 
-def _try_it(base: str, rid: str, qr: str, item: str) -> str:
+def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None) -> str:
+    convex = "" if convex_url is None else f"""
+and see it on the kitchen screen through Convex ({convex_url}):
+
+  CONVEX_TOKEN=$(curl -s -X POST {base}/api/restaurants/{rid}/convex-token -H "Authorization: Bearer $STAFF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -X POST {convex_url}/api/query -H "Authorization: Bearer $CONVEX_TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"path": "orders:liveByStatus", "args": {{}}, "format": "json"}}'
+"""
     return f"""
 The API is up at {base}  (demo logins: owner@demo.tabletop, kitchen@demo.tabletop,
 staff@demo.tabletop, admin@demo.tabletop; password {DEMO_PASSWORD})
@@ -82,20 +107,42 @@ and watch it as the kitchen:
   STAFF=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
        -d '{{"email": "kitchen@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s "{base}/api/restaurants/{rid}/orders?status=pending" -H "Authorization: Bearer $STAFF"
-
+{convex}
 Ctrl-C stops everything.
 """
 
 
-def _check(base: str, rid: str, qr: str, item: str) -> None:
-    """Places the demo order the instructions describe, end to end."""
+def _kitchen_screen(base: str, rid: str, convex_url: str) -> list[dict[str, object]]:
+    """What a kitchen dashboard sees: live orders through Convex, with a Convex token from the API."""
+    login = httpx.post(f"{base}/api/auth/login", json={"email": "kitchen@demo.tabletop", "password": DEMO_PASSWORD})
+    staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    token = httpx.post(f"{base}/api/restaurants/{rid}/convex-token", headers=staff).json()["token"]
+    answer = httpx.post(f"{convex_url}/api/query", headers={"Authorization": f"Bearer {token}"},
+                        json={"path": "orders:liveByStatus", "args": {}, "format": "json"}).json()
+    if answer.get("status") != "success":
+        raise SystemExit(f"the Convex query failed: {answer}")
+    orders: list[dict[str, object]] = answer["value"]
+    return orders
+
+
+def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None) -> None:
+    """Places the demo order the instructions describe and, with Convex, sees it on the kitchen screen."""
     session = httpx.post(f"{base}/api/qr/{qr}/session").json()
     headers = {"Authorization": f"Bearer {session['session_token']}"}
-    order = httpx.post(f"{base}/api/restaurants/{rid}/orders", headers=headers,
-                       json={"items": [{"menu_item_id": item, "quantity": 2}]})
-    order.raise_for_status()
-    _say(f"check: placed order #{order.json()['number']} total {order.json()['total']} "
-         f"{order.json()['currency']} minor units")
+    response = httpx.post(f"{base}/api/restaurants/{rid}/orders", headers=headers,
+                          json={"items": [{"menu_item_id": item, "quantity": 2}]})
+    response.raise_for_status()
+    order = response.json()
+    _say(f"check: placed order #{order['number']} total {order['total']} {order['currency']} minor units")
+    if convex_url is None:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(o["pgId"] == order["id"] for o in _kitchen_screen(base, rid, convex_url)):
+            _say(f"check: order #{order['number']} is on the kitchen screen (Convex, version {order['version']})")
+            return
+        time.sleep(0.1)
+    raise SystemExit("the order did not reach Convex within 10 s")
 
 
 def main() -> None:
@@ -116,6 +163,12 @@ def main() -> None:
     _say(f"schema: {schema.apply(admin_url)}")
     demo = asyncio.run(seed(app_url))
     _say(f"demo restaurant {demo.restaurant_id} seeded")
+    standin = None
+    convex_env = {}
+    if not os.environ.get("CONVEX_URL"):
+        standin, convex_url = _start_standin(base)
+        convex_env = {"CONVEX_URL": convex_url, "CONVEX_DEPLOY_KEY": DEV_CONVEX_KEY}
+        _say(f"local Convex stand-in at {convex_url} (test and dev substitute, in memory)")
 
     env = {
         **os.environ,
@@ -128,6 +181,7 @@ def main() -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         # honcho pipes the processes' output, so they cannot see the terminal themselves.
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console" if sys.stdout.isatty() else "json"),
+        **convex_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
@@ -137,13 +191,16 @@ def main() -> None:
         _wait_ready(base, procs)
         rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
         if args.check:
-            _check(base, rid, qr, item)
+            _check(base, rid, qr, item, env.get("CONVEX_URL"))
             return
-        print(_try_it(base, rid, qr, item), flush=True)
+        print(_try_it(base, rid, qr, item, env.get("CONVEX_URL")), flush=True)
         procs.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if standin is not None:
+            standin.terminate()
+            standin.wait(timeout=10)
         if procs.poll() is None:
             os.killpg(procs.pid, signal.SIGTERM)
             try:

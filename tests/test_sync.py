@@ -5,6 +5,10 @@ entity, through Convex being down, hanging or rejecting, and through processes d
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +22,7 @@ from db.pool import Database
 from sync.config import SyncSettings
 from sync.convex import ConvexHttp
 from sync.worker import Worker
-from tests.conftest import STANDIN_KEY, Standin, expect, order_body
+from tests.conftest import ROOT, STANDIN_KEY, Standin, expect, order_body
 
 
 def sync_settings_for(standin: Standin, **overrides: Any) -> SyncSettings:
@@ -137,3 +141,152 @@ async def test_a_hanging_convex_does_not_hold_back_order_responses(
     await until(lambda: standin.stats()["mutationCalls"] > before)
     assert db_sql("SELECT count(*) AS n FROM orders") == [{"n": 10}]
     assert set(standin.versions("orders")) & {o["id"] for o in orders} == set()
+
+
+def assert_convex_equals_postgres(standin: Standin, db_sql: Callable[..., list[dict[str, Any]]]) -> None:
+    assert standin.versions("orders") == pg_versions(db_sql, "orders")
+    assert standin.versions("menuItems") == live_menu_versions(db_sql)
+    assert standin.versions("tables") == pg_versions(db_sql, "dining_tables")
+
+
+async def test_after_an_outage_one_worker_pass_converges_200_orders_and_their_updates(
+        client, make_restaurant, open_guest, standin, db_sql, worker_factory):
+    r = await make_restaurant()
+    guests = [await open_guest(r, 0), await open_guest(r, 1)]
+    await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
+    standin.fault("down")
+    orders = [expect(await client.post(r.url("/orders"), headers=guests[n % 2].headers, json=order_body(r)), 201)
+              for n in range(200)]
+    for order in orders[::2]:
+        expect(await client.post(r.url(f"/orders/{order['id']}/status"), headers=r.owner.headers,
+                                 json={"status": "confirmed"}), 200)
+    for order in orders[1::4]:
+        expect(await client.post(r.url(f"/orders/{order['id']}/cancel"), headers=guests[1].headers, json={}), 200)
+    await until(lambda: "pending" not in outbox_statuses(db_sql) and "in_flight" not in outbox_statuses(db_sql))
+    assert outbox_statuses(db_sql).get("failed", 0) > 0
+    assert standin.versions("orders") == {}
+    standin.fault("ok")
+    await asyncio.sleep(0.25)  # past the capped backoff (0.2 s here)
+    worker = await open_worker(worker_factory)
+    report = await worker.run_pass()
+    assert report.failed == 0
+    assert set(outbox_statuses(db_sql)) == {"synced"}
+    assert_convex_equals_postgres(standin, db_sql)
+    cancelled = {o["id"] for o in orders[1::4]}
+    assert {d["pgId"] for d in standin.dump()["orders"] if d["status"] == "cancelled"} == cancelled
+
+
+async def test_a_document_convex_rejects_goes_dead_without_blocking_the_others(
+        client, make_restaurant, open_guest, standin, db_sql, worker_factory):
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
+    standin.fault("down")
+    orders = [expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+              for _ in range(6)]
+    poisoned = orders[3]["id"]
+    await until(lambda: set(outbox_statuses(db_sql)) <= {"failed", "synced"})
+    standin.fault("reject", pgIds=[poisoned])
+    worker = await open_worker(worker_factory, sync_max_attempts=3)
+    for _ in range(4):
+        await asyncio.sleep(0.25)
+        await worker.run_pass()
+    [dead] = db_sql("SELECT entity_id::text AS id, attempts, last_error FROM sync_log WHERE status = 'dead'")
+    assert dead["id"] == poisoned
+    assert dead["attempts"] == 3
+    assert "rejected by convex" in dead["last_error"]
+    assert set(standin.versions("orders")) == {o["id"] for o in orders} - {poisoned}
+    assert db_sql("SELECT count(*) AS n FROM sync_log WHERE status NOT IN ('synced', 'dead')") == [{"n": 0}]
+
+
+async def test_two_workers_at_once_never_push_the_same_row_and_lose_nothing(
+        client, make_restaurant, open_guest, standin, db_sql, worker_factory):
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
+    standin.fault("down")
+    orders = [expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+              for _ in range(120)]
+    await until(lambda: set(outbox_statuses(db_sql)) <= {"failed", "synced"})
+    standin.fault("ok")
+    await asyncio.sleep(0.25)
+    before = standin.stats()
+    one = await open_worker(worker_factory, sync_batch_size=10)
+    two = await open_worker(worker_factory, sync_batch_size=10)
+    first, second = await asyncio.gather(one.run_pass(), two.run_pass())
+    after = standin.stats()
+    assert first.claimed > 0
+    assert second.claimed > 0
+    assert first.claimed + second.claimed == len(orders)
+    # Each order's one change was applied exactly once: nothing went twice (stale), nothing was lost.
+    assert after["applied"] - before["applied"] == len(orders)
+    assert after["stale"] == before["stale"]
+    assert_convex_equals_postgres(standin, db_sql)
+
+
+async def test_the_sweep_pushes_what_an_api_that_died_after_commit_never_pushed(
+        settings, make_restaurant, open_guest, standin, db_sql, worker_factory):
+    # An API without a pusher is one that died between commit and push: rows stay pending.
+    dead_api = create_app(settings, SyncSettings())
+    async with dead_api.router.lifespan_context(dead_api):
+        transport = httpx.ASGITransport(app=dead_api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tabletop.test") as other:
+            r = await make_restaurant()
+            guest = await open_guest(r)
+            for _ in range(5):
+                expect(await other.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+    pending = db_sql("SELECT count(*) AS n FROM sync_log WHERE status = 'pending' AND entity_type = 'order'")
+    assert pending == [{"n": 5}]
+    young = await open_worker(worker_factory, sync_grace_s=3600)
+    assert (await young.run_pass()).claimed == 0  # within the grace period the API may still push them
+    worker = await open_worker(worker_factory, sync_grace_s=0)
+    await worker.run_pass()
+    assert_convex_equals_postgres(standin, db_sql)
+    assert set(outbox_statuses(db_sql)) == {"synced"}
+
+
+async def test_a_lease_left_by_a_dead_pusher_expires_and_the_worker_takes_over(
+        client, make_restaurant, open_guest, standin, db_sql, worker_factory):
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
+    standin.fault("hang")
+    order = expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+    await until(lambda: outbox_statuses(db_sql).get("in_flight", 0) == 1)
+    # The pusher holding the lease is gone (we simply expire its lease as death would).
+    db_sql("UPDATE sync_log SET next_attempt_at = now() - interval '1 second', lease_owner = 'api-dead'"
+           " WHERE status = 'in_flight'")
+    standin.fault("ok")
+    worker = await open_worker(worker_factory)
+    report = await worker.run_pass()
+    assert report.claimed == 1
+    assert standin.versions("orders") == {order["id"]: 1}
+
+
+async def test_the_worker_process_wakes_on_notify_instead_of_waiting_its_interval_and_stops_on_sigterm(
+        client, make_restaurant, open_guest, standin, db_sql, app_conninfo, tmp_path):
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
+    env = {**os.environ, "DATABASE_URL": app_conninfo, "CONVEX_URL": standin.url, "CONVEX_DEPLOY_KEY": STANDIN_KEY,
+           "SYNC_RETRY_INTERVAL_S": "3600", "SYNC_BACKOFF_BASE_S": "0.1", "SYNC_BACKOFF_MAX_S": "0.2",
+           "LOG_FORMAT": "json"}
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(  # noqa: ASYNC220  # starting a process is instant; we await it below
+        [sys.executable, "-m", "sync.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        await asyncio.sleep(1.0)  # let it LISTEN
+        standin.fault("error500", count=1)  # the API's one push fails, it NOTIFYs the worker
+        order = expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+        # With a one-hour interval, only the wake-up can have pushed it.
+        await until(lambda: standin.versions("orders") == {order["id"]: 1}, timeout_s=15)
+        assert db_sql("SELECT status, attempts FROM sync_log WHERE entity_type = 'order'") == [
+            {"status": "synced", "attempts": 1}]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        log.close()
+    assert "worker_stopped" in (tmp_path / "worker.log").read_text()
