@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
     sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, cache=settings.production)
     metrics = Metrics()
     push_metrics = PushMetrics(metrics.registry)
     tokens = TokenService(settings)

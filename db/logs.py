@@ -16,7 +16,9 @@ import structlog
 LogFormat = Literal["auto", "json", "console"]
 
 
-def configure(fmt: LogFormat = "auto", level: str = "INFO") -> None:
+def configure(fmt: LogFormat = "auto", level: str = "INFO", *, cache: bool = False) -> None:
+    """``cache`` freezes loggers on first use: faster, but a later configure() (a test
+    building another app) would not reach them, so only long-lived processes ask for it."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
@@ -31,6 +33,10 @@ def configure(fmt: LogFormat = "auto", level: str = "INFO") -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # The stream is looked up per line and loggers are not cached: a logger cached on
+        # first use kept the first configure()'s level and stream for good, so a later
+        # configure() (a second app in one process) did not apply, and a replaced
+        # sys.stderr (pytest's capsys/capfd) made every later line raise on a closed file.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+        cache_logger_on_first_use=False,
     )
