@@ -20,6 +20,9 @@ async def update_category(conn: Conn, *, restaurant_id: UUID, category_id: UUID,
         name=changes.get("name"), rank=changes.get("rank"),
     )
     if row is None:
+        # The touch trigger skips an UPDATE that changes nothing, so it returns no row either.
+        row = await q.maybe_one(conn, "get_category", restaurant_id=restaurant_id, category_id=category_id)
+    if row is None:
         raise NotFound("category not found")
     return row
 
@@ -71,6 +74,9 @@ async def update_item(conn: Conn, *, restaurant_id: UUID, item_id: UUID, changes
         set_description="description" in changes, description=changes.get("description"),
         price=changes.get("price"), is_available=changes.get("is_available"), rank=changes.get("rank"),
     )
+    if row is None:
+        # The version trigger skips an UPDATE that changes nothing, so it returns no row either.
+        row = await q.maybe_one(conn, "get_menu_item", restaurant_id=restaurant_id, item_id=item_id)
     if row is None:
         raise NotFound("menu item not found")
     return row

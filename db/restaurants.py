@@ -34,6 +34,9 @@ async def update(conn: Conn, restaurant_id: UUID, changes: dict[str, Any]) -> Ro
     params = {"name": None, "currency": None, "timezone": None, "tax_rate_bps": None, **changes}
     row = await q.maybe_one(conn, "update_restaurant", restaurant_id=restaurant_id, **params)
     if row is None:
+        # The touch trigger skips an UPDATE that changes nothing, so it returns no row either.
+        row = await q.maybe_one(conn, "get_restaurant", restaurant_id=restaurant_id)
+    if row is None:
         raise NotFound("restaurant not found")
     return row
 

@@ -39,6 +39,9 @@ async def update(conn: Conn, *, restaurant_id: UUID, table_id: UUID, changes: di
         qr_token=new_qr_token() if changes.get("rotate_qr_token") else None,
     )
     if row is None:
+        # The version trigger skips an UPDATE that changes nothing, so it returns no row either.
+        row = await q.maybe_one(conn, "get_table", restaurant_id=restaurant_id, table_id=table_id)
+    if row is None:
         raise NotFound("table not found")
     return row
 

@@ -12,6 +12,12 @@ UPDATE menu_categories
  WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL
 RETURNING id, name, rank, created_at, updated_at;
 
+-- name: get_category
+-- One live category.
+SELECT id, name, rank, created_at, updated_at
+  FROM menu_categories
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL;
+
 -- name: category_live_item_count
 -- How many live items a live category still holds (NULL row: no such category).
 SELECT count(i.id) AS live_items
