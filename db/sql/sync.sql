@@ -79,7 +79,7 @@ SELECT pg_notify('sync_wake', %(target)s);
 -- name: sync_status_for_restaurant
 -- Queue depth of one restaurant by target and status, and its oldest pending row's age.
 SELECT target, status, count(*) AS n,
-       extract(epoch FROM now() - min(created_at)) FILTER (WHERE status IN ('pending', 'failed')) AS oldest_s
+       extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN ('pending', 'failed'))) AS oldest_s
   FROM sync_log
  WHERE restaurant_id = %(restaurant_id)s AND status <> 'synced'
  GROUP BY target, status
