@@ -50,6 +50,13 @@ def assert_one_pending_at_current_version(db_sql: DbSql, r: Restaurant, entity_t
     return version
 
 
+@pytest.fixture(autouse=True)
+def no_pusher(app) -> None:
+    """These tests read rows before anything pushes them: with Convex unconfigured (the test
+    default) the API starts no pusher, so every row stays exactly as the triggers wrote it."""
+    assert app.state.services.pusher is None
+
+
 @pytest.fixture
 async def shop(make_restaurant) -> Restaurant:
     return await make_restaurant()
