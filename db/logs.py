@@ -33,10 +33,9 @@ def configure(fmt: LogFormat = "auto", level: str = "INFO", *, cache: bool = Fal
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        # The stream is looked up per line and loggers are not cached: a logger cached on
-        # first use kept the first configure()'s level and stream for good, so a later
-        # configure() (a second app in one process) did not apply, and a replaced
-        # sys.stderr (pytest's capsys/capfd) made every later line raise on a closed file.
+        # sys.stderr is looked up when a logger is built, not once here: pytest's capsys and
+        # capfd replace it per test phase, and a stream held from configure() time is closed
+        # by then, so every later line (the request log in a finally) raised.
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
