@@ -170,7 +170,7 @@ def main() -> None:
         convex_env = {"CONVEX_URL": convex_url, "CONVEX_DEPLOY_KEY": DEV_CONVEX_KEY}
         _say(f"local Convex stand-in at {convex_url} (test and dev substitute, in memory)")
         # It starts empty every time: rebuild it from Postgres, as an operator would.
-        subprocess.run(  # noqa: S603  # our own fullSync, fixed arguments
+        subprocess.run(  # our own fullSync, fixed arguments
             [sys.executable, "-m", "scripts.fullSync"], cwd=ROOT, check=True,
             env={**os.environ, "DATABASE_URL": app_url, **convex_env},
         )
