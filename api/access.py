@@ -121,6 +121,12 @@ async def restaurant_scope(
         yield Scope(conn, principal, role)
 
 
+def path_restaurant_id(request: Request) -> UUID:
+    """The {rid} of a restaurant route (Starlette's uuid convertor already parsed it)."""
+    rid: UUID = request.path_params["rid"]
+    return rid
+
+
 def client_ip(request: Request) -> str:
     if services(request).settings.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from api.access import FLOOR, MEMBERS, OWNER_MANAGER, restaurant_scope
+from api.access import path_restaurant_id as _rid
 from api.bodies import json_body
 from api.handoff import after_commit
 from api.models import Availability, CategoryPatch, MenuItemPatch, NewCategory, NewMenuItem
@@ -19,11 +19,6 @@ from db.queries import Row
 
 _ITEM_FIELDS = ("id", "category_id", "name", "description", "price", "is_available", "rank", "version",
                 "created_at", "updated_at")
-
-
-def _rid(request: Request) -> UUID:
-    rid: UUID = request.path_params["rid"]
-    return rid
 
 
 def _item(row: Row) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.access import FLOOR, MEMBERS, Scope, restaurant_scope
+from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
 from api.handoff import after_commit
@@ -28,11 +29,6 @@ from db.queries import Row
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _HIDDEN = frozenset({"session_id"})
-
-
-def _rid(request: Request) -> UUID:
-    rid: UUID = request.path_params["rid"]
-    return rid
 
 
 def _oid(request: Request) -> UUID:

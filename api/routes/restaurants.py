@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import structlog
 from starlette.requests import Request
@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.access import MEMBERS, OWNER_MANAGER, client_ip, require_user, restaurant_scope
+from api.access import path_restaurant_id as _rid
 from api.bodies import json_body
 from api.errors import ApiError
 from api.handoff import after_commit
@@ -26,11 +27,6 @@ _GRANTABLE = {
     "owner": frozenset({"owner", "manager", "staff", "kitchen"}),
     "manager": frozenset({"manager", "staff", "kitchen"}),
 }
-
-
-def _rid(request: Request) -> UUID:
-    rid: UUID = request.path_params["rid"]
-    return rid
 
 
 def _table(row: Row) -> dict[str, Any]:
