@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+QUEUE_STATUSES = ("pending", "in_flight", "failed", "dead")
 
 
 class Metrics:
@@ -36,6 +37,10 @@ class Metrics:
         self.queue_depth.clear()
         self.oldest_pending.clear()
         self.dead_rows.clear()
+        # An empty status reads 0, not absent: a drained queue is a value, not a gap.
+        for status in QUEUE_STATUSES:
+            self.queue_depth.labels("convex", status).set(0)
+        self.dead_rows.labels("convex").set(0)
         oldest: dict[str, float] = {}
         for row in rows:
             target, status = str(row["target"]), str(row["status"])

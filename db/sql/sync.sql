@@ -77,9 +77,11 @@ SELECT id, restaurant_id, label, seats, is_active, version
 SELECT pg_notify('sync_wake', %(target)s);
 
 -- name: sync_status_for_restaurant
--- Queue depth of one restaurant by target and status, and its oldest pending row's age.
+-- Queue depth of one restaurant by target and status, and the age of its oldest row not
+-- yet synced (pending, in flight or failed; as sync_oldest_pending_seconds on /metrics).
 SELECT target, status, count(*) AS n,
-       extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN ('pending', 'failed'))) AS oldest_s
+       extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN ('pending', 'in_flight', 'failed')))
+           AS oldest_s
   FROM sync_log
  WHERE restaurant_id = %(restaurant_id)s AND status <> 'synced'
  GROUP BY target, status
