@@ -93,30 +93,24 @@ async def create(
     counter = await q.one(conn, "next_order_number", restaurant_id=restaurant_id)
     menu = {i: MenuPrice(name=row["name"], price=row["price"]) for i, row in found.items()}
     lines, totals = price_order(new.lines, menu, tax_rate_bps=counter["tax_rate_bps"], tip=new.tip)
-    inserted = await q.one(
+    order = await q.one(
         conn, "insert_order",
         restaurant_id=restaurant_id, number=counter["number"], table_id=new.table_id,
         session_id=new.session_id, placed_by_user=actor.id if actor.kind == "user" else None,
         order_type=new.order_type, customer_name=new.customer_name, customer_phone=new.customer_phone,
         notes=new.notes, currency=counter["currency"], subtotal=totals.subtotal, tax=totals.tax,
         tip=totals.tip, discount=totals.discount, total=totals.total,
-    )
-    order_id = inserted["id"]
-    await q.run(
-        conn, "insert_order_items",
-        restaurant_id=restaurant_id, order_id=order_id,
         positions=list(range(1, len(lines) + 1)),
         menu_item_ids=[line.menu_item_id for line in lines],
         names=[line.name for line in lines],
         unit_prices=[line.unit_price for line in lines],
         quantities=[line.quantity for line in lines],
         line_totals=[line.line_total for line in lines],
-        notes=[line.notes for line in lines],
+        line_notes=[line.notes for line in lines],
+        actor_type=actor.kind, actor_id=actor.id,
+        idempotency_key=idempotency.key if idempotency is not None else None,
     )
-    await _record_event(conn, restaurant_id, order_id, None, "pending", actor, None)
-    if idempotency is not None:
-        await q.run(conn, "set_idempotency_order", restaurant_id=restaurant_id, key=idempotency.key, order_id=order_id)
-    return Created(await get(conn, restaurant_id, order_id))
+    return Created(order)
 
 
 async def _replay(conn: Conn, restaurant_id: UUID, actor: Actor, idempotency: Idempotency) -> Created:

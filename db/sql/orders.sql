@@ -12,11 +12,6 @@ SELECT principal, request_hash, order_id
   FROM idempotency_keys
  WHERE restaurant_id = %(restaurant_id)s AND key = %(key)s;
 
--- name: set_idempotency_order
--- Remembers which order a key created.
-UPDATE idempotency_keys SET order_id = %(order_id)s
- WHERE restaurant_id = %(restaurant_id)s AND key = %(key)s;
-
 -- name: next_order_number
 -- Takes the restaurant's next human order number with its pricing settings. The counter
 -- row stays locked until commit, so this runs as late in the transaction as it can.
@@ -27,25 +22,47 @@ UPDATE order_counters c
 RETURNING c.last_order_number AS number, r.currency, r.tax_rate_bps;
 
 -- name: insert_order
--- Creates the order row with its computed totals.
-INSERT INTO orders (restaurant_id, number, table_id, session_id, placed_by_user, order_type,
-                    customer_name, customer_phone, notes, currency, subtotal, tax, tip,
-                    discount, total)
-VALUES (%(restaurant_id)s, %(number)s, %(table_id)s, %(session_id)s, %(placed_by_user)s,
-        %(order_type)s, %(customer_name)s, %(customer_phone)s, %(notes)s, %(currency)s,
-        %(subtotal)s, %(tax)s, %(tip)s, %(discount)s, %(total)s)
-RETURNING id;
-
--- name: insert_order_items
--- Inserts all lines of an order in one statement.
-INSERT INTO order_items (restaurant_id, order_id, position, menu_item_id, name, unit_price,
-                         quantity, line_total, notes)
-SELECT %(restaurant_id)s, %(order_id)s, l.position, l.menu_item_id, l.name, l.unit_price,
-       l.quantity, l.line_total, l.notes
-  FROM unnest(%(positions)s::int[], %(menu_item_ids)s::uuid[], %(names)s::text[],
-              %(unit_prices)s::bigint[], %(quantities)s::int[], %(line_totals)s::bigint[],
-              %(notes)s::text[])
-       AS l(position, menu_item_id, name, unit_price, quantity, line_total, notes);
+-- Creates the order with its lines, its first status event and its Idempotency-Key link in
+-- one statement (one round trip), and returns it shaped like order_documents. The items'
+-- statement trigger touches the order after the statement with an identical row, so the
+-- new order stays at version 1 with one outbox row.
+WITH o AS (
+    INSERT INTO orders (restaurant_id, number, table_id, session_id, placed_by_user, order_type,
+                        customer_name, customer_phone, notes, currency, subtotal, tax, tip,
+                        discount, total)
+    VALUES (%(restaurant_id)s, %(number)s, %(table_id)s, %(session_id)s, %(placed_by_user)s,
+            %(order_type)s, %(customer_name)s, %(customer_phone)s, %(notes)s, %(currency)s,
+            %(subtotal)s, %(tax)s, %(tip)s, %(discount)s, %(total)s)
+    RETURNING *
+), lines AS (
+    INSERT INTO order_items (restaurant_id, order_id, position, menu_item_id, name, unit_price,
+                             quantity, line_total, notes)
+    SELECT o.restaurant_id, o.id, l.position, l.menu_item_id, l.name, l.unit_price, l.quantity,
+           l.line_total, l.notes
+      FROM o, unnest(%(positions)s::int[], %(menu_item_ids)s::uuid[], %(names)s::text[],
+                     %(unit_prices)s::bigint[], %(quantities)s::int[], %(line_totals)s::bigint[],
+                     %(line_notes)s::text[])
+              AS l(position, menu_item_id, name, unit_price, quantity, line_total, notes)
+    RETURNING *
+), event AS (
+    INSERT INTO order_events (restaurant_id, order_id, from_status, to_status, actor_type, actor_id)
+    SELECT o.restaurant_id, o.id, NULL, o.status, %(actor_type)s, %(actor_id)s FROM o
+), idempotency AS (
+    UPDATE idempotency_keys k SET order_id = o.id
+      FROM o
+     WHERE k.restaurant_id = o.restaurant_id AND k.key = %(idempotency_key)s
+)
+SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.session_id,
+       o.status, o.order_type, o.customer_name, o.customer_phone, o.notes, o.subtotal, o.tax,
+       o.tip, o.discount, o.total, o.currency, o.version, o.created_at, o.updated_at,
+       (SELECT json_agg(json_build_object(
+                   'id', i.id, 'menu_item_id', i.menu_item_id, 'name', i.name,
+                   'unit_price', i.unit_price, 'quantity', i.quantity,
+                   'line_total', i.line_total, 'notes', i.notes)
+               ORDER BY i.position)
+          FROM lines i) AS items
+  FROM o
+  LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
 
 -- name: insert_order_event
 -- Records a status move: who, when, from, to, why.
