@@ -83,9 +83,9 @@ class Pusher:
 
     async def _flush(self, keys: list[EntityKey]) -> None:
         try:
-            async with self._pushing.db.system() as conn:
-                rows = await outbox.claim_entities(conn, keys, target=TARGET, owner=self.owner, lease_s=self._lease_s)
-            report = await self._pushing.push(rows)
+            claimed = await self._pushing.claim(lambda conn: outbox.claim_entities(
+                conn, keys, target=TARGET, owner=self.owner, lease_s=self._lease_s))
+            report = await self._pushing.push(claimed)
             if report.failed or report.dead:
                 async with self._pushing.db.system() as conn:
                     await outbox.wake_workers(conn, TARGET)

@@ -57,17 +57,17 @@ class Worker:
             return report  # a pass is already running; it will see the new rows too
         async with self._lock:
             while not self._stopping and report.batches < max_batches:
-                async with self.db.system() as conn:
-                    rows = await outbox.claim_due(
-                        conn, target=TARGET, owner=self.owner, lease_s=self.settings.sync_lease_s,
-                        grace_s=self.settings.sync_grace_s, limit=self.settings.sync_batch_size,
-                    )
+                claimed = await self.pushing.claim(lambda conn: outbox.claim_due(
+                    conn, target=TARGET, owner=self.owner, lease_s=self.settings.sync_lease_s,
+                    grace_s=self.settings.sync_grace_s, limit=self.settings.sync_batch_size,
+                ))
+                rows = claimed.rows
                 if not rows:
                     break
                 report.batches += 1
                 report.claimed += len(rows)
                 try:
-                    pushed: PushReport = await self.pushing.push(rows)
+                    pushed: PushReport = await self.pushing.push(claimed)
                 except asyncio.CancelledError:
                     # Stopping mid-push: hand back whatever was not recorded yet.
                     async with self.db.system() as conn:
