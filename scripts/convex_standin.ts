@@ -48,6 +48,7 @@ const FAULT_MODES = [
   "error500",
   "error_status",
   "reject",
+  "discard",
 ] as const;
 
 type FaultMode = (typeof FAULT_MODES)[number];
@@ -436,7 +437,7 @@ async function handleFunction(
   config: Config,
   note: (s: string) => void,
 ) {
-  const injected = takeFault((f) => f.mode !== "reject");
+  const injected = takeFault((f) => f.mode !== "reject" && f.mode !== "discard");
   if (injected !== "ok") {
     note(`fault=${injected}`);
     // Drain the unread body so a keep-alive connection stays usable for the retry.
@@ -494,6 +495,26 @@ async function handleFunction(
         logLines: [],
       });
     }
+  }
+
+  if (
+    resolved.canonicalPath === "sync:applyBatch" &&
+    takeFault((f) => f.mode === "discard") === "discard"
+  ) {
+    // A sink for measuring the caller alone: answers as if every change applied, stores nothing.
+    note("fault=discard");
+    const changes = isObject(call.args) && Array.isArray(call.args.changes) ? call.args.changes : [];
+    return sendJson(res, 200, {
+      status: "success",
+      value: {
+        results: changes.map((c) => ({
+          entity: isObject(c) ? c.entity : null,
+          pgId: isObject(c) ? c.pgId : null,
+          result: "applied",
+        })),
+      },
+      logLines: [],
+    });
   }
 
   const as =
