@@ -25,8 +25,9 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
         {"target": "p99 order latency < 50 ms at 300 orders/s (open loop)",
          "figure": f"{at300['p99_ms']:.1f} ms" if at300 else "not run (smoke)",
          "met": at300["p99_ms"] < 50 if at300 else None},
-        {"target": "the pusher adds no latency (Convex hanging vs healthy, same rate)",
-         "figure": f"p99 {hanging['p99_ms']:.1f} ms vs {first_rate['p99_ms']:.1f} ms at {first_rate['rate']}/s",
+        {"target": "responses never wait for Convex (p99 with every push hanging vs healthy, same rate)",
+         "figure": f"p99 {hanging['p99_ms']:.1f} ms hanging vs {first_rate['p99_ms']:.1f} ms healthy at "
+                   f"{first_rate['rate']}/s (healthy pushing costs CPU on this machine)",
          "met": hanging["p99_ms"] <= max(1.5 * first_rate["p99_ms"], first_rate["p99_ms"] + 5)},
         {"target": "propagation p99 < 200 ms at 300 orders/s",
          "figure": f"{at300['propagation']['p99_ms']:.0f} ms" if at300 else "not run (smoke)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -404,12 +405,16 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds per phase and small data")
     parser.add_argument("--profile", action="store_true", help="py-spy the API at the highest concurrency")
     parser.add_argument("--only-orders", action="store_true", help="only the order-creation phases (for profiling)")
+    parser.add_argument("--rates", type=lambda v: tuple(int(x) for x in v.split(",")), help="open-loop rates, e.g. 300")
+    parser.add_argument("--concurrency", type=lambda v: tuple(int(x) for x in v.split(",")), help="e.g. 8,32")
     parser.add_argument("--json", type=Path, help="where to write the results (default .data/bench/<time>.json)")
     args = parser.parse_args()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = ROOT / ".data" / "bench" / stamp
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(SMOKE if args.smoke else FULL, out, profile=args.profile)
+    plan = SMOKE if args.smoke else FULL
+    plan = dataclasses.replace(plan, rates=args.rates or plan.rates, concurrency=args.concurrency or plan.concurrency)
+    run = Run(plan, out, profile=args.profile)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the services on the way out
     started = time.monotonic()
     try:

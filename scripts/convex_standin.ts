@@ -35,6 +35,7 @@ import {
   type JWTPayload,
 } from "jose";
 import schema from "../convex/schema";
+import { installEqualityIndex } from "./convex_standin_index";
 
 const CONVEX_DIR = fileURLToPath(new URL("../convex/", import.meta.url));
 // Convex's own cap on a function call's arguments.
@@ -206,6 +207,8 @@ async function resolveFunction(
 // State shared by all requests.
 
 let backend = newBackend();
+// convex-test scans the whole database per index query; index equality lookups instead.
+await installEqualityIndex(backend);
 let fault: Fault = { mode: "ok", remaining: null, pgIds: new Set() };
 const stats = {
   mutationCalls: 0,
