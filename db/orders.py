@@ -70,10 +70,11 @@ async def create(
             return await _replay(conn, restaurant_id, actor, idempotency)
 
     ids = list({line.menu_item_id for line in new.lines})
-    found = {
-        row["id"]: row
-        for row in await q.all(conn, "menu_items_for_order", restaurant_id=restaurant_id, item_ids=ids)
-    }
+    rows = await q.all(conn, "order_menu", restaurant_id=restaurant_id, item_ids=ids)
+    if not rows:
+        raise NotFound("restaurant not found")
+    pricing = rows[0]
+    found = {row["id"]: row for row in rows if row["id"] is not None}
     problems = [
         {"loc": ["body", "items", i, "menu_item_id"], "msg": "unknown menu item", "code": "unknown_menu_item"}
         for i, line in enumerate(new.lines) if line.menu_item_id not in found
@@ -90,15 +91,14 @@ async def create(
         raise Unprocessable("some items are unavailable right now", code="menu_item_unavailable",
                             extra={"errors": unavailable})
 
-    counter = await q.one(conn, "next_order_number", restaurant_id=restaurant_id)
     menu = {i: MenuPrice(name=row["name"], price=row["price"]) for i, row in found.items()}
-    lines, totals = price_order(new.lines, menu, tax_rate_bps=counter["tax_rate_bps"], tip=new.tip)
+    lines, totals = price_order(new.lines, menu, tax_rate_bps=pricing["tax_rate_bps"], tip=new.tip)
     order = await q.one(
         conn, "insert_order",
-        restaurant_id=restaurant_id, number=counter["number"], table_id=new.table_id,
+        restaurant_id=restaurant_id, table_id=new.table_id,
         session_id=new.session_id, placed_by_user=actor.id if actor.kind == "user" else None,
         order_type=new.order_type, customer_name=new.customer_name, customer_phone=new.customer_phone,
-        notes=new.notes, currency=counter["currency"], subtotal=totals.subtotal, tax=totals.tax,
+        notes=new.notes, currency=pricing["currency"], subtotal=totals.subtotal, tax=totals.tax,
         tip=totals.tip, discount=totals.discount, total=totals.total,
         positions=list(range(1, len(lines) + 1)),
         menu_item_ids=[line.menu_item_id for line in lines],

@@ -36,7 +36,7 @@ PAGE = {"restaurant_id": RID, "since": "-infinity", "cursor_created_at": "infini
     ("list_orders_by_status", {**PAGE, "statuses": ["pending", "confirmed"]}),
     ("list_orders", PAGE),
     ("get_order", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
-    ("menu_items_for_order", {"restaurant_id": RID, "item_ids": ["00000000-0000-0000-0000-0000000000c1"]}),
+    ("order_menu", {"restaurant_id": RID, "item_ids": ["00000000-0000-0000-0000-0000000000c1"]}),
     ("order_for_update", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
 ])
 def test_hot_query_uses_an_index(app_conninfo, name, params):

@@ -275,7 +275,10 @@ async def test_the_worker_process_wakes_on_notify_instead_of_waiting_its_interva
     worker = subprocess.Popen(  # noqa: ASYNC220  # starting a process is instant; we await it below
         [sys.executable, "-m", "sync.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        await asyncio.sleep(1.0)  # let it LISTEN
+        # Started once its connection has run LISTEN (a fixed sleep was flaky under load).
+        await until(lambda: db_sql("SELECT count(*) AS n FROM pg_stat_activity"
+                                   " WHERE datname = current_database() AND query ILIKE 'LISTEN%%'")[0]["n"] > 0,
+                    timeout_s=30)
         standin.fault("error500", count=1)  # the API's one push fails, it NOTIFYs the worker
         order = expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
         # With a one-hour interval, only the wake-up can have pushed it.

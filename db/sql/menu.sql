@@ -87,9 +87,3 @@ SELECT id, category_id, name, description, price, is_available, rank, version, c
 -- Soft-deletes an item: it leaves the menu, past orders keep it.
 UPDATE menu_items SET deleted_at = now()
  WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
-
--- name: menu_items_for_order
--- The live items an order names, with the price the order must be charged.
-SELECT id, name, price, is_available
-  FROM menu_items
- WHERE restaurant_id = %(restaurant_id)s AND id = ANY(%(item_ids)s::uuid[]) AND deleted_at IS NULL;

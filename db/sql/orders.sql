@@ -12,27 +12,35 @@ SELECT principal, request_hash, order_id
   FROM idempotency_keys
  WHERE restaurant_id = %(restaurant_id)s AND key = %(key)s;
 
--- name: next_order_number
--- Takes the restaurant's next human order number with its pricing settings. The counter
--- row stays locked until commit, so this runs as late in the transaction as it can.
-UPDATE order_counters c
-   SET last_order_number = c.last_order_number + 1
+-- name: order_menu
+-- The restaurant's pricing settings with the live items an order names (one row with NULL
+-- item columns when it names none of them).
+SELECT r.currency, r.tax_rate_bps, m.id, m.name, m.price, m.is_available
   FROM restaurants r
- WHERE c.restaurant_id = %(restaurant_id)s AND r.id = c.restaurant_id
-RETURNING c.last_order_number AS number, r.currency, r.tax_rate_bps;
+  LEFT JOIN menu_items m
+         ON m.restaurant_id = r.id AND m.id = ANY(%(item_ids)s::uuid[]) AND m.deleted_at IS NULL
+ WHERE r.id = %(restaurant_id)s;
 
 -- name: insert_order
--- Creates the order with its lines, its first status event and its Idempotency-Key link in
--- one statement (one round trip), and returns it shaped like order_documents. The items'
--- statement trigger touches the order after the statement with an identical row, so the
--- new order stays at version 1 with one outbox row.
-WITH o AS (
+-- Takes the restaurant's next order number and creates the order with its lines, its first
+-- status event and its Idempotency-Key link in one statement (one round trip), returning it
+-- shaped like order_documents. The counter row stays locked until commit, which is the very
+-- next thing the caller does: under load, a lock held across more round trips queues every
+-- other order of the restaurant behind it. The items' statement trigger touches the order
+-- after the statement with an identical row, so the new order stays at version 1 with one
+-- outbox row.
+WITH n AS (
+    UPDATE order_counters SET last_order_number = last_order_number + 1
+     WHERE restaurant_id = %(restaurant_id)s
+    RETURNING last_order_number
+), o AS (
     INSERT INTO orders (restaurant_id, number, table_id, session_id, placed_by_user, order_type,
                         customer_name, customer_phone, notes, currency, subtotal, tax, tip,
                         discount, total)
-    VALUES (%(restaurant_id)s, %(number)s, %(table_id)s, %(session_id)s, %(placed_by_user)s,
-            %(order_type)s, %(customer_name)s, %(customer_phone)s, %(notes)s, %(currency)s,
-            %(subtotal)s, %(tax)s, %(tip)s, %(discount)s, %(total)s)
+    SELECT %(restaurant_id)s, n.last_order_number, %(table_id)s, %(session_id)s, %(placed_by_user)s,
+           %(order_type)s, %(customer_name)s, %(customer_phone)s, %(notes)s, %(currency)s,
+           %(subtotal)s, %(tax)s, %(tip)s, %(discount)s, %(total)s
+      FROM n
     RETURNING *
 ), lines AS (
     INSERT INTO order_items (restaurant_id, order_id, position, menu_item_id, name, unit_price,
