@@ -30,6 +30,9 @@ type DbProto = {
 
 const tableOf = (id: string) => id.replace(/^[0-9]+/, "");
 
+/** How often the index answered and how many documents the last lookup visited (for tests). */
+export const equalityIndexStats = { lookups: 0, lastVisited: 0 };
+
 function eqIndex(db: Db, table: string, field: string): Map<string, Set<string>> {
   db.__eq ??= new Map();
   const key = JSON.stringify([table, field]);
@@ -95,6 +98,8 @@ function patch(proto: DbProto) {
     for (const layer of this._writes) {
       for (const id of Object.keys(layer)) if (tableOf(id) === table) ids.add(id);
     }
+    equalityIndexStats.lookups += 1;
+    equalityIndexStats.lastVisited = ids.size;
     this._iterateDocs = (t, callback) => {
       for (const id of ids) {
         const doc = this.get(t, id);
