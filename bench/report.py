@@ -17,7 +17,8 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
     hanging = r["orders_open_convex_hanging"]
     rec = r["recovery"]
     small, large = r["fullsync"]["streaming"]
-    pushed = r["fullsync"]["pushed"][-1]
+    pushed_small, pushed = r["fullsync"]["pushed"]
+    rss_ratio = max(large["peak_rss_mb"] / small["peak_rss_mb"], pushed["peak_rss_mb"] / pushed_small["peak_rss_mb"])
     out = [
         {"target": "order throughput >= 0.30 x pgbench (same transaction, best of each)",
          "figure": f"{best['rps']:.0f}/s vs {baseline:.0f} tx/s = {best['rps'] / baseline:.2f}",
@@ -36,10 +37,11 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
          "figure": f"{rec['seconds_until_all_synced']:.1f} s (interval {rec['retry_interval_s']:.0f} s, "
                    f"push {rec['push_seconds']:.1f} s)",
          "met": rec["seconds_until_all_synced"] <= rec["retry_interval_s"] + rec["push_seconds"]},
-        {"target": "fullSync memory flat (peak RSS at 100k / at 10k orders <= 1.2)",
-         "figure": f"{large['peak_rss_mb']:.0f} MiB for {large['orders']} vs {small['peak_rss_mb']:.0f} MiB "
-                   f"for {small['orders']} = {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}",
-         "met": large["peak_rss_mb"] / small["peak_rss_mb"] <= 1.2},
+        {"target": "fullSync memory flat (peak RSS at the larger / the smaller size <= 1.2)",
+         "figure": f"into the stand-in {pushed['peak_rss_mb']:.0f} MiB for {pushed['orders']} vs "
+                   f"{pushed_small['peak_rss_mb']:.0f} MiB for {pushed_small['orders']}; into the sink "
+                   f"{large['peak_rss_mb']:.0f} vs {small['peak_rss_mb']:.0f} MiB; worst ratio {rss_ratio:.2f}",
+         "met": rss_ratio <= 1.2},
         {"target": "fullSync time dominated by the target, not our code",
          "figure": f"{pushed['orders']} orders: CPU s Convex {pushed['cpu_s']['convex']:.1f}, "
                    f"fullSync {pushed['cpu_s']['fullsync']:.1f}, Postgres {pushed['cpu_s']['postgres']:.1f}; "

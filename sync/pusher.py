@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Iterable
 from uuid import uuid4
 
@@ -72,10 +73,12 @@ class Pusher:
             if self._window_s and len(self._queued) < self._batch_size:
                 await asyncio.sleep(self._window_s)
             while self._queued:
-                batch = list(self._queued)[: self._batch_size]
+                # A free slot first, then the batch: keys that arrive while every slot is
+                # busy join the next batch, so batches grow with load instead of queueing.
+                await self._slots.acquire()
+                batch = list(itertools.islice(self._queued, self._batch_size))
                 for key in batch:
                     del self._queued[key]
-                await self._slots.acquire()
                 task = asyncio.create_task(self._flush(batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
