@@ -300,8 +300,9 @@ class Standin:
         self.log.close()
 
 
-def start_standin(public_key_file: Path, issuer: str, log_file: Path) -> Standin:
-    env = {**os.environ, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "CONVEX_STANDIN_PORT": "0",
+def start_standin(public_key_file: Path, issuer: str, log_file: Path, *, port: int = 0) -> Standin:
+    """``port`` 0 picks a free one; a given port restarts a stopped stand-in at its old URL."""
+    env = {**os.environ, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "CONVEX_STANDIN_PORT": str(port),
            "CONVEX_STANDIN_CONTROL": "1", "CONVEX_STANDIN_JWT_PUBLIC_KEY_FILE": str(public_key_file),
            "TABLETOP_JWT_ISSUER": issuer}
     tsx = ROOT / "node_modules" / ".bin" / "tsx"
