@@ -104,6 +104,27 @@ BEGIN
 END
 $$;
 
+-- Documents in Convex copy a parent's name: an order its table's label, a menu item its
+-- category's name. Renaming the parent touches the copies' owners so that their version
+-- rises and they are pushed again (a rename is rare; the outbox batches the pushes).
+CREATE FUNCTION touch_orders_of_table() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE orders SET updated_at = now()
+     WHERE restaurant_id = NEW.restaurant_id AND table_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION touch_items_of_category() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE menu_items SET updated_at = now()
+     WHERE restaurant_id = NEW.restaurant_id AND category_id = NEW.id AND deleted_at IS NULL;
+    RETURN NULL;
+END
+$$;
+
 CREATE TABLE users (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email             text NOT NULL CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
@@ -251,6 +272,8 @@ CREATE TABLE orders (
 CREATE INDEX orders_status_created_idx ON orders (restaurant_id, status, created_at DESC, id DESC);
 CREATE INDEX orders_created_idx ON orders (restaurant_id, created_at DESC, id DESC);
 CREATE INDEX orders_session_idx ON orders (restaurant_id, session_id) WHERE session_id IS NOT NULL;
+-- A table's orders (relabelling a table re-pushes them).
+CREATE INDEX orders_table_idx ON orders (restaurant_id, table_id) WHERE table_id IS NOT NULL;
 
 CREATE TABLE order_items (
     restaurant_id uuid NOT NULL,
@@ -378,6 +401,11 @@ CREATE TRIGGER restaurants_touch BEFORE UPDATE ON restaurants
 CREATE TRIGGER menu_categories_touch BEFORE UPDATE ON menu_categories
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
+CREATE TRIGGER dining_tables_relabel_orders AFTER UPDATE OF label ON dining_tables
+    FOR EACH ROW WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION touch_orders_of_table();
+CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
+    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
+
 -- Row-level security: the second wall behind the API's own restaurant filters.
 DO $$
 DECLARE
@@ -405,4 +433,4 @@ REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
 
-INSERT INTO schema_info (id, schema_version) VALUES (1, 1);
+INSERT INTO schema_info (id, schema_version) VALUES (1, 2);
