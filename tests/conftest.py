@@ -9,6 +9,7 @@ itself, so a test's setup goes through the same code a client's would.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -293,7 +294,8 @@ class Standin:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                # tsx runs the server as a child and cannot pass SIGKILL on: kill the group.
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
@@ -309,7 +311,7 @@ def start_standin(public_key_file: Path, issuer: str, log_file: Path, *, port: i
     log = log_file.open("a")
     process = subprocess.Popen(  # our own stand-in with fixed arguments
         [str(tsx), "scripts/convex_standin.ts"], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=log,
+        stdout=subprocess.PIPE, stderr=log, start_new_session=True,  # its own group: see stop()
     )
     assert process.stdout is not None
     line = process.stdout.readline()  # the one ready line; blocks until it listens
