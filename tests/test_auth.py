@@ -524,3 +524,39 @@ async def test_a_guest_token_is_403_on_user_only_endpoints_and_404_elsewhere(
     assert count(db_sql, "restaurants") == 2
     assert count(db_sql, "dining_tables") == 4
     assert problem_code(await client.get(other.url("/menu"), headers=headers), 404) == "not_found"
+
+
+# ------------------------------------------------------------ the verified-token cache
+
+
+def test_a_cached_token_is_still_refused_once_expired_or_of_the_wrong_kind(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verification results are cached per exact token string for a minute; expiry and
+    kind are still checked on every use, and a changed token never hits the cache."""
+    from uuid import uuid4
+
+    from api.tokens import LEEWAY_S, InvalidToken, TokenService
+
+    service = TokenService(settings)
+    token = service.guest_token(restaurant_id=uuid4(), table_id=uuid4(), session_id=uuid4()).token
+    claims = service.verify(token, "guest")
+    assert service.verify(token, "guest") == claims  # from the cache
+    service.verify(token, "guest")["sub"] = "tampered"
+    assert service.verify(token, "guest")["sub"] == claims["sub"]  # callers get copies
+    with pytest.raises(InvalidToken, match="not accepted here"):
+        service.verify(token, "access")
+    header, payload, signature = token.split(".")
+    forged = ".".join([header, payload, signature[:-4] + ("AAAA" if not signature.endswith("AAAA") else "BBBB")])
+    with pytest.raises(InvalidToken):
+        service.verify(forged, "guest")
+    # Past its expiry the cache no longer answers: the token is verified again (and
+    # PyJWT, with its own clock, refuses a really expired one: tested above).
+    verified = []
+    real_verify = service._verify
+    monkeypatch.setattr(service, "_verify", lambda *a: verified.append(a) or real_verify(*a))
+    service.verify(token, "guest")
+    assert verified == []
+    later = claims["exp"] + LEEWAY_S + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    service.verify(token, "guest")
+    assert len(verified) == 1
