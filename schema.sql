@@ -343,6 +343,26 @@ CREATE TABLE idempotency_keys (
         REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
 );
 
+-- A restaurant's PetPooja outlet. credentials holds app_key, app_secret and access_token as
+-- one JSON document sealed with AES-256-GCM (db/credentials.py): a random 96-bit nonce, then
+-- the ciphertext and tag, with the restaurant id as associated data so a sealed value copied
+-- to another restaurant's row does not open. key_id names the key that sealed it.
+-- callback_secret is the per-restaurant part of the callback URLs registered in PetPooja.
+CREATE TABLE petpooja_outlets (
+    restaurant_id   uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    rest_id         text NOT NULL CONSTRAINT petpooja_outlets_rest_id_valid CHECK (rest_id ~ '^[A-Za-z0-9_.-]{1,64}$'),
+    environment     text NOT NULL
+                    CONSTRAINT petpooja_outlets_environment_valid CHECK (environment IN ('sandbox', 'production')),
+    credentials     bytea NOT NULL
+                    CONSTRAINT petpooja_outlets_credentials_sealed CHECK (octet_length(credentials) > 28),
+    key_id          text NOT NULL CONSTRAINT petpooja_outlets_key_id_valid CHECK (key_id <> ''),
+    callback_secret text NOT NULL
+                    CONSTRAINT petpooja_outlets_callback_secret_valid CHECK (callback_secret ~ '^[A-Za-z0-9_-]{43,}$'),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT petpooja_outlets_callback_secret_key UNIQUE (callback_secret)
+);
+
 -- The outbox. One pending row per (target, entity) at most: later changes coalesce into
 -- it, and the pusher always sends the entity's current state read from Postgres.
 CREATE TABLE sync_log (
@@ -400,6 +420,8 @@ CREATE TRIGGER restaurants_touch BEFORE UPDATE ON restaurants
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 CREATE TRIGGER menu_categories_touch BEFORE UPDATE ON menu_categories
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER petpooja_outlets_touch BEFORE UPDATE ON petpooja_outlets
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE TRIGGER dining_tables_relabel_orders AFTER UPDATE OF label ON dining_tables
     FOR EACH ROW WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION touch_orders_of_table();
@@ -413,7 +435,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['memberships', 'order_counters', 'dining_tables', 'guest_sessions',
                              'menu_categories', 'menu_items', 'orders', 'order_items',
-                             'order_events', 'idempotency_keys', 'sync_log']
+                             'order_events', 'idempotency_keys', 'sync_log', 'petpooja_outlets']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -433,4 +455,4 @@ REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
 
-INSERT INTO schema_info (id, schema_version) VALUES (1, 2);
+INSERT INTO schema_info (id, schema_version) VALUES (1, 3);

@@ -18,11 +18,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from api.config import ConfigError, Settings, load_settings
+from api.credentials import credential_box
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
 from api.middleware import RequestContext
 from api.ratelimit import RateLimits
-from api.routes import admin, auth, menu, orders, restaurants, service
+from api.routes import admin, auth, integrations, menu, orders, restaurants, service
 from api.state import Services
 from api.tokens import TokenService
 from db import logs
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
     metrics = Metrics()
     push_metrics = PushMetrics(metrics.registry)
     tokens = TokenService(settings)
+    credentials = credential_box(settings)
     passwords = PasswordHasher(time_cost=settings.password_time_cost, memory_cost=settings.password_memory_kib)
     database_url = settings.database_url
     # Checked against when a login names an unknown email, so both take as long.
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, push_metrics=push_metrics,
+            credentials=credentials,
         )
         app.state.services = svc
         await db.open()
@@ -89,7 +92,8 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
                    allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                    expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
-    routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes]
+    routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes,
+              *integrations.routes]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

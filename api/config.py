@@ -1,12 +1,15 @@
 """API settings, read once from the environment.
 
-Development runs on generated defaults (a dev signing key under .data/). Production
-(``ENV_MODE=production``) refuses to start without a database URL, a real signing key and
-an issuer: a missing setting is a startup error, never a silent fallback.
+Development runs on generated defaults (a dev signing key and a dev credentials key under
+.data/). Production (``ENV_MODE=production``) refuses to start without a database URL, a
+real signing key, an issuer and a credentials key: a missing setting is a startup error,
+never a silent fallback.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -40,6 +43,15 @@ class Settings(BaseModel):
     jwt_audience: str = "tabletop-api"
     convex_audience: str = "tabletop-convex"
     dev_key_path: Path = ROOT / ".data" / "dev-jwt-key.pem"
+    # Where callers reach this API from outside (the callback URLs given to PetPooja);
+    # the issuer when unset.
+    public_base_url: str | None = None
+
+    # AES-256-GCM key (base64 of 32 bytes) that seals integration credentials at rest, and
+    # its id (recorded with every sealed value; derived from the key when unset).
+    petpooja_credentials_key: str | None = None
+    petpooja_credentials_key_id: str | None = None
+    dev_credentials_key_path: Path = ROOT / ".data" / "dev-credentials-key"
 
     access_token_ttl_s: int = Field(900, ge=60)
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=300)
@@ -68,6 +80,27 @@ class Settings(BaseModel):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    @field_validator("petpooja_credentials_key")
+    @classmethod
+    def _aes_256_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except binascii.Error as exc:
+                raise ValueError("PETPOOJA_CREDENTIALS_KEY must be base64") from exc
+            if len(raw) != 32:
+                raise ValueError(f"PETPOOJA_CREDENTIALS_KEY must hold 32 bytes, not {len(raw)}")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value is not None else None
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or self.jwt_issuer.rstrip("/")
+
     @property
     def production(self) -> bool:
         return self.env_mode == "production"
@@ -82,7 +115,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        # Without the values: a malformed key must not end up in a startup error's output.
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
     if settings.production:
         missing = [
             env for env, ok in {
@@ -90,6 +128,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                 "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE": settings.jwt_private_key or settings.jwt_private_key_file,
                 "JWT_KEY_ID": settings.jwt_key_id,
                 "JWT_ISSUER": "jwt_issuer" in raw,
+                "PETPOOJA_CREDENTIALS_KEY": settings.petpooja_credentials_key,
             }.items() if not ok
         ]
         if missing:

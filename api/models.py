@@ -4,8 +4,9 @@ fields are refused, and nothing the client says about prices or totals is accept
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
@@ -166,3 +167,20 @@ class OrderQuery(BaseModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-01-01T00:00:00Z")
         return value
+
+
+# PetPooja's restID is a short mapping code; its keys and token are opaque tokens without spaces.
+PetpoojaRestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+PetpoojaSecret = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+
+
+class PetpoojaConnect(Input):
+    rest_id: PetpoojaRestId
+    app_key: PetpoojaSecret
+    app_secret: PetpoojaSecret
+    access_token: PetpoojaSecret
+    environment: Literal["sandbox", "production"]
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # repr() and str() never show the secrets (a failed assertion, a traceback's locals).
+        return [("rest_id", self.rest_id), ("environment", self.environment)]

@@ -11,6 +11,7 @@ from api.config import Settings
 from api.metrics import Metrics
 from api.ratelimit import RateLimits
 from api.tokens import TokenService
+from db.credentials import CredentialBox
 from db.pool import Database
 from sync.config import SyncSettings
 from sync.convex import ConvexHttp
@@ -29,6 +30,7 @@ class Services:
     dummy_password_hash: str
     sync: SyncSettings
     push_metrics: PushMetrics
+    credentials: CredentialBox
     convex: ConvexHttp | None = None
     pusher: Pusher | None = None
 

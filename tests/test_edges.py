@@ -8,6 +8,7 @@ similar cases run in a loop inside one test and report every case that fails.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -455,7 +456,7 @@ async def test_each_request_logs_one_json_http_request_line_with_its_request_id(
 
 # -------------------------------------------------------------------------------- config
 
-PRODUCTION_REQUIRED = ("DATABASE_URL", "JWT_PRIVATE_KEY", "JWT_KEY_ID", "JWT_ISSUER")
+PRODUCTION_REQUIRED = ("DATABASE_URL", "JWT_PRIVATE_KEY", "JWT_KEY_ID", "JWT_ISSUER", "PETPOOJA_CREDENTIALS_KEY")
 
 
 @pytest.fixture
@@ -466,6 +467,7 @@ def production_env(signing_key_pem: str) -> dict[str, str]:
         "JWT_PRIVATE_KEY": signing_key_pem,
         "JWT_KEY_ID": "2026-01",
         "JWT_ISSUER": "https://api.tabletop.example",
+        "PETPOOJA_CREDENTIALS_KEY": base64.b64encode(bytes(range(32))).decode(),
     }
 
 
@@ -474,8 +476,8 @@ def production_env(signing_key_pem: str) -> dict[str, str]:
 def test_production_refuses_to_start_without_each_required_setting(
     production_env: dict[str, str], missing: str, how: str
 ) -> None:
-    """ENV_MODE=production without (or with an empty) DATABASE_URL, JWT key, JWT_KEY_ID or JWT_ISSUER raises
-    ConfigError naming that setting."""
+    """ENV_MODE=production without (or with an empty) DATABASE_URL, JWT key, JWT_KEY_ID, JWT_ISSUER or
+    PETPOOJA_CREDENTIALS_KEY raises ConfigError naming that setting."""
     env = dict(production_env)
     if how == "absent":
         del env[missing]

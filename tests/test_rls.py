@@ -80,6 +80,9 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
                                          json=order_body(r)), 201)
         expect(await client.post(r.url(f"/orders/{order['id']}/status"), headers=r.owner.headers,
                                  json={"status": "confirmed"}), 200)
+        expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers, json={
+            "rest_id": f"pp-{r.id[:8]}", "app_key": "k", "app_secret": "s", "access_token": "t",
+            "environment": "sandbox"}), 200)
         restaurants.append(r)
         orders.append(order)
     return Tenants(restaurants[0], restaurants[1], orders[0], orders[1])

@@ -138,15 +138,23 @@ async def _order(client: httpx.AsyncClient, r: Restaurant, guest: Guest, key: st
     return expect(await client.post(r.url("/orders"), headers=headers, json=order_body(r, *lines)), 201)
 
 
+def _petpooja(restaurant_id: str) -> dict[str, str]:
+    # rest_id is unique per restaurant, so it serves as a marker of that restaurant's data.
+    return {"rest_id": f"pp-{restaurant_id[:8]}", "app_key": "key", "app_secret": "secret", "access_token": "token",
+            "environment": "sandbox"}
+
+
 async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any) -> Side:
     r = await make_restaurant()
     guest = await open_guest(r, 0)
     order = await _order(client, r, guest, "guest-order-1")
     empty = expect(await client.post(r.url("/menu/categories"), headers=r.owner.headers,
                                      json={"name": "Desserts", "rank": 2}), 201)
+    outlet = expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers,
+                                     json=_petpooja(r.id)), 200)
     side = Side(r, guest, order, empty["id"])
     side.markers = {
-        r.id, r.data["name"], str(r.category_id), empty["id"], order["id"],
+        r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
@@ -225,6 +233,10 @@ ENDPOINTS = [
     Endpoint("cancel_order", "POST", R + "/orders/{oid}/cancel", MEMBERS | {"guest"}, lambda s: {"reason": "attack"}),
     Endpoint("sync_status", "GET", R + "/sync/status", OM, writes=False, reveals=False),
     Endpoint("convex_token", "POST", R + "/convex-token", MEMBERS, writes=False, reveals=False),
+    # In this order: the manager's controls connect, read, then disconnect.
+    Endpoint("connect_petpooja", "PUT", R + "/integrations/petpooja", OM, lambda s: _petpooja(s.id)),
+    Endpoint("get_petpooja", "GET", R + "/integrations/petpooja", OM, writes=False),
+    Endpoint("disconnect_petpooja", "DELETE", R + "/integrations/petpooja", OM),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]

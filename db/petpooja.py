@@ -1,0 +1,69 @@
+"""A restaurant's PetPooja outlet: its mapping code, environment, sealed credentials and
+the secret that identifies the restaurant in PetPooja's callback URLs."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from db import queries as q
+from db.credentials import CredentialBox
+from db.queries import Conn, Row
+
+Environment = Literal["sandbox", "production"]
+PURPOSE = "petpooja"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    app_key: str
+    app_secret: str
+    access_token: str
+
+    def __repr__(self) -> str:
+        # Never printed, whatever logs or tracebacks reach for.
+        return "Credentials(<sealed>)"
+
+
+@dataclass(frozen=True)
+class Outlet:
+    rest_id: str
+    environment: Environment
+    credentials: Credentials
+
+
+async def connect(
+    conn: Conn, box: CredentialBox, *, restaurant_id: UUID, rest_id: str, environment: Environment,
+    credentials: Credentials,
+) -> Row:
+    """Stores (or replaces) the outlet; returns it without credentials, callback_secret included."""
+    sealed = box.seal(PURPOSE, restaurant_id, {
+        "app_key": credentials.app_key, "app_secret": credentials.app_secret,
+        "access_token": credentials.access_token,
+    })
+    return await q.one(
+        conn, "upsert_petpooja_outlet", restaurant_id=restaurant_id, rest_id=rest_id, environment=environment,
+        credentials=sealed, key_id=box.key_id, callback_secret=secrets.token_urlsafe(32),
+    )
+
+
+async def get(conn: Conn, restaurant_id: UUID) -> Row | None:
+    """The outlet without credentials, or None when the restaurant is not connected."""
+    return await q.maybe_one(conn, "get_petpooja_outlet", restaurant_id=restaurant_id)
+
+
+async def outlet(conn: Conn, box: CredentialBox, restaurant_id: UUID) -> Outlet | None:
+    """The outlet with its credentials opened (for calls to PetPooja); CredentialsUnreadable when they do not open."""
+    row = await q.maybe_one(conn, "get_petpooja_credentials", restaurant_id=restaurant_id)
+    if row is None:
+        return None
+    values = box.open(PURPOSE, restaurant_id, bytes(row["credentials"]), row["key_id"])
+    return Outlet(row["rest_id"], row["environment"], Credentials(
+        values["app_key"], values["app_secret"], values["access_token"]))
+
+
+async def disconnect(conn: Conn, restaurant_id: UUID) -> bool:
+    """Forgets the outlet; False when there was none."""
+    return await q.run(conn, "delete_petpooja_outlet", restaurant_id=restaurant_id) > 0
