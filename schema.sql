@@ -125,6 +125,41 @@ BEGIN
 END
 $$;
 
+-- The order's rows for the other targets, in the same transaction as the change:
+-- * petpooja: every new order of a connected restaurant (with its petpooja_orders row),
+--   and the cancellation of an order PetPooja was (or is about to be) sent;
+-- * webhook: every new order and status change of a restaurant with an outbound webhook.
+-- A notification wakes the worker at commit (these targets have no in-process pusher).
+CREATE FUNCTION enqueue_order_integrations() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+    IF (TG_OP = 'INSERT' AND EXISTS (SELECT FROM petpooja_outlets WHERE restaurant_id = NEW.restaurant_id))
+       OR (NEW.status = 'cancelled' AND EXISTS (SELECT FROM petpooja_orders
+                                                 WHERE restaurant_id = NEW.restaurant_id AND order_id = NEW.id)) THEN
+        INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (NEW.restaurant_id, NEW.id)
+        ON CONFLICT DO NOTHING;
+        INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
+        VALUES (NEW.restaurant_id, 'petpooja', 'order', NEW.id, NEW.version)
+        ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
+        DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
+                      updated_at = now();
+        PERFORM pg_notify('sync_wake', 'petpooja');
+    END IF;
+    IF EXISTS (SELECT FROM restaurant_webhooks WHERE restaurant_id = NEW.restaurant_id) THEN
+        INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
+        VALUES (NEW.restaurant_id, 'webhook', 'order', NEW.id, NEW.version)
+        ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
+        DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
+                      updated_at = now();
+        PERFORM pg_notify('sync_wake', 'webhook');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE TABLE users (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email             text NOT NULL CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
@@ -154,6 +189,13 @@ CREATE TABLE restaurants (
     timezone     text NOT NULL,
     tax_rate_bps int NOT NULL DEFAULT 0
                  CONSTRAINT restaurants_tax_rate_range CHECK (tax_rate_bps BETWEEN 0 AND 10000),
+    address      text,
+    phone        text,
+    -- The store switch PetPooja's store-status callback flips: while off, guests' QR orders
+    -- are refused with closed_reason (and reopens_at when PetPooja gave a turn-on time).
+    accepting_orders boolean NOT NULL DEFAULT true,
+    closed_reason    text,
+    reopens_at       timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
@@ -205,10 +247,13 @@ CREATE TABLE menu_categories (
     id            uuid NOT NULL DEFAULT gen_random_uuid(),
     name          text NOT NULL,
     rank          int NOT NULL DEFAULT 0,
+    -- The POS's id (PetPooja categoryid) of an imported category; NULL when made here.
+    external_id   text,
     deleted_at    timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT menu_categories_pkey PRIMARY KEY (restaurant_id, id)
+    CONSTRAINT menu_categories_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_categories_external_id_key UNIQUE (restaurant_id, external_id)
 );
 CREATE UNIQUE INDEX menu_categories_name_key ON menu_categories (restaurant_id, lower(name))
     WHERE deleted_at IS NULL;
@@ -223,16 +268,131 @@ CREATE TABLE menu_items (
     price         bigint NOT NULL CONSTRAINT menu_items_price_range CHECK (price >= 0),
     is_available  boolean NOT NULL DEFAULT true,
     rank          int NOT NULL DEFAULT 0,
+    -- NULL: not said. PetPooja's item_attributeid (veg / non-veg / egg) of an imported item.
+    is_veg        boolean,
+    -- The POS's id (PetPooja itemid) of an imported item; NULL when made here.
+    external_id   text,
     deleted_at    timestamptz,
     version       bigint NOT NULL DEFAULT 1,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT menu_items_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT menu_items_id_key UNIQUE (id),
+    CONSTRAINT menu_items_external_id_key UNIQUE (restaurant_id, external_id),
     CONSTRAINT menu_items_category_fkey FOREIGN KEY (restaurant_id, category_id)
         REFERENCES menu_categories (restaurant_id, id)
 );
 CREATE INDEX menu_items_category_idx ON menu_items (restaurant_id, category_id) WHERE deleted_at IS NULL;
+
+-- Taxes of an imported menu (PetPooja's taxes: CGST, SGST, ...). An item linked to taxes
+-- is taxed at their rates, line by line; an item linked to none at the restaurant's rate.
+CREATE TABLE menu_taxes (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    external_id   text NOT NULL,
+    name          text NOT NULL,
+    rate_bps      int NOT NULL CONSTRAINT menu_taxes_rate_range CHECK (rate_bps BETWEEN 0 AND 10000),
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_taxes_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_taxes_external_id_key UNIQUE (restaurant_id, external_id)
+);
+
+CREATE TABLE menu_item_taxes (
+    restaurant_id uuid NOT NULL,
+    item_id       uuid NOT NULL,
+    tax_id        uuid NOT NULL,
+    CONSTRAINT menu_item_taxes_pkey PRIMARY KEY (restaurant_id, item_id, tax_id),
+    CONSTRAINT menu_item_taxes_item_fkey FOREIGN KEY (restaurant_id, item_id)
+        REFERENCES menu_items (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT menu_item_taxes_tax_fkey FOREIGN KEY (restaurant_id, tax_id)
+        REFERENCES menu_taxes (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- Variations of an item (Half / Full, Small / Large): each has its own full price, which
+-- replaces the item's price on an order line that chooses it.
+CREATE TABLE menu_variations (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    item_id       uuid NOT NULL,
+    name          text NOT NULL,
+    price         bigint NOT NULL CONSTRAINT menu_variations_price_range CHECK (price >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    rank          int NOT NULL DEFAULT 0,
+    external_id   text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_variations_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_variations_item_fkey FOREIGN KEY (restaurant_id, item_id)
+        REFERENCES menu_items (restaurant_id, id),
+    CONSTRAINT menu_variations_external_id_key UNIQUE (restaurant_id, external_id)
+);
+CREATE INDEX menu_variations_item_idx ON menu_variations (restaurant_id, item_id) WHERE deleted_at IS NULL;
+
+-- Addon groups ("Extra toppings") and their addons; an item offers a group with its own
+-- minimum and maximum number of choices.
+CREATE TABLE menu_addon_groups (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    name          text NOT NULL,
+    rank          int NOT NULL DEFAULT 0,
+    external_id   text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_addon_groups_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_addon_groups_external_id_key UNIQUE (restaurant_id, external_id)
+);
+
+CREATE TABLE menu_addons (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    group_id      uuid NOT NULL,
+    name          text NOT NULL,
+    price         bigint NOT NULL CONSTRAINT menu_addons_price_range CHECK (price >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    is_veg        boolean,
+    rank          int NOT NULL DEFAULT 0,
+    external_id   text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_addons_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_addons_group_fkey FOREIGN KEY (restaurant_id, group_id)
+        REFERENCES menu_addon_groups (restaurant_id, id),
+    CONSTRAINT menu_addons_external_id_key UNIQUE (restaurant_id, external_id)
+);
+CREATE INDEX menu_addons_group_idx ON menu_addons (restaurant_id, group_id) WHERE deleted_at IS NULL;
+
+CREATE TABLE menu_item_addon_groups (
+    restaurant_id uuid NOT NULL,
+    item_id       uuid NOT NULL,
+    group_id      uuid NOT NULL,
+    min_select    int NOT NULL DEFAULT 0 CONSTRAINT menu_item_addon_groups_min_range CHECK (min_select >= 0),
+    max_select    int NOT NULL CONSTRAINT menu_item_addon_groups_max_range CHECK (max_select >= min_select AND max_select <= 100),
+    rank          int NOT NULL DEFAULT 0,
+    CONSTRAINT menu_item_addon_groups_pkey PRIMARY KEY (restaurant_id, item_id, group_id),
+    CONSTRAINT menu_item_addon_groups_item_fkey FOREIGN KEY (restaurant_id, item_id)
+        REFERENCES menu_items (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT menu_item_addon_groups_group_fkey FOREIGN KEY (restaurant_id, group_id)
+        REFERENCES menu_addon_groups (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- Every menu import (a pull we asked for, or PetPooja's push): what changed, how long it
+-- took, and what could not be imported.
+CREATE TABLE menu_syncs (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    source        text NOT NULL CONSTRAINT menu_syncs_source_valid CHECK (source IN ('pull', 'push')),
+    status        text NOT NULL CONSTRAINT menu_syncs_status_valid CHECK (status IN ('ok', 'failed')),
+    counts        jsonb NOT NULL DEFAULT '{}',
+    errors        jsonb NOT NULL DEFAULT '[]',
+    duration_ms   int NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_syncs_pkey PRIMARY KEY (restaurant_id, id)
+);
 
 CREATE TABLE orders (
     restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
@@ -286,7 +446,17 @@ CREATE TABLE order_items (
     quantity      int NOT NULL CONSTRAINT order_items_quantity_range CHECK (quantity BETWEEN 1 AND 99),
     line_total    bigint NOT NULL,
     notes         text,
+    -- The chosen variation (its price replaced the item's) and addons (their prices are in
+    -- unit_price), copied at order time: [{id, external_id, group_id, group_name, name, price}].
+    variation_id   uuid,
+    variation_name text,
+    addons        jsonb NOT NULL DEFAULT '[]',
+    -- The line's taxes when its item has its own (imported) taxes:
+    -- [{id, external_id, name, rate_bps, amount}]; empty when the restaurant's rate applied.
+    taxes         jsonb NOT NULL DEFAULT '[]',
     CONSTRAINT order_items_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT order_items_variation_fkey FOREIGN KEY (restaurant_id, variation_id)
+        REFERENCES menu_variations (restaurant_id, id),
     CONSTRAINT order_items_order_fkey FOREIGN KEY (restaurant_id, order_id)
         REFERENCES orders (restaurant_id, id) ON DELETE CASCADE,
     CONSTRAINT order_items_menu_item_fkey FOREIGN KEY (restaurant_id, menu_item_id)
@@ -304,7 +474,9 @@ SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.se
        coalesce((SELECT json_agg(json_build_object(
                             'id', i.id, 'menu_item_id', i.menu_item_id, 'name', i.name,
                             'unit_price', i.unit_price, 'quantity', i.quantity,
-                            'line_total', i.line_total, 'notes', i.notes)
+                            'line_total', i.line_total, 'notes', i.notes,
+                            'variation_id', i.variation_id, 'variation_name', i.variation_name,
+                            'addons', i.addons)
                         ORDER BY i.position)
                    FROM order_items i
                   WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items
@@ -319,7 +491,7 @@ CREATE TABLE order_events (
     from_status   text,
     to_status     text NOT NULL,
     actor_type    text NOT NULL CONSTRAINT order_events_actor_type_valid
-                  CHECK (actor_type IN ('user', 'guest', 'system')),
+                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja')),
     actor_id      uuid,
     reason        text,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -361,6 +533,55 @@ CREATE TABLE petpooja_outlets (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT petpooja_outlets_callback_secret_key UNIQUE (callback_secret)
+);
+
+-- What PetPooja knows of an order: created with the order when its restaurant is connected
+-- (enqueue_order_integrations). The first push freezes the body (without credentials) in
+-- payload; every resend sends exactly that, so an order never reaches PetPooja twice with
+-- different content. response and petpooja_order_id record PetPooja's answer.
+CREATE TABLE petpooja_orders (
+    restaurant_id     uuid NOT NULL,
+    order_id          uuid NOT NULL,
+    payload           jsonb,
+    response          jsonb,
+    petpooja_order_id text,
+    pushed_at         timestamptz,
+    cancel_response   jsonb,
+    cancel_pushed_at  timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT petpooja_orders_pkey PRIMARY KEY (restaurant_id, order_id),
+    CONSTRAINT petpooja_orders_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- Every callback delivery a restaurant's secret URL received: the raw body, what we made
+-- of it, and when. A delivery whose body repeats the previous one of its kind (PetPooja
+-- retrying) is stored with duplicate_of and changes nothing.
+CREATE TABLE webhook_deliveries (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    source        text NOT NULL CONSTRAINT webhook_deliveries_source_valid CHECK (source IN ('petpooja')),
+    kind          text NOT NULL,
+    body          bytea NOT NULL,
+    body_sha256   bytea NOT NULL,
+    result        text NOT NULL,
+    detail        jsonb,
+    duplicate_of  bigint,
+    received_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (restaurant_id, id)
+);
+CREATE INDEX webhook_deliveries_kind_idx ON webhook_deliveries (restaurant_id, source, kind, id DESC);
+
+-- A restaurant's own backend: order status changes are POSTed to url through the outbox
+-- (target 'webhook'), signed with HMAC-SHA256 under the sealed secret (db/credentials.py).
+CREATE TABLE restaurant_webhooks (
+    restaurant_id uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    url           text NOT NULL CONSTRAINT restaurant_webhooks_url_valid CHECK (url ~ '^https?://' AND length(url) <= 2000),
+    secret        bytea NOT NULL,
+    key_id        text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
 -- The outbox. One pending row per (target, entity) at most: later changes coalesce into
@@ -406,6 +627,9 @@ CREATE TRIGGER orders_bump_version BEFORE UPDATE ON orders
 CREATE TRIGGER orders_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON orders
     FOR EACH ROW EXECUTE FUNCTION enqueue_sync('order');
 
+CREATE TRIGGER orders_enqueue_integrations AFTER INSERT OR UPDATE OF status ON orders
+    FOR EACH ROW EXECUTE FUNCTION enqueue_order_integrations();
+
 CREATE TRIGGER order_items_touch_order_insert AFTER INSERT ON order_items
     REFERENCING NEW TABLE AS new_items
     FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
@@ -422,6 +646,18 @@ CREATE TRIGGER menu_categories_touch BEFORE UPDATE ON menu_categories
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 CREATE TRIGGER petpooja_outlets_touch BEFORE UPDATE ON petpooja_outlets
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER petpooja_orders_touch BEFORE UPDATE ON petpooja_orders
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER restaurant_webhooks_touch BEFORE UPDATE ON restaurant_webhooks
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_taxes_touch BEFORE UPDATE ON menu_taxes
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_variations_touch BEFORE UPDATE ON menu_variations
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_addon_groups_touch BEFORE UPDATE ON menu_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_addons_touch BEFORE UPDATE ON menu_addons
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE TRIGGER dining_tables_relabel_orders AFTER UPDATE OF label ON dining_tables
     FOR EACH ROW WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION touch_orders_of_table();
@@ -435,7 +671,10 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['memberships', 'order_counters', 'dining_tables', 'guest_sessions',
                              'menu_categories', 'menu_items', 'orders', 'order_items',
-                             'order_events', 'idempotency_keys', 'sync_log', 'petpooja_outlets']
+                             'order_events', 'idempotency_keys', 'sync_log', 'petpooja_outlets',
+                             'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
+                             'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
+                             'webhook_deliveries', 'restaurant_webhooks']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -452,7 +691,8 @@ CREATE POLICY tenant_isolation ON restaurants USING (app_tenant_visible(id))
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_app;
 REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
+REVOKE UPDATE, DELETE ON webhook_deliveries FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
 
-INSERT INTO schema_info (id, schema_version) VALUES (1, 3);
+INSERT INTO schema_info (id, schema_version) VALUES (1, 4);

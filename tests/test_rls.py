@@ -59,6 +59,9 @@ def key(table: str) -> sql.Identifier:
     return sql.Identifier("id" if table == "restaurants" else "restaurant_id")
 
 
+APPEND_ONLY = ("order_events", "webhook_deliveries")
+
+
 @dataclass
 class Tenants:
     a: Restaurant
@@ -68,8 +71,9 @@ class Tenants:
 
 
 @pytest.fixture
-async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_guest: Any) -> Tenants:
-    """Two restaurants with a row in every tenant table, all written through the API."""
+async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_guest: Any, db_sql: DbSql) -> Tenants:
+    """Two restaurants with a row in every tenant table, written through the API where it
+    writes them, else (menu options, integrations' logs) directly."""
     orders = []
     restaurants = []
     for _ in range(2):
@@ -83,9 +87,34 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
         expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers, json={
             "rest_id": f"pp-{r.id[:8]}", "app_key": "k", "app_secret": "s", "access_token": "t",
             "environment": "sandbox"}), 200)
+        _options_and_logs(db_sql, r.id, order["id"])
         restaurants.append(r)
         orders.append(order)
     return Tenants(restaurants[0], restaurants[1], orders[0], orders[1])
+
+
+def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
+    """A row in each table that the API does not write on its own yet: menu options and taxes,
+    a menu import's record, a callback delivery, an outbound webhook."""
+    db_sql("""
+        WITH item AS (SELECT id FROM menu_items WHERE restaurant_id = %(r)s LIMIT 1),
+        tax AS (INSERT INTO menu_taxes (restaurant_id, external_id, name, rate_bps)
+                VALUES (%(r)s, 't1', 'CGST', 250) RETURNING id),
+        item_tax AS (INSERT INTO menu_item_taxes (restaurant_id, item_id, tax_id)
+                     SELECT %(r)s, item.id, tax.id FROM item, tax),
+        variation AS (INSERT INTO menu_variations (restaurant_id, item_id, name, price)
+                      SELECT %(r)s, item.id, 'Large', 900 FROM item),
+        grp AS (INSERT INTO menu_addon_groups (restaurant_id, name) VALUES (%(r)s, 'Extras') RETURNING id),
+        addon AS (INSERT INTO menu_addons (restaurant_id, group_id, name, price) SELECT %(r)s, grp.id, 'Cheese', 50 FROM grp),
+        link AS (INSERT INTO menu_item_addon_groups (restaurant_id, item_id, group_id, max_select)
+                 SELECT %(r)s, item.id, grp.id, 2 FROM item, grp),
+        sync AS (INSERT INTO menu_syncs (restaurant_id, source, status, duration_ms) VALUES (%(r)s, 'pull', 'ok', 5)),
+        delivery AS (INSERT INTO webhook_deliveries (restaurant_id, source, kind, body, body_sha256, result)
+                     VALUES (%(r)s, 'petpooja', 'stock', '{}', sha256('{}'), 'applied')),
+        hook AS (INSERT INTO restaurant_webhooks (restaurant_id, url, secret, key_id)
+                 VALUES (%(r)s, 'https://example.test/hook', '\\x00', 'k'))
+        INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (%(r)s, %(o)s) ON CONFLICT DO NOTHING
+    """, {"r": rid, "o": order_id})
 
 
 @asynccontextmanager
@@ -243,7 +272,7 @@ async def test_with_tenant_a_updates_and_deletes_of_bs_rows_affect_no_row(
     tenants: Tenants, db_sql: DbSql, app_conninfo: str
 ) -> None:
     touched: dict[str, tuple[int, int]] = {}
-    tables = [t for t in tenant_tables(db_sql) if t != "order_events"]  # append-only: its own test
+    tables = [t for t in tenant_tables(db_sql) if t not in APPEND_ONLY]  # their own test
     async with as_app(app_conninfo, tenants.a.id) as conn:
         for table in tables:
             params = {"a": tenants.a.id, "b": tenants.b.id}
@@ -263,7 +292,7 @@ async def test_with_tenant_a_moving_as_rows_into_b_is_refused_by_the_policy(
     tenants: Tenants, db_sql: DbSql, app_conninfo: str
 ) -> None:
     refused: dict[str, str] = {}
-    tables = [t for t in tenant_tables(db_sql) if t != "order_events"]
+    tables = [t for t in tenant_tables(db_sql) if t not in APPEND_ONLY]
     async with as_app(app_conninfo, tenants.a.id) as conn:
         for table in tables:
             query = sql.SQL("UPDATE {t} SET {k} = %(b)s WHERE {k} = %(a)s").format(t=sql.Identifier(table), k=key(table))
@@ -321,6 +350,15 @@ async def test_order_events_are_append_only_for_the_app_role(
         assert cur.rowcount == 1
     assert db_sql("SELECT count(*) AS n FROM order_events WHERE restaurant_id = %s AND reason = 'rewritten'",
                   (a,)) == [{"n": 0}]
+
+
+async def test_the_callback_log_is_append_only_for_the_app_role(tenants: Tenants, app_conninfo: str) -> None:
+    async with as_app(app_conninfo, tenants.a.id) as conn:
+        for statement in ("UPDATE webhook_deliveries SET result = 'rewritten' WHERE restaurant_id = %(a)s",
+                          "DELETE FROM webhook_deliveries WHERE restaurant_id = %(a)s"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                async with conn.transaction():
+                    await conn.execute(statement, {"a": tenants.a.id})
 
 
 # ------------------------------------------------------------ children cannot cross tenants

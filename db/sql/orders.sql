@@ -66,7 +66,9 @@ SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.se
        (SELECT json_agg(json_build_object(
                    'id', i.id, 'menu_item_id', i.menu_item_id, 'name', i.name,
                    'unit_price', i.unit_price, 'quantity', i.quantity,
-                   'line_total', i.line_total, 'notes', i.notes)
+                   'line_total', i.line_total, 'notes', i.notes,
+                   'variation_id', i.variation_id, 'variation_name', i.variation_name,
+                   'addons', i.addons)
                ORDER BY i.position)
           FROM lines i) AS items
   FROM o
