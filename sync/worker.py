@@ -28,6 +28,7 @@ from sync.config import SyncSettings, backoff_of, load_sync_settings
 from sync.convex import ConvexHttp
 from sync.push import TARGET, Pushing, PushReport
 from sync.pusher import new_owner
+from sync.targets import OutboxTarget, build_targets
 
 log = structlog.get_logger("worker")
 
@@ -42,8 +43,10 @@ class PassReport:
 
 
 class Worker:
-    def __init__(self, db: Database, convex: ConvexHttp, settings: SyncSettings, *, owner: str | None = None):
+    def __init__(self, db: Database, convex: ConvexHttp, settings: SyncSettings, *, owner: str | None = None,
+                 targets: list[OutboxTarget] | None = None):
         self.db, self.convex, self.settings = db, convex, settings
+        self.targets = targets or []
         self.owner = owner or new_owner("worker")
         self.pushing = Pushing(db, convex, owner=self.owner, backoff=backoff_of(settings),
                                batch_size=settings.sync_batch_size)
@@ -78,9 +81,32 @@ class Worker:
                 report.dead += pushed.dead
                 if pushed.unavailable:
                     break
+            for target in self.targets:
+                await self._serve(target, report, max_batches)
         if report.claimed:
             log.info("sync_pass", **report.__dict__)
         return report
+
+    async def _serve(self, target: OutboxTarget, report: PassReport, max_batches: int) -> None:
+        """Rounds of one other target until nothing of it is due; one target's trouble
+        (its system down, a bug) never stops the others."""
+        for _ in range(max_batches):
+            if self._stopping:
+                return
+            try:
+                done = await target.run_once(owner=self.owner)
+            except (psycopg.Error, PoolTimeout):
+                raise
+            except Exception:
+                log.exception("sync_target_crashed", target=target.name)
+                return
+            report.claimed += done.claimed
+            report.synced += done.synced
+            report.failed += done.failed
+            report.dead += done.dead
+            if not done.claimed:
+                return
+            report.batches += 1
 
     async def prune(self) -> None:
         async with self.db.system() as conn:
@@ -122,7 +148,8 @@ async def serve(database_url: str, settings: SyncSettings) -> None:
     db = Database(database_url, min_size=1, max_size=4)
     await db.open()
     convex = ConvexHttp(settings.convex_url, settings.convex_deploy_key, timeout_s=settings.convex_timeout_s)
-    worker = Worker(db, convex, settings)
+    targets = build_targets(db, settings)
+    worker = Worker(db, convex, settings, targets=targets)
     stop = asyncio.Event()
     wake = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -159,6 +186,8 @@ async def serve(database_url: str, settings: SyncSettings) -> None:
         # The pass in progress finishes its current batch (bounded by the Convex timeout).
         await asyncio.wait_for(first, timeout=settings.convex_timeout_s + 5)
         await worker.idle()
+        for target in targets:
+            await target.close()
         await convex.close()
         await db.close()
         log.info("worker_stopped", owner=worker.owner)
