@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from db.outbox import Backoff
 
@@ -47,6 +47,59 @@ def load_sync_settings(environ: Mapping[str, str], *, production: bool) -> SyncS
         raise SyncConfigError("ENV_MODE=production needs CONVEX_URL and CONVEX_DEPLOY_KEY")
     if settings.convex_url and not settings.convex_deploy_key:
         raise SyncConfigError("CONVEX_URL is set but CONVEX_DEPLOY_KEY is not")
+    return settings
+
+
+# PetPooja's hosts, from its Online Ordering API v2.1.0 guide and public integrations. The
+# sandbox sits behind AWS API Gateway (ap-southeast-1); some copies of the guide list save_order
+# on a second gateway host (47pfzh5sf2...), which is why the hosts are configuration. Neither
+# could be confirmed against PetPooja itself from here: set PETPOOJA_SANDBOX_URL /
+# PETPOOJA_PRODUCTION_URL to what PetPooja hands over with the credentials.
+PETPOOJA_SANDBOX_URL = "https://qle1yy2ydc.execute-api.ap-southeast-1.amazonaws.com/V1"
+PETPOOJA_PRODUCTION_URL = "https://pponlineordercb.petpooja.com"
+
+
+class PetpoojaSettings(BaseModel):
+    """Where PetPooja is and how we call it; the per-outlet keys live sealed in the database."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    petpooja_sandbox_url: str = PETPOOJA_SANDBOX_URL
+    petpooja_production_url: str = PETPOOJA_PRODUCTION_URL
+    petpooja_timeout_s: float = Field(10.0, gt=0)
+    # AWS SigV4 signing (service "execute-api") for a sandbox behind an IAM-authorised API
+    # Gateway; off unless all three are set.
+    petpooja_sigv4_region: str | None = None
+    petpooja_sigv4_access_key_id: str | None = None
+    petpooja_sigv4_secret_access_key: str | None = Field(None, repr=False)
+
+    @field_validator("petpooja_sandbox_url", "petpooja_production_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def sigv4(self) -> bool:
+        return bool(self.petpooja_sigv4_region and self.petpooja_sigv4_access_key_id
+                    and self.petpooja_sigv4_secret_access_key)
+
+    def base_url(self, environment: str) -> str:
+        return self.petpooja_production_url if environment == "production" else self.petpooja_sandbox_url
+
+
+def load_petpooja_settings(environ: Mapping[str, str]) -> PetpoojaSettings:
+    """PETPOOJA_SANDBOX_URL, PETPOOJA_PRODUCTION_URL, PETPOOJA_TIMEOUT_S, PETPOOJA_SIGV4_*."""
+    raw = {name: environ[name.upper()] for name in PetpoojaSettings.model_fields if environ.get(name.upper())}
+    try:
+        settings = PetpoojaSettings.model_validate(raw)
+    except ValidationError as exc:
+        # Field names only: a secret must not end up in a startup error.
+        fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
+        raise SyncConfigError(f"invalid PetPooja configuration: {fields}") from None
+    sigv4 = [settings.petpooja_sigv4_region, settings.petpooja_sigv4_access_key_id,
+             settings.petpooja_sigv4_secret_access_key]
+    if any(sigv4) and not all(sigv4):
+        raise SyncConfigError("PETPOOJA_SIGV4_REGION, _ACCESS_KEY_ID and _SECRET_ACCESS_KEY go together")
     return settings
 
 
