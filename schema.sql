@@ -320,7 +320,11 @@ CREATE TABLE menu_variations (
     price         bigint NOT NULL CONSTRAINT menu_variations_price_range CHECK (price >= 0),
     is_available  boolean NOT NULL DEFAULT true,
     rank          int NOT NULL DEFAULT 0,
+    -- PetPooja's id of this item's variation (variation[].id, unique per item) ...
     external_id   text,
+    -- ... and of the variation kind it is (variationid: "Half", shared by every item that
+    -- offers it), which save_order's variation_id carries.
+    external_variation_id text,
     deleted_at    timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
