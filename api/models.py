@@ -55,18 +55,29 @@ class Refresh(Input):
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
 class NewRestaurant(Input):
     name: Name
     currency: Currency
     timezone: TimeZone
     tax_rate_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    address: Address | None = None
+    phone: Phone | None = None
 
 
 class RestaurantPatch(Input):
+    """accepting_orders and its reason are PetPooja's store switch: read-only here."""
+
     name: Name | None = None
     currency: Currency | None = None
     timezone: TimeZone | None = None
     tax_rate_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    # null clears them.
+    address: Address | None = None
+    phone: Phone | None = None
 
 
 class NewMember(Input):
@@ -118,16 +129,25 @@ class Availability(Input):
     is_available: bool
 
 
+def _distinct(value: list[UUID]) -> list[UUID]:
+    if len(set(value)) != len(value):
+        raise ValueError("an addon is named more than once")
+    return value
+
+
 class OrderLine(Input):
     menu_item_id: UUID
     quantity: Annotated[int, Field(ge=1, le=99)]
     notes: ShortText | None = None
+    # Which variation and addons of the item; their prices come from the menu, never from here.
+    variation_id: UUID | None = None
+    addon_ids: Annotated[list[UUID], Field(max_length=50), AfterValidator(_distinct)] = []
 
 
 class NewOrder(Input):
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
     customer_name: Name | None = None
-    customer_phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
+    customer_phone: Phone | None = None
     notes: ShortText | None = None
     order_type: Literal["dine_in", "takeaway", "delivery"] | None = None
     tip: Money = 0

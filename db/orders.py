@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,17 @@ from uuid import UUID
 from db import lifecycle
 from db import queries as q
 from db.errors import Conflict, NotFound, Unprocessable
-from db.pricing import LineRequest, MenuPrice, price_order
+from db.pricing import (
+    Addon,
+    AddonGroup,
+    InvalidChoices,
+    ItemTax,
+    LineRequest,
+    MenuPrice,
+    PricedLine,
+    Variation,
+    price_order,
+)
 from db.queries import Conn, Row
 
 ALL_NIL_UUID = UUID(int=(1 << 128) - 1)
@@ -58,8 +69,9 @@ async def create(
     """Creates an order in the caller's transaction, or returns the one its key created.
 
     Prices, tax and totals come from the menu in the database. An unknown, deleted,
-    unavailable or other-restaurant item is Unprocessable and the caller's transaction
-    rolls back, so nothing (not even the key) is written.
+    unavailable or other-restaurant item, or a variation or addons the item does not
+    allow, is Unprocessable; a guest's order while the store is closed is a Conflict. The
+    caller's transaction then rolls back, so nothing (not even the key) is written.
     """
     if idempotency is not None:
         claimed = await q.maybe_one(
@@ -74,6 +86,12 @@ async def create(
     if not rows:
         raise NotFound("restaurant not found")
     pricing = rows[0]
+    if actor.kind == "guest" and pricing["store_closed"]:
+        raise Conflict(
+            "the restaurant is not taking orders right now" + (f": {pricing['closed_reason']}"
+                                                                 if pricing["closed_reason"] else ""),
+            code="store_closed", extra={"reason": pricing["closed_reason"], "reopens_at": pricing["reopens_at"]},
+        )
     found = {row["id"]: row for row in rows if row["id"] is not None}
     problems = [
         {"loc": ["body", "items", i, "menu_item_id"], "msg": "unknown menu item", "code": "unknown_menu_item"}
@@ -91,8 +109,17 @@ async def create(
         raise Unprocessable("some items are unavailable right now", code="menu_item_unavailable",
                             extra={"errors": unavailable})
 
-    menu = {i: MenuPrice(name=row["name"], price=row["price"]) for i, row in found.items()}
-    lines, totals = price_order(new.lines, menu, tax_rate_bps=pricing["tax_rate_bps"], tip=new.tip)
+    menu = {i: _menu_price(row) for i, row in found.items()}
+    try:
+        lines, totals = price_order(new.lines, menu, tax_rate_bps=pricing["tax_rate_bps"], tip=new.tip)
+    except InvalidChoices as exc:
+        first = exc.problems[0]
+        raise Unprocessable(
+            f"item {first.line + 1}: {first.msg}" + (f" (and {len(exc.problems) - 1} more problems)"
+                                                     if len(exc.problems) > 1 else ""),
+            code=first.code,
+            extra={"errors": [{"loc": p.loc, "msg": p.msg, "code": p.code} for p in exc.problems]},
+        ) from exc
     order = await q.one(
         conn, "insert_order",
         restaurant_id=restaurant_id, table_id=new.table_id,
@@ -107,10 +134,45 @@ async def create(
         quantities=[line.quantity for line in lines],
         line_totals=[line.line_total for line in lines],
         line_notes=[line.notes for line in lines],
+        variation_ids=[line.variation_id for line in lines],
+        variation_names=[line.variation_name for line in lines],
+        line_addons=[_addons_json(line) for line in lines],
+        line_taxes=[_taxes_json(line) for line in lines],
         actor_type=actor.kind, actor_id=actor.id,
         idempotency_key=idempotency.key if idempotency is not None else None,
     )
     return Created(order)
+
+
+def _menu_price(row: Row) -> MenuPrice:
+    """An order_menu row (its options arrive as JSON, so ids as strings) as pricing's input."""
+    return MenuPrice(
+        name=row["name"], price=row["price"],
+        variations=tuple(Variation(UUID(v["id"]), v["name"], v["price"], v["is_available"])
+                         for v in row["variations"]),
+        addon_groups=tuple(
+            AddonGroup(UUID(g["id"]), g["name"], g["min_select"], g["max_select"], tuple(
+                Addon(UUID(a["id"]), a["name"], a["price"], a["is_available"], a["external_id"])
+                for a in g["addons"]))
+            for g in row["addon_groups"]
+        ),
+        taxes=tuple(ItemTax(UUID(t["id"]), t["name"], t["rate_bps"], t["external_id"]) for t in row["taxes"]),
+    )
+
+
+def _addons_json(line: PricedLine) -> str:
+    return json.dumps([
+        {"id": str(a.id), "external_id": a.external_id, "group_id": str(a.group_id), "group_name": a.group_name,
+         "name": a.name, "price": a.price}
+        for a in line.addons
+    ])
+
+
+def _taxes_json(line: PricedLine) -> str:
+    return json.dumps([
+        {"id": str(t.id), "external_id": t.external_id, "name": t.name, "rate_bps": t.rate_bps, "amount": t.amount}
+        for t in line.taxes
+    ])
 
 
 async def _replay(conn: Conn, restaurant_id: UUID, actor: Actor, idempotency: Idempotency) -> Created:

@@ -63,7 +63,8 @@ def _new_order(scope: Scope, body: NewOrder) -> orders.NewOrder:
     if order_type == "dine_in" and table_id is None:
         raise ApiError(422, "table_required", "a dine_in order needs table_id")
     return orders.NewOrder(
-        lines=[LineRequest(i.menu_item_id, i.quantity, i.notes) for i in body.items],
+        lines=[LineRequest(i.menu_item_id, i.quantity, i.notes, i.variation_id, tuple(i.addon_ids))
+               for i in body.items],
         order_type=order_type, table_id=table_id,
         session_id=scope.principal.session_id if scope.is_guest else None,
         customer_name=body.customer_name, customer_phone=body.customer_phone, notes=body.notes, tip=body.tip,

@@ -13,9 +13,42 @@ SELECT principal, request_hash, order_id
  WHERE restaurant_id = %(restaurant_id)s AND key = %(key)s;
 
 -- name: order_menu
--- The restaurant's pricing settings with the live items an order names (one row with NULL
--- item columns when it names none of them).
-SELECT r.currency, r.tax_rate_bps, m.id, m.name, m.price, m.is_available
+-- The restaurant's pricing settings and store switch with the live items an order names,
+-- each with its live variations, the live addon groups it offers (its own min/max, with
+-- their live addons) and its live taxes (one row with NULL item columns when the order
+-- names none of them). The store is closed while accepting_orders is off, until reopens_at.
+SELECT r.currency, r.tax_rate_bps,
+       NOT r.accepting_orders AND (r.reopens_at IS NULL OR r.reopens_at > now()) AS store_closed,
+       r.closed_reason, r.reopens_at,
+       m.id, m.name, m.price, m.is_available,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', v.id, 'name', v.name, 'price', v.price, 'is_available', v.is_available)
+                        ORDER BY v.rank, v.name, v.id)
+                   FROM menu_variations v
+                  WHERE v.restaurant_id = m.restaurant_id AND v.item_id = m.id AND v.deleted_at IS NULL),
+                '[]') AS variations,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', g.id, 'name', g.name, 'min_select', l.min_select, 'max_select', l.max_select,
+                            'addons', coalesce((SELECT json_agg(json_build_object(
+                                                         'id', a.id, 'external_id', a.external_id, 'name', a.name,
+                                                         'price', a.price, 'is_available', a.is_available)
+                                                     ORDER BY a.rank, a.name, a.id)
+                                                  FROM menu_addons a
+                                                 WHERE a.restaurant_id = g.restaurant_id AND a.group_id = g.id
+                                                   AND a.deleted_at IS NULL), '[]'))
+                        ORDER BY l.rank, g.name, g.id)
+                   FROM menu_item_addon_groups l
+                   JOIN menu_addon_groups g
+                     ON g.restaurant_id = l.restaurant_id AND g.id = l.group_id AND g.deleted_at IS NULL
+                  WHERE l.restaurant_id = m.restaurant_id AND l.item_id = m.id),
+                '[]') AS addon_groups,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', t.id, 'external_id', t.external_id, 'name', t.name, 'rate_bps', t.rate_bps)
+                        ORDER BY t.name, t.id)
+                   FROM menu_item_taxes it
+                   JOIN menu_taxes t ON t.restaurant_id = it.restaurant_id AND t.id = it.tax_id AND t.deleted_at IS NULL
+                  WHERE it.restaurant_id = m.restaurant_id AND it.item_id = m.id),
+                '[]') AS taxes
   FROM restaurants r
   LEFT JOIN menu_items m
          ON m.restaurant_id = r.id AND m.id = ANY(%(item_ids)s::uuid[]) AND m.deleted_at IS NULL
@@ -44,13 +77,15 @@ WITH n AS (
     RETURNING *
 ), lines AS (
     INSERT INTO order_items (restaurant_id, order_id, position, menu_item_id, name, unit_price,
-                             quantity, line_total, notes)
+                             quantity, line_total, notes, variation_id, variation_name, addons, taxes)
     SELECT o.restaurant_id, o.id, l.position, l.menu_item_id, l.name, l.unit_price, l.quantity,
-           l.line_total, l.notes
+           l.line_total, l.notes, l.variation_id, l.variation_name, l.addons::jsonb, l.taxes::jsonb
       FROM o, unnest(%(positions)s::int[], %(menu_item_ids)s::uuid[], %(names)s::text[],
                      %(unit_prices)s::bigint[], %(quantities)s::int[], %(line_totals)s::bigint[],
-                     %(line_notes)s::text[])
-              AS l(position, menu_item_id, name, unit_price, quantity, line_total, notes)
+                     %(line_notes)s::text[], %(variation_ids)s::uuid[], %(variation_names)s::text[],
+                     %(line_addons)s::text[], %(line_taxes)s::text[])
+              AS l(position, menu_item_id, name, unit_price, quantity, line_total, notes, variation_id,
+                   variation_name, addons, taxes)
     RETURNING *
 ), event AS (
     INSERT INTO order_events (restaurant_id, order_id, from_status, to_status, actor_type, actor_id)
