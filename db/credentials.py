@@ -3,14 +3,18 @@
 A sealed value is a random 96-bit nonce followed by the ciphertext and its tag. The
 associated data binds it to one restaurant, so a value copied into another restaurant's
 row fails to open instead of handing that restaurant someone else's POS credentials.
-The key comes from configuration (api/credentials.py); each row records the id of the
-key that sealed it so a rotation can tell old rows from new ones.
+The key comes from configuration (``load_box``: the API through api/credentials.py, the
+sync worker through sync/petpooja.py); each row records the id of the key that sealed it
+so a rotation can tell old rows from new ones.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+from pathlib import Path
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -18,6 +22,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
+# Where development keeps its generated key (api.config's default dev_credentials_key_path).
+DEV_KEY_PATH = Path(__file__).resolve().parent.parent / ".data" / "dev-credentials-key"
 
 
 class CredentialsUnreadable(Exception):
@@ -52,3 +58,29 @@ class CredentialBox:
             raise CredentialsUnreadable("the sealed credentials do not open for this restaurant") from exc
         values: dict[str, str] = json.loads(plaintext)
         return values
+
+
+def _dev_key(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and linked into place: two processes starting together agree on
+        # one key, and neither reads a half-written file.
+        draft = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        draft.write_bytes(base64.b64encode(os.urandom(KEY_BYTES)))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return base64.b64decode(path.read_bytes().strip(), validate=True)
+
+
+def load_box(key_b64: str | None, key_id: str | None, dev_key_path: Path = DEV_KEY_PATH) -> CredentialBox:
+    """The box for the configured key (PETPOOJA_CREDENTIALS_KEY, base64 of 32 bytes, and its
+    optional id); without one, development's generated key under .data/, kept so restarts
+    and the worker can still open what an earlier run sealed."""
+    key = base64.b64decode(key_b64, validate=True) if key_b64 else _dev_key(dev_key_path)
+    # A derived id names the key without revealing it: a one-way hash, truncated.
+    return CredentialBox(key, key_id or "k-" + hashlib.sha256(b"key-id:" + key).hexdigest()[:16])

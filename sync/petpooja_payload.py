@@ -19,10 +19,19 @@ Choices where PetPooja's documentation is silent or leaves it to the integrator:
   is also why no "now" goes into the body).
 - The tip has no field of its own; it goes out as ``service_charge`` (untaxed) so that
   ``total`` still adds up: items - discount + tax + service charge.
-- Tax and discount are order-level amounts here: ``tax_total``/``discount_total`` carry
-  them, ``Tax.details``/``Discount.details`` get one fixed-amount entry each when they are
-  not zero (the PetPooja tax/discount id when the caller knows it, else blank), and
-  ``item_tax`` stays empty until the menu sync gives us PetPooja's per-item taxes.
+- Taxes: a line whose item has its own (imported) taxes lists them in ``item_tax`` (id,
+  name, amount for the line) and ``Tax.details`` gets one percentage entry per tax
+  (``type`` "P", ``price`` the rate, ``tax`` the sum over the lines). Lines taxed at the
+  restaurant's rate are taxed together (db/pricing.py), so that part is one fixed entry
+  titled "Tax" with a blank id. ``tax_total`` is the order's tax either way.
+- The discount is order-level: ``discount_total`` and one fixed ``Discount.details`` entry;
+  ``item_discount`` is "0" on every line (PetPooja would otherwise count it twice).
+- Variations and addons: ``price`` is the unit price with the variation and the addons
+  (what we charged for one), ``final_price`` the line total; each chosen addon is one
+  ``AddonItem`` entry with quantity "1" per unit of the line. Ids are PetPooja's (the
+  menu's external ids) where the menu came from PetPooja, ours otherwise.
+- The body holds no credentials: it is stored as sent (petpooja_orders.payload), and the
+  client adds the outlet's keys at send time.
 - A guest without a name is "Guest"; missing phone, notes and table label are "".
 - ``udid`` is "": we are a web integration with no device id.
 """
@@ -53,16 +62,6 @@ MINOR_DIGITS = {
 
 CANCELLED = "-1"
 _TIME = "%Y-%m-%d %H:%M:%S"
-
-
-@dataclass(frozen=True)
-class Outlet:
-    """A connected PetPooja outlet: its mapping code (not its numeric id) and API keys."""
-
-    rest_id: str
-    app_key: str
-    app_secret: str
-    access_token: str
 
 
 @dataclass(frozen=True)
@@ -123,63 +122,92 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def rate(rate_bps: int) -> str:
+    """A tax rate in basis points as PetPooja's percentage string (250 -> "2.5", 500 -> "5")."""
+    return f"{Decimal(rate_bps).scaleb(-2).normalize():f}"
+
+
+def _id(line: Mapping[str, Any], external: str, ours: str) -> str:
+    """PetPooja's id of a menu entity when it was imported from PetPooja, else ours."""
+    return _text(line.get(external)) or _text(line.get(ours))
+
+
 def save_order_payload(
     order: Mapping[str, Any],
-    outlet: Outlet,
+    rest_id: str,
     restaurant: RestaurantInfo,
     *,
     callback_url: str,
     payment_type: PaymentType = "COD",
     min_prep_time: int = 20,
-    item_ids: Mapping[str, str] | None = None,
-    tax_id: str = "",
     discount_id: str = "",
 ) -> dict[str, Any]:
-    """The ``save_order`` body for one ``order_documents`` row.
+    """The ``save_order`` body for one order, without the outlet's keys (the client adds
+    them at send time, so the body can be stored).
 
-    ``item_ids`` maps our menu item ids to PetPooja's item ids (items it lacks go out with
-    our id); ``tax_id`` and ``discount_id`` are PetPooja's ids for the order-level entries.
+    ``order`` has the orders columns and ``items``: each line with ``menu_item_id``,
+    ``name``, ``unit_price``, ``quantity``, ``line_total``, ``notes`` and, when known,
+    ``item_external_id`` (PetPooja's itemid), ``variation_id``/``variation_external_id``/
+    ``variation_name``, ``addons`` ([{id, external_id, group_id, group_external_id,
+    group_name, name, price}], one of each per unit) and ``taxes`` ([{id, external_id, name,
+    rate_bps, amount}], the line's own taxes). PetPooja's ids go out where the menu was
+    imported from PetPooja, ours otherwise. ``discount_id`` is PetPooja's id for the
+    order-level discount entry.
     """
     currency = str(order["currency"])
     created = local_time(order["created_at"], restaurant.timezone)
     order_type = ORDER_TYPE[order["order_type"]]
-    known_ids = item_ids or {}
 
     def amount(minor: int) -> str:
         return money(minor, currency)
 
-    items = [
-        {
-            "id": known_ids.get(str(line["menu_item_id"]), str(line["menu_item_id"])),
+    items = []
+    # PetPooja's order-level tax entries: one per tax, summed over the lines, in first-seen order.
+    per_tax: dict[str, dict[str, Any]] = {}
+    for line in order["items"] or []:
+        line_taxes = line.get("taxes") or []
+        for tax in line_taxes:
+            key = _id(tax, "external_id", "id")
+            entry = per_tax.setdefault(key, {"name": _text(tax["name"]), "rate_bps": int(tax["rate_bps"]), "amount": 0})
+            entry["amount"] += int(tax["amount"])
+        variation = line.get("variation_id")
+        items.append({
+            "id": _id(line, "item_external_id", "menu_item_id"),
             "name": str(line["name"]),
             "gst_liability": "vendor",
-            "item_tax": [],
+            "item_tax": [{"id": _id(tax, "external_id", "id"), "name": _text(tax["name"]),
+                          "amount": amount(int(tax["amount"]))} for tax in line_taxes],
             "item_discount": "0",
+            # Unit price with the variation and addons, not times the quantity.
             "price": amount(line["unit_price"]),
             "final_price": amount(line["line_total"]),
             "quantity": str(line["quantity"]),
-            "description": _text(line["notes"]),
-            "variation_name": "",
-            "variation_id": "",
-            "AddonItem": {"details": []},
-        }
-        for line in order["items"] or []
+            "description": _text(line.get("notes")),
+            "variation_name": _text(line.get("variation_name")) if variation else "",
+            "variation_id": _id(line, "variation_external_id", "variation_id") if variation else "",
+            "AddonItem": {"details": [
+                {"id": _id(addon, "external_id", "id"), "name": _text(addon["name"]),
+                 "group_name": _text(addon.get("group_name")), "price": amount(int(addon["price"])),
+                 "group_id": _id(addon, "group_external_id", "group_id"), "quantity": "1"}
+                for addon in line.get("addons") or []
+            ]},
+        })
+    taxes = [
+        {"id": key, "title": entry["name"], "type": "P", "price": rate(entry["rate_bps"]),
+         "tax": amount(entry["amount"]), "restaurant_liable_amt": amount(0)}
+        for key, entry in per_tax.items()
     ]
-    taxes = (
-        [{"id": tax_id, "title": "Tax", "type": "F", "price": amount(order["tax"]), "tax": amount(order["tax"]),
-          "restaurant_liable_amt": amount(0)}]
-        if order["tax"]
-        else []
-    )
+    # Lines without their own taxes were taxed together at the restaurant's rate: one fixed entry.
+    rest = order["tax"] - sum(entry["amount"] for entry in per_tax.values())
+    if rest:
+        taxes.append({"id": "", "title": "Tax", "type": "F", "price": amount(rest), "tax": amount(rest),
+                      "restaurant_liable_amt": amount(0)})
     discounts = (
         [{"id": discount_id, "title": "Discount", "type": "F", "price": amount(order["discount"])}]
         if order["discount"]
         else []
     )
     return {
-        "app_key": outlet.app_key,
-        "app_secret": outlet.app_secret,
-        "access_token": outlet.access_token,
         "orderinfo": {
             "OrderInfo": {
                 "Restaurant": {
@@ -187,7 +215,7 @@ def save_order_payload(
                         "res_name": restaurant.name,
                         "address": restaurant.address,
                         "contact_information": restaurant.phone,
-                        "restID": outlet.rest_id,
+                        "restID": rest_id,
                     }
                 },
                 "Customer": {
@@ -237,13 +265,11 @@ def save_order_payload(
     }
 
 
-def cancel_payload(order_id: object, outlet: Outlet, *, reason: str, petpooja_order_id: str = "") -> dict[str, str]:
-    """The ``update_order_status`` body that cancels our order ``order_id`` in PetPooja."""
+def cancel_payload(order_id: object, rest_id: str, *, reason: str, petpooja_order_id: str = "") -> dict[str, str]:
+    """The ``update_order_status`` body that cancels our order ``order_id`` in PetPooja,
+    without the outlet's keys (the client adds them)."""
     return {
-        "app_key": outlet.app_key,
-        "app_secret": outlet.app_secret,
-        "access_token": outlet.access_token,
-        "restID": outlet.rest_id,
+        "restID": rest_id,
         "orderID": petpooja_order_id,
         "clientorderID": str(order_id),
         "cancelReason": reason,

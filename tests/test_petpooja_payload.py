@@ -12,17 +12,17 @@ import pytest
 
 from sync.petpooja_payload import (
     Accepted,
-    Outlet,
     Rejected,
     RestaurantInfo,
     Transient,
     cancel_payload,
     classify_response,
     money,
+    rate,
     save_order_payload,
 )
 
-OUTLET = Outlet(rest_id="xk91ab", app_key="key-1", app_secret="secret-1", access_token="token-1")
+OUTLET = "xk91ab"  # the outlet's mapping code; its keys are added by the client at send time
 KOLKATA = RestaurantInfo(name="Demo Bistro", address="12 MG Road, Pune", phone="+919800000001",
                          timezone="Asia/Kolkata")
 CALLBACK = "https://api.example.test/api/webhooks/petpooja/order-status/s3cret"
@@ -64,8 +64,7 @@ def leaves(value: Any) -> list[Any]:
 def test_a_dine_in_qr_order_maps_every_field_with_its_table_label() -> None:
     payload = save_order_payload(make_order(), OUTLET, KOLKATA, callback_url=CALLBACK)
 
-    assert {k: payload[k] for k in ("app_key", "app_secret", "access_token", "udid", "device_type")} == {
-        "app_key": "key-1", "app_secret": "secret-1", "access_token": "token-1", "udid": "", "device_type": "Web"}
+    assert {k: v for k, v in payload.items() if k != "orderinfo"} == {"udid": "", "device_type": "Web"}
     assert details(payload, "Restaurant") == {
         "res_name": "Demo Bistro", "address": "12 MG Road, Pune", "contact_information": "+919800000001",
         "restID": "xk91ab"}
@@ -129,12 +128,72 @@ def test_a_delivery_order_is_self_delivered_and_ignores_a_stray_table_label() ->
 
 
 def test_items_go_out_with_petpooja_ids_when_known_and_ours_otherwise() -> None:
-    payload = save_order_payload(make_order(), OUTLET, KOLKATA, callback_url=CALLBACK,
-                                 item_ids={str(PANEER): "10538232"}, tax_id="1983", discount_id="363")
+    order = make_order()
+    order["items"][0]["item_external_id"] = "10538232"
+    payload = save_order_payload(order, OUTLET, KOLKATA, callback_url=CALLBACK, discount_id="363")
 
     assert [i["id"] for i in details(payload, "OrderItem")] == ["10538232", str(LASSI)]
-    assert details(payload, "Tax")[0]["id"] == "1983"
     assert details(payload, "Discount")[0]["id"] == "363"
+
+
+CGST = {"id": str(UUID(int=901)), "external_id": "11213", "name": "CGST", "rate_bps": 250}
+SGST = {"id": str(UUID(int=902)), "external_id": "20375", "name": "SGST", "rate_bps": 250}
+
+
+def test_a_variation_with_addons_and_item_taxes_maps_to_petpooja_ids_and_unit_price() -> None:
+    # Pizza Large (400.00) + Extra cheese (30.00) + Jalapenos (20.00) = 450.00 a unit, two of them;
+    # CGST and SGST 2.5% each on 900.00 = 22.50 each. Lassi is taxed at the restaurant's 5%: 8.00.
+    pizza = {"id": str(UUID(int=103)), "menu_item_id": str(PANEER), "item_external_id": "7765",
+             "name": "Farmhouse Pizza", "unit_price": 45000, "quantity": 2, "line_total": 90000, "notes": None,
+             "variation_id": str(UUID(int=501)), "variation_external_id": "v-88", "variation_name": "Large",
+             "addons": [
+                 {"id": str(UUID(int=601)), "external_id": "a-1", "group_id": str(UUID(int=701)),
+                  "group_external_id": "g-9", "group_name": "Toppings", "name": "Extra cheese", "price": 3000},
+                 {"id": str(UUID(int=602)), "external_id": None, "group_id": str(UUID(int=701)),
+                  "group_external_id": None, "group_name": "Toppings", "name": "Jalapenos", "price": 2000}],
+             "taxes": [{**CGST, "amount": 2250}, {**SGST, "amount": 2250}]}
+    lassi = {"id": str(UUID(int=102)), "menu_item_id": str(LASSI), "name": "Sweet Lassi", "unit_price": 8000,
+             "quantity": 2, "line_total": 16000, "notes": None}
+    order = make_order(items=[pizza, lassi], subtotal=106000, tax=5300, tip=0, discount=0, total=111300)
+
+    payload = save_order_payload(order, OUTLET, KOLKATA, callback_url=CALLBACK)
+
+    first, second = details(payload, "OrderItem")
+    assert (first["id"], first["price"], first["final_price"], first["quantity"]) == ("7765", "450.00", "900.00", "2")
+    assert (first["variation_id"], first["variation_name"]) == ("v-88", "Large")
+    assert first["AddonItem"]["details"] == [
+        {"id": "a-1", "name": "Extra cheese", "group_name": "Toppings", "price": "30.00", "group_id": "g-9",
+         "quantity": "1"},
+        {"id": str(UUID(int=602)), "name": "Jalapenos", "group_name": "Toppings", "price": "20.00",
+         "group_id": str(UUID(int=701)), "quantity": "1"}]
+    assert first["item_tax"] == [{"id": "11213", "name": "CGST", "amount": "22.50"},
+                                 {"id": "20375", "name": "SGST", "amount": "22.50"}]
+    assert (second["item_tax"], second["variation_id"], second["AddonItem"]) == ([], "", {"details": []})
+    assert details(payload, "Tax") == [
+        {"id": "11213", "title": "CGST", "type": "P", "price": "2.5", "tax": "22.50", "restaurant_liable_amt": "0.00"},
+        {"id": "20375", "title": "SGST", "type": "P", "price": "2.5", "tax": "22.50", "restaurant_liable_amt": "0.00"},
+        {"id": "", "title": "Tax", "type": "F", "price": "8.00", "tax": "8.00", "restaurant_liable_amt": "0.00"}]
+    assert sum(Decimal(t["tax"]) for t in details(payload, "Tax")) == Decimal(details(payload, "Order")["tax_total"])
+    assert all(isinstance(v, str) for v in leaves(payload))
+
+
+def test_a_tax_shared_by_lines_is_summed_into_one_entry() -> None:
+    lines = [
+        {"menu_item_id": str(PANEER), "name": "Paneer Tikka", "unit_price": 25000, "quantity": 1,
+         "line_total": 25000, "notes": None, "taxes": [{**CGST, "amount": 625}]},
+        {"menu_item_id": str(LASSI), "name": "Sweet Lassi", "unit_price": 8000, "quantity": 1,
+         "line_total": 8000, "notes": None, "taxes": [{**CGST, "amount": 200}]},
+    ]
+    order = make_order(items=lines, subtotal=33000, tax=825, tip=0, discount=0, total=33825)
+    payload = save_order_payload(order, OUTLET, KOLKATA, callback_url=CALLBACK)
+    assert details(payload, "Tax") == [
+        {"id": "11213", "title": "CGST", "type": "P", "price": "2.5", "tax": "8.25", "restaurant_liable_amt": "0.00"}]
+
+
+@pytest.mark.parametrize(("bps", "expected"), [(250, "2.5"), (500, "5"), (1000, "10"), (1800, "18"), (0, "0"),
+                                               (1234, "12.34")])
+def test_tax_rates_are_percent_strings(bps: int, expected: str) -> None:
+    assert rate(bps) == expected
 
 
 def test_an_order_without_lines_maps_to_no_items() -> None:
@@ -215,7 +274,7 @@ def test_the_same_order_maps_to_byte_identical_json_so_a_resend_is_harmless() ->
 
 def test_a_cancellation_is_update_order_status_minus_one_with_our_id_and_reason() -> None:
     assert cancel_payload(ORDER_ID, OUTLET, reason="Guest left", petpooja_order_id="8812") == {
-        "app_key": "key-1", "app_secret": "secret-1", "access_token": "token-1", "restID": "xk91ab",
+        "restID": "xk91ab",
         "orderID": "8812", "clientorderID": str(ORDER_ID), "cancelReason": "Guest left", "status": "-1"}
     assert cancel_payload(ORDER_ID, OUTLET, reason="Out of stock")["orderID"] == ""
 
