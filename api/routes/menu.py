@@ -17,19 +17,25 @@ from api.responses import JSON
 from db import menu
 from db.queries import Row
 
-_ITEM_FIELDS = ("id", "category_id", "name", "description", "price", "is_available", "rank", "version",
+_ITEM_FIELDS = ("id", "category_id", "name", "description", "price", "is_available", "is_veg", "rank", "version",
                 "created_at", "updated_at")
+# What a guest chooses from on an order line (variation_id, addon_ids), and the item's taxes.
+_OPTION_FIELDS = ("variations", "addon_groups", "taxes")
 
 
 def _item(row: Row) -> dict[str, Any]:
     return {k: row[k] for k in _ITEM_FIELDS}
 
 
+def _menu_item(row: Row) -> dict[str, Any]:
+    return {k: row[k] for k in (*_ITEM_FIELDS, *_OPTION_FIELDS)}
+
+
 async def get_menu(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
         categories = await menu.full_menu(scope.conn, _rid(request))
     return JSON({"categories": [
-        {"id": c["id"], "name": c["name"], "rank": c["rank"], "items": [_item(i) for i in c["items"]]}
+        {"id": c["id"], "name": c["name"], "rank": c["rank"], "items": [_menu_item(i) for i in c["items"]]}
         for c in categories
     ]})
 

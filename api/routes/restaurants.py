@@ -42,6 +42,7 @@ async def create_restaurant(request: Request) -> Response:
         row = await restaurants.create(
             conn, restaurant_id=restaurant_id, owner_id=principal.user_id, name=body.name,
             currency=body.currency, timezone=body.timezone, tax_rate_bps=body.tax_rate_bps,
+            address=body.address, phone=body.phone,
         )
     return JSON(row, status_code=201)
 

@@ -40,11 +40,40 @@ SELECT id, name, rank
  ORDER BY rank, name, id;
 
 -- name: list_menu_items
--- Live items in display order.
-SELECT id, category_id, name, description, price, is_available, rank, version, created_at, updated_at
-  FROM menu_items
- WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL
- ORDER BY rank, name, id;
+-- Live items in display order, each with its live variations, the live addon groups it
+-- offers (with its own min/max and their live addons) and its live taxes.
+SELECT m.id, m.category_id, m.name, m.description, m.price, m.is_available, m.is_veg, m.rank, m.version,
+       m.created_at, m.updated_at,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', v.id, 'name', v.name, 'price', v.price, 'is_available', v.is_available)
+                        ORDER BY v.rank, v.name, v.id)
+                   FROM menu_variations v
+                  WHERE v.restaurant_id = m.restaurant_id AND v.item_id = m.id AND v.deleted_at IS NULL),
+                '[]') AS variations,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', g.id, 'name', g.name, 'min_select', l.min_select, 'max_select', l.max_select,
+                            'addons', coalesce((SELECT json_agg(json_build_object(
+                                                         'id', a.id, 'name', a.name, 'price', a.price,
+                                                         'is_available', a.is_available, 'is_veg', a.is_veg)
+                                                     ORDER BY a.rank, a.name, a.id)
+                                                  FROM menu_addons a
+                                                 WHERE a.restaurant_id = g.restaurant_id AND a.group_id = g.id
+                                                   AND a.deleted_at IS NULL), '[]'))
+                        ORDER BY l.rank, g.name, g.id)
+                   FROM menu_item_addon_groups l
+                   JOIN menu_addon_groups g
+                     ON g.restaurant_id = l.restaurant_id AND g.id = l.group_id AND g.deleted_at IS NULL
+                  WHERE l.restaurant_id = m.restaurant_id AND l.item_id = m.id),
+                '[]') AS addon_groups,
+       coalesce((SELECT json_agg(json_build_object('id', t.id, 'name', t.name, 'rate_bps', t.rate_bps)
+                        ORDER BY t.name, t.id)
+                   FROM menu_item_taxes it
+                   JOIN menu_taxes t ON t.restaurant_id = it.restaurant_id AND t.id = it.tax_id AND t.deleted_at IS NULL
+                  WHERE it.restaurant_id = m.restaurant_id AND it.item_id = m.id),
+                '[]') AS taxes
+  FROM menu_items m
+ WHERE m.restaurant_id = %(restaurant_id)s AND m.deleted_at IS NULL
+ ORDER BY m.rank, m.name, m.id;
 
 -- name: insert_menu_item
 -- Creates a menu item in a live category (the category check guards soft-deleted ones).
@@ -52,7 +81,7 @@ INSERT INTO menu_items (restaurant_id, category_id, name, description, price, is
 SELECT %(restaurant_id)s, c.id, %(name)s, %(description)s, %(price)s, %(is_available)s, %(rank)s
   FROM menu_categories c
  WHERE c.restaurant_id = %(restaurant_id)s AND c.id = %(category_id)s AND c.deleted_at IS NULL
-RETURNING id, category_id, name, description, price, is_available, rank, version, created_at, updated_at;
+RETURNING id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at;
 
 -- name: live_category_exists
 -- Whether a category id names a live category of the restaurant.
@@ -70,7 +99,7 @@ UPDATE menu_items
        is_available = coalesce(%(is_available)s, is_available),
        rank = coalesce(%(rank)s, rank)
  WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL
-RETURNING id, category_id, name, description, price, is_available, rank, version, created_at, updated_at;
+RETURNING id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at;
 
 -- name: set_item_availability
 -- 86-ing: marks an item (un)available; setting the current value changes nothing.
@@ -79,7 +108,7 @@ UPDATE menu_items SET is_available = %(is_available)s
 
 -- name: get_menu_item
 -- One live item.
-SELECT id, category_id, name, description, price, is_available, rank, version, created_at, updated_at
+SELECT id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at
   FROM menu_items
  WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
 
