@@ -23,7 +23,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
 from api.middleware import RequestContext
 from api.ratelimit import RateLimits
-from api.routes import admin, auth, integrations, menu, orders, restaurants, service
+from api.routes import admin, auth, integrations, menu, orders, restaurants, service, webhooks
 from api.state import Services
 from api.tokens import TokenService
 from db import logs
@@ -86,14 +86,15 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
 
     middleware = [
         Middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes,
-                   production=settings.production),
+                   production=settings.production,
+                   body_limits={"/api/webhooks/petpooja/pushmenu/": settings.petpooja_menu_push_max_bytes}),
         Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                    allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
                    allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                    expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
     routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes,
-              *integrations.routes]
+              *integrations.routes, *webhooks.routes]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

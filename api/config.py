@@ -52,6 +52,13 @@ class Settings(BaseModel):
     petpooja_credentials_key: str | None = None
     petpooja_credentials_key_id: str | None = None
     dev_credentials_key_path: Path = ROOT / ".data" / "dev-credentials-key"
+    # PetPooja's callbacks (api/routes/webhooks.py). When a key is set, every callback must
+    # carry X-Signature: hex HMAC-SHA256 of its raw body under it; the URL secret alone
+    # authenticates otherwise (PetPooja documents no signature).
+    petpooja_callback_hmac_key: str | None = None
+    # A pushed menu is the whole fetch-menu document (about 2 MB for a large menu); every
+    # other request keeps max_body_bytes.
+    petpooja_menu_push_max_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
     access_token_ttl_s: int = Field(900, ge=60)
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=300)

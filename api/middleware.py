@@ -1,10 +1,15 @@
 """Pure ASGI middleware around every request: request id, body cap, security headers,
-metrics, and one canonical log line per request."""
+metrics, and one canonical log line per request.
+
+The last segment of a webhook path is a secret (it names and authenticates the caller,
+api/routes/webhooks.py): the request log shows it as ``[redacted]``.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from uuid import uuid4
 
 import structlog
@@ -15,6 +20,16 @@ from api.metrics import Metrics
 
 log = structlog.get_logger("api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+WEBHOOKS_PREFIX = "/api/webhooks/"
+REDACTED = "[redacted]"
+
+
+def loggable_path(path: str) -> str:
+    """The path as the request log shows it: a webhook path without its secret."""
+    if path.startswith(WEBHOOKS_PREFIX):
+        head, _, _ = path.rstrip("/").rpartition("/")
+        return f"{head}/{REDACTED}"
+    return path
 
 
 def security_headers(production: bool) -> list[tuple[bytes, bytes]]:
@@ -32,11 +47,22 @@ def security_headers(production: bool) -> list[tuple[bytes, bytes]]:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, production: bool):
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, production: bool,
+        body_limits: Mapping[str, int] | None = None,
+    ):
+        """``body_limits`` maps path prefixes to their own cap (a pushed menu is megabytes)."""
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.body_limits = dict(body_limits or {})
         self.headers = security_headers(production)
+
+    def _cap(self, path: str) -> int:
+        for prefix, cap in self.body_limits.items():
+            if path.startswith(prefix):
+                return cap
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,19 +86,20 @@ class RequestContext:
             await send(message)
 
         received = 0
+        cap = self._cap(scope["path"])
 
         async def capped_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > cap:
                     raise BodyTooLarge()
             return message
 
         try:
             declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            if declared is not None and declared.isdigit() and int(declared) > cap:
                 # Refused before reading a byte of it.
                 too_large = ApiError(413, "payload_too_large", "the request body is larger than this API accepts")
                 response = problem(too_large)
@@ -85,6 +112,6 @@ class RequestContext:
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(scope["method"], template, status, elapsed)
             log.info(
-                "http_request", method=scope["method"], path=scope["path"], route=template,
+                "http_request", method=scope["method"], path=loggable_path(scope["path"]), route=template,
                 status=status, duration_ms=round(elapsed * 1000, 2),
             )

@@ -1,0 +1,456 @@
+"""PetPooja's callbacks through the HTTP API: the URL secret authenticates, every delivery
+is stored with its result, a replay changes nothing, order status only moves forward, stock
+and store switches reach orders and the outbox, and the secret never reaches the logs.
+
+PetPooja itself cannot run here: the bodies below are the ones its docs (v2.1.0) and public
+integrations show, sent to the callback URLs the connect endpoint gives out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.conftest import Guest, MakeRestaurant, Restaurant, expect, order_body
+
+DbSql = Callable[..., list[dict[str, Any]]]
+OpenGuest = Callable[[Restaurant, int], Awaitable[Guest]]
+REST_ID = "ps82kz7f"
+HMAC_KEY = "callback-hmac-test-key"
+
+
+@dataclass
+class Outlet:
+    restaurant: Restaurant
+    urls: dict[str, str]  # kind path segment -> absolute callback URL
+
+    @property
+    def secret(self) -> str:
+        return urlsplit(self.urls["stock"]).path.rsplit("/", 1)[1]
+
+    def path(self, kind: str) -> str:
+        return urlsplit(self.urls[kind]).path
+
+
+@pytest.fixture
+def connect(client: httpx.AsyncClient, make_restaurant: MakeRestaurant) -> Callable[[], Awaitable[Outlet]]:
+    async def connect_() -> Outlet:
+        r = await make_restaurant()
+        answer = expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers, json={
+            "rest_id": REST_ID, "app_key": "ak-0001", "app_secret": "as-0002", "access_token": "at-0003",
+            "environment": "sandbox"}), 200)
+        urls = {urlsplit(url).path.split("/")[-2]: url for url in answer["callback_urls"].values()}
+        assert set(urls) == {"order-status", "stock", "store-status", "pushmenu"}
+        return Outlet(r, urls)
+
+    return connect_
+
+
+@pytest.fixture
+async def outlet(connect: Callable[[], Awaitable[Outlet]]) -> Outlet:
+    return await connect()
+
+
+def raw(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
+
+
+@pytest.fixture
+def send(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """POSTs a body to one of the outlet's callback URLs exactly as given (bytes stay bytes)."""
+
+    async def send_(outlet: Outlet, kind: str, body: dict[str, Any] | bytes,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
+        content = body if isinstance(body, bytes) else raw(body)
+        return await client.post(outlet.path(kind), content=content,
+                                 headers={"content-type": "application/json", **(headers or {})})
+
+    return send_
+
+
+def deliveries(db_sql: DbSql, outlet: Outlet | None = None) -> list[dict[str, Any]]:
+    where, params = ("WHERE restaurant_id = %s", (outlet.restaurant.id,)) if outlet else ("", ())
+    return db_sql(f"SELECT id, source, kind, body, body_sha256, result, detail, duplicate_of FROM webhook_deliveries"
+                  f" {where} ORDER BY id", params)
+
+
+def order_status(order_id: str, status: int | str, **extra: Any) -> dict[str, Any]:
+    return {"restID": REST_ID, "orderID": order_id, "status": str(status), "cancel_reason": "",
+            "minimum_prep_time": 20, "rider_name": "", "rider_phone_number": "", "is_modified": "No", **extra}
+
+
+def order_state(db_sql: DbSql, order_id: str) -> tuple[str, list[tuple[Any, ...]]]:
+    status = db_sql("SELECT status FROM orders WHERE id = %s", (order_id,))[0]["status"]
+    events = db_sql("SELECT from_status, to_status, actor_type, reason FROM order_events WHERE order_id = %s"
+                    " ORDER BY id", (order_id,))
+    return status, [(e["from_status"], e["to_status"], e["actor_type"], e["reason"]) for e in events]
+
+
+@pytest.fixture
+def guest_order(client: httpx.AsyncClient, open_guest: OpenGuest) -> Callable[..., Awaitable[httpx.Response]]:
+    async def place(r: Restaurant, *lines: tuple[str, int]) -> httpx.Response:
+        guest = await open_guest(r, 0)
+        return await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r, *lines))
+
+    return place
+
+
+# ---------------------------------------------------------------------- authentication
+
+
+async def test_a_forged_secret_is_404_stores_nothing_and_logs_only_a_hash_prefix(
+    outlet: Outlet, client: httpx.AsyncClient, db_sql: DbSql, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A well-formed secret that no outlet has, and a malformed one, are both 404 with nothing stored;
+    the refusal is logged with a hash prefix of the secret, never the secret itself."""
+    forged = "A" * 43
+    for secret in (forged, "short"):
+        answer = await client.post(f"/api/webhooks/petpooja/stock/{secret}", json={
+            "restID": REST_ID, "type": "item", "inStock": False, "itemID": ["1"]})
+        assert answer.status_code == 404
+    assert deliveries(db_sql) == []
+    logged = capsys.readouterr().err
+    assert hashlib.sha256(forged.encode()).hexdigest()[:12] in logged
+    assert forged not in logged
+
+
+async def test_without_a_connected_outlet_every_callback_url_is_404(
+    outlet: Outlet, client: httpx.AsyncClient, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Disconnecting forgets the secret: the old URLs fail closed and store nothing."""
+    r = outlet.restaurant
+    expect(await client.delete(r.url("/integrations/petpooja"), headers=r.owner.headers), 204)
+    for kind in outlet.urls:
+        assert (await send(outlet, kind, {"restID": REST_ID})).status_code == 404, kind
+    assert deliveries(db_sql) == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"petpooja_callback_hmac_key": HMAC_KEY}])
+async def test_with_an_hmac_key_configured_a_callback_needs_x_signature_over_its_raw_body(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Missing or wrong X-Signature is 401 and stores nothing; the right one is accepted."""
+    body = raw({"restID": REST_ID})
+    good = hmac.new(HMAC_KEY.encode(), body, hashlib.sha256).hexdigest()
+    bad = hmac.new(b"another key", body, hashlib.sha256).hexdigest()
+    assert (await send(outlet, "store-status", body)).status_code == 401
+    assert (await send(outlet, "store-status", body, {"X-Signature": bad})).status_code == 401
+    assert deliveries(db_sql) == []
+    answer = expect(await send(outlet, "store-status", body, {"X-Signature": good.upper()}), 200)
+    assert answer["store_status"] == "1"
+    assert [d["result"] for d in deliveries(db_sql)] == ["answered"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"log_level": "INFO"}])
+async def test_the_request_log_redacts_the_secret_of_webhook_paths(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every request is logged, callbacks included, but their last path segment reads [redacted]."""
+    capsys.readouterr()
+    expect(await send(outlet, "store-status", {"restID": REST_ID}), 200)
+    await send(outlet, "stock", b"not json")
+    logged = capsys.readouterr().err
+    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    paths = [line["path"] for line in lines if line.get("event") == "http_request"]
+    assert paths == ["/api/webhooks/petpooja/store-status/[redacted]", "/api/webhooks/petpooja/stock/[redacted]"]
+    assert outlet.secret not in logged
+
+
+async def test_a_body_over_the_cap_is_413_and_only_a_menu_push_may_be_megabytes(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Callbacks keep the API's 64 KiB cap except the menu push (4 MiB): beyond it, 413."""
+    padding = "x" * (100 * 1024)
+    assert (await send(outlet, "stock", {"restID": REST_ID, "pad": padding})).status_code == 413
+    big = raw({"restID": REST_ID, "pad": "x" * (5 * 1024 * 1024)})
+    assert (await send(outlet, "pushmenu", big)).status_code == 413
+    assert (await send(outlet, "pushmenu", {"restID": REST_ID, "pad": padding})).status_code != 413
+    assert [d["kind"] for d in deliveries(db_sql)] in ([], ["pushmenu"])
+
+
+# ------------------------------------------------------------------------- order status
+
+
+async def test_order_callbacks_walk_a_dine_in_order_forward_with_petpooja_events_and_outbox_rows(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """accepted -> food ready -> delivered (served at the table) each answer an empty 200, move the order,
+    record an order event from petpooja and leave the order's Convex outbox row at its new version;
+    dispatched means nothing for a dine-in order and is ignored."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    steps = [(1, "confirmed"), (5, "ready"), (4, "ready"), (10, "served")]
+    for code, expected in steps:
+        answer = await send(outlet, "order-status", order_status(order["id"], code))
+        assert (answer.status_code, answer.content) == (200, b"")
+        assert order_state(db_sql, order["id"])[0] == expected
+    status, events = order_state(db_sql, order["id"])
+    assert events[1:] == [("pending", "confirmed", "petpooja", "prep 20 min"), ("confirmed", "ready", "petpooja",
+                          "prep 20 min"), ("ready", "served", "petpooja", "prep 20 min")]
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == [
+        "applied", "applied", "ignored: no dine_in status for 4", "applied"]
+    version = db_sql("SELECT version FROM orders WHERE id = %s", (order["id"],))[0]["version"]
+    outbox = db_sql("SELECT entity_version FROM sync_log WHERE target = 'convex' AND entity_type = 'order'"
+                    " AND entity_id = %s AND status = 'pending'", (order["id"],))
+    assert outbox == [{"entity_version": version}]
+
+
+async def test_a_late_accepted_after_food_ready_is_logged_as_backwards_and_changes_nothing(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Forward only: once ready, a later accepted (or a second food ready) is stored as ignored."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    await send(outlet, "order-status", order_status(order["id"], 5))
+    before = order_state(db_sql, order["id"])
+    for code in (2, 5):
+        answer = await send(outlet, "order-status", order_status(order["id"], code, rider_name=f"r{code}"))
+        assert (answer.status_code, answer.content) == (200, b"")
+    assert order_state(db_sql, order["id"]) == before == ("ready", before[1])
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "ignored: backwards", "ignored: backwards"]
+
+
+async def test_a_delivery_order_may_skip_steps_straight_to_dispatched_and_delivered(
+    outlet: Outlet, client: httpx.AsyncClient, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """pending -> dispatched skips confirmed, preparing and ready; the rider is kept as the event's reason."""
+    r = outlet.restaurant
+    order = expect(await client.post(r.url("/orders"), headers=r.owner.headers, json={
+        **order_body(r), "order_type": "delivery", "customer_name": "Asha", "customer_phone": "+91 98765 43210"}), 201)
+    await send(outlet, "order-status", order_status(order["id"], 4, rider_name="Ravi", rider_phone_number="98765",
+                                                    minimum_prep_time=""))
+    await send(outlet, "order-status", order_status(order["id"], 10, minimum_prep_time=""))
+    status, events = order_state(db_sql, order["id"])
+    assert status == "delivered"
+    assert events[1:] == [("pending", "dispatched", "petpooja", "rider Ravi 98765"),
+                          ("dispatched", "delivered", "petpooja", None)]
+
+
+async def test_petpooja_cancels_an_order_with_its_reason_and_a_final_order_never_moves_again(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """status -1 cancels (even after food ready) with cancel_reason as the event's reason; PetPooja's own cancel
+    is marked so it is not pushed back to it; later callbacks for the cancelled order are ignored."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    await send(outlet, "order-status", order_status(order["id"], 5, minimum_prep_time=""))
+    await send(outlet, "order-status", order_status(order["id"], -1, cancel_reason="Out of paneer",
+                                                    minimum_prep_time=""))
+    await send(outlet, "order-status", order_status(order["id"], 10))
+    status, events = order_state(db_sql, order["id"])
+    assert status == "cancelled"
+    assert events[-1] == ("ready", "cancelled", "petpooja", "Out of paneer")
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "applied", "ignored: order is cancelled"]
+    marked = db_sql("SELECT cancel_response, cancel_pushed_at IS NOT NULL AS done FROM petpooja_orders"
+                    " WHERE order_id = %s", (order["id"],))
+    assert marked == [{"cancel_response": {"cancelled_by": "petpooja", "reason": "Out of paneer"}, "done": True}]
+
+
+async def test_an_order_is_found_by_petpoojas_own_order_id_too(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """After save_order PetPooja knows the order by its own id (recorded in petpooja_orders); a callback naming
+    that id moves our order."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    # What the worker records from PetPooja's save_order answer ({"orderID": "26", ...}).
+    db_sql("UPDATE petpooja_orders SET petpooja_order_id = '26' WHERE order_id = %s", (order["id"],))
+    await send(outlet, "order-status", order_status("26", 1))
+    assert order_state(db_sql, order["id"])[0] == "confirmed"
+
+
+async def test_an_unknown_order_is_answered_200_and_logged(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """PetPooja cannot do better by retrying: an empty 200, the delivery stored as unknown order."""
+    for ref in ("999999", "6f1c2a54-8f0e-4d53-9a86-1f3f0a7c1e11"):
+        answer = await send(outlet, "order-status", order_status(ref, 1))
+        assert (answer.status_code, answer.content) == (200, b"")
+    assert [(d["result"], d["detail"]["order_refs"]) for d in deliveries(db_sql, outlet)] == [
+        ("unknown order", ["999999"]), ("unknown order", ["6f1c2a54-8f0e-4d53-9a86-1f3f0a7c1e11"])]
+
+
+async def test_a_replayed_callback_is_stored_as_duplicate_and_changes_nothing(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """The same body again (PetPooja retrying) is answered alike, stored with duplicate_of, and adds no event."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    body = raw(order_status(order["id"], 1))
+    await send(outlet, "order-status", body)
+    before = order_state(db_sql, order["id"])
+    version = db_sql("SELECT version FROM orders WHERE id = %s", (order["id"],))[0]["version"]
+    answer = await send(outlet, "order-status", body)
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert order_state(db_sql, order["id"]) == before
+    assert db_sql("SELECT version FROM orders WHERE id = %s", (order["id"],))[0]["version"] == version
+    first, replay = deliveries(db_sql, outlet)
+    assert (replay["result"], replay["duplicate_of"], bytes(replay["body"])) == ("duplicate", first["id"], body)
+    assert bytes(replay["body_sha256"]) == hashlib.sha256(body).digest()
+
+
+async def test_two_concurrent_identical_deliveries_apply_once(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """The per-restaurant-and-kind lock makes one of two simultaneous identical stock deliveries the replay."""
+    r = outlet.restaurant
+    db_sql("UPDATE menu_items SET external_id = 'pt-1' WHERE id = %s", (r.items["Paneer Tikka"]["id"],))
+    body = raw({"restID": REST_ID, "type": "item", "inStock": False, "itemID": ["pt-1"]})
+    answers = await asyncio.gather(*(send(outlet, "stock", body) for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    results = sorted(d["result"] for d in deliveries(db_sql, outlet))
+    assert results == ["applied", "duplicate", "duplicate", "duplicate"]
+
+
+async def test_a_malformed_or_mistyped_callback_is_400_and_stored_as_invalid(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Bad JSON, a non-object, a non-numeric status and a missing orderID are each 400 and change nothing."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    bodies: list[bytes] = [b"{not json", b"[1, 2]", raw(order_status(order["id"], "accepted")),
+                           raw({"restID": REST_ID, "status": "1"})]
+    for body in bodies:
+        problem = expect(await send(outlet, "order-status", body), 400)
+        assert problem["code"] == "invalid_callback"
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["invalid"] * 4
+    assert order_state(db_sql, order["id"])[0] == "pending"
+
+
+async def test_a_callback_for_another_outlets_rest_id_is_logged_as_a_mismatch_and_changes_nothing(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """The body's restID must be the outlet's: otherwise an order callback is still an empty 200, the others
+    PetPooja's 404 shape, and nothing but the log changes."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    answer = await send(outlet, "order-status", order_status(order["id"], 1, restID="other01"))
+    assert (answer.status_code, answer.content) == (200, b"")
+    problem = expect(await send(outlet, "store-status", {"restID": "other01", "store_status": 0}), 404)
+    assert problem["status"] == "failed"
+    assert order_state(db_sql, order["id"])[0] == "pending"
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["restID mismatch", "restID mismatch"]
+    assert db_sql("SELECT accepting_orders FROM restaurants WHERE id = %s", (outlet.restaurant.id,)) == [
+        {"accepting_orders": True}]
+
+
+# -------------------------------------------------------------------------------- stock
+
+
+async def test_stock_off_makes_an_item_unorderable_and_reaches_the_outbox_until_it_is_back(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """An item switched off by PetPooja id refuses guest orders with 422 and leaves its Convex outbox row at
+    the new version; unknown ids are reported in the log; switching it on makes it orderable again."""
+    r = outlet.restaurant
+    item_id = r.items["Paneer Tikka"]["id"]
+    db_sql("UPDATE menu_items SET external_id = '118829149' WHERE id = %s", (item_id,))
+    answer = expect(await send(outlet, "stock", {
+        "restID": REST_ID, "type": "item", "inStock": False, "itemID": ["118829149", "404404"],
+        "autoTurnOnTime": "custom", "customTurnOnTime": "2026-12-03 18:00"}), 200)
+    assert answer == {"code": 200, "status": "success", "message": "Stock status updated successfully"}
+    refused = expect(await guest_order(r, ("Paneer Tikka", 1)), 422)
+    assert refused["code"] == "menu_item_unavailable"
+    row = db_sql("SELECT is_available, version FROM menu_items WHERE id = %s", (item_id,))[0]
+    assert row["is_available"] is False
+    outbox = db_sql("SELECT entity_version FROM sync_log WHERE target = 'convex' AND entity_type = 'menu_item'"
+                    " AND entity_id = %s AND status = 'pending'", (item_id,))
+    assert outbox == [{"entity_version": row["version"]}]
+    (delivery,) = deliveries(db_sql, outlet)
+    assert (delivery["result"], delivery["detail"]["changed"], delivery["detail"]["unknown"]) == (
+        "applied", ["118829149"], ["404404"])
+
+    # "1"/"0" strings and PetPooja's PHP-style object for itemID are accepted too.
+    expect(await send(outlet, "stock", {"restID": REST_ID, "type": "item", "inStock": "1",
+                                        "itemID": {"0": 118829149}}), 200)
+    expect(await guest_order(r, ("Paneer Tikka", 1)), 201)
+
+
+async def test_off_on_off_applies_all_three_because_only_the_latest_delivery_of_a_kind_counts(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """A legitimate repeat of an older body applies; only a repeat of the latest one is a replay."""
+    item_id = outlet.restaurant.items["Dal Makhani"]["id"]
+    db_sql("UPDATE menu_items SET external_id = 'dm-7' WHERE id = %s", (item_id,))
+    off = raw({"restID": REST_ID, "type": "item", "inStock": False, "itemID": ["dm-7"]})
+    on = raw({"restID": REST_ID, "type": "item", "inStock": True, "itemID": ["dm-7"]})
+    for body in (off, on, off, off):
+        expect(await send(outlet, "stock", body), 200)
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "applied", "applied", "duplicate"]
+    assert db_sql("SELECT is_available FROM menu_items WHERE id = %s", (item_id,)) == [{"is_available": False}]
+
+
+async def test_addon_stock_switches_addons_by_petpooja_id(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """type addon switches menu_addons, not items; an id of an item is unknown as an addon."""
+    rid = outlet.restaurant.id
+    group = db_sql("INSERT INTO menu_addon_groups (restaurant_id, name, external_id) VALUES (%s, 'Extra', '135707')"
+                   " RETURNING id", (rid,))[0]["id"]
+    db_sql("INSERT INTO menu_addons (restaurant_id, group_id, name, price, external_id)"
+           " VALUES (%s, %s, 'Cheese', 1000, '1150813')", (rid, group))
+    expect(await send(outlet, "stock", {"restID": REST_ID, "type": "addon", "inStock": "0",
+                                        "itemID": ["1150813", "118829149"]}), 200)
+    assert db_sql("SELECT is_available FROM menu_addons WHERE restaurant_id = %s", (rid,)) == [{"is_available": False}]
+    (delivery,) = deliveries(db_sql, outlet)
+    assert (delivery["detail"]["changed"], delivery["detail"]["unknown"]) == (["1150813"], ["118829149"])
+
+
+# ------------------------------------------------------------------------- store status
+
+
+async def test_store_off_refuses_guest_orders_until_petpooja_turns_it_on_again(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Get answers the switch in PetPooja's shape; update 0 closes with the reason until turn_on_time (read in
+    the restaurant's time zone) and guest orders are 409 store_closed; update 1 opens again."""
+    r = outlet.restaurant
+    got = expect(await send(outlet, "store-status", {"restID": REST_ID}), 200)
+    assert got == {"http_code": 200, "status": "success", "store_status": "1",
+                   "message": "Store Delivery Status fetched successfully"}
+    updated = expect(await send(outlet, "store-status", {
+        "restID": REST_ID, "store_status": "0", "turn_on_time": "2099-01-31 18:30:00", "reason": "Gas leak"}), 200)
+    assert updated == {"http_code": 200, "status": "success",
+                       "message": f"Store Status updated successfully for store {REST_ID}"}
+    row = db_sql("SELECT accepting_orders, closed_reason, reopens_at FROM restaurants WHERE id = %s", (r.id,))[0]
+    assert (row["accepting_orders"], row["closed_reason"]) == (False, "Gas leak")
+    assert row["reopens_at"] == datetime(2099, 1, 31, 18, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert expect(await send(outlet, "store-status", {"restID": REST_ID}), 200)["store_status"] == "0"
+    refused = expect(await guest_order(r), 409)
+    assert refused["code"] == "store_closed"
+
+    expect(await send(outlet, "store-status", {"restID": REST_ID, "store_status": 1, "turn_on_time": "",
+                                               "reason": ""}), 200)
+    assert db_sql("SELECT accepting_orders, closed_reason, reopens_at FROM restaurants WHERE id = %s", (r.id,)) == [
+        {"accepting_orders": True, "closed_reason": None, "reopens_at": None}]
+    expect(await guest_order(r), 201)
+    assert [(d["kind"], d["result"]) for d in deliveries(db_sql, outlet)] == [
+        ("store-status-get", "answered"), ("store-status", "applied"), ("store-status-get", "answered"),
+        ("store-status", "applied")]
+
+
+async def test_a_blank_or_unreadable_turn_on_time_closes_the_store_until_told(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Closing matters more than the reopening time: a blank one means no reopens_at, an unreadable one too
+    (noted in the log)."""
+    for turn_on in ("", "tomorrow-ish"):
+        expect(await send(outlet, "store-status", {"restID": REST_ID, "store_status": 0, "turn_on_time": turn_on,
+                                                   "reason": turn_on or "blank"}), 200)
+        assert db_sql("SELECT accepting_orders, reopens_at FROM restaurants WHERE id = %s",
+                      (outlet.restaurant.id,)) == [{"accepting_orders": False, "reopens_at": None}]
+    assert deliveries(db_sql, outlet)[-1]["detail"]["turn_on_time_unreadable"] == "tomorrow-ish"
