@@ -144,6 +144,76 @@ describe("orders:liveByStatus", () => {
     ).toEqual([{ ...doc, pgId, restaurantId: RESTAURANT_A, version: 1 }]);
   });
 
+  test("an order line's variation and addons come back as synced, and a line without them still validates", async () => {
+    const t = newBackend();
+    const doc = orderDoc({
+      items: [
+        {
+          pgId: uuid(),
+          menuItemId: uuid(),
+          name: "Margherita",
+          unitPrice: 52000,
+          quantity: 1,
+          lineTotal: 52000,
+          notes: null,
+          variationName: "Large",
+          addons: [
+            {
+              pgId: uuid(),
+              name: "Extra cheese",
+              groupName: "Toppings",
+              price: 6000,
+            },
+            { pgId: uuid(), name: "Olives", groupName: null, price: 4000 },
+          ],
+        },
+        {
+          pgId: uuid(),
+          menuItemId: uuid(),
+          name: "Masala dosa",
+          unitPrice: 12000,
+          quantity: 1,
+          lineTotal: 12000,
+          notes: null,
+        },
+      ],
+    });
+    const pgId = await seedOrder(t, RESTAURANT_A, {}, doc);
+    const [order] = await staffOf(t, RESTAURANT_A).query(
+      api.orders.liveByStatus,
+      {},
+    );
+    expect(order).toEqual({
+      ...doc,
+      pgId,
+      restaurantId: RESTAURANT_A,
+      version: 1,
+    });
+    expect(
+      order?.items.map((i) => [i.variationName, i.addons?.map((a) => a.name)]),
+    ).toEqual([
+      ["Large", ["Extra cheese", "Olives"]],
+      [undefined, undefined],
+    ]);
+  });
+
+  test("an addon without a price is refused by applyBatch's validator", async () => {
+    const t = newBackend();
+    const doc = orderDoc();
+    const bad = {
+      ...doc,
+      items: [
+        {
+          ...doc.items[0],
+          addons: [{ pgId: uuid(), name: "Extra cheese", groupName: null }],
+        },
+      ],
+    };
+    await expect(seedOrder(t, RESTAURANT_A, {}, bad as never)).rejects.toThrow(
+      /Validator error/,
+    );
+  });
+
   test("an unknown status filter is refused by the args validator", async () => {
     const t = newBackend();
     await expect(

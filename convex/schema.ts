@@ -34,6 +34,16 @@ export const orderType = v.union(
   v.literal("delivery"),
 );
 
+/** An addon chosen on an order line; its price is already in the line's unitPrice. */
+export const orderItemAddon = v.object({
+  pgId: v.string(),
+  name: v.string(),
+  groupName: nullableString,
+  price: v.number(),
+});
+
+// variationName and addons are optional: documents synced before order lines had options
+// carry neither.
 export const orderItem = v.object({
   pgId: v.string(),
   menuItemId: v.string(),
@@ -42,6 +52,8 @@ export const orderItem = v.object({
   quantity: v.number(),
   lineTotal: v.number(),
   notes: nullableString,
+  variationName: v.optional(nullableString),
+  addons: v.optional(v.array(orderItemAddon)),
 });
 
 // Money is integer minor units; JSON from Python carries them as numbers, hence v.number().

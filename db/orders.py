@@ -153,7 +153,7 @@ def _menu_price(row: Row) -> MenuPrice:
         addon_groups=tuple(
             AddonGroup(UUID(g["id"]), g["name"], g["min_select"], g["max_select"], tuple(
                 Addon(UUID(a["id"]), a["name"], a["price"], a["is_available"], a["external_id"])
-                for a in g["addons"]))
+                for a in g["addons"]), g["external_id"])
             for g in row["addon_groups"]
         ),
         taxes=tuple(ItemTax(UUID(t["id"]), t["name"], t["rate_bps"], t["external_id"]) for t in row["taxes"]),
@@ -162,8 +162,8 @@ def _menu_price(row: Row) -> MenuPrice:
 
 def _addons_json(line: PricedLine) -> str:
     return json.dumps([
-        {"id": str(a.id), "external_id": a.external_id, "group_id": str(a.group_id), "group_name": a.group_name,
-         "name": a.name, "price": a.price}
+        {"id": str(a.id), "external_id": a.external_id, "group_id": str(a.group_id),
+         "group_external_id": a.group_external_id, "group_name": a.group_name, "name": a.name, "price": a.price}
         for a in line.addons
     ])
 

@@ -55,6 +55,7 @@ class AddonGroup:
     min_select: int
     max_select: int
     addons: tuple[Addon, ...] = ()
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class ChosenAddon:
     group_name: str
     name: str
     price: int
+    group_external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def check_choices(line_no: int, line: LineRequest, item: MenuPrice) -> list[Prob
 def _price_line(line: LineRequest, item: MenuPrice) -> PricedLine:
     variation = next((v for v in item.variations if v.id == line.variation_id), None)
     addons = tuple(
-        ChosenAddon(a.id, a.external_id, g.id, g.name, a.name, a.price)
+        ChosenAddon(a.id, a.external_id, g.id, g.name, a.name, a.price, g.external_id)
         for addon_id in line.addon_ids
         for g in item.addon_groups for a in g.addons if a.id == addon_id
     )

@@ -30,7 +30,11 @@ def order_doc(row: Row) -> dict[str, Any]:
         "items": [
             {"pgId": str(i["id"]), "menuItemId": str(i["menu_item_id"]), "name": i["name"],
              "unitPrice": float(i["unit_price"]), "quantity": float(i["quantity"]),
-             "lineTotal": float(i["line_total"]), "notes": i["notes"]}
+             "lineTotal": float(i["line_total"]), "notes": i["notes"],
+             # Kitchen screens show "Large + Extra cheese": the choices as they were ordered.
+             "variationName": i["variation_name"],
+             "addons": [{"pgId": str(a["id"]), "name": a["name"], "groupName": a["group_name"],
+                         "price": float(a["price"])} for a in i["addons"]]}
             for i in row["items"]
         ],
         "subtotal": float(row["subtotal"]), "tax": float(row["tax"]), "tip": float(row["tip"]),

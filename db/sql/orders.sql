@@ -28,7 +28,8 @@ SELECT r.currency, r.tax_rate_bps,
                   WHERE v.restaurant_id = m.restaurant_id AND v.item_id = m.id AND v.deleted_at IS NULL),
                 '[]') AS variations,
        coalesce((SELECT json_agg(json_build_object(
-                            'id', g.id, 'name', g.name, 'min_select', l.min_select, 'max_select', l.max_select,
+                            'id', g.id, 'external_id', g.external_id, 'name', g.name,
+                            'min_select', l.min_select, 'max_select', l.max_select,
                             'addons', coalesce((SELECT json_agg(json_build_object(
                                                          'id', a.id, 'external_id', a.external_id, 'name', a.name,
                                                          'price', a.price, 'is_available', a.is_available)
