@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
@@ -344,3 +345,133 @@ def standin(standin_process: Standin) -> Standin:
     """The shared stand-in, emptied and healthy at the start of the test."""
     standin_process.reset()
     return standin_process
+
+
+# -------------------------------------------------------------------- PetPooja stand-in
+
+PETPOOJA_KEYS = {"app_key": "test-app-key", "app_secret": "test-app-secret", "access_token": "test-access-token"}
+# PetPooja's order callback statuses, in the order a delivery order walks them.
+PETPOOJA_WALK = ("1", "5", "4", "10")  # accepted, food ready, dispatched, delivered
+
+
+@dataclass
+class PetpoojaStandin:
+    """The PetPooja stand-in (scripts/petpooja_standin.py) as a real process; its control API as methods."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log: Any
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_standin/{path}", json=body, timeout=15)
+        response.raise_for_status()
+        return response.json()
+
+    def register(self, rest_id: str = "test-outlet", *, menu: dict[str, Any] | None = None,
+                 **keys: str) -> dict[str, str]:
+        """Registers an outlet (PETPOOJA_KEYS unless given) and returns its keys."""
+        keys = {**PETPOOJA_KEYS, **keys}
+        self._control("PUT", f"outlets/{rest_id}", {**keys, **({} if menu is None else {"menu": menu})})
+        return keys
+
+    def fault(self, mode: str, count: int | None = None, paths: list[str] | None = None) -> None:
+        body: dict[str, Any] = {"mode": mode}
+        if count is not None:
+            body["count"] = count
+        if paths is not None:
+            body["paths"] = paths
+        self._control("POST", "faults", body)
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Stored save_order bodies and cancels, in arrival order."""
+        result: list[dict[str, Any]] = self._control("GET", "orders")
+        return result
+
+    def saved(self) -> list[dict[str, Any]]:
+        return [r for r in self.orders() if r["kind"] == "save_order"]
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("GET", "stats")
+        return result
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+    def callback_request(self, order_id: object, status: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+        """The order callback PetPooja would send for our order ``order_id``, and where, without sending it."""
+        answer = self._control("POST", f"orders/{order_id}/callback", {"status": status, **fields, "dry_run": True})
+        return answer["url"], answer["body"]
+
+    def callback(self, order_id: object, status: str, **fields: Any) -> dict[str, Any]:
+        """The stand-in POSTs the order callback to the order's callback_url (or ``url=``) over real
+        HTTP; returns our answer as {"status_code", "body"}."""
+        result: dict[str, Any] = self._control("POST", f"orders/{order_id}/callback", {"status": status, **fields})
+        return result
+
+    async def deliver(self, client: httpx.AsyncClient, order_id: object, status: str,
+                      **fields: Any) -> httpx.Response:
+        """The same callback, delivered to an in-process app through ``client`` (the callback URL's path)."""
+        url, body = self.callback_request(order_id, status, **fields)
+        parsed = httpx.URL(url)
+        return await client.post(parsed.raw_path.decode(), json=body)
+
+    async def walk(self, order_id: object, statuses: tuple[str, ...] = PETPOOJA_WALK, *,
+                   client: httpx.AsyncClient | None = None) -> list[int]:
+        """Walks our order through ``statuses`` (accepted, food ready, dispatched, delivered);
+        through ``client`` when the app runs in process, else over HTTP. Returns our status codes."""
+        codes = []
+        for status in statuses:
+            if client is not None:
+                codes.append((await self.deliver(client, order_id, status)).status_code)
+            else:
+                codes.append(int(self.callback(order_id, status)["status_code"]))
+        return codes
+
+    def send(self, url: str, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """POSTs any JSON (stock, store status, menu push) to ``url`` as PetPooja would."""
+        result: dict[str, Any] = self._control("POST", "send", {"url": url, "body": body, "headers": headers or {}})
+        return result
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.log.close()
+
+
+def start_petpooja_standin(log_file: Path, *, port: int = 0, menu: Path | None = None) -> PetpoojaStandin:
+    """``port`` 0 picks a free one; ``menu`` is the default menu of registered outlets."""
+    args = [sys.executable, "-m", "scripts.petpooja_standin", "--port", str(port)]
+    if menu is not None:
+        args += ["--menu", str(menu)]
+    log = log_file.open("a")
+    process = subprocess.Popen(  # our own stand-in with fixed arguments
+        args, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # the one ready line; blocks until it listens
+    standin = PetpoojaStandin(line.split()[-1] if line else "", process, log)
+    if not line.startswith("petpooja-standin ready "):
+        standin.stop()
+        raise RuntimeError(f"the PetPooja stand-in did not start: {line!r}; see {log_file}")
+    return standin
+
+
+@pytest.fixture(scope="session")
+def petpooja_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PetpoojaStandin]:
+    standin = start_petpooja_standin(tmp_path_factory.mktemp("petpooja-standin") / "standin.log")
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def petpooja_standin(petpooja_standin_process: PetpoojaStandin) -> PetpoojaStandin:
+    """The shared PetPooja stand-in, with no outlets, orders or fault at the start of the test."""
+    petpooja_standin_process.reset()
+    return petpooja_standin_process
