@@ -4,9 +4,12 @@ the secret that identifies the restaurant in PetPooja's callback URLs."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
+
+from psycopg.types.json import Jsonb
 
 from db import queries as q
 from db.credentials import CredentialBox
@@ -67,3 +70,36 @@ async def outlet(conn: Conn, box: CredentialBox, restaurant_id: UUID) -> Outlet 
 async def disconnect(conn: Conn, restaurant_id: UUID) -> bool:
     """Forgets the outlet; False when there was none."""
     return await q.run(conn, "delete_petpooja_outlet", restaurant_id=restaurant_id) > 0
+
+
+async def orders_for_push(conn: Conn, order_ids: Sequence[UUID]) -> dict[UUID, Row]:
+    """What the PetPooja worker needs of each order, by id (absent: the order was deleted)."""
+    return {row["id"]: row for row in await q.all(conn, "petpooja_orders_for_push", ids=list(order_ids))}
+
+
+async def freeze_payload(conn: Conn, restaurant_id: UUID, order_id: UUID, payload: Mapping[str, Any]) -> Any:
+    """Stores the save_order body unless one is frozen already; returns the frozen one."""
+    row = await q.maybe_one(conn, "freeze_petpooja_payload", restaurant_id=restaurant_id, order_id=order_id,
+                            payload=Jsonb(payload))
+    return None if row is None else row["payload"]
+
+
+async def lock_order(conn: Conn, restaurant_id: UUID, order_id: UUID) -> bool:
+    """Locks the order's PetPooja row until the transaction ends; False when another holds it."""
+    return await q.maybe_one(conn, "lock_petpooja_order", restaurant_id=restaurant_id, order_id=order_id) is not None
+
+
+async def record_answer(conn: Conn, restaurant_id: UUID, order_id: UUID, *, response: Any, accepted: bool,
+                        petpooja_order_id: str = "") -> None:
+    await q.run(conn, "record_petpooja_answer", restaurant_id=restaurant_id, order_id=order_id,
+                response=Jsonb(response), accepted=accepted, petpooja_order_id=petpooja_order_id)
+
+
+async def record_cancel(conn: Conn, restaurant_id: UUID, order_id: UUID, *, response: Any, done: bool) -> None:
+    await q.run(conn, "record_petpooja_cancel", restaurant_id=restaurant_id, order_id=order_id,
+                response=Jsonb(response), done=done)
+
+
+async def mark_dead(conn: Conn, row_id: int, *, owner: str, error: str) -> bool:
+    """An outbox row of ``owner`` that can never succeed: dead at once, with ``error`` for operators."""
+    return await q.run(conn, "mark_sync_dead", id=row_id, owner=owner, error=error) > 0

@@ -72,8 +72,11 @@ class PetpoojaSettings(BaseModel):
     petpooja_sigv4_region: str | None = None
     petpooja_sigv4_access_key_id: str | None = None
     petpooja_sigv4_secret_access_key: str | None = Field(None, repr=False)
+    # Where PetPooja calls us back (the order callback_url in each save_order): the API's
+    # PUBLIC_BASE_URL, else its JWT_ISSUER, as api.config.Settings.base_url.
+    callback_base_url: str = "http://localhost:8000"
 
-    @field_validator("petpooja_sandbox_url", "petpooja_production_url")
+    @field_validator("petpooja_sandbox_url", "petpooja_production_url", "callback_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -88,8 +91,13 @@ class PetpoojaSettings(BaseModel):
 
 
 def load_petpooja_settings(environ: Mapping[str, str]) -> PetpoojaSettings:
-    """PETPOOJA_SANDBOX_URL, PETPOOJA_PRODUCTION_URL, PETPOOJA_TIMEOUT_S, PETPOOJA_SIGV4_*."""
-    raw = {name: environ[name.upper()] for name in PetpoojaSettings.model_fields if environ.get(name.upper())}
+    """PETPOOJA_SANDBOX_URL, PETPOOJA_PRODUCTION_URL, PETPOOJA_TIMEOUT_S, PETPOOJA_SIGV4_*, and
+    PUBLIC_BASE_URL (else JWT_ISSUER) for the callback URL."""
+    raw = {name: environ[name.upper()] for name in PetpoojaSettings.model_fields
+           if name.startswith("petpooja_") and environ.get(name.upper())}
+    base = environ.get("PUBLIC_BASE_URL") or environ.get("JWT_ISSUER")
+    if base:
+        raw["callback_base_url"] = base
     try:
         settings = PetpoojaSettings.model_validate(raw)
     except ValidationError as exc:

@@ -29,7 +29,9 @@ Choices where PetPooja's documentation is silent or leaves it to the integrator:
 - Variations and addons: ``price`` is the unit price with the variation and the addons
   (what we charged for one), ``final_price`` the line total; each chosen addon is one
   ``AddonItem`` entry with quantity "1" per unit of the line. Ids are PetPooja's (the
-  menu's external ids) where the menu came from PetPooja, ours otherwise.
+  menu's external ids) where the menu came from PetPooja, ours otherwise; a line with a
+  variation goes out as PetPooja's example does: ``id`` the variation entry's id
+  (variation[].id) and ``variation_id`` the variation kind (variationid).
 - The body holds no credentials: it is stored as sent (petpooja_orders.payload), and the
   client adds the outlet's keys at send time.
 - A guest without a name is "Guest"; missing phone, notes and table label are "".
@@ -147,8 +149,8 @@ def save_order_payload(
 
     ``order`` has the orders columns and ``items``: each line with ``menu_item_id``,
     ``name``, ``unit_price``, ``quantity``, ``line_total``, ``notes`` and, when known,
-    ``item_external_id`` (PetPooja's itemid), ``variation_id``/``variation_external_id``/
-    ``variation_name``, ``addons`` ([{id, external_id, group_id, group_external_id,
+    ``item_external_id`` (PetPooja's itemid), ``variation_id``/``variation_external_id``
+    (PetPooja's variation[].id)/``variation_kind_external_id`` (its variationid)/``variation_name``, ``addons`` ([{id, external_id, group_id, group_external_id,
     group_name, name, price}], one of each per unit) and ``taxes`` ([{id, external_id, name,
     rate_bps, amount}], the line's own taxes). PetPooja's ids go out where the menu was
     imported from PetPooja, ours otherwise. ``discount_id`` is PetPooja's id for the
@@ -171,8 +173,11 @@ def save_order_payload(
             entry = per_tax.setdefault(key, {"name": _text(tax["name"]), "rate_bps": int(tax["rate_bps"]), "amount": 0})
             entry["amount"] += int(tax["amount"])
         variation = line.get("variation_id")
+        # A variation line is PetPooja's variation entry (variation[].id) with the variation
+        # kind (variationid) as variation_id, as in PetPooja's own save_order example.
+        item_id = _text(line.get("variation_external_id")) if variation else ""
         items.append({
-            "id": _id(line, "item_external_id", "menu_item_id"),
+            "id": item_id or _id(line, "item_external_id", "menu_item_id"),
             "name": str(line["name"]),
             "gst_liability": "vendor",
             "item_tax": [{"id": _id(tax, "external_id", "id"), "name": _text(tax["name"]),
@@ -184,7 +189,7 @@ def save_order_payload(
             "quantity": str(line["quantity"]),
             "description": _text(line.get("notes")),
             "variation_name": _text(line.get("variation_name")) if variation else "",
-            "variation_id": _id(line, "variation_external_id", "variation_id") if variation else "",
+            "variation_id": _id(line, "variation_kind_external_id", "variation_id") if variation else "",
             "AddonItem": {"details": [
                 {"id": _id(addon, "external_id", "id"), "name": _text(addon["name"]),
                  "group_name": _text(addon.get("group_name")), "price": amount(int(addon["price"])),

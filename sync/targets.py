@@ -41,4 +41,9 @@ class OutboxTarget(Protocol):
 def build_targets(db: Database, settings: SyncSettings) -> list[OutboxTarget]:
     """The targets this configuration enables, in the order the worker serves them."""
     targets: list[OutboxTarget] = []
+    from sync.petpooja import petpooja_target  # sync.petpooja imports this module
+
+    petpooja = petpooja_target(db, settings)  # None in production without a credentials key
+    if petpooja is not None:
+        targets.append(petpooja)
     return targets

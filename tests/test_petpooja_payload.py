@@ -145,7 +145,8 @@ def test_a_variation_with_addons_and_item_taxes_maps_to_petpooja_ids_and_unit_pr
     # CGST and SGST 2.5% each on 900.00 = 22.50 each. Lassi is taxed at the restaurant's 5%: 8.00.
     pizza = {"id": str(UUID(int=103)), "menu_item_id": str(PANEER), "item_external_id": "7765",
              "name": "Farmhouse Pizza", "unit_price": 45000, "quantity": 2, "line_total": 90000, "notes": None,
-             "variation_id": str(UUID(int=501)), "variation_external_id": "v-88", "variation_name": "Large",
+             "variation_id": str(UUID(int=501)), "variation_external_id": "7765862",
+             "variation_kind_external_id": "89058", "variation_name": "Large",
              "addons": [
                  {"id": str(UUID(int=601)), "external_id": "a-1", "group_id": str(UUID(int=701)),
                   "group_external_id": "g-9", "group_name": "Toppings", "name": "Extra cheese", "price": 3000},
@@ -159,8 +160,9 @@ def test_a_variation_with_addons_and_item_taxes_maps_to_petpooja_ids_and_unit_pr
     payload = save_order_payload(order, OUTLET, KOLKATA, callback_url=CALLBACK)
 
     first, second = details(payload, "OrderItem")
-    assert (first["id"], first["price"], first["final_price"], first["quantity"]) == ("7765", "450.00", "900.00", "2")
-    assert (first["variation_id"], first["variation_name"]) == ("v-88", "Large")
+    assert (first["id"], first["price"], first["final_price"], first["quantity"]) == (
+        "7765862", "450.00", "900.00", "2")
+    assert (first["variation_id"], first["variation_name"]) == ("89058", "Large")
     assert first["AddonItem"]["details"] == [
         {"id": "a-1", "name": "Extra cheese", "group_name": "Toppings", "price": "30.00", "group_id": "g-9",
          "quantity": "1"},
