@@ -1,26 +1,32 @@
-"""Integrations with a restaurant's other systems: connecting its PetPooja POS outlet.
+"""Integrations with a restaurant's other systems: connecting its PetPooja POS outlet, and
+registering its own backend's webhook.
 
 Credentials go in and never come out: responses, logs and errors name the outlet
 (rest_id, environment) and the callback URLs to register in PetPooja's dashboard, never
-the app key, secret or token.
+the app key, secret or token. A webhook's signing secret is answered once, when it is
+issued (creation or ``?rotate=true``), and never again; logs name the webhook's host only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from api.access import OWNER_MANAGER, restaurant_scope
 from api.access import path_restaurant_id as _rid
-from api.bodies import json_body
-from api.models import PetpoojaConnect
+from api.bodies import json_body, query_params
+from api.errors import ApiError
+from api.models import Input, PetpoojaConnect
 from api.responses import JSON
 from api.state import services
-from db import petpooja
+from db import outbound_webhooks, petpooja
 from db.queries import Row
 
 log = structlog.get_logger("api")
@@ -71,9 +77,112 @@ async def disconnect_petpooja(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# ---------------------------------------------------------------- outbound webhook
+
+WEBHOOK_URL_MAX = 2000  # schema.sql's restaurant_webhooks_url_valid
+
+
+class WebhookRegister(Input):
+    url: str
+
+
+class WebhookQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rotate: bool = False
+
+
+def _bad_url(detail: str) -> ApiError:
+    return ApiError(422, "invalid_webhook_url", detail,
+                    errors=[{"loc": ["body", "url"], "msg": detail, "type": "invalid_webhook_url"}])
+
+
+def _internal_host(host: str) -> bool:
+    """localhost or an IP literal that is not a public address (loopback, private, link-local...)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def check_webhook_url(url: str, *, production: bool) -> str:
+    """The URL when acceptable: absolute http(s) with a host, no credentials, no fragment, at most
+    2000 characters; in production https to a public host only (http and internal addresses are for
+    development). Raises a 422 ApiError naming what is wrong."""
+    if len(url) > WEBHOOK_URL_MAX:
+        raise _bad_url(f"the URL is longer than {WEBHOOK_URL_MAX} characters")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise _bad_url("the URL contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  # raises ValueError on a malformed port
+    except ValueError as exc:
+        raise _bad_url("the URL is malformed") from exc
+    if parts.scheme not in ("https", "http"):
+        raise _bad_url("the URL must start with https:// (or http:// in development)")
+    if not host:
+        raise _bad_url("the URL has no host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise _bad_url("the URL must not carry credentials (user:password@)")
+    if parts.fragment:
+        raise _bad_url("the URL must not have a #fragment")
+    if production:
+        if parts.scheme != "https":
+            raise _bad_url("the URL must use https")
+        if _internal_host(host):
+            raise _bad_url("the URL must point to a public host")
+    return url
+
+
+def _webhook(row: Row | outbound_webhooks.Registration) -> dict[str, Any]:
+    if isinstance(row, outbound_webhooks.Registration):
+        return {"registered": True, "url": row.url, "created_at": row.created_at, "updated_at": row.updated_at}
+    return {"registered": True, "url": row["url"], "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+async def put_webhook(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        query = query_params(request, WebhookQuery)
+        body = await json_body(request, WebhookRegister)
+        url = check_webhook_url(body.url, production=services(request).settings.production)
+        registration = await outbound_webhooks.register(
+            scope.conn, services(request).credentials, restaurant_id=_rid(request), url=url, rotate=query.rotate)
+    log.info("webhook_registered", host=_host(url), created=registration.created,
+             secret_issued=registration.secret is not None)
+    answer = _webhook(registration)
+    if registration.secret is not None:
+        answer["secret"] = registration.secret
+    return JSON(answer, status_code=201 if registration.created else 200)
+
+
+async def get_webhook(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        row = await outbound_webhooks.get(scope.conn, _rid(request))
+    return JSON({"registered": False} if row is None else _webhook(row))
+
+
+async def delete_webhook(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        if await outbound_webhooks.delete(scope.conn, _rid(request)):
+            log.info("webhook_deleted")
+    return Response(status_code=204)
+
+
 _PATH = "/api/restaurants/{rid:uuid}/integrations/petpooja"
+_WEBHOOK_PATH = "/api/restaurants/{rid:uuid}/integrations/webhook"
 routes = [
     Route(_PATH, connect_petpooja, methods=["PUT"]),
     Route(_PATH, get_petpooja, methods=["GET"]),
     Route(_PATH, disconnect_petpooja, methods=["DELETE"]),
+    Route(_WEBHOOK_PATH, put_webhook, methods=["PUT"]),
+    Route(_WEBHOOK_PATH, get_webhook, methods=["GET"]),
+    Route(_WEBHOOK_PATH, delete_webhook, methods=["DELETE"]),
 ]
