@@ -23,23 +23,28 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
 from api.middleware import RequestContext
 from api.ratelimit import RateLimits
-from api.routes import admin, auth, integrations, menu, orders, restaurants, service, webhooks
+from api.routes import admin, auth, integrations, menu, menu_sync, orders, restaurants, service, webhooks
 from api.state import Services
 from api.tokens import TokenService
 from db import logs
 from db.pool import Database
-from sync.config import SyncSettings, backoff_of, load_sync_settings
+from sync.config import PetpoojaSettings, SyncSettings, backoff_of, load_petpooja_settings, load_sync_settings
 from sync.convex import ConvexHttp
 from sync.metrics import PushMetrics
+from sync.petpooja_client import PetpoojaClient
 from sync.push import Pushing
 from sync.pusher import Pusher, new_owner
 
 log = structlog.get_logger("api")
 
 
-def create_app(settings: Settings | None = None, sync_settings: SyncSettings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, sync_settings: SyncSettings | None = None,
+    petpooja_settings: PetpoojaSettings | None = None,
+) -> Starlette:
     settings = settings or load_settings(os.environ)
     sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
+    petpooja_settings = petpooja_settings or load_petpooja_settings(os.environ)
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level, cache=settings.production)
@@ -58,7 +63,7 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, push_metrics=push_metrics,
-            credentials=credentials,
+            credentials=credentials, petpooja=PetpoojaClient(petpooja_settings),
         )
         app.state.services = svc
         await db.open()
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
                 await svc.pusher.close()
             if svc.convex:
                 await svc.convex.close()
+            if svc.petpooja:
+                await svc.petpooja.close()
             await db.close()
 
     middleware = [
@@ -94,7 +101,7 @@ def create_app(settings: Settings | None = None, sync_settings: SyncSettings | N
                    expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
     routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes,
-              *integrations.routes, *webhooks.routes]
+              *integrations.routes, *webhooks.routes, *menu_sync.routes]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -16,6 +16,7 @@ from db.pool import Database
 from sync.config import SyncSettings
 from sync.convex import ConvexHttp
 from sync.metrics import PushMetrics
+from sync.petpooja_client import PetpoojaClient
 from sync.pusher import Pusher
 
 
@@ -33,6 +34,7 @@ class Services:
     credentials: CredentialBox
     convex: ConvexHttp | None = None
     pusher: Pusher | None = None
+    petpooja: PetpoojaClient | None = None
 
 
 def services(request: Request) -> Services:

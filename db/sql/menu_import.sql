@@ -1,0 +1,223 @@
+-- Menu import (db/menu_import.py). Each statement takes a whole list as JSON and works on
+-- every row of it at once. Upserts key on (restaurant_id, external_id) and write only rows
+-- that really change; rows made here by hand (external_id NULL) are left alone.
+-- RETURNING (xmax = 0) tells an inserted row from an updated one.
+
+-- name: import_upsert_taxes
+-- Creates, updates or revives the menu's taxes; returns the rows written.
+INSERT INTO menu_taxes AS t (restaurant_id, external_id, name, rate_bps)
+SELECT %(restaurant_id)s, n.external_id, n.name, n.rate_bps
+  FROM jsonb_to_recordset(%(taxes)s::jsonb) AS n(external_id text, name text, rate_bps int)
+ON CONFLICT (restaurant_id, external_id) DO UPDATE
+   SET name = excluded.name, rate_bps = excluded.rate_bps, deleted_at = NULL
+ WHERE (t.name, t.rate_bps, t.deleted_at) IS DISTINCT FROM (excluded.name, excluded.rate_bps, NULL)
+RETURNING t.id, (t.xmax = 0) AS created;
+
+-- name: import_delete_vanished_taxes
+-- Soft-deletes the imported taxes the menu no longer has.
+UPDATE menu_taxes SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL
+   AND external_id <> ALL(%(external_ids)s::text[]);
+
+-- name: import_upsert_addon_groups
+-- Creates, updates or revives the menu's addon groups; returns the rows written.
+INSERT INTO menu_addon_groups AS g (restaurant_id, external_id, name, rank)
+SELECT %(restaurant_id)s, n.external_id, n.name, n.rank
+  FROM jsonb_to_recordset(%(groups)s::jsonb) AS n(external_id text, name text, rank int)
+ON CONFLICT (restaurant_id, external_id) DO UPDATE
+   SET name = excluded.name, rank = excluded.rank, deleted_at = NULL
+ WHERE (g.name, g.rank, g.deleted_at) IS DISTINCT FROM (excluded.name, excluded.rank, NULL)
+RETURNING g.id, (g.xmax = 0) AS created;
+
+-- name: import_delete_vanished_addon_groups
+-- Soft-deletes the imported addon groups the menu no longer has.
+UPDATE menu_addon_groups SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL AND external_id IS NOT NULL
+   AND external_id <> ALL(%(external_ids)s::text[]);
+
+-- name: import_upsert_addons
+-- Creates, updates or revives the addons in their groups (by the groups' PetPooja ids).
+INSERT INTO menu_addons AS a (restaurant_id, external_id, group_id, name, price, is_available, is_veg, rank)
+SELECT %(restaurant_id)s, n.external_id, g.id, n.name, n.price, n.is_available, n.is_veg, n.rank
+  FROM jsonb_to_recordset(%(addons)s::jsonb)
+       AS n(external_id text, "group" text, name text, price bigint, is_available boolean, is_veg boolean, rank int)
+  JOIN menu_addon_groups g ON g.restaurant_id = %(restaurant_id)s AND g.external_id = n."group"
+ON CONFLICT (restaurant_id, external_id) DO UPDATE
+   SET group_id = excluded.group_id, name = excluded.name, price = excluded.price,
+       is_available = excluded.is_available, is_veg = excluded.is_veg, rank = excluded.rank, deleted_at = NULL
+ WHERE (a.group_id, a.name, a.price, a.is_available, a.is_veg, a.rank, a.deleted_at)
+       IS DISTINCT FROM (excluded.group_id, excluded.name, excluded.price, excluded.is_available, excluded.is_veg,
+                         excluded.rank, NULL)
+RETURNING a.id, (a.xmax = 0) AS created;
+
+-- name: import_delete_vanished_addons
+-- Soft-deletes the imported addons the menu no longer has.
+UPDATE menu_addons SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL AND external_id IS NOT NULL
+   AND external_id <> ALL(%(external_ids)s::text[]);
+
+-- name: import_delete_vanished_categories
+-- Soft-deletes the imported categories the menu no longer has, unless items made here still live in them.
+UPDATE menu_categories c SET deleted_at = now()
+ WHERE c.restaurant_id = %(restaurant_id)s AND c.deleted_at IS NULL AND c.external_id IS NOT NULL
+   AND c.external_id <> ALL(%(external_ids)s::text[])
+   AND NOT EXISTS (SELECT FROM menu_items i
+                    WHERE i.restaurant_id = c.restaurant_id AND i.category_id = c.id
+                      AND i.deleted_at IS NULL AND i.external_id IS NULL);
+
+-- name: import_detach_deleted_categories
+-- A deleted imported category that re-appears under a name a live category now holds gives its PetPooja id up to that one (adopted next).
+UPDATE menu_categories d SET external_id = NULL
+  FROM jsonb_to_recordset(%(categories)s::jsonb) AS n(external_id text, name text, rank int)
+ WHERE d.restaurant_id = %(restaurant_id)s AND d.external_id = n.external_id AND d.deleted_at IS NOT NULL
+   AND EXISTS (SELECT FROM menu_categories c
+                WHERE c.restaurant_id = d.restaurant_id AND c.deleted_at IS NULL
+                  AND lower(c.name) = lower(n.name)
+                  AND (c.external_id IS NULL OR c.external_id <> ALL(
+                        SELECT x.external_id FROM jsonb_to_recordset(%(categories)s::jsonb) AS x(external_id text))));
+
+-- name: import_adopt_categories
+-- A live category made here (or one PetPooja dropped) named like an incoming category with no row of its own becomes that category.
+UPDATE menu_categories c SET external_id = n.external_id
+  FROM jsonb_to_recordset(%(categories)s::jsonb) AS n(external_id text, name text, rank int)
+ WHERE c.restaurant_id = %(restaurant_id)s AND c.deleted_at IS NULL AND lower(c.name) = lower(n.name)
+   AND (c.external_id IS NULL OR c.external_id <> ALL(
+         SELECT x.external_id FROM jsonb_to_recordset(%(categories)s::jsonb) AS x(external_id text)))
+   AND NOT EXISTS (SELECT FROM menu_categories e
+                    WHERE e.restaurant_id = c.restaurant_id AND e.external_id = n.external_id)
+RETURNING c.id;
+
+-- name: import_upsert_categories
+-- Creates, updates or revives the menu's categories; a name another live category holds is not taken (name_kept).
+WITH incoming AS (
+    SELECT n.external_id, n.name, n.rank
+      FROM jsonb_to_recordset(%(categories)s::jsonb) AS n(external_id text, name text, rank int)
+), before AS (
+    SELECT id, name FROM menu_categories WHERE restaurant_id = %(restaurant_id)s
+), up AS (
+    INSERT INTO menu_categories AS c (restaurant_id, external_id, name, rank)
+    SELECT %(restaurant_id)s, external_id, name, rank FROM incoming
+    ON CONFLICT (restaurant_id, external_id) DO UPDATE
+       SET name = CASE WHEN EXISTS (SELECT FROM menu_categories o
+                                     WHERE o.restaurant_id = c.restaurant_id AND o.id <> c.id
+                                       AND o.deleted_at IS NULL AND lower(o.name) = lower(excluded.name))
+                       THEN c.name ELSE excluded.name END,
+           rank = excluded.rank, deleted_at = NULL
+     WHERE (c.name, c.rank, c.deleted_at) IS DISTINCT FROM (excluded.name, excluded.rank, NULL)
+    RETURNING c.id, c.external_id, c.name, (c.xmax = 0) AS created
+)
+SELECT up.id, up.external_id, up.name, up.created, i.name AS wanted_name,
+       (NOT up.created AND b.name IS DISTINCT FROM up.name) AS renamed,
+       (up.name IS DISTINCT FROM i.name) AS name_kept
+  FROM up
+  JOIN incoming i ON i.external_id = up.external_id
+  LEFT JOIN before b ON b.id = up.id;
+
+-- name: import_upsert_items
+-- Creates, updates or revives the menu's items in their categories (by PetPooja ids); returns the rows written.
+INSERT INTO menu_items AS m (restaurant_id, external_id, category_id, name, description, price, is_available,
+                             is_veg, rank)
+SELECT %(restaurant_id)s, n.external_id, c.id, n.name, n.description, n.price, n.is_available, n.is_veg, n.rank
+  FROM jsonb_to_recordset(%(items)s::jsonb)
+       AS n(external_id text, category text, name text, description text, price bigint, is_available boolean,
+            is_veg boolean, rank int)
+  JOIN menu_categories c ON c.restaurant_id = %(restaurant_id)s AND c.external_id = n.category
+ON CONFLICT (restaurant_id, external_id) DO UPDATE
+   SET category_id = excluded.category_id, name = excluded.name, description = excluded.description,
+       price = excluded.price, is_available = excluded.is_available, is_veg = excluded.is_veg,
+       rank = excluded.rank, deleted_at = NULL
+ WHERE (m.category_id, m.name, m.description, m.price, m.is_available, m.is_veg, m.rank, m.deleted_at)
+       IS DISTINCT FROM (excluded.category_id, excluded.name, excluded.description, excluded.price,
+                         excluded.is_available, excluded.is_veg, excluded.rank, NULL)
+RETURNING m.id, (m.xmax = 0) AS created;
+
+-- name: import_delete_vanished_items
+-- Soft-deletes the imported items the menu no longer has; returns them.
+UPDATE menu_items SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL AND external_id IS NOT NULL
+   AND external_id <> ALL(%(external_ids)s::text[])
+RETURNING id;
+
+-- name: import_items_of_categories
+-- The live items of some categories.
+SELECT id FROM menu_items
+ WHERE restaurant_id = %(restaurant_id)s AND category_id = ANY(%(category_ids)s::uuid[]) AND deleted_at IS NULL;
+
+-- name: import_upsert_variations
+-- Creates, updates or revives the items' variations (by the items' PetPooja ids); returns the rows written.
+INSERT INTO menu_variations AS v (restaurant_id, external_id, item_id, name, price, is_available, rank,
+                                  external_variation_id)
+SELECT %(restaurant_id)s, n.external_id, i.id, n.name, n.price, n.is_available, n.rank, n.external_variation_id
+  FROM jsonb_to_recordset(%(variations)s::jsonb)
+       AS n(external_id text, item text, name text, price bigint, is_available boolean, rank int,
+            external_variation_id text)
+  JOIN menu_items i ON i.restaurant_id = %(restaurant_id)s AND i.external_id = n.item
+ON CONFLICT (restaurant_id, external_id) DO UPDATE
+   SET item_id = excluded.item_id, name = excluded.name, price = excluded.price,
+       is_available = excluded.is_available, rank = excluded.rank,
+       external_variation_id = excluded.external_variation_id, deleted_at = NULL
+ WHERE (v.item_id, v.name, v.price, v.is_available, v.rank, v.external_variation_id, v.deleted_at)
+       IS DISTINCT FROM (excluded.item_id, excluded.name, excluded.price, excluded.is_available, excluded.rank,
+                         excluded.external_variation_id, NULL)
+RETURNING v.id, (v.xmax = 0) AS created;
+
+-- name: import_delete_vanished_variations
+-- Soft-deletes the imported variations the menu no longer has (those of vanished items too).
+UPDATE menu_variations SET deleted_at = now()
+ WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL AND external_id IS NOT NULL
+   AND external_id <> ALL(%(external_ids)s::text[]);
+
+-- name: import_replace_item_taxes
+-- Makes the imported items' tax links exactly the menu's (links to live taxes only).
+WITH incoming AS (
+    SELECT DISTINCT i.id AS item_id, t.id AS tax_id
+      FROM jsonb_to_recordset(%(links)s::jsonb) AS n(item text, tax text)
+      JOIN menu_items i ON i.restaurant_id = %(restaurant_id)s AND i.external_id = n.item
+      JOIN menu_taxes t ON t.restaurant_id = %(restaurant_id)s AND t.external_id = n.tax AND t.deleted_at IS NULL
+), dropped AS (
+    DELETE FROM menu_item_taxes x
+     USING menu_items i
+     WHERE x.restaurant_id = %(restaurant_id)s AND i.restaurant_id = x.restaurant_id AND i.id = x.item_id
+       AND i.external_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM incoming n WHERE n.item_id = x.item_id AND n.tax_id = x.tax_id)
+)
+INSERT INTO menu_item_taxes (restaurant_id, item_id, tax_id)
+SELECT %(restaurant_id)s, item_id, tax_id FROM incoming
+ON CONFLICT DO NOTHING;
+
+-- name: import_replace_item_addon_groups
+-- Makes the imported items' addon-group links (with min/max) exactly the menu's (live groups only).
+WITH incoming AS (
+    SELECT DISTINCT ON (i.id, g.id) i.id AS item_id, g.id AS group_id, n.min_select, n.max_select, n.rank
+      FROM jsonb_to_recordset(%(links)s::jsonb)
+           AS n(item text, "group" text, min_select int, max_select int, rank int)
+      JOIN menu_items i ON i.restaurant_id = %(restaurant_id)s AND i.external_id = n.item
+      JOIN menu_addon_groups g ON g.restaurant_id = %(restaurant_id)s AND g.external_id = n."group"
+                              AND g.deleted_at IS NULL
+     ORDER BY i.id, g.id, n.rank
+), dropped AS (
+    DELETE FROM menu_item_addon_groups x
+     USING menu_items i
+     WHERE x.restaurant_id = %(restaurant_id)s AND i.restaurant_id = x.restaurant_id AND i.id = x.item_id
+       AND i.external_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM incoming n WHERE n.item_id = x.item_id AND n.group_id = x.group_id)
+)
+INSERT INTO menu_item_addon_groups AS l (restaurant_id, item_id, group_id, min_select, max_select, rank)
+SELECT %(restaurant_id)s, item_id, group_id, min_select, max_select, rank FROM incoming
+ON CONFLICT (restaurant_id, item_id, group_id) DO UPDATE
+   SET min_select = excluded.min_select, max_select = excluded.max_select, rank = excluded.rank
+ WHERE (l.min_select, l.max_select, l.rank) IS DISTINCT FROM (excluded.min_select, excluded.max_select, excluded.rank);
+
+-- name: insert_menu_sync
+-- Records one menu sync (an import, or a failure that imported nothing).
+INSERT INTO menu_syncs (restaurant_id, source, status, counts, errors, duration_ms)
+VALUES (%(restaurant_id)s, %(source)s, %(status)s, %(counts)s, %(errors)s, %(duration_ms)s)
+RETURNING id, source, status, counts, errors, duration_ms, created_at;
+
+-- name: list_menu_syncs
+-- A restaurant's latest menu syncs, newest first.
+SELECT id, source, status, counts, errors, duration_ms, created_at
+  FROM menu_syncs
+ WHERE restaurant_id = %(restaurant_id)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
