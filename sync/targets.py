@@ -46,4 +46,9 @@ def build_targets(db: Database, settings: SyncSettings) -> list[OutboxTarget]:
     petpooja = petpooja_target(db, settings)  # None in production without a credentials key
     if petpooja is not None:
         targets.append(petpooja)
+    from sync.webhooks import webhook_target  # sync.webhooks imports this module
+
+    webhook = webhook_target(db, settings)  # None in production without a credentials key
+    if webhook is not None:
+        targets.append(webhook)
     return targets

@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -34,10 +36,11 @@ import orjson
 import structlog
 
 from db import outbound_webhooks, outbox
-from db.credentials import CredentialBox, CredentialsUnreadable
+from db.credentials import DEV_KEY_PATH, CredentialBox, CredentialsUnreadable, load_box
 from db.outbox import Backoff
 from db.pool import Database
 from db.queries import Conn, Row
+from sync.config import SyncSettings, backoff_of
 from sync.metrics import PushMetrics
 from sync.targets import TargetReport
 
@@ -53,6 +56,7 @@ DELIVERY_NAMESPACE = uuid.UUID("6f1c2a52-5b0e-4d43-9f7e-2d1b8f0c7a11")
 HIDDEN_FIELDS = frozenset({"session_id"})
 ERROR_BODY_CHARS = 200
 MAX_RESPONSE_BYTES = 4096
+TIMEOUT_S = 10.0
 
 
 def delivery_id(order_id: UUID, version: int) -> str:
@@ -109,7 +113,7 @@ class WebhookTarget:
     name = TARGET
 
     def __init__(self, db: Database, box: CredentialBox, *, backoff: Backoff, lease_s: float = 60.0,
-                 batch_size: int = 50, timeout_s: float = 10.0, concurrency: int = 8,
+                 batch_size: int = 50, timeout_s: float = TIMEOUT_S, concurrency: int = 8,
                  transport: httpx.AsyncBaseTransport | None = None, metrics: PushMetrics | None = None):
         if lease_s <= timeout_s:
             raise ValueError("the lease must outlast a delivery's timeout")
@@ -247,3 +251,19 @@ async def _read_some(response: httpx.Response) -> bytes:
         if len(chunks) >= MAX_RESPONSE_BYTES:
             break
     return bytes(chunks[:MAX_RESPONSE_BYTES])
+
+
+def webhook_target(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None,
+                   ) -> WebhookTarget | None:
+    """The target for this environment (always on), or None when the secrets cannot be opened
+    here: production without PETPOOJA_CREDENTIALS_KEY (the API refuses to seal without it)."""
+    env = os.environ if environ is None else environ
+    key, key_id = env.get("PETPOOJA_CREDENTIALS_KEY") or None, env.get("PETPOOJA_CREDENTIALS_KEY_ID") or None
+    if key is None and env.get("ENV_MODE") == "production":
+        log.warning("webhook_target_disabled", reason="PETPOOJA_CREDENTIALS_KEY is not set")
+        return None
+    dev_path = env.get("DEV_CREDENTIALS_KEY_PATH")
+    box = load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)
+    # A delivery must end (by its timeout) well before its lease lets another worker take the row.
+    return WebhookTarget(db, box, backoff=backoff_of(settings), lease_s=settings.sync_lease_s,
+                         timeout_s=min(TIMEOUT_S, settings.sync_lease_s / 2))

@@ -34,7 +34,8 @@ from db.outbox import Backoff
 from db.pool import Database
 from sync.config import SyncSettings
 from sync.convex import ConvexHttp
-from sync.webhooks import WebhookTarget
+from sync.targets import build_targets
+from sync.webhooks import WebhookTarget, webhook_target
 from sync.worker import Worker
 from tests.conftest import Guest, MakeRestaurant, Restaurant, User, expect, order_body
 
@@ -270,6 +271,28 @@ async def test_the_worker_delivers_webhooks_after_its_convex_batches(
     assert [(b["event"], b["version"]) for b in receiver.bodies()] == [("order.created", 1), ("order.status_changed", 2)]
     assert all(verify(secret, received) for received in receiver.requests)
     assert {w["restaurant_id"] for w in webhook_rows(db_sql)} == {UUID(r.id)}
+
+
+async def test_the_workers_own_targets_include_the_webhook_and_open_the_secrets_the_api_sealed(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest, receiver: Receiver,
+    system_db: Database,
+) -> None:
+    """build_targets (what ``python -m sync.worker`` runs) always has the webhook target; with the key the
+    worker loads itself it delivers what the API registered, signed with the API's secret. In production
+    without a credentials key it is off (nothing could have been sealed)."""
+    r = await make_restaurant()
+    secret = (await register(client, r, receiver.url))["secret"]
+    await place(client, r, await open_guest(r))
+    targets = build_targets(system_db, SyncSettings())
+    try:
+        [webhook] = [t for t in targets if t.name == "webhook"]
+        assert (await webhook.run_once(owner="worker")).synced == 1
+    finally:
+        for target in targets:
+            await target.close()
+    [received] = receiver.requests
+    assert verify(secret, received)
+    assert webhook_target(system_db, SyncSettings(), {"ENV_MODE": "production"}) is None
 
 
 # ------------------------------------------------------------------------- failures
