@@ -9,6 +9,11 @@ and connects the app as the unprivileged role tabletop_app; with DATABASE_URL se
 that database (DATABASE_ADMIN_URL, if given, applies the schema). Then it applies
 schema.sql, seeds the demo restaurant, starts the Procfile's processes with honcho, and
 prints how to try it.
+
+In development mode (PETPOOJA_SANDBOX_URL unset) it also starts the local PetPooja stand-in
+(scripts/petpooja_standin.py), registers the demo outlet there, connects the demo restaurant
+to it and points the API and the worker at it, so QR orders flow to the "POS" and the
+stand-in's callbacks flow back.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import psycopg
 from psycopg import sql
 
 from db import embedded, schema
-from scripts.seed import DEMO_PASSWORD, seed
+from db.credentials import load_box
+from scripts.seed import DEMO_PASSWORD, DEMO_PETPOOJA_KEYS, DEMO_PETPOOJA_REST_ID, connect_demo_petpooja, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_DIR = ROOT / ".data" / "pg"
@@ -51,6 +57,23 @@ def _start_standin(base: str) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise SystemExit(f"the Convex stand-in did not start: {line!r}")
     return proc, line.split()[-1]
+
+
+def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
+    """The local PetPooja stand-in, with the demo outlet registered (its menu named like the seed's)."""
+    proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
+        [sys.executable, "-m", "scripts.petpooja_standin", "--port", os.environ.get("PETPOOJA_STANDIN_PORT", "0"),
+         "--menu", str(ROOT / "scripts" / "petpooja_standin_menu.json")],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("petpooja-standin ready "):
+        proc.kill()
+        raise SystemExit(f"the PetPooja stand-in did not start: {line!r}")
+    url = line.split()[-1]
+    httpx.put(f"{url}/_standin/outlets/{DEMO_PETPOOJA_REST_ID}", json=DEMO_PETPOOJA_KEYS).raise_for_status()
+    return proc, url
 
 
 def _embedded_urls(reset: bool) -> tuple[str, str]:
@@ -82,7 +105,16 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30)
     raise SystemExit(f"the API was not ready within {timeout_s:.0f}s")
 
 
-def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None) -> str:
+def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None) -> str:
+    pos = "" if petpooja_url is None else f"""
+see it reach the PetPooja POS (the local stand-in at {petpooja_url}) and walk it through the
+kitchen as PetPooja would (1 accepted, 5 food ready, 10 delivered = served at the table):
+
+  curl -s {petpooja_url}/_standin/orders
+  ORDER=$(curl -s {petpooja_url}/_standin/orders | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["clientOrderID"])')
+  curl -s -X POST {petpooja_url}/_standin/orders/$ORDER/callback -H 'Content-Type: application/json' -d '{{"status": "1"}}'
+  curl -s -X POST {petpooja_url}/_standin/orders/$ORDER/callback -H 'Content-Type: application/json' -d '{{"status": "5"}}'
+"""
     convex = "" if convex_url is None else f"""
 and see it on the kitchen screen through Convex ({convex_url}):
 
@@ -107,7 +139,7 @@ and watch it as the kitchen:
   STAFF=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
        -d '{{"email": "kitchen@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s "{base}/api/restaurants/{rid}/orders?status=pending" -H "Authorization: Bearer $STAFF"
-{convex}
+{pos}{convex}
 Ctrl-C stops everything.
 """
 
@@ -125,8 +157,36 @@ def _kitchen_screen(base: str, rid: str, convex_url: str) -> list[dict[str, obje
     return orders
 
 
-def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None) -> None:
-    """Places the demo order the instructions describe and, with Convex, sees it on the kitchen screen."""
+def _pos_walk(base: str, rid: str, order: dict[str, object], petpooja_url: str) -> None:
+    """Waits for the worker to push the order to the PetPooja stand-in, then walks it through
+    PetPooja's accepted and food-ready callbacks and sees our order move."""
+    started = time.monotonic()
+    deadline = started + 15
+    while time.monotonic() < deadline:
+        stored = [o for o in httpx.get(f"{petpooja_url}/_standin/orders").json()
+                  if o["kind"] == "save_order" and o["clientOrderID"] == order["id"]]
+        if stored:
+            break
+        time.sleep(0.1)
+    else:
+        raise SystemExit("the order did not reach the PetPooja stand-in within 15 s")
+    _say(f"check: order #{order['number']} reached the PetPooja POS stand-in as its order {stored[0]['orderID']} "
+         f"in {time.monotonic() - started:.2f} s")
+    login = httpx.post(f"{base}/api/auth/login", json={"email": "kitchen@demo.tabletop", "password": DEMO_PASSWORD})
+    staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    for code, status in (("1", "confirmed"), ("5", "ready")):
+        answer = httpx.post(f"{petpooja_url}/_standin/orders/{order['id']}/callback", json={"status": code}).json()
+        if answer.get("status_code") != 200:
+            raise SystemExit(f"the PetPooja callback {code} was not taken: {answer}")
+        now = httpx.get(f"{base}/api/restaurants/{rid}/orders/{order['id']}", headers=staff).json()
+        if now.get("status") != status:
+            raise SystemExit(f"after PetPooja's callback {code} the order is {now.get('status')}, not {status}")
+        _say(f"check: PetPooja callback {code} moved order #{order['number']} to {status}")
+
+
+def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None) -> None:
+    """Places the demo order the instructions describe; with the PetPooja stand-in, sees it reach
+    the POS and come back through callbacks; with Convex, sees it on the kitchen screen."""
     session = httpx.post(f"{base}/api/qr/{qr}/session").json()
     headers = {"Authorization": f"Bearer {session['session_token']}"}
     response = httpx.post(f"{base}/api/restaurants/{rid}/orders", headers=headers,
@@ -134,12 +194,16 @@ def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None) -> N
     response.raise_for_status()
     order = response.json()
     _say(f"check: placed order #{order['number']} total {order['total']} {order['currency']} minor units")
+    if petpooja_url is not None:
+        _pos_walk(base, rid, order, petpooja_url)
     if convex_url is None:
         return
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if any(o["pgId"] == order["id"] for o in _kitchen_screen(base, rid, convex_url)):
-            _say(f"check: order #{order['number']} is on the kitchen screen (Convex, version {order['version']})")
+        seen = [o for o in _kitchen_screen(base, rid, convex_url) if o["pgId"] == order["id"]]
+        if seen and (petpooja_url is None or seen[0]["status"] == "ready"):
+            _say(f"check: order #{order['number']} is on the kitchen screen (Convex, {seen[0]['status']}, "
+                 f"version {seen[0]['version']})")
             return
         time.sleep(0.1)
     raise SystemExit("the order did not reach Convex within 10 s")
@@ -175,6 +239,15 @@ def main() -> None:
             env={**os.environ, "DATABASE_URL": app_url, **convex_env},
         )
 
+    petpooja_standin, petpooja_url, petpooja_env = None, None, {}
+    if not os.environ.get("PETPOOJA_SANDBOX_URL"):
+        petpooja_standin, petpooja_url = _start_petpooja_standin()
+        petpooja_env = {"PETPOOJA_SANDBOX_URL": petpooja_url}
+        box = load_box(os.environ.get("PETPOOJA_CREDENTIALS_KEY"), os.environ.get("PETPOOJA_CREDENTIALS_KEY_ID"))
+        connected = asyncio.run(connect_demo_petpooja(app_url, box))
+        _say(f"local PetPooja stand-in at {petpooja_url} (test and dev substitute, in memory); demo restaurant "
+             f"{'connected to' if connected else 'already connected to'} its outlet {DEMO_PETPOOJA_REST_ID}")
+
     env = {
         **os.environ,
         "DATABASE_URL": app_url,
@@ -187,6 +260,7 @@ def main() -> None:
         # honcho pipes the processes' output, so they cannot see the terminal themselves.
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console" if sys.stdout.isatty() else "json"),
         **convex_env,
+        **petpooja_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
@@ -196,16 +270,17 @@ def main() -> None:
         _wait_ready(base, procs)
         rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
         if args.check:
-            _check(base, rid, qr, item, env.get("CONVEX_URL"))
+            _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
             return
-        print(_try_it(base, rid, qr, item, env.get("CONVEX_URL")), flush=True)
+        print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url), flush=True)
         procs.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        if standin is not None:
-            standin.terminate()
-            standin.wait(timeout=10)
+        for child in (standin, petpooja_standin):
+            if child is not None:
+                child.terminate()
+                child.wait(timeout=10)
         if procs.poll() is None:
             os.killpg(procs.pid, signal.SIGTERM)
             try:

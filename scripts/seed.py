@@ -12,7 +12,8 @@ from uuid import UUID
 
 from argon2 import PasswordHasher
 
-from db import menu, restaurants, tables, users
+from db import menu, petpooja, restaurants, tables, users
+from db.credentials import CredentialBox, CredentialsUnreadable
 from db.errors import NotFound
 from db.pool import Database
 
@@ -27,6 +28,12 @@ DEMO_MENU = {
               ("Butter Chicken", 42900, None), ("Veg Biryani", 34900, "With raita")],
     "Drinks": [("Masala Chai", 7900, None), ("Fresh Lime Soda", 9900, "Sweet or salted")],
 }
+
+# The demo restaurant's outlet in the local PetPooja stand-in (development only; a real
+# outlet's keys come from PetPooja and go in through the connect endpoint).
+DEMO_PETPOOJA_REST_ID = "demo-bistro"
+DEMO_PETPOOJA_KEYS = {"app_key": "dev-app-key", "app_secret": "dev-app-secret",
+                      "access_token": "dev-access-token"}
 
 
 @dataclass
@@ -81,6 +88,29 @@ async def _seed(db: Database) -> Demo:
         qr_tokens={t["label"]: t["qr_token"] for t in table_rows},
         item_ids={i["name"]: i["id"] for c in categories for i in c["items"]},
     )
+
+
+async def connect_demo_petpooja(database_url: str, box: CredentialBox) -> bool:
+    """Connects the demo restaurant to its stand-in outlet (sandbox) unless it already is with
+    credentials this key opens; True when it (re)connected. Reconnecting issues a new callback
+    secret, so an existing connection is kept."""
+    db = Database(database_url, min_size=1, max_size=2)
+    await db.open(wait=True)
+    try:
+        async with db.tenant(DEMO_RESTAURANT_ID) as conn:
+            try:
+                current = await petpooja.outlet(conn, box, DEMO_RESTAURANT_ID)
+            except CredentialsUnreadable:
+                current = None  # sealed with another key (a wiped .data/): seal them again
+            wanted = petpooja.Credentials(**DEMO_PETPOOJA_KEYS)
+            if (current is not None and current.rest_id == DEMO_PETPOOJA_REST_ID
+                    and current.environment == "sandbox" and current.credentials == wanted):
+                return False
+            await petpooja.connect(conn, box, restaurant_id=DEMO_RESTAURANT_ID, rest_id=DEMO_PETPOOJA_REST_ID,
+                                   environment="sandbox", credentials=wanted)
+            return True
+    finally:
+        await db.close()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The README's first command: the dev runner starts the Procfile's processes on a
-database, seeds the demo restaurant, and a guest can order through the real HTTP server."""
+database, seeds the demo restaurant, and a guest can order through the real HTTP server;
+in development the order reaches the local PetPooja stand-in and PetPooja's callbacks move
+it, all the way to the kitchen screen."""
 
 from __future__ import annotations
 
@@ -27,8 +29,21 @@ def test_dev_runner_seeds_demo_data_and_serves_a_guest_order(admin_conninfo, app
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "check: placed order #1" in done.stdout
+    assert "local PetPooja stand-in at http://127.0.0.1:" in done.stdout
+    assert "check: order #1 reached the PetPooja POS stand-in" in done.stdout
+    assert "check: PetPooja callback 1 moved order #1 to confirmed" in done.stdout
+    assert "check: PetPooja callback 5 moved order #1 to ready" in done.stdout
+    assert "is on the kitchen screen (Convex, ready" in done.stdout
     [restaurant] = db_sql("SELECT name, tax_rate_bps FROM restaurants")
     assert restaurant == {"name": "Demo Bistro", "tax_rate_bps": 500}
     [order] = db_sql("SELECT status, order_type, session_id IS NOT NULL AS by_guest FROM orders")
-    assert order == {"status": "pending", "order_type": "dine_in", "by_guest": True}
+    assert order == {"status": "ready", "order_type": "dine_in", "by_guest": True}
+    [outlet] = db_sql("SELECT rest_id, environment FROM petpooja_outlets")
+    assert outlet == {"rest_id": "demo-bistro", "environment": "sandbox"}
+    [pushed] = db_sql("SELECT petpooja_order_id, pushed_at IS NOT NULL AS pushed, payload->'orderinfo'->'OrderInfo'"
+                      "->'Order'->'details'->>'table_no' AS table_no FROM petpooja_orders")
+    assert pushed == {"petpooja_order_id": pushed["petpooja_order_id"], "pushed": True, "table_no": "T1"}
+    assert pushed["petpooja_order_id"].isdigit()
+    events = db_sql("SELECT to_status FROM order_events WHERE actor_type = 'petpooja' ORDER BY id")
+    assert [e["to_status"] for e in events] == ["confirmed", "ready"]
     assert db_sql("SELECT count(*) AS n FROM users WHERE email LIKE '%%@demo.tabletop'") == [{"n": 4}]
