@@ -122,7 +122,11 @@ def _uuids(refs: Sequence[str]) -> list[UUID]:
 async def apply_order_status(
     conn: Conn, restaurant_id: UUID, *, order_refs: Sequence[str], code: int, reason: str | None,
 ) -> Outcome:
-    """Moves the order PetPooja names (by its id or ours) forward to the status ``code`` means."""
+    """Moves the order PetPooja names (by its id or ours) forward to the status ``code`` means.
+
+    A cancel is recorded as an event from 'petpooja': the PetPooja target (sync/petpooja.py)
+    reads that and does not push the cancellation back to PetPooja.
+    """
     detail: dict[str, Any] = {"order_refs": list(order_refs), "code": code}
     order = await q.maybe_one(
         conn, "petpooja_callback_order", restaurant_id=restaurant_id, our_ids=_uuids(order_refs),
@@ -147,10 +151,6 @@ async def apply_order_status(
         conn, "insert_order_event", restaurant_id=restaurant_id, order_id=order["id"], from_status=current,
         to_status=target, actor_type="petpooja", actor_id=None, reason=reason,
     )
-    if target == "cancelled":
-        # The cancellation came from PetPooja: pushing update_order_status -1 back would echo it.
-        await q.run(conn, "mark_cancelled_by_petpooja", restaurant_id=restaurant_id, order_id=order["id"],
-                    cancel_response=Jsonb({"cancelled_by": "petpooja", "reason": reason}))
     return Outcome(APPLIED, detail, (("order", order["id"]),))
 
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -80,9 +81,9 @@ def send(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
 
 
 def deliveries(db_sql: DbSql, outlet: Outlet | None = None) -> list[dict[str, Any]]:
-    where, params = ("WHERE restaurant_id = %s", (outlet.restaurant.id,)) if outlet else ("", ())
-    return db_sql(f"SELECT id, source, kind, body, body_sha256, result, detail, duplicate_of FROM webhook_deliveries"
-                  f" {where} ORDER BY id", params)
+    return db_sql("SELECT id, source, kind, body, body_sha256, result, detail, duplicate_of FROM webhook_deliveries"
+                  " WHERE %(rid)s::uuid IS NULL OR restaurant_id = %(rid)s ORDER BY id",
+                  {"rid": outlet.restaurant.id if outlet else None})
 
 
 def order_status(order_id: str, status: int | str, **extra: Any) -> dict[str, Any]:
@@ -195,7 +196,7 @@ async def test_order_callbacks_walk_a_dine_in_order_forward_with_petpooja_events
         answer = await send(outlet, "order-status", order_status(order["id"], code))
         assert (answer.status_code, answer.content) == (200, b"")
         assert order_state(db_sql, order["id"])[0] == expected
-    status, events = order_state(db_sql, order["id"])
+    _, events = order_state(db_sql, order["id"])
     assert events[1:] == [("pending", "confirmed", "petpooja", "prep 20 min"), ("confirmed", "ready", "petpooja",
                           "prep 20 min"), ("ready", "served", "petpooja", "prep 20 min")]
     assert [d["result"] for d in deliveries(db_sql, outlet)] == [
@@ -241,8 +242,8 @@ async def test_petpooja_cancels_an_order_with_its_reason_and_a_final_order_never
     outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
     send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
 ) -> None:
-    """status -1 cancels (even after food ready) with cancel_reason as the event's reason; PetPooja's own cancel
-    is marked so it is not pushed back to it; later callbacks for the cancelled order are ignored."""
+    """status -1 cancels (even after food ready) with cancel_reason as the reason of an event from petpooja (which
+    the PetPooja target reads so as not to push the cancel back); later callbacks for it are ignored."""
     order = expect(await guest_order(outlet.restaurant), 201)
     await send(outlet, "order-status", order_status(order["id"], 5, minimum_prep_time=""))
     await send(outlet, "order-status", order_status(order["id"], -1, cancel_reason="Out of paneer",
@@ -252,9 +253,6 @@ async def test_petpooja_cancels_an_order_with_its_reason_and_a_final_order_never
     assert status == "cancelled"
     assert events[-1] == ("ready", "cancelled", "petpooja", "Out of paneer")
     assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "applied", "ignored: order is cancelled"]
-    marked = db_sql("SELECT cancel_response, cancel_pushed_at IS NOT NULL AS done FROM petpooja_orders"
-                    " WHERE order_id = %s", (order["id"],))
-    assert marked == [{"cancel_response": {"cancelled_by": "petpooja", "reason": "Out of paneer"}, "done": True}]
 
 
 async def test_an_order_is_found_by_petpoojas_own_order_id_too(
@@ -454,3 +452,65 @@ async def test_a_blank_or_unreadable_turn_on_time_closes_the_store_until_told(
         assert db_sql("SELECT accepting_orders, reopens_at FROM restaurants WHERE id = %s",
                       (outlet.restaurant.id,)) == [{"accepting_orders": False, "reopens_at": None}]
     assert deliveries(db_sql, outlet)[-1]["detail"]["turn_on_time_unreadable"] == "tomorrow-ish"
+
+
+# ---------------------------------------------------------------------------- menu push
+
+STANDIN_MENU = Path(__file__).resolve().parent.parent / "scripts" / "petpooja_standin_menu.json"
+
+
+def pushed_menu(rest_id: str = REST_ID) -> dict[str, Any]:
+    """The stand-in's realistic menu (the fetch-menu structure PetPooja also pushes), for this outlet."""
+    menu: dict[str, Any] = json.loads(STANDIN_MENU.read_text())
+    menu["restaurants"][0]["details"]["menusharingcode"] = rest_id
+    return menu
+
+
+async def test_a_pushed_menu_is_imported_once_and_its_replay_changes_nothing(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """The push answers PetPooja's success shape, imports the menu by PetPooja ids with a push menu_syncs row and
+    Convex outbox rows for its items; the same push again is a duplicate: no second import."""
+    rid = outlet.restaurant.id
+    body = raw(pushed_menu())
+    answer = expect(await send(outlet, "pushmenu", body), 200)
+    assert answer == {"success": "1", "message": "Menu items are successfully listed."}
+    syncs = db_sql("SELECT id, source, status FROM menu_syncs WHERE restaurant_id = %s", (rid,))
+    assert [(s["source"], s["status"]) for s in syncs] == [("push", "ok")]
+    imported = db_sql("SELECT id, version FROM menu_items WHERE restaurant_id = %s AND external_id IS NOT NULL"
+                      " AND deleted_at IS NULL", (rid,))
+    assert imported
+    outbox = db_sql("SELECT entity_id, entity_version FROM sync_log WHERE target = 'convex'"
+                    " AND entity_type = 'menu_item' AND status = 'pending' AND restaurant_id = %s", (rid,))
+    assert {(i["id"], i["version"]) for i in imported} <= {(o["entity_id"], o["entity_version"]) for o in outbox}
+    (delivery,) = deliveries(db_sql, outlet)
+    assert (delivery["result"], delivery["detail"]["menu_sync_id"]) == ("applied", syncs[0]["id"])
+
+    expect(await send(outlet, "pushmenu", body), 200)
+    assert len(db_sql("SELECT id FROM menu_syncs WHERE restaurant_id = %s", (rid,))) == 1
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "duplicate"]
+
+
+async def test_a_pushed_menu_that_cannot_be_read_is_400_with_its_errors_and_a_failed_sync(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """A menu without items is refused with what was wrong, recorded as a failed push sync, and imports nothing."""
+    menu = pushed_menu()
+    del menu["items"]
+    problem = expect(await send(outlet, "pushmenu", menu), 400)
+    assert problem["code"] == "invalid_callback" and problem["errors"]
+    rid = outlet.restaurant.id
+    assert [(s["source"], s["status"]) for s in db_sql(
+        "SELECT source, status FROM menu_syncs WHERE restaurant_id = %s", (rid,))] == [("push", "failed")]
+    assert db_sql("SELECT id FROM menu_items WHERE restaurant_id = %s AND external_id IS NOT NULL", (rid,)) == []
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["invalid"]
+
+
+async def test_a_menu_pushed_for_another_outlet_is_refused_and_imports_nothing(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """The menu's menusharingcode must be this outlet's restID."""
+    problem = expect(await send(outlet, "pushmenu", pushed_menu("other01")), 404)
+    assert problem == {"success": "0", "message": "Restaurant not found."}
+    assert db_sql("SELECT id FROM menu_syncs") == []
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["restID mismatch"]

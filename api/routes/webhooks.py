@@ -35,8 +35,9 @@ from api.errors import ApiError
 from api.handoff import after_commit
 from api.responses import JSON
 from api.state import services
-from db import webhooks
+from db import menu_import, webhooks
 from db.queries import Conn, Row
+from sync.petpooja_menu import MenuFormatError, parse_menu
 
 log = structlog.get_logger("api")
 
@@ -274,12 +275,44 @@ async def store_status(request: Request) -> Response:
                  "message": f"Store Status updated successfully for store {body.restID}"})
 
 
+def menu_rest_id(raw: dict[str, Any]) -> str | None:
+    """The outlet a pushed menu is for: its restaurant's menusharingcode (the restID), or a top-level restID."""
+    restaurants = raw.get("restaurants")
+    if isinstance(restaurants, list) and restaurants and isinstance(restaurants[0], dict):
+        details = restaurants[0].get("details")
+        if isinstance(details, dict) and details.get("menusharingcode"):
+            return str(details["menusharingcode"])
+    return str(raw["restID"]) if raw.get("restID") else None
+
+
 async def push_menu(request: Request) -> Response:
+    started = time.monotonic()
     delivery = await _authenticate(request, "pushmenu")
-    started = time.perf_counter()
-    del started
-    await delivery.record_alone("not implemented")
-    raise ApiError(503, "not_ready", "menu push is not available yet")
+    try:
+        raw = orjson.loads(delivery.body)
+    except ValueError as exc:
+        await delivery.invalid([{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}])
+    rest_id = menu_rest_id(raw) if isinstance(raw, dict) else None
+    if isinstance(raw, dict) and not hmac.compare_digest((rest_id or "").encode(),
+                                                          str(delivery.outlet["rest_id"]).encode()):
+        await delivery.record_alone("restID mismatch", {"restID": rest_id})
+        return JSON({"success": "0", "message": "Restaurant not found."}, status_code=404)
+    try:
+        menu = parse_menu(raw, currency=delivery.outlet["currency"])
+    except MenuFormatError as exc:
+        async with services(request).db.tenant(delivery.restaurant_id) as conn:
+            await menu_import.record_failed_sync(conn, delivery.restaurant_id, source="push", errors=exc.errors,
+                                                 started=started)
+        await delivery.invalid([{"loc": ["body"], "msg": error, "type": "menu_format"} for error in exc.errors])
+
+    async def effect(conn: Conn) -> webhooks.Outcome:
+        sync = await menu_import.import_menu(conn, delivery.restaurant_id, menu, source="push", started=started)
+        return webhooks.Outcome(webhooks.APPLIED, {"menu_sync_id": sync["id"], "counts": sync["counts"],
+                                                   "errors": sync["errors"]},
+                                tuple(("menu_item", item_id) for item_id in sync["changed_item_ids"]))
+
+    await delivery.apply(effect)
+    return JSON({"success": "1", "message": "Menu items are successfully listed."})
 
 
 _BASE = "/api/webhooks/petpooja"

@@ -37,12 +37,6 @@ SELECT o.id, o.status, o.order_type
  LIMIT 1
    FOR UPDATE OF o;
 
--- name: mark_cancelled_by_petpooja
--- PetPooja cancelled the order itself: its cancel needs no push back (the worker sees cancel_pushed_at).
-UPDATE petpooja_orders
-   SET cancel_response = %(cancel_response)s, cancel_pushed_at = now()
- WHERE restaurant_id = %(restaurant_id)s AND order_id = %(order_id)s AND cancel_pushed_at IS NULL;
-
 -- name: set_item_stock
 -- Sets the availability of live menu items by PetPooja item id; which were found and which changed.
 WITH known AS (
