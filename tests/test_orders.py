@@ -22,7 +22,8 @@ ORDER_FIELDS = {
     "id", "restaurant_id", "number", "table_id", "status", "order_type", "items", "subtotal", "tax", "tip",
     "discount", "total", "currency", "version", "created_at", "updated_at",
 }
-ITEM_FIELDS = {"id", "menu_item_id", "name", "unit_price", "quantity", "line_total", "notes"}
+ITEM_FIELDS = {"id", "menu_item_id", "name", "unit_price", "quantity", "line_total", "notes", "variation_id",
+               "variation_name", "addons"}
 
 # Everything an order creation may write; a refused request must leave all of it unchanged.
 _WRITTEN = """
@@ -145,6 +146,8 @@ async def test_a_guest_order_is_priced_from_the_menu_and_returned_in_the_contrac
         (shop.items["Paneer Tikka"]["id"], "Paneer Tikka", 25000, 2, 50000, "no onion"),
         (shop.items["Dal Makhani"]["id"], "Dal Makhani", 18050, 1, 18050, None),
     ]
+    # Lines without options (tests/test_menu_options.py has those).
+    assert [(i["variation_id"], i["variation_name"], i["addons"]) for i in order["items"]] == [(None, None, [])] * 2
     # 68050 at 500 bps is 3402.5: rounded half up. The tip comes on top of the tax.
     assert (order["subtotal"], order["tax"], order["tip"], order["discount"], order["total"]) == (
         68050, 3403, 1000, 0, 68050 + 3403 + 1000)
@@ -154,6 +157,10 @@ async def test_a_guest_order_is_priced_from_the_menu_and_returned_in_the_contrac
     assert str(stored["session_id"]) == session_id(guest)
     assert stored["placed_by_user"] is None
     assert db_sql("SELECT count(*) AS n FROM order_items WHERE order_id = %s", (order["id"],))[0]["n"] == 2
+    # No imported taxes: the restaurant's rate applied and no line records taxes of its own.
+    assert db_sql("SELECT taxes FROM order_items WHERE order_id = %s", (order["id"],)) == [{"taxes": []}] * 2
+    # The shape returned on creation is the shape every read returns.
+    assert expect(await client.get(shop.url(f"/orders/{order['id']}"), headers=guest.headers), 200) == order
     assert events(db_sql, order["id"]) == [(None, "pending", "guest", session_id(guest), None)]
 
 

@@ -7,7 +7,20 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from db.pricing import LineRequest, MenuPrice, Totals, price_order, tax_on
+from db.pricing import (
+    Addon,
+    AddonGroup,
+    ChosenAddon,
+    InvalidChoices,
+    ItemTax,
+    LineRequest,
+    LineTax,
+    MenuPrice,
+    Totals,
+    Variation,
+    price_order,
+    tax_on,
+)
 
 PANEER = UUID("00000000-0000-0000-0000-000000000001")
 DAL = UUID("00000000-0000-0000-0000-000000000002")
@@ -127,3 +140,129 @@ def test_an_order_with_no_lines_costs_only_its_tip():
     lines, totals = price_order([], MENU, tax_rate_bps=500, tip=250)
     assert lines == []
     assert totals == Totals(subtotal=0, tax=0, tip=250, discount=0, total=250)
+
+
+# ------------------------------------------------------------------- variations and addons
+
+PIZZA = UUID("00000000-0000-0000-0000-000000000003")
+REGULAR, LARGE, FAMILY = (UUID(f"00000000-0000-0000-0001-00000000000{i}") for i in (1, 2, 3))
+CHEESE, OLIVES, JALAPENO, THIN, STUFFED = (UUID(f"00000000-0000-0000-0002-00000000000{i}") for i in range(1, 6))
+TOPPINGS, CRUST = UUID("00000000-0000-0000-0003-000000000001"), UUID("00000000-0000-0000-0003-000000000002")
+CGST = ItemTax(UUID("00000000-0000-0000-0004-000000000001"), "CGST", 250, "t1")
+SGST = ItemTax(UUID("00000000-0000-0000-0004-000000000002"), "SGST", 250, "t2")
+OPTIONS = {
+    **MENU,
+    PIZZA: MenuPrice(
+        "Margherita", 40000,
+        variations=(Variation(REGULAR, "Regular", 40000), Variation(LARGE, "Large", 52000),
+                    Variation(FAMILY, "Family", 70000, is_available=False)),
+        addon_groups=(
+            AddonGroup(TOPPINGS, "Toppings", 0, 2, (Addon(CHEESE, "Extra cheese", 6000, external_id="a1"),
+                                                    Addon(OLIVES, "Olives", 4000),
+                                                    Addon(JALAPENO, "Jalapeno", 3000, is_available=False))),
+            AddonGroup(CRUST, "Crust", 1, 1, (Addon(THIN, "Thin", 0), Addon(STUFFED, "Stuffed", 9000)),
+                       external_id="g2"),
+        ),
+        taxes=(CGST, SGST),
+    ),
+}
+
+
+def pizza(quantity: int = 1, variation: UUID | None = LARGE, *addons: UUID) -> LineRequest:
+    return LineRequest(PIZZA, quantity, None, variation, addons or (THIN,))
+
+
+def codes(lines: list[LineRequest]) -> list[tuple[list[str | int], str]]:
+    with pytest.raises(InvalidChoices) as raised:
+        price_order(lines, OPTIONS, tax_rate_bps=500)
+    return [(p.loc, p.code) for p in raised.value.problems]
+
+
+def test_a_variations_price_replaces_the_items_and_the_addons_prices_are_added_to_the_unit_price():
+    [line], totals = price_order([pizza(3, LARGE, CHEESE, STUFFED)], OPTIONS, tax_rate_bps=0)
+    assert (line.unit_price, line.line_total) == (52000 + 6000 + 9000, 3 * 67000)
+    assert (line.variation_id, line.variation_name) == (LARGE, "Large")
+    assert line.addons == (ChosenAddon(CHEESE, "a1", TOPPINGS, "Toppings", "Extra cheese", 6000),
+                           ChosenAddon(STUFFED, None, CRUST, "Crust", "Stuffed", 9000, "g2"))
+    assert totals.subtotal == 201000
+
+
+def test_addons_are_recorded_in_the_order_the_line_names_them():
+    [line], _ = price_order([pizza(1, LARGE, OLIVES, THIN, CHEESE)], OPTIONS, tax_rate_bps=0)
+    assert [a.name for a in line.addons] == ["Olives", "Thin", "Extra cheese"]
+
+
+def test_an_item_with_its_own_taxes_is_taxed_line_by_line_at_each_of_them():
+    lines, totals = price_order([pizza(1, REGULAR, STUFFED), pizza(1, REGULAR, THIN)], OPTIONS, tax_rate_bps=1800)
+    # 49000 and 40000 at 2.5 % each: 1225 and 1000 per tax; the restaurant's 18 % does not apply.
+    assert [[(t.name, t.amount) for t in line.taxes] for line in lines] == [
+        [("CGST", 1225), ("SGST", 1225)], [("CGST", 1000), ("SGST", 1000)]]
+    assert lines[0].taxes[0] == LineTax(CGST.id, "t1", "CGST", 250, 1225)
+    assert totals == Totals(subtotal=89000, tax=4450, tip=0, discount=0, total=93450)
+
+
+def test_each_line_tax_is_rounded_half_up_on_its_own():
+    menu = {PIZZA: MenuPrice("Odd", 10, taxes=(CGST,))}
+    lines, totals = price_order([LineRequest(PIZZA, 1), LineRequest(PIZZA, 1)], menu, tax_rate_bps=0)
+    # 0.25 per line rounds down to 0 each time; taxed together it would still be 0.5 -> 1.
+    assert [line.taxes[0].amount for line in lines] == [0, 0]
+    assert totals.tax == 0
+
+
+def test_lines_without_their_own_taxes_are_taxed_together_at_the_restaurants_rate():
+    lines, totals = price_order([LineRequest(DAL, 1), pizza(1, REGULAR), LineRequest(DAL, 1)], OPTIONS,
+                                tax_rate_bps=500)
+    assert (lines[0].taxes, lines[2].taxes) == ((), ())
+    # 36100 at 5 % = 1805 (two lines of 902.5, rounded once), and 40000 at 2 x 2.5 % = 2000.
+    assert totals.tax == reference_tax(36100, 500) + 2 * 1000
+
+
+def test_a_discount_is_shared_by_line_totals_before_each_lines_tax():
+    menu = {PIZZA: MenuPrice("Taxed", 30000, taxes=(CGST,)), DAL: MenuPrice("Untaxed", 10000)}
+    lines, totals = price_order([LineRequest(PIZZA, 1), LineRequest(DAL, 1)], menu, tax_rate_bps=1000,
+                                discount=4000)
+    # 3000 of the discount falls on the 30000 line and 1000 on the 10000 line.
+    assert lines[0].taxes[0].amount == tax_on(27000, 250)
+    assert totals.tax == tax_on(27000, 250) + tax_on(9000, 1000)
+    assert totals.total == 40000 - 4000 + totals.tax
+
+
+@pytest.mark.parametrize("discount", [1, 2, 3, 7, 9999, 10**9])
+def test_every_unit_of_the_discount_is_shared_out_exactly_once(discount):
+    menu = {PIZZA: MenuPrice("A", 3333, taxes=(ItemTax(CGST.id, "full", 10_000),)),
+            DAL: MenuPrice("B", 3334, taxes=(ItemTax(SGST.id, "full", 10_000),))}
+    lines, totals = price_order([LineRequest(PIZZA, 1), LineRequest(DAL, 2)], menu, tax_rate_bps=0,
+                                discount=discount)
+    # At a 100 % rate each line's tax is its taxable amount, so the taxes show the shares.
+    taxable = [line.taxes[0].amount for line in lines]
+    assert sum(taxable) == totals.tax == totals.subtotal - totals.discount
+    assert all(0 <= t <= line.line_total for t, line in zip(taxable, lines, strict=True))
+    assert totals.total == totals.subtotal - totals.discount + totals.tax
+
+
+def test_a_line_of_an_item_with_variations_must_choose_an_available_one_of_that_item():
+    assert codes([pizza(1, None)]) == [(["body", "items", 0, "variation_id"], "variation_required")]
+    assert codes([pizza(1, FAMILY)]) == [(["body", "items", 0, "variation_id"], "variation_unavailable")]
+    assert codes([pizza(1, uuid4())]) == [(["body", "items", 0, "variation_id"], "unknown_variation")]
+    assert codes([LineRequest(DAL, 1, None, LARGE)]) == [(["body", "items", 0, "variation_id"],
+                                                          "unknown_variation")]
+
+
+def test_addons_must_be_offered_available_and_within_each_groups_minimum_and_maximum():
+    assert codes([pizza(1, LARGE, THIN, uuid4())]) == [(["body", "items", 0, "addon_ids", 1], "unknown_addon")]
+    assert codes([pizza(1, LARGE, JALAPENO, THIN)]) == [(["body", "items", 0, "addon_ids", 0], "addon_unavailable")]
+    assert codes([pizza(1, LARGE, CHEESE, OLIVES, JALAPENO, THIN)]) == [
+        (["body", "items", 0, "addon_ids", 2], "addon_unavailable"),
+        (["body", "items", 0, "addon_ids"], "too_many_addons")]
+    assert codes([pizza(1, LARGE, CHEESE)]) == [(["body", "items", 0, "addon_ids"], "too_few_addons")]
+    assert codes([pizza(1, LARGE, THIN, STUFFED)]) == [(["body", "items", 0, "addon_ids"], "too_many_addons")]
+    assert codes([LineRequest(DAL, 1, None, None, (CHEESE,))]) == [
+        (["body", "items", 0, "addon_ids", 0], "unknown_addon")]
+
+
+def test_every_problem_of_every_line_is_reported_in_line_order():
+    assert codes([pizza(1, LARGE, THIN), pizza(1, None, CHEESE), LineRequest(DAL, 1, None, LARGE)]) == [
+        (["body", "items", 1, "variation_id"], "variation_required"),
+        (["body", "items", 1, "addon_ids"], "too_few_addons"),
+        (["body", "items", 2, "variation_id"], "unknown_variation"),
+    ]
