@@ -419,6 +419,10 @@ async def test_the_restaurant_shows_its_address_phone_and_store_switch_and_takes
     got = expect(await client.get(shop.url(), headers=shop.owner.headers), 200)
     assert (got["accepting_orders"], got["closed_reason"]) == (False, "Rain")
     assert got["reopens_at"] is not None
+    # Once reopens_at has passed, guests may order again, and the restaurant says so.
+    close_store(db_sql, shop.id, reason="Rain", reopens_in="-1 second")
+    got = expect(await client.get(shop.url(), headers=shop.owner.headers), 200)
+    assert (got["accepting_orders"], got["closed_reason"]) == (True, "Rain")
 
 
 async def test_a_new_restaurant_may_give_its_address_and_phone(client, make_user):

@@ -2,17 +2,20 @@
 -- Creates a restaurant with an id chosen by the caller (already set as the tenant).
 INSERT INTO restaurants (id, name, currency, timezone, tax_rate_bps, address, phone)
 VALUES (%(id)s, %(name)s, %(currency)s, %(timezone)s, %(tax_rate_bps)s, %(address)s, %(phone)s)
-RETURNING id, name, currency, timezone, tax_rate_bps, address, phone, accepting_orders, closed_reason, reopens_at,
-          created_at, updated_at;
+RETURNING id, name, currency, timezone, tax_rate_bps, address, phone,
+       accepting_orders OR coalesce(reopens_at <= now(), false) AS accepting_orders, closed_reason, reopens_at,
+       created_at, updated_at;
 
 -- name: insert_order_counter
 -- Starts the restaurant's human order numbers at 1.
 INSERT INTO order_counters (restaurant_id) VALUES (%(restaurant_id)s);
 
 -- name: get_restaurant
--- One restaurant, with its store switch as PetPooja last set it.
-SELECT id, name, currency, timezone, tax_rate_bps, address, phone, accepting_orders, closed_reason, reopens_at,
-          created_at, updated_at
+-- One restaurant, with its store switch as PetPooja last set it: accepting_orders says
+-- whether guests may order now (a switch-off ends at reopens_at when it has one).
+SELECT id, name, currency, timezone, tax_rate_bps, address, phone,
+       accepting_orders OR coalesce(reopens_at <= now(), false) AS accepting_orders, closed_reason, reopens_at,
+       created_at, updated_at
   FROM restaurants
  WHERE id = %(restaurant_id)s;
 
@@ -27,8 +30,9 @@ UPDATE restaurants
        address = CASE WHEN %(set_address)s THEN %(address)s ELSE address END,
        phone = CASE WHEN %(set_phone)s THEN %(phone)s ELSE phone END
  WHERE id = %(restaurant_id)s
-RETURNING id, name, currency, timezone, tax_rate_bps, address, phone, accepting_orders, closed_reason, reopens_at,
-          created_at, updated_at;
+RETURNING id, name, currency, timezone, tax_rate_bps, address, phone,
+       accepting_orders OR coalesce(reopens_at <= now(), false) AS accepting_orders, closed_reason, reopens_at,
+       created_at, updated_at;
 
 -- name: insert_membership
 -- Gives a user a role in the restaurant.
