@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.conftest import Guest, MakeRestaurant, Restaurant, expect, order_body
+from api.app import create_app
+from api.config import Settings
+from sync.config import SyncSettings
+from tests.conftest import STANDIN_KEY, Guest, MakeRestaurant, Restaurant, Standin, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
 OpenGuest = Callable[[Restaurant, int], Awaitable[Guest]]
@@ -514,3 +517,58 @@ async def test_a_menu_pushed_for_another_outlet_is_refused_and_imports_nothing(
     assert problem == {"success": "0", "message": "Restaurant not found."}
     assert db_sql("SELECT id FROM menu_syncs") == []
     assert [d["result"] for d in deliveries(db_sql, outlet)] == ["restID mismatch"]
+
+
+# ------------------------------------------------------------------------------ Convex
+
+
+@pytest.fixture
+async def synced(settings: Settings, standin: Standin) -> AsyncIterator[httpx.AsyncClient]:
+    """A second API process on the same database whose post-commit pusher writes to the Convex stand-in."""
+    application = create_app(settings, SyncSettings.model_validate({
+        "convex_url": standin.url, "convex_deploy_key": STANDIN_KEY, "convex_timeout_s": 2.0,
+        "sync_batch_window_ms": 2}))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tabletop.test") as c:
+            yield c
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Waits for an eventually-true condition (a liveness bound, not a performance claim)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_callbacks_reach_convex_right_after_commit(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]], synced: httpx.AsyncClient,
+    standin: Standin, db_sql: DbSql
+) -> None:
+    """The pusher is told after commit: an order moved by PetPooja and an item it switched off show up in Convex
+    at their new versions without waiting for the worker."""
+    r = outlet.restaurant
+    item_id = r.items["Paneer Tikka"]["id"]
+    db_sql("UPDATE menu_items SET external_id = 'pt-9' WHERE id = %s", (item_id,))
+    order = expect(await guest_order(r), 201)
+    headers = {"content-type": "application/json"}
+    assert (await synced.post(outlet.path("order-status"), content=raw(order_status(order["id"], 5)),
+                              headers=headers)).status_code == 200
+    assert (await synced.post(outlet.path("stock"), headers=headers, content=raw(
+        {"restID": REST_ID, "type": "item", "inStock": False, "itemID": ["pt-9"]}))).status_code == 200
+
+    def order_doc() -> dict[str, Any] | None:
+        return next((d for d in standin.dump()["orders"] if d["pgId"] == order["id"]), None)
+
+    def item_doc() -> dict[str, Any] | None:
+        return next((d for d in standin.dump()["menuItems"] if d["pgId"] == item_id), None)
+
+    await until(lambda: order_doc() is not None and item_doc() is not None)
+    versions = {row["id"]: row["version"] for row in db_sql(
+        "SELECT id::text AS id, version FROM orders WHERE id = %(o)s UNION ALL"
+        " SELECT id::text, version FROM menu_items WHERE id = %(i)s", {"o": order["id"], "i": item_id})}
+    doc, item = order_doc(), item_doc()
+    assert doc is not None and item is not None
+    assert (doc["status"], doc["version"]) == ("ready", versions[order["id"]])
+    assert (item["isAvailable"], item["version"]) == (False, versions[item_id])
