@@ -123,13 +123,21 @@ class Worker:
             return
 
 
-async def _listen(conninfo: str, wake: asyncio.Event) -> None:
-    """Sets ``wake`` on every sync_wake notification; reconnects after database outages."""
+# Wake-ups for targets whose rows a trigger writes at commit (new work, not failed rows
+# backing off): served at once, without the wake path's pause.
+IMMEDIATE_WAKES = frozenset({"petpooja", "webhook"})
+
+
+async def _listen(conninfo: str, wake: asyncio.Event, immediate: asyncio.Event | None = None) -> None:
+    """Sets ``wake`` on every sync_wake notification (and ``immediate`` when it names a target
+    in IMMEDIATE_WAKES); reconnects after database outages."""
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                 await outbox.listen_for_wakeups(conn)
-                async for _ in conn.notifies():
+                async for notify in conn.notifies():
+                    if immediate is not None and notify.payload in IMMEDIATE_WAKES:
+                        immediate.set()
                     wake.set()
         except psycopg.Error as exc:
             log.warning("sync_listen_lost", error=str(exc))
@@ -152,6 +160,7 @@ async def serve(database_url: str, settings: SyncSettings) -> None:
     worker = Worker(db, convex, settings, targets=targets)
     stop = asyncio.Event()
     wake = asyncio.Event()
+    immediate = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -161,7 +170,7 @@ async def serve(database_url: str, settings: SyncSettings) -> None:
                       max_instances=1, coalesce=True, id="sync-retry")
     scheduler.add_job(worker.prune, "interval", hours=6, max_instances=1, coalesce=True, id="sync-prune")
     scheduler.start()
-    listener = asyncio.create_task(_listen(database_url, wake))
+    listener = asyncio.create_task(_listen(database_url, wake, immediate))
     log.info("worker_started", owner=worker.owner, interval_s=settings.sync_retry_interval_s)
     first = asyncio.create_task(_guarded(worker))  # recover at once after a restart
     try:
@@ -173,8 +182,11 @@ async def serve(database_url: str, settings: SyncSettings) -> None:
             stopper.cancel()
             if wake.is_set() and not stop.is_set():
                 wake.clear()
-                # Give the failed rows' first backoff a moment, then push what is due.
-                await asyncio.sleep(settings.sync_backoff_base_s)
+                if immediate.is_set():
+                    immediate.clear()  # a new order for PetPooja or a webhook: push it now
+                else:
+                    # Give the failed rows' first backoff a moment, then push what is due.
+                    await asyncio.sleep(settings.sync_backoff_base_s)
                 await _guarded(worker)
     finally:
         log.info("worker_stopping", owner=worker.owner)

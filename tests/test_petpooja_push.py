@@ -16,10 +16,11 @@ from starlette.applications import Starlette
 from db.outbox import Backoff
 from db.petpooja import Credentials, Outlet
 from db.pool import Database
-from sync.config import PetpoojaSettings, SyncConfigError, load_petpooja_settings
-from sync.petpooja import PetpoojaTarget
+from sync.config import PetpoojaSettings, SyncConfigError, SyncSettings, load_petpooja_settings
+from sync.petpooja import PetpoojaTarget, petpooja_target
 from sync.petpooja_client import PetpoojaClient, PetpoojaError, PetpoojaUnreachable
 from sync.petpooja_payload import money
+from sync.targets import build_targets
 from tests.conftest import Guest, MakeRestaurant, PetpoojaStandin, Restaurant, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -469,3 +470,30 @@ async def test_two_workers_never_push_an_order_twice(
     assert [s["resends"] for s in saved] == [0] * len(orders)
     assert petpooja_standin.stats()["calls"]["save_order"] == len(orders)
     assert {row["status"] for order in orders for row in rows(db_sql, order["id"])} == {"synced"}
+
+
+async def test_the_workers_own_target_opens_what_the_api_sealed_and_is_off_in_production_without_a_key(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    petpooja_standin: PetpoojaStandin, system_db: Database,
+) -> None:
+    """build_targets (what ``python -m sync.worker`` runs) has the petpooja target with the dev key the API
+    sealed with; PETPOOJA_SANDBOX_URL and PUBLIC_BASE_URL come from the environment."""
+    r = await make_restaurant()
+    await connect(client, r, petpooja_standin)
+    order = await place(client, r, await open_guest(r))
+    target = petpooja_target(system_db, SyncSettings(), {"PETPOOJA_SANDBOX_URL": petpooja_standin.url,
+                                                         "PUBLIC_BASE_URL": "https://api.example.test/"})
+    assert target is not None
+    served = build_targets(system_db, SyncSettings())
+    assert [t.name for t in served] == ["petpooja", "webhook"]
+    for other in served:
+        await other.close()
+    try:
+        assert (await target.run_once(owner="worker")).synced == 1
+    finally:
+        await target.close()
+    (saved,) = petpooja_standin.saved()
+    assert saved["clientOrderID"] == order["id"]
+    assert saved["callback_url"].startswith("https://api.example.test/api/webhooks/petpooja/order-status/")
+    assert petpooja_target(system_db, SyncSettings(), {"ENV_MODE": "production"}) is None
+
