@@ -52,8 +52,13 @@ async def register(conn: Conn, box: CredentialBox, *, restaurant_id: UUID, url: 
     (atomically: two concurrent first registrations cannot both believe their secret is the one stored)."""
     secret = new_secret()
     sealed = box.seal(PURPOSE, restaurant_id, {"secret": secret})
-    row = await q.one(conn, "upsert_restaurant_webhook", restaurant_id=restaurant_id, url=url, secret=sealed,
-                      key_id=box.key_id, rotate=rotate)
+    row = await q.maybe_one(conn, "upsert_restaurant_webhook", restaurant_id=restaurant_id, url=url, secret=sealed,
+                            key_id=box.key_id, rotate=rotate)
+    if row is None:
+        # The same URL again without rotate: touch_updated_at skips a no-op update, so the
+        # upsert returns nothing; the webhook stands as it was.
+        kept = await q.one(conn, "get_restaurant_webhook", restaurant_id=restaurant_id)
+        return Registration(kept["url"], kept["created_at"], kept["updated_at"], created=False)
     return Registration(row["url"], row["created_at"], row["updated_at"], row["created"],
                         secret if row["secret_issued"] else None)
 

@@ -476,6 +476,8 @@ async def test_the_secret_is_answered_once_kept_on_url_change_and_replaced_on_ro
                    "updated_at": first["updated_at"]}
     moved = await register(client, r, receiver.url, status=200)
     assert "secret" not in moved and moved["url"] == receiver.url and moved["created_at"] == first["created_at"]
+    again = await register(client, r, receiver.url, status=200)  # the same URL again: nothing changes
+    assert again == moved
     [stored] = db_sql("SELECT * FROM restaurant_webhooks WHERE restaurant_id = %s", (r.id,))
     assert first["secret"].encode() not in bytes(stored["secret"])
     assert stored["key_id"] == app.state.services.credentials.key_id
