@@ -179,7 +179,8 @@ WITH incoming AS (
      USING menu_items i
      WHERE x.restaurant_id = %(restaurant_id)s AND i.restaurant_id = x.restaurant_id AND i.id = x.item_id
        AND i.external_id IS NOT NULL
-       AND NOT EXISTS (SELECT FROM incoming n WHERE n.item_id = x.item_id AND n.tax_id = x.tax_id)
+       -- NOT IN hashes the incoming pairs (NOT EXISTS became a nested loop over them).
+       AND (x.item_id, x.tax_id) NOT IN (SELECT item_id, tax_id FROM incoming)
 )
 INSERT INTO menu_item_taxes (restaurant_id, item_id, tax_id)
 SELECT %(restaurant_id)s, item_id, tax_id FROM incoming
@@ -200,7 +201,7 @@ WITH incoming AS (
      USING menu_items i
      WHERE x.restaurant_id = %(restaurant_id)s AND i.restaurant_id = x.restaurant_id AND i.id = x.item_id
        AND i.external_id IS NOT NULL
-       AND NOT EXISTS (SELECT FROM incoming n WHERE n.item_id = x.item_id AND n.group_id = x.group_id)
+       AND (x.item_id, x.group_id) NOT IN (SELECT item_id, group_id FROM incoming)
 )
 INSERT INTO menu_item_addon_groups AS l (restaurant_id, item_id, group_id, min_select, max_select, rank)
 SELECT %(restaurant_id)s, item_id, group_id, min_select, max_select, rank FROM incoming
