@@ -146,13 +146,16 @@ class PetpoojaTarget:
             return f"dead:the petpooja target pushes orders, not {row['entity_type']}"
         order_id: UUID = row["entity_id"]
         restaurant_id: UUID = row["restaurant_id"]
-        if not await petpooja.lock_order(conn, restaurant_id, order_id):
-            # Another worker is sending this order right now; see again after it is done.
-            return "failed:another worker was sending this order; retried after it"
+        locked = await petpooja.lock_order(conn, restaurant_id, order_id)
         order = (await petpooja.orders_for_push(conn, [order_id])).get(order_id)
         if order is None:
             log.info("petpooja_order_gone", order_id=str(order_id))
             return "synced"
+        if not order["tracked"]:
+            return "dead:the order has no petpooja_orders row (it was never queued for PetPooja)"
+        if not locked:
+            # Another worker is sending this order right now; see again after it is done.
+            return "failed:another worker was sending this order; retried after it"
         if order["rest_id"] is None:
             return "dead:the restaurant is no longer connected to PetPooja (outlet disconnected)"
         try:
@@ -238,5 +241,8 @@ def petpooja_target(db: Database, settings: SyncSettings, environ: Mapping[str, 
     dev_path = env.get("DEV_CREDENTIALS_KEY_PATH")
     box = load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)
     pp: PetpoojaSettings = load_petpooja_settings(env)
+    # A round sends its orders one after another, each within the timeout: keep a round
+    # inside the claim's lease.
+    batch_size = max(1, min(10, int(settings.sync_lease_s // (pp.petpooja_timeout_s + 1))))
     return PetpoojaTarget(db, PetpoojaClient(pp), box, callback_base_url=pp.callback_base_url,
-                          lease_s=settings.sync_lease_s, backoff=backoff_of(settings))
+                          lease_s=settings.sync_lease_s, backoff=backoff_of(settings), batch_size=batch_size)

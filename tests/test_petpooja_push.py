@@ -497,3 +497,36 @@ async def test_the_workers_own_target_opens_what_the_api_sealed_and_is_off_in_pr
     assert saved["callback_url"].startswith("https://api.example.test/api/webhooks/petpooja/order-status/")
     assert petpooja_target(system_db, SyncSettings(), {"ENV_MODE": "production"}) is None
 
+
+
+@pytest.mark.parametrize("fault", ["drop", "http500"])
+async def test_an_order_cancelled_after_an_unanswered_push_is_cancelled_in_petpooja_if_it_holds_it(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    petpooja_standin: PetpoojaStandin, make_target: MakeTarget, db_sql: DbSql, fault: str,
+) -> None:
+    """The first push got no usable answer (dropped after PetPooja stored it, or a 500 before), then the
+    order was cancelled: the cancel goes out, since PetPooja may hold the order. Where it does, the cancel
+    is taken; where it does not, PetPooja's refusal means there is nothing to cancel and the row is done.
+    The save_order is not sent again either way."""
+    r = await make_restaurant()
+    await connect(client, r, petpooja_standin)
+    order = await place(client, r, await open_guest(r))
+    target = make_target()
+    petpooja_standin.fault(fault, count=1)
+    assert (await target.run_once(owner="w1")).failed == 1
+    await cancel(client, r, order, "Guest left")
+    db_sql("UPDATE sync_log SET next_attempt_at = now() WHERE entity_id = %s", (order["id"],))
+
+    report = await target.run_once(owner="w1")
+
+    assert (report.claimed, report.synced, report.dead, report.failed) == (2, 2, 0, 0)
+    kinds = [o["kind"] for o in petpooja_standin.orders()]
+    row = tracked(db_sql, order["id"])
+    assert row["pushed_at"] is None and row["cancel_pushed_at"] is not None
+    if fault == "drop":
+        assert kinds == ["save_order", "cancel"]
+        assert row["cancel_response"]["success"] == "1"
+    else:
+        assert kinds == []
+        assert row["cancel_response"]["errorCode"] == "SO_106"
+    assert petpooja_standin.stats()["calls"]["save_order"] == 1
