@@ -47,7 +47,15 @@ def _idempotency(request: Request, body: NewOrder) -> orders.Idempotency | None:
         return None
     if not _KEY.match(key):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII characters")
-    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    payload = body.model_dump(mode="json")
+    for line in payload["items"]:
+        # A line without options hashes as it did before lines had options, so a retry that
+        # spans the deploy is still recognised as the same request.
+        if line["variation_id"] is None:
+            del line["variation_id"]
+        if not line["addon_ids"]:
+            del line["addon_ids"]
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return orders.Idempotency(key, hashlib.sha256(canonical).digest())
 
 
