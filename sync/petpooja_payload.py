@@ -149,8 +149,9 @@ def save_order_payload(
 
     ``order`` has the orders columns and ``items``: each line with ``menu_item_id``,
     ``name``, ``unit_price``, ``quantity``, ``line_total``, ``notes`` and, when known,
-    ``item_external_id`` (PetPooja's itemid), ``variation_id``/``variation_external_id``
-    (PetPooja's variation[].id)/``variation_kind_external_id`` (its variationid)/``variation_name``, ``addons`` ([{id, external_id, group_id, group_external_id,
+    ``item_external_id`` (PetPooja's itemid), ``variation_id``, ``variation_external_id``
+    (PetPooja's variation[].id), ``variation_kind_external_id`` (its variationid),
+    ``variation_name``, ``addons`` ([{id, external_id, group_id, group_external_id,
     group_name, name, price}], one of each per unit) and ``taxes`` ([{id, external_id, name,
     rate_bps, amount}], the line's own taxes). PetPooja's ids go out where the menu was
     imported from PetPooja, ours otherwise. ``discount_id`` is PetPooja's id for the
