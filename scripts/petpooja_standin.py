@@ -15,7 +15,8 @@ import json
 import re
 import socket
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -98,6 +99,13 @@ class State:
     calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(sorted(REAL_PATHS), 0))
     released: asyncio.Event = field(default_factory=asyncio.Event)  # set: hanging calls give up
     ids: count[int] = field(default_factory=lambda: count(1001))
+    # One client for every callback: building one costs ~20-100 ms (its TLS context).
+    http: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=10)
+        return self.http
 
     def reset(self) -> None:
         self.outlets.clear()
@@ -458,10 +466,9 @@ async def post_reset(request: Request) -> Response:
     return JSONResponse({"reset": True})
 
 
-async def _deliver(url: str, body: Any, headers: dict[str, str] | None = None) -> Response:
+async def _deliver(state: State, url: str, body: Any, headers: dict[str, str] | None = None) -> Response:
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.post(url, json=body, headers=headers or {})
+        answer = await state.client().post(url, json=body, headers=headers or {})
     except httpx.HTTPError as exc:
         return _control_error(f"could not deliver to {url}: {exc!r}", 502)
     return JSONResponse({"status_code": answer.status_code, "body": answer.text})
@@ -503,14 +510,14 @@ async def post_callback(request: Request) -> Response:
         return _control_error(f"order {client_id} has no callback_url")
     if callback["status"] == "-1":
         record["status"] = "cancelled"
-    return await _deliver(url, callback, headers)
+    return await _deliver(state, url, callback, headers)
 
 
 async def post_send(request: Request) -> Response:
     body = await _json_object(request)
     if body is None or not isinstance(body.get("url"), str) or "body" not in body:
         return _control_error("url and body are required")
-    return await _deliver(body["url"], body["body"], body.get("headers"))
+    return await _deliver(request.app.state.standin, body["url"], body["body"], body.get("headers"))
 
 
 # ---------------------------------------------------------------------------- app
@@ -522,8 +529,17 @@ def load_menu(path: Path) -> dict[str, Any]:
     return menu
 
 
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    state: State = app.state.standin
+    state.released.set()
+    if state.http is not None:
+        await state.http.aclose()
+
+
 def create_app(default_menu: dict[str, Any]) -> Callable[..., Awaitable[None]]:
-    app = Starlette(routes=[
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/save_order", save_order, methods=["POST"]),
         Route("/update_order_status", update_order_status, methods=["POST"]),
         Route("/mapped_restaurant_menus", mapped_restaurant_menus, methods=["POST"]),
@@ -550,7 +566,7 @@ async def serve(port: int, menu: dict[str, Any]) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(create_app(menu), log_level="warning", access_log=False, lifespan="off",
+    config = uvicorn.Config(create_app(menu), log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -361,9 +361,11 @@ class PetpoojaStandin:
     url: str
     process: subprocess.Popen[str]
     log: Any
+    # One client for the session: building one per call costs ~20-100 ms (its TLS context).
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15))
 
     def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = httpx.request(method, f"{self.url}/_standin/{path}", json=body, timeout=15)
+        response = self.http.request(method, f"{self.url}/_standin/{path}", json=body)
         response.raise_for_status()
         return response.json()
 
@@ -443,6 +445,7 @@ class PetpoojaStandin:
         if self.process.stdout:
             self.process.stdout.close()
         self.log.close()
+        self.http.close()
 
 
 def start_petpooja_standin(log_file: Path, *, port: int = 0, menu: Path | None = None) -> PetpoojaStandin:
