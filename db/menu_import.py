@@ -167,11 +167,12 @@ async def import_menu(
     deleted = await q.run(conn, "import_delete_vanished_categories", restaurant_id=rid, external_ids=category_ids)
     await q.run(conn, "import_detach_deleted_categories", restaurant_id=rid, categories=category_rows)
     adopted = await q.all(conn, "import_adopt_categories", restaurant_id=rid, categories=category_rows)
-    upserted = await q.all(conn, "import_upsert_categories", restaurant_id=rid, categories=category_rows)
+    incoming = await q.all(conn, "import_upsert_categories", restaurant_id=rid, categories=category_rows)
+    upserted = [r for r in incoming if r["id"] is not None]
     counts["categories"] = {**_change(*_tally(upserted), deleted), "adopted": len(adopted)}
     renamed = [r["id"] for r in upserted if r["renamed"]]
-    for row in upserted:
-        if row["name_kept"]:
+    for row in incoming:
+        if row["name"] != row["wanted_name"]:
             errors.append(f"category {row['external_id']}: the name {row['wanted_name']!r} belongs to another "
                           f"category; kept {row['name']!r}")
 

@@ -357,6 +357,22 @@ async def test_a_category_made_here_with_a_petpooja_name_is_adopted(
                   " AND deleted_at IS NULL", (restaurant.id,)) == [{"name": "Mains"}]
 
 
+async def test_a_rename_onto_a_name_another_category_holds_keeps_the_old_name(
+    app: Starlette, make_restaurant: MakeRestaurant, db_sql: DbSql,
+) -> None:
+    restaurant = await make_restaurant()  # holds the hand-made "Mains"
+    await run_import(app, restaurant, fixture_menu())
+    raw = fixture_menu()
+    find(raw["categories"], "categoryid", "500775")["categoryname"] = "MAINS"
+    find(raw["categories"], "categoryid", "500774")["categoryrank"] = "7"
+    result = await run_import(app, restaurant, raw)
+
+    assert result["errors"] == ["category 500775: the name 'MAINS' belongs to another category; kept 'Biryani'"]
+    categories = imported(db_sql, "menu_categories", restaurant)
+    assert categories["500775"]["name"] == "Biryani" and categories["500774"]["rank"] == 7
+    assert result["counts"]["categories"] == {"created": 0, "updated": 1, "deleted": 0, "adopted": 0}
+
+
 async def test_a_thousand_item_menu_imports_well_under_a_second(
     app: Starlette, make_restaurant: MakeRestaurant, capsys: pytest.CaptureFixture[str],
 ) -> None:

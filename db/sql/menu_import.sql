@@ -88,9 +88,15 @@ UPDATE menu_categories c SET external_id = n.external_id
 RETURNING c.id;
 
 -- name: import_upsert_categories
--- Creates, updates or revives the menu's categories; a name another live category holds is not taken (name_kept).
+-- Creates, updates or revives the menu's categories (rows with an id); an existing one keeps its name when another live category holds the new one (name <> wanted_name).
 WITH incoming AS (
-    SELECT n.external_id, n.name, n.rank
+    SELECT n.external_id, n.name AS wanted_name, n.rank,
+           CASE WHEN EXISTS (SELECT FROM menu_categories o
+                              WHERE o.restaurant_id = %(restaurant_id)s AND o.deleted_at IS NULL
+                                AND lower(o.name) = lower(n.name) AND o.external_id IS DISTINCT FROM n.external_id)
+                THEN coalesce((SELECT e.name FROM menu_categories e
+                                WHERE e.restaurant_id = %(restaurant_id)s AND e.external_id = n.external_id), n.name)
+                ELSE n.name END AS name
       FROM jsonb_to_recordset(%(categories)s::jsonb) AS n(external_id text, name text, rank int)
 ), before AS (
     SELECT id, name FROM menu_categories WHERE restaurant_id = %(restaurant_id)s
@@ -98,19 +104,14 @@ WITH incoming AS (
     INSERT INTO menu_categories AS c (restaurant_id, external_id, name, rank)
     SELECT %(restaurant_id)s, external_id, name, rank FROM incoming
     ON CONFLICT (restaurant_id, external_id) DO UPDATE
-       SET name = CASE WHEN EXISTS (SELECT FROM menu_categories o
-                                     WHERE o.restaurant_id = c.restaurant_id AND o.id <> c.id
-                                       AND o.deleted_at IS NULL AND lower(o.name) = lower(excluded.name))
-                       THEN c.name ELSE excluded.name END,
-           rank = excluded.rank, deleted_at = NULL
+       SET name = excluded.name, rank = excluded.rank, deleted_at = NULL
      WHERE (c.name, c.rank, c.deleted_at) IS DISTINCT FROM (excluded.name, excluded.rank, NULL)
-    RETURNING c.id, c.external_id, c.name, (c.xmax = 0) AS created
+    RETURNING c.id, c.external_id, (c.xmax = 0) AS created
 )
-SELECT up.id, up.external_id, up.name, up.created, i.name AS wanted_name,
-       (NOT up.created AND b.name IS DISTINCT FROM up.name) AS renamed,
-       (up.name IS DISTINCT FROM i.name) AS name_kept
-  FROM up
-  JOIN incoming i ON i.external_id = up.external_id
+SELECT i.external_id, i.name, i.wanted_name, up.id, coalesce(up.created, false) AS created,
+       (up.id IS NOT NULL AND NOT up.created AND b.name IS DISTINCT FROM i.name) AS renamed
+  FROM incoming i
+  LEFT JOIN up ON up.external_id = i.external_id
   LEFT JOIN before b ON b.id = up.id;
 
 -- name: import_upsert_items
