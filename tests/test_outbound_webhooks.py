@@ -88,10 +88,11 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             me = state["receiver"]
+            delay_s = me.delay_s  # read before the request is visible to the test, which may change it
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             me.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            if me.delay_s:
-                time.sleep(me.delay_s)
+            if delay_s:
+                time.sleep(delay_s)
             status = me.answers.pop(0) if me.answers else 200
             answer = {200: b"", 410: b"gone: this endpoint was retired", 500: b"boom"}.get(status, b"no")
             self.send_response(status)
@@ -306,7 +307,8 @@ async def test_a_receiver_answering_500_is_retried_with_backoff_until_it_recover
     delivered with the same delivery_id and a fresh valid signature."""
     r = await make_restaurant()
     secret = (await register(client, r, receiver.url))["secret"]
-    target = make_target(backoff=Backoff(base_s=0.2, max_s=0.2, max_attempts=3))
+    # Backoff of 0.5-1 s (jittered): long enough that the next round surely comes before it ends.
+    target = make_target(backoff=Backoff(base_s=1.0, max_s=1.0, max_attempts=3))
     receiver.answers = [500, 500]
     order = await place(client, r, await open_guest(r))
 
@@ -316,7 +318,7 @@ async def test_a_receiver_answering_500_is_retried_with_backoff_until_it_recover
     assert (row["status"], row["attempts"], row["last_error"]) == ("failed", 1, "HTTP 500: boom")
     assert (await target.run_once(owner="t")).claimed == 0  # backing off
     for _ in range(2):
-        await asyncio.sleep(PAST_BACKOFF_S)
+        await asyncio.sleep(1.05)
         assert (await target.run_once(owner="t")).claimed == 1
     [row] = webhook_rows(db_sql, order["id"])
     assert (row["status"], row["attempts"], row["last_error"]) == ("synced", 2, None)
@@ -422,14 +424,15 @@ async def test_an_order_in_flight_is_not_claimed_again_until_its_delivery_ends(
     the newer version cannot overtake the older one; it is delivered after."""
     r = await make_restaurant()
     await register(client, r, receiver.url)
-    slow, other = make_target(), make_target()
+    slow, other = make_target(timeout_s=5.0), make_target()
     order = await place(client, r, await open_guest(r))
-    receiver.delay_s = 0.5
+    receiver.delay_s = 2.0  # ample time for the move and the other worker's round below
     first = asyncio.create_task(slow.run_once(owner="slow"))
-    for _ in range(100):
+    for _ in range(500):
         if receiver.requests:
             break
         await asyncio.sleep(0.01)
+    assert len(receiver.requests) == 1  # the slow delivery is being answered
     receiver.delay_s = 0.0
     await move(client, r, order, "confirmed")
     assert (await other.run_once(owner="other")).claimed == 0
