@@ -91,7 +91,7 @@ class PetpoojaClient:
         except httpx.TimeoutException as exc:
             raise PetpoojaUnreachable(f"PetPooja did not answer within {self.settings.petpooja_timeout_s}s "
                                       f"({type(exc).__name__}) at {url}") from None
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # connection refused or reset, answer dropped or unreadable
             raise PetpoojaUnreachable(f"PetPooja unreachable at {url}: {type(exc).__name__}: {exc}") from None
         return PetpoojaAnswer(response.status_code, response.content)
 
