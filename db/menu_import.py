@@ -139,6 +139,8 @@ async def import_menu(
     rid = restaurant_id
     errors = list(menu.errors)
     counts: dict[str, Any] = {}
+    # A pull racing a push would interleave their soft-deletes; the second waits for the first.
+    await q.run(conn, "import_lock", restaurant_id=rid)
 
     # Taxes, then addon groups and addons: items link to them.
     taxes = await q.all(conn, "import_upsert_taxes", restaurant_id=rid, taxes=Jsonb([

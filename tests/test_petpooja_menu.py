@@ -5,6 +5,7 @@ what did not change), and the pull endpoint against the PetPooja stand-in.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -371,6 +372,33 @@ async def test_a_rename_onto_a_name_another_category_holds_keeps_the_old_name(
     categories = imported(db_sql, "menu_categories", restaurant)
     assert categories["500775"]["name"] == "Biryani" and categories["500774"]["rank"] == 7
     assert result["counts"]["categories"] == {"created": 0, "updated": 1, "deleted": 0, "adopted": 0}
+
+
+async def test_a_pull_racing_a_push_ends_as_one_of_the_two_menus(
+    app: Starlette, make_restaurant: MakeRestaurant, db_sql: DbSql,
+) -> None:
+    restaurant = await make_restaurant()
+    # Two menus sharing no PetPooja id, so no unique index makes one wait for the other: only
+    # the import lock keeps each from missing the other's rows when it soft-deletes.
+    pizzas, rest = fixture_menu(), fixture_menu()
+    pizzas["categories"] = [c for c in pizzas["categories"] if c["categoryid"] == "500774"]
+    pizzas["items"] = [i for i in pizzas["items"] if i["item_categoryid"] == "500774"]
+    rest["categories"] = [c for c in rest["categories"] if c["categoryid"] != "500774"]
+    rest["items"] = [i for i in rest["items"] if i["item_categoryid"] != "500774"]
+    for menu in (pizzas, rest):
+        for item in menu["items"]:
+            item["addon"], item["item_tax"] = [], ""
+            for variation in item["variation"]:
+                variation["addon"] = []
+    del rest["taxes"], rest["addongroups"]
+    pizzas["taxes"] = pizzas["addongroups"] = []
+
+    results = await asyncio.gather(run_import(app, restaurant, pizzas),
+                                   run_import(app, restaurant, rest, source="push"))
+
+    live = {k for k, v in imported(db_sql, "menu_items", restaurant).items() if v["deleted_at"] is None}
+    assert live in ({i["itemid"] for i in pizzas["items"]}, {i["itemid"] for i in rest["items"]} - {"10051"})
+    assert all(r["status"] == "ok" for r in results)
 
 
 async def test_a_thousand_item_menu_imports_well_under_a_second(

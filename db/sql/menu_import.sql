@@ -3,6 +3,10 @@
 -- that really change; rows made here by hand (external_id NULL) are left alone.
 -- RETURNING (xmax = 0) tells an inserted row from an updated one.
 
+-- name: import_lock
+-- Serialises the menu imports of one restaurant (a pull racing a push) until the transaction ends.
+SELECT pg_advisory_xact_lock(hashtext('menu_import'), hashtext(%(restaurant_id)s::text));
+
 -- name: import_upsert_taxes
 -- Creates, updates or revives the menu's taxes; returns the rows written.
 INSERT INTO menu_taxes AS t (restaurant_id, external_id, name, rate_bps)
