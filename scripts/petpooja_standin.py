@@ -538,7 +538,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.http.aclose()
 
 
-def create_app(default_menu: dict[str, Any]) -> Callable[..., Awaitable[None]]:
+def create_app(state: State) -> Callable[..., Awaitable[None]]:
     app = Starlette(lifespan=lifespan, routes=[
         Route("/save_order", save_order, methods=["POST"]),
         Route("/update_order_status", update_order_status, methods=["POST"]),
@@ -551,7 +551,7 @@ def create_app(default_menu: dict[str, Any]) -> Callable[..., Awaitable[None]]:
         Route("/_standin/stats", get_stats, methods=["GET"]),
         Route("/_standin/reset", post_reset, methods=["POST"]),
     ])
-    app.state.standin = State(default_menu)
+    app.state.standin = state
 
     async def with_transport(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         # uvicorn's receive is a method of the request cycle that owns the connection's
@@ -562,13 +562,25 @@ def create_app(default_menu: dict[str, Any]) -> Callable[..., Awaitable[None]]:
     return with_transport
 
 
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: State):
+        super().__init__(config)
+        self.state = state
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Hanging calls would hold the graceful shutdown until it times out: answer them first.
+        self.state.released.set()
+        await super().shutdown(sockets)
+
+
 async def serve(port: int, menu: dict[str, Any]) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(create_app(menu), log_level="warning", access_log=False, lifespan="on",
+    state = State(menu)
+    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
+    server = _Server(config, state)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     # uvicorn.Server offers a flag, not an event, for "listening".
     while not server.started and not task.done():  # noqa: ASYNC110  # no event to wait on

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import PETPOOJA_KEYS, PetpoojaStandin
+from tests.conftest import PETPOOJA_KEYS, PetpoojaStandin, start_petpooja_standin
 
 REST_ID = "ppj-4335"
 
@@ -455,3 +458,31 @@ def test_reset_forgets_outlets_and_orders(outlet: PetpoojaStandin) -> None:
     outlet.reset()
     assert outlet.orders() == []
     assert post(outlet, "save_order", order_body()).json()["errorCode"] == "SO_105"
+
+
+def test_sigterm_stops_the_stand_in_promptly_even_with_a_call_hanging(tmp_path: Path) -> None:
+    standin = start_petpooja_standin(tmp_path / "standin.log")
+    try:
+        standin.register(REST_ID)
+        standin.fault("hang")
+        outcome: list[object] = []
+
+        def call() -> None:
+            try:
+                outcome.append(post(standin, "save_order", order_body()).status_code)
+            except httpx.HTTPError as exc:
+                outcome.append(exc)
+
+        hanging = threading.Thread(target=call, daemon=True)
+        hanging.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        standin.process.terminate()
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert standin.process.wait(timeout=5) in {0, -signal.SIGTERM}
+        assert time.monotonic() - started < 4
+        hanging.join(timeout=5)
+        # The hanging call ends (an answer or a closed connection) instead of outliving the process.
+        assert len(outcome) == 1 and outcome[0] != 200
+    finally:
+        standin.stop()
