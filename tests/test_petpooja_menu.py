@@ -22,9 +22,18 @@ from api.app import create_app
 from api.config import Settings
 from db.menu_import import ParsedMenu, Source, import_menu
 from db.pool import Database
-from sync.config import PetpoojaSettings
+from sync.config import PetpoojaSettings, SyncSettings
 from sync.petpooja_menu import MenuFormatError, parse_menu
-from tests.conftest import PETPOOJA_KEYS, MakeRestaurant, PetpoojaStandin, Restaurant, User, expect
+from tests.conftest import (
+    PETPOOJA_KEYS,
+    STANDIN_KEY,
+    MakeRestaurant,
+    PetpoojaStandin,
+    Restaurant,
+    Standin,
+    User,
+    expect,
+)
 
 DbSql = Callable[..., list[dict[str, Any]]]
 MakeMember = Callable[[Restaurant, str], Awaitable[User]]
@@ -562,3 +571,35 @@ async def test_only_owners_and_managers_of_this_restaurant_may_sync_or_read_sync
             "code"] == "not_found"
     assert petpooja_standin.stats()["calls"]["mapped_restaurant_menus"] == 0
     assert db_sql("SELECT * FROM menu_syncs") == []
+
+
+async def test_pulled_items_reach_convex_after_commit(
+    settings: Settings, petpooja_settings: PetpoojaSettings, standin: Standin, petpooja_standin: PetpoojaStandin,
+    make_restaurant: MakeRestaurant, db_sql: DbSql,
+) -> None:
+    sync_settings = SyncSettings.model_validate({
+        "convex_url": standin.url, "convex_deploy_key": STANDIN_KEY, "convex_timeout_s": 2.0,
+        "sync_batch_window_ms": 2, "sync_grace_s": 0})
+    synced = create_app(settings, sync_settings, petpooja_settings)
+    async with synced.router.lifespan_context(synced), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=synced), base_url="http://tabletop.test") as client:
+        restaurant = await make_restaurant()
+        await connect(client, restaurant, petpooja_standin)
+        expect(await client.post(restaurant.url("/menu/sync"), headers=restaurant.owner.headers), 200)
+        menu = fixture_menu()
+        find(menu["items"], "itemid", "10001")["price"] = "275.00"
+        petpooja_standin.register(REST_ID, menu=menu)
+        expect(await client.post(restaurant.url("/menu/sync"), headers=restaurant.owner.headers), 200)
+
+        items = imported(db_sql, "menu_items", restaurant)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            docs = {d["pgId"]: d for d in standin.dump()["menuItems"]}
+            if all(str(i["id"]) in docs and int(docs[str(i["id"])]["version"]) == i["version"]
+                   for i in items.values()):
+                break
+            await asyncio.sleep(0.05)
+        assert {str(i["id"]) for i in items.values()} <= set(docs), "the imported items never reached Convex"
+        paneer = docs[str(items["10001"]["id"])]
+        assert (paneer["name"], paneer["price"], paneer["categoryName"]) == ("Paneer Tikka", 27500, "Starters")
+        assert int(paneer["version"]) == items["10001"]["version"] == 2
