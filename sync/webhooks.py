@@ -63,12 +63,16 @@ def delivery_id(order_id: UUID, version: int) -> str:
     return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{order_id}:{version}"))
 
 
+def event_name(event: Row | None) -> str:
+    """order.created while the order's newest event is its creation (from no status)."""
+    return "order.created" if event is None or event["from_status"] is None else "order.status_changed"
+
+
 def build_body(order: Row, event: Row | None, *, sent_at: datetime) -> bytes:
     """The delivery body as compact JSON bytes (the exact bytes that are signed and sent)."""
-    created = event is None or event["from_status"] is None
     document = {k: v for k, v in order.items() if k not in HIDDEN_FIELDS}
     body = {
-        "event": "order.created" if created else "order.status_changed",
+        "event": event_name(event),
         "delivery_id": delivery_id(order["id"], order["version"]),
         "sent_at": sent_at,
         "restaurant_id": order["restaurant_id"],
@@ -113,17 +117,18 @@ class WebhookTarget:
     name = TARGET
 
     def __init__(self, db: Database, box: CredentialBox, *, backoff: Backoff, lease_s: float = 60.0,
-                 batch_size: int = 50, timeout_s: float = TIMEOUT_S, concurrency: int = 8,
+                 batch_size: int = 16, timeout_s: float = TIMEOUT_S,
                  transport: httpx.AsyncBaseTransport | None = None, metrics: PushMetrics | None = None):
-        if lease_s <= timeout_s:
+        # A round's deliveries all run at once, each bounded by timeout_s in total, so the
+        # round ends before the lease of its rows does.
+        if lease_s <= timeout_s + 5:
             raise ValueError("the lease must outlast a delivery's timeout")
         self.db, self.box, self.backoff = db, box, backoff
-        self.lease_s, self.batch_size, self.metrics = lease_s, batch_size, metrics
-        self._slots = asyncio.Semaphore(concurrency)
+        self.lease_s, self.batch_size, self.timeout_s, self.metrics = lease_s, batch_size, timeout_s, metrics
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            limits=httpx.Limits(max_connections=batch_size, max_keepalive_connections=batch_size),
             headers={"User-Agent": USER_AGENT},
             transport=transport,
         )
@@ -183,12 +188,10 @@ class WebhookTarget:
             SIGNATURE_HEADER: signature(delivery.endpoint.secret, body),
             "X-Tabletop-Timestamp": str(int(sent_at.timestamp())),
             "X-Tabletop-Delivery": delivery_id(delivery.order["id"], delivery.order["version"]),
-            "X-Tabletop-Event": "order.created" if delivery.event is None or delivery.event["from_status"] is None
-            else "order.status_changed",
+            "X-Tabletop-Event": event_name(delivery.event),
         }
         started = time.perf_counter()
-        async with self._slots:
-            outcome = await self._post(delivery.endpoint.url, body, headers)
+        outcome = await self._post(delivery.endpoint.url, body, headers)
         if self.metrics:
             self.metrics.latency.labels(TARGET, outcome.outcome).observe(time.perf_counter() - started)
             self.metrics.results.labels(TARGET, "delivered" if outcome.delivered else "failed").inc()
@@ -196,10 +199,17 @@ class WebhookTarget:
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> _Outcome:
         try:
-            async with self._client.stream("POST", url, content=body, headers=headers) as response:
+            # httpx's timeouts bound each step; this bounds the whole exchange (a receiver
+            # trickling its answer byte by byte).
+            async with (
+                asyncio.timeout(self.timeout_s),
+                self._client.stream("POST", url, content=body, headers=headers) as response,
+            ):
                 answer = await _read_some(response)
         except httpx.TimeoutException as exc:
             return _Outcome(False, f"timeout: {type(exc).__name__}", outcome="retry")
+        except TimeoutError:
+            return _Outcome(False, f"timeout: no complete answer within {self.timeout_s:g} s", outcome="retry")
         except httpx.HTTPError as exc:
             return _Outcome(False, f"network: {type(exc).__name__}: {exc}", outcome="retry")
         status = response.status_code
@@ -265,5 +275,4 @@ def webhook_target(db: Database, settings: SyncSettings, environ: Mapping[str, s
     dev_path = env.get("DEV_CREDENTIALS_KEY_PATH")
     box = load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)
     # A delivery must end (by its timeout) well before its lease lets another worker take the row.
-    return WebhookTarget(db, box, backoff=backoff_of(settings), lease_s=settings.sync_lease_s,
-                         timeout_s=min(TIMEOUT_S, settings.sync_lease_s / 2))
+    return WebhookTarget(db, box, backoff=backoff_of(settings), lease_s=max(settings.sync_lease_s, TIMEOUT_S + 10))

@@ -71,6 +71,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     delay_s: float = 0.0
+    trickle_s: float = 0.0  # a 2xx answer's body sent one byte per trickle_s
 
     @property
     def url(self) -> str:
@@ -95,10 +96,17 @@ def receiver() -> Iterator[Receiver]:
                 time.sleep(delay_s)
             status = me.answers.pop(0) if me.answers else 200
             answer = {200: b"", 410: b"gone: this endpoint was retired", 500: b"boom"}.get(status, b"no")
+            if me.trickle_s:
+                answer = b"x" * 10
             self.send_response(status)
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(answer)
+            for byte in answer if me.trickle_s else ():
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(me.trickle_s)
+            if not me.trickle_s:
+                self.wfile.write(answer)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # the base class's name
             pass
@@ -353,6 +361,24 @@ async def test_a_receiver_that_is_down_for_long_is_retried_past_the_maximum_atte
     receiver.delay_s = 0.0
     await asyncio.sleep(PAST_BACKOFF_S)
     assert (await target.run_once(owner="t")).synced == 1
+
+
+async def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout_and_retried(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest, receiver: Receiver,
+    make_target: MakeTarget, db_sql: DbSql,
+) -> None:
+    """Each byte arrives within httpx's read timeout, but the whole answer would take 1.5 s: the 0.5 s
+    timeout bounds the exchange, so a round always ends before its lease does."""
+    r = await make_restaurant()
+    await register(client, r, receiver.url)
+    target = make_target(timeout_s=0.5)
+    receiver.trickle_s = 0.15
+    order = await place(client, r, await open_guest(r))
+    started = time.monotonic()
+    assert (await target.run_once(owner="t")).failed == 1
+    assert time.monotonic() - started < 1.2
+    [row] = webhook_rows(db_sql, order["id"])
+    assert (row["status"], row["last_error"]) == ("failed", "timeout: no complete answer within 0.5 s")
 
 
 async def test_a_receiver_answering_410_goes_dead_after_the_maximum_attempts_and_shows_in_sync_health(
