@@ -634,6 +634,11 @@ async def test_a_body_without_a_url_or_with_more_fields_is_422(
     ("https://10.1.2.3/hook", True, False),
     ("https://169.254.169.254/latest", True, False),
     ("https://[::1]/hook", True, False),
+    ("https://2130706433/hook", True, False),  # 127.0.0.1 as one number
+    ("https://0x7f.1/hook", True, False),
+    ("https://0177.0.0.1/hook", True, False),
+    ("https://8.8.8.8/hook", True, True),
+    ("https://cafe.be/hook", True, True),
     ("http://127.0.0.1:8080/hook", False, True),
     ("http://localhost:8080/hook", False, True),
     ("http://hooks.example.com/tabletop", False, True),

@@ -10,6 +10,7 @@ issued (creation or ``?rotate=true``), and never again; logs name the webhook's 
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -97,6 +98,10 @@ def _bad_url(detail: str) -> ApiError:
                     errors=[{"loc": ["body", "url"], "msg": detail, "type": "invalid_webhook_url"}])
 
 
+# Numeric hosts inet_aton still reads as IPv4 (2130706433, 0x7f.1, 0177.0.0.1): 127.0.0.1 in disguise.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
+
+
 def _internal_host(host: str) -> bool:
     """localhost or an IP literal that is not a public address (loopback, private, link-local...)."""
     if host == "localhost" or host.endswith(".localhost"):
@@ -104,7 +109,7 @@ def _internal_host(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return bool(_NUMERIC_HOST.match(host))  # not a dotted quad ipaddress reads, yet numeric
     return not address.is_global
 
 
