@@ -1,7 +1,9 @@
 -- Menu import (db/menu_import.py). Each statement takes a whole list as JSON and works on
 -- every row of it at once. Upserts key on (restaurant_id, external_id) and write only rows
 -- that really change; rows made here by hand (external_id NULL) are left alone.
--- RETURNING (xmax = 0) tells an inserted row from an updated one.
+-- RETURNING (xmax = 0) tells an inserted row from an updated one. The big lists (items,
+-- variations, addons, links) are first compared with what is stored through a join, so an
+-- unchanged row never reaches ON CONFLICT (which would lock it even when its WHERE fails).
 
 -- name: import_lock
 -- Serialises the menu imports of one restaurant (a pull racing a push) until the transaction ends.
@@ -46,6 +48,10 @@ SELECT %(restaurant_id)s, n.external_id, g.id, n.name, n.price, n.is_available, 
   FROM jsonb_to_recordset(%(addons)s::jsonb)
        AS n(external_id text, "group" text, name text, price bigint, is_available boolean, is_veg boolean, rank int)
   JOIN menu_addon_groups g ON g.restaurant_id = %(restaurant_id)s AND g.external_id = n."group"
+  LEFT JOIN menu_addons o ON o.restaurant_id = %(restaurant_id)s AND o.external_id = n.external_id
+ WHERE o.id IS NULL
+    OR (o.group_id, o.name, o.price, o.is_available, o.is_veg, o.rank, o.deleted_at)
+       IS DISTINCT FROM (g.id, n.name, n.price, n.is_available, n.is_veg, n.rank, NULL)
 ON CONFLICT (restaurant_id, external_id) DO UPDATE
    SET group_id = excluded.group_id, name = excluded.name, price = excluded.price,
        is_available = excluded.is_available, is_veg = excluded.is_veg, rank = excluded.rank, deleted_at = NULL
@@ -127,6 +133,10 @@ SELECT %(restaurant_id)s, n.external_id, c.id, n.name, n.description, n.price, n
        AS n(external_id text, category text, name text, description text, price bigint, is_available boolean,
             is_veg boolean, rank int)
   JOIN menu_categories c ON c.restaurant_id = %(restaurant_id)s AND c.external_id = n.category
+  LEFT JOIN menu_items o ON o.restaurant_id = %(restaurant_id)s AND o.external_id = n.external_id
+ WHERE o.id IS NULL
+    OR (o.category_id, o.name, o.description, o.price, o.is_available, o.is_veg, o.rank, o.deleted_at)
+       IS DISTINCT FROM (c.id, n.name, n.description, n.price, n.is_available, n.is_veg, n.rank, NULL)
 ON CONFLICT (restaurant_id, external_id) DO UPDATE
    SET category_id = excluded.category_id, name = excluded.name, description = excluded.description,
        price = excluded.price, is_available = excluded.is_available, is_veg = excluded.is_veg,
@@ -157,6 +167,10 @@ SELECT %(restaurant_id)s, n.external_id, i.id, n.name, n.price, n.is_available, 
        AS n(external_id text, item text, name text, price bigint, is_available boolean, rank int,
             external_variation_id text)
   JOIN menu_items i ON i.restaurant_id = %(restaurant_id)s AND i.external_id = n.item
+  LEFT JOIN menu_variations o ON o.restaurant_id = %(restaurant_id)s AND o.external_id = n.external_id
+ WHERE o.id IS NULL
+    OR (o.item_id, o.name, o.price, o.is_available, o.rank, o.external_variation_id, o.deleted_at)
+       IS DISTINCT FROM (i.id, n.name, n.price, n.is_available, n.rank, n.external_variation_id, NULL)
 ON CONFLICT (restaurant_id, external_id) DO UPDATE
    SET item_id = excluded.item_id, name = excluded.name, price = excluded.price,
        is_available = excluded.is_available, rank = excluded.rank,
@@ -189,6 +203,7 @@ WITH incoming AS (
 )
 INSERT INTO menu_item_taxes (restaurant_id, item_id, tax_id)
 SELECT %(restaurant_id)s, item_id, tax_id FROM incoming
+ WHERE (item_id, tax_id) NOT IN (SELECT item_id, tax_id FROM menu_item_taxes WHERE restaurant_id = %(restaurant_id)s)
 ON CONFLICT DO NOTHING;
 
 -- name: import_replace_item_addon_groups
@@ -209,7 +224,11 @@ WITH incoming AS (
        AND (x.item_id, x.group_id) NOT IN (SELECT item_id, group_id FROM incoming)
 )
 INSERT INTO menu_item_addon_groups AS l (restaurant_id, item_id, group_id, min_select, max_select, rank)
-SELECT %(restaurant_id)s, item_id, group_id, min_select, max_select, rank FROM incoming
+SELECT %(restaurant_id)s, n.item_id, n.group_id, n.min_select, n.max_select, n.rank
+  FROM incoming n
+  LEFT JOIN menu_item_addon_groups o
+         ON o.restaurant_id = %(restaurant_id)s AND o.item_id = n.item_id AND o.group_id = n.group_id
+ WHERE o.item_id IS NULL OR (o.min_select, o.max_select, o.rank) IS DISTINCT FROM (n.min_select, n.max_select, n.rank)
 ON CONFLICT (restaurant_id, item_id, group_id) DO UPDATE
    SET min_select = excluded.min_select, max_select = excluded.max_select, rank = excluded.rank
  WHERE (l.min_select, l.max_select, l.rank) IS DISTINCT FROM (excluded.min_select, excluded.max_select, excluded.rank);
