@@ -16,6 +16,7 @@ returned as a ``PetpoojaAnswer`` for sync.petpooja_payload.classify_response to 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -86,8 +87,14 @@ class PetpoojaClient:
 
     async def _post(self, url: str, content: bytes, headers: Mapping[str, str] | None = None) -> PetpoojaAnswer:
         try:
-            response = await self._http.post(
-                url, content=content, headers={"Content-Type": "application/json", **(headers or {})})
+            # httpx's timeout bounds each network operation; the deadline bounds the whole
+            # exchange, so an answer trickling in cannot hold a send (and its row lock) longer.
+            async with asyncio.timeout(self.settings.petpooja_timeout_s):
+                response = await self._http.post(
+                    url, content=content, headers={"Content-Type": "application/json", **(headers or {})})
+        except TimeoutError:
+            raise PetpoojaUnreachable(f"PetPooja did not answer within {self.settings.petpooja_timeout_s}s "
+                                      f"(deadline) at {url}") from None
         except httpx.TimeoutException as exc:
             raise PetpoojaUnreachable(f"PetPooja did not answer within {self.settings.petpooja_timeout_s}s "
                                       f"({type(exc).__name__}) at {url}") from None

@@ -530,3 +530,34 @@ async def test_an_order_cancelled_after_an_unanswered_push_is_cancelled_in_petpo
         assert kinds == []
         assert row["cancel_response"]["errorCode"] == "SO_106"
     assert petpooja_standin.stats()["calls"]["save_order"] == 1
+
+
+async def test_an_answer_trickling_in_is_cut_off_at_the_timeout() -> None:
+    """A server that sends its answer a byte at a time (each read well inside httpx's per-read
+    timeout) still cannot hold a call past PETPOOJA_TIMEOUT_S."""
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        try:
+            for _ in range(1000):
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = PetpoojaClient(load_petpooja_settings({"PETPOOJA_SANDBOX_URL": f"http://127.0.0.1:{port}",
+                                                    "PETPOOJA_TIMEOUT_S": "0.5"}))
+    started = time.monotonic()
+    try:
+        with pytest.raises(PetpoojaUnreachable, match=r"did not answer within 0\.5s \(deadline\)"):
+            await client.save_order(OUTLET, {})
+    finally:
+        await client.close()
+        server.close()
+    assert time.monotonic() - started < 2
