@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,10 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from tests.conftest import Guest, Restaurant, User, expect, order_body
+from api.app import create_app
+from api.config import Settings
+from sync.config import PetpoojaSettings
+from tests.conftest import Guest, PetpoojaStandin, Restaurant, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
 
@@ -162,9 +165,23 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: Any, open_guest: Any) -> World:
+async def app(settings: Settings, petpooja_standin: PetpoojaStandin) -> AsyncIterator[Starlette]:
+    """The API calling the PetPooja stand-in, so that a menu pull (the control) can succeed."""
+    application = create_app(settings, petpooja_settings=PetpoojaSettings.model_validate(
+        {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: Any, open_guest: Any,
+                petpooja_standin: PetpoojaStandin) -> World:
     # Built concurrently: setup is most of this file's running time.
     a, b = await asyncio.gather(_side(client, make_restaurant, open_guest), _side(client, make_restaurant, open_guest))
+    for side in (a, b):
+        keys = _petpooja(side.id)
+        petpooja_standin.register(keys["rest_id"], app_key=keys["app_key"], app_secret=keys["app_secret"],
+                                  access_token=keys["access_token"])
     roles = ("manager", "staff", "kitchen")
     people = await asyncio.gather(*(make_member(a.r, role) for role in roles))
     a.people = dict(zip(roles, people, strict=True))
@@ -233,6 +250,8 @@ ENDPOINTS = [
     Endpoint("cancel_order", "POST", R + "/orders/{oid}/cancel", MEMBERS | {"guest"}, lambda s: {"reason": "attack"}),
     Endpoint("sync_status", "GET", R + "/sync/status", OM, writes=False, reveals=False),
     Endpoint("convex_token", "POST", R + "/convex-token", MEMBERS, writes=False, reveals=False),
+    Endpoint("sync_menu", "POST", R + "/menu/sync", OM, reveals=False),
+    Endpoint("list_menu_syncs", "GET", R + "/menu/syncs", OM, writes=False, reveals=False),
     # In this order: the manager's controls connect, read, then disconnect.
     Endpoint("connect_petpooja", "PUT", R + "/integrations/petpooja", OM, lambda s: _petpooja(s.id)),
     Endpoint("get_petpooja", "GET", R + "/integrations/petpooja", OM, writes=False),
