@@ -410,7 +410,7 @@ async def test_a_pull_racing_a_push_ends_as_one_of_the_two_menus(
     assert all(r["status"] == "ok" for r in results)
 
 
-async def test_a_thousand_item_menu_imports_well_under_a_second(
+async def test_a_thousand_item_menu_imports_whole_and_a_one_price_change_updates_one_item(
     app: Starlette, make_restaurant: MakeRestaurant, capsys: pytest.CaptureFixture[str],
 ) -> None:
     restaurant = await make_restaurant()
@@ -435,9 +435,7 @@ async def test_a_thousand_item_menu_imports_well_under_a_second(
         print(f"\n1,000 items, 2,000 variations, 150 addons, 3,000 addon links, 2,000 tax links: "
               f"parse {parse_first * 1000:.0f} ms + first import {first * 1000:.0f} ms (commit included); "
               f"parse {parse_again * 1000:.0f} ms + re-import with one change {again * 1000:.0f} ms")
-    # About 0.3-0.5 s each on this 2-core machine while other test runs share it; the bound
-    # leaves room for a busier one and still catches a per-row (or quadratic) regression.
-    assert first < 2.0 and again < 2.0
+    # Timings are printed for the curious, never judged here: bench/ measures speed.
 
 
 def big_menu(n: int) -> dict[str, Any]:
