@@ -147,6 +147,11 @@ def _petpooja(restaurant_id: str) -> dict[str, str]:
             "environment": "sandbox"}
 
 
+def _webhook(restaurant_id: str, path: str = "orders") -> dict[str, str]:
+    # The URL names the restaurant, so it serves as a marker of that restaurant's data.
+    return {"url": f"https://hooks.example.com/{restaurant_id}/{path}"}
+
+
 async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any) -> Side:
     r = await make_restaurant()
     guest = await open_guest(r, 0)
@@ -155,9 +160,12 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
                                      json={"name": "Desserts", "rank": 2}), 201)
     outlet = expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers,
                                      json=_petpooja(r.id)), 200)
+    hook = expect(await client.put(r.url("/integrations/webhook"), headers=r.owner.headers,
+                                   json=_webhook(r.id)), 201)
     side = Side(r, guest, order, empty["id"])
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"],
+        hook["url"], _webhook(r.id, "moved")["url"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
@@ -256,6 +264,10 @@ ENDPOINTS = [
     Endpoint("connect_petpooja", "PUT", R + "/integrations/petpooja", OM, lambda s: _petpooja(s.id)),
     Endpoint("get_petpooja", "GET", R + "/integrations/petpooja", OM, writes=False),
     Endpoint("disconnect_petpooja", "DELETE", R + "/integrations/petpooja", OM),
+    # In this order too: replace the URL registered in _side, read, delete.
+    Endpoint("put_webhook", "PUT", R + "/integrations/webhook", OM, lambda s: _webhook(s.id, "moved")),
+    Endpoint("get_webhook", "GET", R + "/integrations/webhook", OM, writes=False),
+    Endpoint("delete_webhook", "DELETE", R + "/integrations/webhook", OM),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]
