@@ -8,6 +8,7 @@ itself, so a test's setup goes through the same code a client's would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,8 +50,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tabletop_tests_%'"):
             pid = name.removeprefix("tabletop_tests_").removesuffix("_tmpl")
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name)))
-                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                # Best effort: another run may be dropping it too, or it may be half-created.
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name)))
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 postgresql_noproc = factories.postgresql_noproc(
