@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -361,7 +362,7 @@ async def save_order(request: Request) -> Response:
     else:
         record = {"kind": "save_order", "restID": outlet.rest_id, "clientOrderID": client_id,
                   "orderID": str(next(state.ids)), "status": "saved", "callback_url": order.get("callback_url", ""),
-                  "resends": 0, "resent_different": False, "body": body}
+                  "resends": 0, "resent_different": False, "received_at": time.time(), "body": body}
         state.saved[(outlet.rest_id, client_id)] = record
         state.records.append(record)
     return await _drop(request, JSONResponse({
