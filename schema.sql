@@ -558,6 +558,9 @@ CREATE TABLE petpooja_orders (
     CONSTRAINT petpooja_orders_order_fkey FOREIGN KEY (restaurant_id, order_id)
         REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
 );
+-- PetPooja's order callbacks may name an order by PetPooja's own id.
+CREATE INDEX petpooja_orders_petpooja_order_id_idx ON petpooja_orders (restaurant_id, petpooja_order_id)
+    WHERE petpooja_order_id IS NOT NULL;
 
 -- Every callback delivery a restaurant's secret URL received: the raw body, what we made
 -- of it, and when. A delivery whose body repeats the previous one of its kind (PetPooja
