@@ -61,6 +61,20 @@ BEGIN
 END
 $$;
 
+-- Writes (or coalesces into) the pending outbox row of an entity for one target: one
+-- pending row per (target, entity) at most, carrying the highest version seen.
+-- (plpgsql: its body is checked when first run, after sync_log exists.)
+CREATE FUNCTION enqueue_outbox(rid uuid, tgt text, etype text, eid uuid, ver bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
+    VALUES (rid, tgt, etype, eid, ver)
+    ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
+    DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
+                  updated_at = now();
+END
+$$;
+
 -- Writes (or coalesces into) the pending outbox row of the changed entity. A delete is
 -- recorded one version above the last state so that it outranks every earlier upsert.
 CREATE FUNCTION enqueue_sync() RETURNS trigger
@@ -76,11 +90,7 @@ BEGIN
     ELSE
         rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version;
     END IF;
-    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
-    VALUES (rid, 'convex', etype, eid, ver)
-    ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
-    DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
-                  updated_at = now();
+    PERFORM enqueue_outbox(rid, 'convex', etype, eid, ver);
     RETURN NULL;
 END
 $$;
@@ -141,19 +151,11 @@ BEGIN
                                                  WHERE restaurant_id = NEW.restaurant_id AND order_id = NEW.id)) THEN
         INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (NEW.restaurant_id, NEW.id)
         ON CONFLICT DO NOTHING;
-        INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
-        VALUES (NEW.restaurant_id, 'petpooja', 'order', NEW.id, NEW.version)
-        ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
-        DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
-                      updated_at = now();
+        PERFORM enqueue_outbox(NEW.restaurant_id, 'petpooja', 'order', NEW.id, NEW.version);
         PERFORM pg_notify('sync_wake', 'petpooja');
     END IF;
     IF EXISTS (SELECT FROM restaurant_webhooks WHERE restaurant_id = NEW.restaurant_id) THEN
-        INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
-        VALUES (NEW.restaurant_id, 'webhook', 'order', NEW.id, NEW.version)
-        ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
-        DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
-                      updated_at = now();
+        PERFORM enqueue_outbox(NEW.restaurant_id, 'webhook', 'order', NEW.id, NEW.version);
         PERFORM pg_notify('sync_wake', 'webhook');
     END IF;
     RETURN NULL;
