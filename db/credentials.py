@@ -4,7 +4,7 @@ A sealed value is a random 96-bit nonce followed by the ciphertext and its tag. 
 associated data binds it to one restaurant, so a value copied into another restaurant's
 row fails to open instead of handing that restaurant someone else's POS credentials.
 The key comes from configuration (``load_box``: the API through api/credentials.py, the
-sync worker through sync/petpooja.py); each row records the id of the key that sealed it
+sync worker through ``worker_box``); each row records the id of the key that sealed it
 so a rotation can tell old rows from new ones.
 """
 
@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from uuid import UUID
 
@@ -84,3 +85,14 @@ def load_box(key_b64: str | None, key_id: str | None, dev_key_path: Path = DEV_K
     key = base64.b64decode(key_b64, validate=True) if key_b64 else _dev_key(dev_key_path)
     # A derived id names the key without revealing it: a one-way hash, truncated.
     return CredentialBox(key, key_id or "k-" + hashlib.sha256(b"key-id:" + key).hexdigest()[:16])
+
+
+def worker_box(environ: Mapping[str, str]) -> CredentialBox | None:
+    """The worker's box, from the same variables the API reads (PETPOOJA_CREDENTIALS_KEY,
+    _KEY_ID, DEV_CREDENTIALS_KEY_PATH); None in production without a key, where the API
+    refuses to seal anything, so there is nothing to open."""
+    key, key_id = environ.get("PETPOOJA_CREDENTIALS_KEY") or None, environ.get("PETPOOJA_CREDENTIALS_KEY_ID") or None
+    if key is None and environ.get("ENV_MODE") == "production":
+        return None
+    dev_path = environ.get("DEV_CREDENTIALS_KEY_PATH")
+    return load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)

@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import structlog
 
 from db import outbox, petpooja
-from db.credentials import DEV_KEY_PATH, CredentialBox, CredentialsUnreadable, load_box
+from db.credentials import CredentialBox, CredentialsUnreadable, worker_box
 from db.outbox import Backoff
 from db.pool import Database
 from db.queries import Conn, Row
@@ -234,12 +233,10 @@ def petpooja_target(db: Database, settings: SyncSettings, environ: Mapping[str, 
     """The target for this environment, or None when PetPooja's credentials cannot be opened
     here: production without PETPOOJA_CREDENTIALS_KEY. Development uses the generated key."""
     env = os.environ if environ is None else environ
-    key, key_id = env.get("PETPOOJA_CREDENTIALS_KEY") or None, env.get("PETPOOJA_CREDENTIALS_KEY_ID") or None
-    if key is None and env.get("ENV_MODE") == "production":
+    box = worker_box(env)
+    if box is None:
         log.warning("petpooja_target_disabled", reason="PETPOOJA_CREDENTIALS_KEY is not set")
         return None
-    dev_path = env.get("DEV_CREDENTIALS_KEY_PATH")
-    box = load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)
     pp: PetpoojaSettings = load_petpooja_settings(env)
     # A round sends its orders one after another, each within the timeout: keep a round
     # inside the claim's lease.

@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -36,7 +35,7 @@ import orjson
 import structlog
 
 from db import outbound_webhooks, outbox
-from db.credentials import DEV_KEY_PATH, CredentialBox, CredentialsUnreadable, load_box
+from db.credentials import CredentialBox, CredentialsUnreadable, worker_box
 from db.outbox import Backoff
 from db.pool import Database
 from db.queries import Conn, Row
@@ -268,11 +267,9 @@ def webhook_target(db: Database, settings: SyncSettings, environ: Mapping[str, s
     """The target for this environment (always on), or None when the secrets cannot be opened
     here: production without PETPOOJA_CREDENTIALS_KEY (the API refuses to seal without it)."""
     env = os.environ if environ is None else environ
-    key, key_id = env.get("PETPOOJA_CREDENTIALS_KEY") or None, env.get("PETPOOJA_CREDENTIALS_KEY_ID") or None
-    if key is None and env.get("ENV_MODE") == "production":
+    box = worker_box(env)
+    if box is None:
         log.warning("webhook_target_disabled", reason="PETPOOJA_CREDENTIALS_KEY is not set")
         return None
-    dev_path = env.get("DEV_CREDENTIALS_KEY_PATH")
-    box = load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)
     # A delivery must end (by its timeout) well before its lease lets another worker take the row.
     return WebhookTarget(db, box, backoff=backoff_of(settings), lease_s=max(settings.sync_lease_s, TIMEOUT_S + 10))
