@@ -62,21 +62,28 @@ END
 $$;
 
 -- Writes (or coalesces into) the pending outbox row of an entity for one target: one
--- pending row per (target, entity) at most, carrying the highest version seen.
+-- pending row per (target, entity) at most, carrying the highest version seen and the
+-- trace context of the request that first wrote it (app.trace_context, set per
+-- transaction by db/pool.py when tracing is on), so a delivery continues that trace.
 -- (plpgsql: its body is checked when first run, after sync_log exists.)
 CREATE FUNCTION enqueue_outbox(rid uuid, tgt text, etype text, eid uuid, ver bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
-    VALUES (rid, tgt, etype, eid, ver)
+    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version, trace_context)
+    VALUES (rid, tgt, etype, eid, ver, nullif(current_setting('app.trace_context', true), ''))
     ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
     DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
+                  trace_context = coalesce(sync_log.trace_context, EXCLUDED.trace_context),
                   updated_at = now();
 END
 $$;
 
--- Writes (or coalesces into) the pending outbox row of the changed entity. A delete is
--- recorded one version above the last state so that it outranks every earlier upsert.
+-- The one routing trigger of synced entities: writes (or coalesces into) the pending outbox
+-- row of every target that takes this kind of change (sync_targets) from this restaurant
+-- (all_restaurants, or a restaurant_targets row), and wakes the workers at commit for
+-- targets without a post-commit pusher. What happened: created, changed or deleted, and
+-- for an order status_changed and cancelled. A delete is recorded one version above the
+-- last state so that it outranks every earlier upsert. A new target adds rows, not code.
 CREATE FUNCTION enqueue_sync() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -84,13 +91,36 @@ DECLARE
     rid uuid;
     eid uuid;
     ver bigint;
+    happened text[];
+    t record;
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        rid := OLD.restaurant_id; eid := OLD.id; ver := OLD.version + 1;
+        rid := OLD.restaurant_id; eid := OLD.id; ver := OLD.version + 1; happened := '{deleted}';
+    ELSIF TG_OP = 'INSERT' THEN
+        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version; happened := '{created}';
     ELSE
-        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version;
+        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version; happened := '{changed}';
+        IF etype = 'order' THEN
+            IF NEW.status IS DISTINCT FROM OLD.status THEN
+                happened := happened || '{status_changed}'::text[];
+                IF NEW.status = 'cancelled' THEN
+                    happened := happened || '{cancelled}'::text[];
+                END IF;
+            END IF;
+        END IF;
     END IF;
-    PERFORM enqueue_outbox(rid, 'convex', etype, eid, ver);
+    FOR t IN SELECT s.name, s.wake
+               FROM sync_targets s
+              WHERE etype = ANY (s.entity_types) AND s.events && happened
+                AND (s.all_restaurants
+                     OR EXISTS (SELECT FROM restaurant_targets r WHERE r.restaurant_id = rid AND r.target = s.name))
+              ORDER BY s.name
+    LOOP
+        PERFORM enqueue_outbox(rid, t.name, etype, eid, ver);
+        IF t.wake THEN
+            PERFORM pg_notify('sync_wake', t.name);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -135,33 +165,6 @@ BEGIN
 END
 $$;
 
--- The order's rows for the other targets, in the same transaction as the change:
--- * petpooja: every new order of a connected restaurant (with its petpooja_orders row),
---   and the cancellation of an order PetPooja was (or is about to be) sent;
--- * webhook: every new order and status change of a restaurant with an outbound webhook.
--- A notification wakes the worker at commit (these targets have no in-process pusher).
-CREATE FUNCTION enqueue_order_integrations() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
-        RETURN NULL;
-    END IF;
-    IF (TG_OP = 'INSERT' AND EXISTS (SELECT FROM petpooja_outlets WHERE restaurant_id = NEW.restaurant_id))
-       OR (NEW.status = 'cancelled' AND EXISTS (SELECT FROM petpooja_orders
-                                                 WHERE restaurant_id = NEW.restaurant_id AND order_id = NEW.id)) THEN
-        INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (NEW.restaurant_id, NEW.id)
-        ON CONFLICT DO NOTHING;
-        PERFORM enqueue_outbox(NEW.restaurant_id, 'petpooja', 'order', NEW.id, NEW.version);
-        PERFORM pg_notify('sync_wake', 'petpooja');
-    END IF;
-    IF EXISTS (SELECT FROM restaurant_webhooks WHERE restaurant_id = NEW.restaurant_id) THEN
-        PERFORM enqueue_outbox(NEW.restaurant_id, 'webhook', 'order', NEW.id, NEW.version);
-        PERFORM pg_notify('sync_wake', 'webhook');
-    END IF;
-    RETURN NULL;
-END
-$$;
-
 CREATE TABLE users (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email             text NOT NULL CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
@@ -183,6 +186,8 @@ CREATE TABLE refresh_tokens (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
+-- Housekeeping prunes expired tokens (sync/housekeeping.py).
+CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);
 
 CREATE TABLE restaurants (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -243,6 +248,7 @@ CREATE TABLE guest_sessions (
     CONSTRAINT guest_sessions_table_fkey FOREIGN KEY (restaurant_id, table_id)
         REFERENCES dining_tables (restaurant_id, id) ON DELETE CASCADE
 );
+CREATE INDEX guest_sessions_expires_idx ON guest_sessions (expires_at);
 
 CREATE TABLE menu_categories (
     restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
@@ -520,6 +526,8 @@ CREATE TABLE idempotency_keys (
     CONSTRAINT idempotency_keys_order_fkey FOREIGN KEY (restaurant_id, order_id)
         REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
 );
+-- Keys past the replay window are pruned; BRIN: rows arrive in time order and the index stays tiny.
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys USING brin (created_at);
 
 -- A restaurant's PetPooja outlet. credentials holds app_key, app_secret and access_token as
 -- one JSON document sealed with AES-256-GCM (db/credentials.py): a random 96-bit nonce, then
@@ -541,8 +549,8 @@ CREATE TABLE petpooja_outlets (
     CONSTRAINT petpooja_outlets_callback_secret_key UNIQUE (callback_secret)
 );
 
--- What PetPooja knows of an order: created with the order when its restaurant is connected
--- (enqueue_order_integrations). The first push freezes the body (without credentials) in
+-- What PetPooja knows of an order: created when the worker first claims the order's
+-- petpooja outbox row (sync/petpooja/target.py). The first push freezes the body (without credentials) in
 -- payload; every resend sends exactly that, so an order never reaches PetPooja twice with
 -- different content. response and petpooja_order_id record PetPooja's answer.
 CREATE TABLE petpooja_orders (
@@ -581,6 +589,23 @@ CREATE TABLE webhook_deliveries (
     CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (restaurant_id, id)
 );
 CREATE INDEX webhook_deliveries_kind_idx ON webhook_deliveries (restaurant_id, source, kind, id DESC);
+CREATE INDEX webhook_deliveries_received_idx ON webhook_deliveries USING brin (received_at);
+
+-- Callbacks are append-only for the app role; the worker prunes old ones through this.
+CREATE FUNCTION prune_webhook_deliveries(retention_s float8, max_rows int) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH old AS (
+        SELECT restaurant_id, id FROM webhook_deliveries
+         WHERE received_at < now() - make_interval(secs => retention_s)
+         LIMIT max_rows
+           FOR UPDATE SKIP LOCKED
+    ), deleted AS (
+        DELETE FROM webhook_deliveries d USING old
+         WHERE d.restaurant_id = old.restaurant_id AND d.id = old.id
+        RETURNING 1
+    )
+    SELECT count(*) FROM deleted
+$$;
 
 -- A restaurant's own backend: order status changes are POSTed to url through the outbox
 -- (target 'webhook'), signed with HMAC-SHA256 under the sealed secret (db/credentials.py).
@@ -591,6 +616,43 @@ CREATE TABLE restaurant_webhooks (
     key_id        text NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Outbox targets and what each takes: the entity types and what happened to them (see
+-- enqueue_sync). A target with all_restaurants takes every restaurant's changes (Convex);
+-- the others those of the restaurants listed in restaurant_targets. wake: notify the
+-- workers at commit (a target that has no post-commit pusher in the API).
+CREATE TABLE sync_targets (
+    name            text PRIMARY KEY CONSTRAINT sync_targets_name_valid CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    entity_types    text[] NOT NULL
+                    CONSTRAINT sync_targets_entity_types_valid CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table']),
+    events          text[] NOT NULL
+                    CONSTRAINT sync_targets_events_valid
+                    CHECK (events <@ ARRAY['created', 'changed', 'deleted', 'status_changed', 'cancelled']),
+    all_restaurants boolean NOT NULL DEFAULT false,
+    wake            boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VALUES
+    ('convex', '{order,menu_item,table}', '{created,changed,deleted}', true, false),
+    ('petpooja', '{order}', '{created,cancelled}', false, true),
+    ('webhook', '{order}', '{created,status_changed}', false, true);
+
+-- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
+CREATE TABLE restaurant_targets (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    target        text NOT NULL CONSTRAINT restaurant_targets_target_fkey REFERENCES sync_targets (name),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT restaurant_targets_pkey PRIMARY KEY (restaurant_id, target)
+);
+
+-- The epoch a target was last rebuilt under: fullSync writes a new one to Convex and here,
+-- and a worker that finds Convex at another epoch (wiped, restored from an old backup,
+-- replaced) rebuilds it.
+CREATE TABLE sync_target_state (
+    target       text PRIMARY KEY CONSTRAINT sync_target_state_target_fkey REFERENCES sync_targets (name),
+    epoch        text NOT NULL,
+    epoch_set_at timestamptz NOT NULL DEFAULT now()
 );
 
 -- The outbox. One pending row per (target, entity) at most: later changes coalesce into
@@ -613,7 +675,11 @@ CREATE TABLE sync_log (
     last_error     text,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
-    synced_at      timestamptz
+    synced_at      timestamptz,
+    -- W3C traceparent of the request that wrote the row (NULL when tracing was off).
+    trace_context  text,
+    -- Failed because its target was down: due at once when the target answers again.
+    target_down    boolean NOT NULL DEFAULT false
 );
 CREATE UNIQUE INDEX sync_log_pending_key ON sync_log (target, entity_type, entity_id)
     WHERE status = 'pending';
@@ -635,9 +701,6 @@ CREATE TRIGGER orders_bump_version BEFORE UPDATE ON orders
     FOR EACH ROW EXECUTE FUNCTION bump_version();
 CREATE TRIGGER orders_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON orders
     FOR EACH ROW EXECUTE FUNCTION enqueue_sync('order');
-
-CREATE TRIGGER orders_enqueue_integrations AFTER INSERT OR UPDATE OF status ON orders
-    FOR EACH ROW EXECUTE FUNCTION enqueue_order_integrations();
 
 CREATE TRIGGER order_items_touch_order_insert AFTER INSERT ON order_items
     REFERENCING NEW TABLE AS new_items
@@ -683,7 +746,7 @@ BEGIN
                              'order_events', 'idempotency_keys', 'sync_log', 'petpooja_outlets',
                              'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
-                             'webhook_deliveries', 'restaurant_webhooks']
+                             'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -702,6 +765,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_
 REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
 REVOKE UPDATE, DELETE ON webhook_deliveries FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
+REVOKE INSERT, UPDATE, DELETE ON sync_targets FROM tabletop_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
+REVOKE ALL ON FUNCTION prune_webhook_deliveries(float8, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prune_webhook_deliveries(float8, int) TO tabletop_app;
 
 INSERT INTO schema_info (id, schema_version) VALUES (1, 4);

@@ -28,12 +28,13 @@ from api.state import Services
 from api.tokens import TokenService
 from db import logs
 from db.pool import Database
-from sync.config import PetpoojaSettings, SyncSettings, backoff_of, load_petpooja_settings, load_sync_settings
-from sync.convex import ConvexHttp
-from sync.metrics import PushMetrics
-from sync.petpooja_client import PetpoojaClient
-from sync.push import Pushing
+from sync import tracing
+from sync.config import PetpoojaSettings, SyncSettings, load_petpooja_settings, load_sync_settings
+from sync.engine import Engine
+from sync.metrics import PoolCollector, SyncMetrics
+from sync.petpooja.client import PetpoojaClient
 from sync.pusher import Pusher, new_owner
+from sync.registry import convex_target
 
 log = structlog.get_logger("api")
 
@@ -49,7 +50,10 @@ def create_app(
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level, cache=settings.production)
     metrics = Metrics()
-    push_metrics = PushMetrics(metrics.registry)
+    sync_metrics = SyncMetrics(metrics.registry)
+    traced = tracing.setup("tabletop-api", os.environ)
+    if traced:
+        tracing.instrument_clients()
     tokens = TokenService(settings)
     credentials = credential_box(settings)
     passwords = PasswordHasher(time_cost=settings.password_time_cost, memory_cost=settings.password_memory_kib)
@@ -62,31 +66,28 @@ def create_app(
         db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
-            metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, push_metrics=push_metrics,
+            metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
             credentials=credentials, petpooja=PetpoojaClient(petpooja_settings),
         )
         app.state.services = svc
+        pool_gauges = PoolCollector(db)
+        metrics.registry.register(pool_gauges)
         await db.open()
-        if sync_settings.enabled:
-            assert sync_settings.convex_url is not None
-            svc.convex = ConvexHttp(sync_settings.convex_url, sync_settings.convex_deploy_key,
-                                    timeout_s=sync_settings.convex_timeout_s,
-                                    max_connections=sync_settings.sync_max_in_flight)
-            svc.pusher = Pusher(
-                Pushing(db, svc.convex, owner=new_owner("api"), backoff=backoff_of(sync_settings),
-                        batch_size=sync_settings.sync_batch_size, metrics=push_metrics),
-                window_s=sync_settings.sync_batch_window_ms / 1000, batch_size=sync_settings.sync_batch_size,
-                max_in_flight=sync_settings.sync_max_in_flight, lease_s=sync_settings.sync_lease_s,
-            )
+        convex = convex_target(sync_settings)
+        if convex is not None:
+            engine = Engine(db, owner=new_owner("api"), metrics=sync_metrics, quiet=True)
+            svc.pusher = Pusher(engine, convex, window_s=sync_settings.sync_batch_window_ms / 1000,
+                                max_in_flight=sync_settings.sync_max_in_flight)
             svc.pusher.start()
         try:
-            log.info("api_started", env_mode=settings.env_mode, jwt_kid=tokens.kid, convex=sync_settings.enabled)
+            log.info("api_started", env_mode=settings.env_mode, jwt_kid=tokens.kid, convex=sync_settings.enabled,
+                     tracing=traced)
             yield
         finally:
+            metrics.registry.unregister(pool_gauges)
             if svc.pusher:
                 await svc.pusher.close()
-            if svc.convex:
-                await svc.convex.close()
+                await svc.pusher.target.close()
             if svc.petpooja:
                 await svc.petpooja.close()
             await db.close()
@@ -102,9 +103,16 @@ def create_app(
     ]
     routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes,
               *integrations.routes, *webhooks.routes, *menu_sync.routes]
-    return Starlette(
+    app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )
+    if traced:
+        # One server span per request, the parent of everything it does (SQL, the outbox rows
+        # it writes, and through them their deliveries).
+        from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+
+        StarletteInstrumentor.instrument_app(app)
+    return app
 
 
 def __getattr__(name: str) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-QUEUE_STATUSES = ("pending", "in_flight", "failed", "dead")
 
 
 class Metrics:
@@ -22,36 +21,15 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
 
-        self.queue_depth = Gauge(
-            "sync_queue_depth", "Outbox rows by target and status (synced rows not counted).",
-            ["target", "status"], registry=self.registry,
+        # What the floor does, after commit: orders placed by channel (qr: a guest's phone,
+        # staff: a member's screen) and every status move (from, to).
+        self.orders_created = Counter(
+            "orders_created", "Orders created, by channel (qr, staff).", ["channel"], registry=self.registry,
         )
-        self.oldest_pending = Gauge(
-            "sync_oldest_pending_seconds", "Age of the oldest row not yet synced, by target.",
-            ["target"], registry=self.registry,
+        self.status_transitions = Counter(
+            "order_status_transitions", "Order status moves, by from and to status and who made them.",
+            ["from_status", "to_status", "actor"], registry=self.registry,
         )
-        self.dead_rows = Gauge("sync_dead_rows", "Outbox rows that gave up, by target.", ["target"],
-                               registry=self.registry)
-
-    def set_queue(self, rows: list[dict[str, object]]) -> None:
-        self.queue_depth.clear()
-        self.oldest_pending.clear()
-        self.dead_rows.clear()
-        # An empty status reads 0, not absent: a drained queue is a value, not a gap.
-        for status in QUEUE_STATUSES:
-            self.queue_depth.labels("convex", status).set(0)
-        self.dead_rows.labels("convex").set(0)
-        oldest: dict[str, float] = {}
-        for row in rows:
-            target, status = str(row["target"]), str(row["status"])
-            self.queue_depth.labels(target, status).set(float(row["n"]))  # type: ignore[arg-type]  # a count
-            if status in ("pending", "failed", "in_flight"):
-                oldest[target] = max(oldest.get(target, 0.0), float(row["oldest_s"]))  # type: ignore[arg-type]  # seconds
-            if status == "dead":
-                self.dead_rows.labels(target).set(float(row["n"]))  # type: ignore[arg-type]  # a count
-        self.oldest_pending.labels("convex").set(0)
-        for target, age in oldest.items():
-            self.oldest_pending.labels(target).set(age)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

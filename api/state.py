@@ -14,9 +14,8 @@ from api.tokens import TokenService
 from db.credentials import CredentialBox
 from db.pool import Database
 from sync.config import SyncSettings
-from sync.convex import ConvexHttp
-from sync.metrics import PushMetrics
-from sync.petpooja_client import PetpoojaClient
+from sync.metrics import SyncMetrics
+from sync.petpooja.client import PetpoojaClient
 from sync.pusher import Pusher
 
 
@@ -30,9 +29,8 @@ class Services:
     metrics: Metrics
     dummy_password_hash: str
     sync: SyncSettings
-    push_metrics: PushMetrics
+    sync_metrics: SyncMetrics
     credentials: CredentialBox
-    convex: ConvexHttp | None = None
     pusher: Pusher | None = None
     petpooja: PetpoojaClient | None = None
 

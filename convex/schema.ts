@@ -120,4 +120,10 @@ export default defineSchema({
     "by_entity_and_pgId",
     ["entity", "pgId"],
   ),
+  // Bookkeeping of the sync itself, one document per key. "epoch": the epoch of the last
+  // full rebuild (sync:setEpoch); a deployment that lost its data no longer has it.
+  syncState: defineTable({ key: v.string(), value: v.string() }).index(
+    "by_key",
+    ["key"],
+  ),
 });

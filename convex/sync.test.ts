@@ -461,3 +461,26 @@ describe("recovery helpers", () => {
     );
   });
 });
+
+describe("epoch", () => {
+  test("a fresh deployment has no epoch, and the epoch set last is the one read", async () => {
+    const t = newBackend();
+    expect(await t.query(internal.sync.epoch, {})).toBeNull();
+    await t.mutation(internal.sync.setEpoch, { epoch: "first" });
+    await t.mutation(internal.sync.setEpoch, { epoch: "second" });
+    expect(await t.query(internal.sync.epoch, {})).toBe("second");
+    const stored = await t.run((ctx) => ctx.db.query("syncState").collect());
+    expect(stored.map((d) => [d.key, d.value])).toEqual([["epoch", "second"]]);
+  });
+
+  test("an empty or overlong epoch is refused with invalid_epoch and stores nothing", async () => {
+    const t = newBackend();
+    for (const epoch of ["", "x".repeat(101)]) {
+      await expectConvexError(
+        t.mutation(internal.sync.setEpoch, { epoch }),
+        "invalid_epoch",
+      );
+    }
+    expect(await t.query(internal.sync.epoch, {})).toBeNull();
+  });
+});

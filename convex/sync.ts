@@ -283,3 +283,46 @@ export const prune = internalMutation({
     return { results };
   },
 });
+
+const EPOCH_KEY = "epoch";
+
+/**
+ * The epoch of the last full rebuild from Postgres. fullSync writes a new one before it
+ * pushes everything and records it in Postgres after; a worker that finds another epoch
+ * here than Postgres records (none: the deployment was wiped or replaced; an older one:
+ * restored from a backup) knows documents may be missing and rebuilds.
+ */
+export const epoch = internalQuery({
+  args: {},
+  returns: v.union(v.string(), v.null()),
+  handler: async (ctx) => {
+    const stored = await ctx.db
+      .query("syncState")
+      .withIndex("by_key", (q) => q.eq("key", EPOCH_KEY))
+      .unique();
+    return stored?.value ?? null;
+  },
+});
+
+export const setEpoch = internalMutation({
+  args: { epoch: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { epoch }) => {
+    if (epoch.length === 0 || epoch.length > 100) {
+      throw new ConvexError({
+        code: "invalid_epoch",
+        message: "an epoch is 1 to 100 characters",
+      });
+    }
+    const stored = await ctx.db
+      .query("syncState")
+      .withIndex("by_key", (q) => q.eq("key", EPOCH_KEY))
+      .unique();
+    if (stored === null) {
+      await ctx.db.insert("syncState", { key: EPOCH_KEY, value: epoch });
+    } else {
+      await ctx.db.patch(stored._id, { value: epoch });
+    }
+    return null;
+  },
+});

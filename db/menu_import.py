@@ -1,4 +1,4 @@
-"""Importing a POS menu (PetPooja's, parsed by sync.petpooja_menu) into ours, and the record
+"""Importing a POS menu (PetPooja's, parsed by sync.petpooja.menu) into ours, and the record
 of every import in menu_syncs.
 
 One transaction, set-based: every kind of row is upserted by (restaurant_id, external_id) in

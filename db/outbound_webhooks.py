@@ -1,8 +1,9 @@
 """A restaurant's own backend as a webhook: its URL and signing secret (sealed at rest with
 the CredentialBox, purpose "webhook"), and the outbox queries of the ``webhook`` target.
 
-The trigger ``enqueue_order_integrations`` writes a ``webhook`` sync_log row with every new
-order and status change of a restaurant that has a webhook; sync/webhooks.py delivers them.
+Registering a webhook enables the ``webhook`` target for the restaurant (restaurant_targets),
+so the ``enqueue_sync`` trigger writes a sync_log row with every new order and status change;
+sync/webhook/ delivers them.
 The plaintext secret leaves this module twice only: once to the API when it is issued
 (creation or rotation), and to the worker that signs with it.
 """
@@ -10,11 +11,12 @@ The plaintext secret leaves this module twice only: once to the API when it is i
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from db import outbox
 from db import queries as q
 from db.credentials import CredentialBox
 from db.queries import Conn, Row
@@ -52,6 +54,7 @@ async def register(conn: Conn, box: CredentialBox, *, restaurant_id: UUID, url: 
     (atomically: two concurrent first registrations cannot both believe their secret is the one stored)."""
     secret = new_secret()
     sealed = box.seal(PURPOSE, restaurant_id, {"secret": secret})
+    await outbox.enable_target(conn, restaurant_id, TARGET)
     row = await q.maybe_one(conn, "upsert_restaurant_webhook", restaurant_id=restaurant_id, url=url, secret=sealed,
                             key_id=box.key_id, rotate=rotate)
     if row is None:
@@ -69,6 +72,7 @@ async def get(conn: Conn, restaurant_id: UUID) -> Row | None:
 
 
 async def delete(conn: Conn, restaurant_id: UUID) -> bool:
+    await outbox.disable_target(conn, restaurant_id, TARGET)
     return await q.run(conn, "delete_restaurant_webhook", restaurant_id=restaurant_id) > 0
 
 
@@ -84,27 +88,9 @@ def open_endpoint(box: CredentialBox, row: Row) -> Endpoint:
     return Endpoint(row["restaurant_id"], row["url"], values["secret"])
 
 
-async def claim_due(conn: Conn, *, owner: str, lease_s: float, limit: int) -> list[Row]:
-    """Due webhook rows (no grace period), never an order's second row while its first is in flight."""
-    return await q.all(conn, "claim_due_webhooks", owner=owner, lease_s=lease_s, limit=limit)
-
-
 async def latest_events(conn: Conn, keys: Iterable[tuple[UUID, UUID]]) -> dict[UUID, Row]:
     """The newest order_events row of each (restaurant_id, order_id), by order id."""
     keys = list(keys)
     rows = await q.all(conn, "latest_order_events", restaurant_ids=[r for r, _ in keys],
                        order_ids=[o for _, o in keys])
     return {row["order_id"]: row for row in rows}
-
-
-async def skip(conn: Conn, ids: Sequence[int], *, owner: str, reason: str) -> int:
-    return await q.run(conn, "skip_webhook_rows", ids=list(ids), owner=owner, reason=reason)
-
-
-async def supersede(conn: Conn, delivered: Iterable[tuple[UUID, UUID, int]]) -> int:
-    """Marks older undelivered rows of (restaurant_id, order_id, version) just delivered as synced."""
-    delivered = list(delivered)
-    if not delivered:
-        return 0
-    return await q.run(conn, "supersede_webhook_rows", restaurant_ids=[d[0] for d in delivered],
-                       entity_ids=[d[1] for d in delivered], versions=[d[2] for d in delivered])

@@ -1,5 +1,6 @@
-"""The sync_log outbox: claiming rows to push, recording results, reading entity state
-to send, and the health views operators read."""
+"""The sync_log outbox and its routing: claiming rows, renewing and recording them for the
+engine, which restaurants' changes go to which targets, the state each target is sent, and
+the health views operators read. Every statement is in db/sql/sync.sql."""
 
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ class EntityKey:
     entity_id: UUID
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Parameters of the one backoff formula (sync.sql mark_failed): base * 2^attempts with
+    jitter, capped at max_s; a limited retry goes dead after max_attempts."""
+
+    base_s: float
+    max_s: float
+    max_attempts: int
+
+
+# -- claiming and recording (the engine) ------------------------------------------------
+
+
 async def claim_entities(
     conn: Conn, keys: Iterable[EntityKey], *, target: str, owner: str, lease_s: float
 ) -> list[Row]:
@@ -30,33 +44,64 @@ async def claim_entities(
 
 
 async def claim_due(
-    conn: Conn, *, target: str, owner: str, lease_s: float, grace_s: float, limit: int
+    conn: Conn, *, target: str, owner: str, lease_s: float, grace_s: float, limit: int, ordered: bool = False
 ) -> list[Row]:
-    return await q.all(conn, "claim_due", target=target, owner=owner, lease_s=lease_s, grace_s=grace_s, limit=limit)
+    return await q.all(conn, "claim_due_ordered" if ordered else "claim_due", target=target, owner=owner,
+                       lease_s=lease_s, grace_s=grace_s, limit=limit)
+
+
+async def renew(conn: Conn, ids: Sequence[int], *, owner: str, lease_s: float) -> int:
+    return await q.run(conn, "renew_leases", ids=list(ids), owner=owner, lease_s=lease_s)
 
 
 async def mark_synced(conn: Conn, ids: Sequence[int], *, owner: str) -> int:
     return await q.run(conn, "mark_synced", ids=list(ids), owner=owner)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base_s: float
-    max_s: float
-    max_attempts: int
-
-
 async def mark_failed(
-    conn: Conn, ids: Sequence[int], *, owner: str, error: str, backoff: Backoff, can_die: bool
+    conn: Conn, ids: Sequence[int], *, owner: str, error: str, backoff: Backoff, limited: bool,
+    after_s: float | None = None, target_down: bool = False,
 ) -> list[Row]:
     return await q.all(
-        conn, "mark_failed", ids=list(ids), owner=owner, error=error, can_die=can_die,
-        max_attempts=backoff.max_attempts, backoff_base_s=backoff.base_s, backoff_max_s=backoff.max_s,
+        conn, "mark_failed", ids=list(ids), owner=owner, error=error, limited=limited, after_s=after_s,
+        target_down=target_down, max_attempts=backoff.max_attempts, backoff_base_s=backoff.base_s,
+        backoff_max_s=backoff.max_s,
     )
+
+
+async def mark_dead(conn: Conn, ids: Sequence[int], *, owner: str, error: str) -> int:
+    return await q.run(conn, "mark_dead", ids=list(ids), owner=owner, error=error)
+
+
+async def mark_skipped(conn: Conn, ids: Sequence[int], *, owner: str, reason: str) -> int:
+    return await q.run(conn, "mark_skipped", ids=list(ids), owner=owner, reason=reason)
+
+
+async def supersede(conn: Conn, target: str, delivered: Sequence[tuple[UUID, str, UUID, int]]) -> int:
+    """Settles older undelivered rows of (restaurant_id, entity_type, entity_id, version) just delivered."""
+    return await q.run(conn, "supersede", target=target, restaurant_ids=[d[0] for d in delivered],
+                       entity_types=[d[1] for d in delivered], entity_ids=[d[2] for d in delivered],
+                       versions=[d[3] for d in delivered])
 
 
 async def release(conn: Conn, ids: Sequence[int], *, owner: str) -> int:
     return await q.run(conn, "release_claims", ids=list(ids), owner=owner)
+
+
+async def resume(conn: Conn, target: str) -> int:
+    """Makes the rows that waited for a down target due now; returns how many."""
+    return await q.run(conn, "resume_target", target=target)
+
+
+async def next_due(conn: Conn, *, target: str, grace_s: float) -> float | None:
+    """Seconds until the target's next row is due (may be negative), None when none waits."""
+    row = await q.one(conn, "next_due", target=target, grace_s=grace_s)
+    return None if row["seconds"] is None else float(row["seconds"])
+
+
+async def pending_keys_of_transaction(conn: Conn, restaurant_id: UUID, target: str) -> list[EntityKey]:
+    rows = await q.all(conn, "pending_keys_of_transaction", restaurant_id=restaurant_id, target=target)
+    return [EntityKey(r["entity_type"], r["entity_id"]) for r in rows]
 
 
 async def wake_workers(conn: Conn, target: str) -> None:
@@ -67,11 +112,41 @@ async def listen_for_wakeups(conn: Conn) -> None:
     await q.run(conn, "listen_sync_wake")
 
 
+# -- routing ----------------------------------------------------------------------------
+
+
+async def enable_target(conn: Conn, restaurant_id: UUID, target: str) -> None:
+    await q.run(conn, "enable_target", restaurant_id=restaurant_id, target=target)
+
+
+async def disable_target(conn: Conn, restaurant_id: UUID, target: str) -> None:
+    await q.run(conn, "disable_target", restaurant_id=restaurant_id, target=target)
+
+
+async def target_names(conn: Conn) -> list[str]:
+    return [row["name"] for row in await q.all(conn, "sync_target_names")]
+
+
+async def epoch(conn: Conn, target: str) -> str | None:
+    row = await q.maybe_one(conn, "target_epoch", target=target)
+    return None if row is None else str(row["epoch"])
+
+
+async def set_epoch(conn: Conn, target: str, value: str) -> None:
+    await q.run(conn, "set_target_epoch", target=target, epoch=value)
+
+
+# -- what targets send ------------------------------------------------------------------
+
+
 async def entity_rows(conn: Conn, entity_type: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
     """Current state of entities by id (absent: the row was deleted). System scope."""
     name = {"order": "order_documents_by_ids", "menu_item": "menu_item_documents_by_ids",
             "table": "table_documents_by_ids"}[entity_type]
     return {row["id"]: row for row in await q.all(conn, name, ids=list(ids))}
+
+
+# -- operators --------------------------------------------------------------------------
 
 
 async def status_for_restaurant(conn: Conn, restaurant_id: UUID) -> list[Row]:
@@ -92,3 +167,12 @@ async def retry(conn: Conn, row_id: int) -> Row | None:
 
 async def prune_synced(conn: Conn, *, retention_s: float, limit: int = 5000) -> int:
     return await q.run(conn, "prune_synced", retention_s=retention_s, limit=limit)
+
+
+async def try_rebuild_lock(conn: Conn, target: str) -> bool:
+    """Takes the target's rebuild lock on this connection's session; False when another holds it."""
+    return bool((await q.one(conn, "try_rebuild_lock", target=target))["locked"])
+
+
+async def release_rebuild_lock(conn: Conn, target: str) -> None:
+    await q.run(conn, "release_rebuild_lock", target=target)

@@ -11,12 +11,14 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from db import outbox
 from db import queries as q
 from db.credentials import CredentialBox
 from db.queries import Conn, Row
 
 Environment = Literal["sandbox", "production"]
 PURPOSE = "petpooja"
+TARGET = "petpooja"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ async def connect(
         "app_key": credentials.app_key, "app_secret": credentials.app_secret,
         "access_token": credentials.access_token,
     })
+    await outbox.enable_target(conn, restaurant_id, TARGET)
     return await q.one(
         conn, "upsert_petpooja_outlet", restaurant_id=restaurant_id, rest_id=rest_id, environment=environment,
         credentials=sealed, key_id=box.key_id, callback_secret=secrets.token_urlsafe(32),
@@ -69,7 +72,13 @@ async def outlet(conn: Conn, box: CredentialBox, restaurant_id: UUID) -> Outlet 
 
 async def disconnect(conn: Conn, restaurant_id: UUID) -> bool:
     """Forgets the outlet; False when there was none."""
+    await outbox.disable_target(conn, restaurant_id, TARGET)
     return await q.run(conn, "delete_petpooja_outlet", restaurant_id=restaurant_id) > 0
+
+
+async def track(conn: Conn, order_ids: Sequence[UUID]) -> None:
+    """Starts PetPooja's record of these orders unless they were cancelled first."""
+    await q.run(conn, "track_petpooja_orders", ids=list(order_ids))
 
 
 async def orders_for_push(conn: Conn, order_ids: Sequence[UUID]) -> dict[UUID, Row]:
@@ -98,8 +107,3 @@ async def record_answer(conn: Conn, restaurant_id: UUID, order_id: UUID, *, resp
 async def record_cancel(conn: Conn, restaurant_id: UUID, order_id: UUID, *, response: Any, done: bool) -> None:
     await q.run(conn, "record_petpooja_cancel", restaurant_id=restaurant_id, order_id=order_id,
                 response=Jsonb(response), done=done)
-
-
-async def mark_dead(conn: Conn, row_id: int, *, owner: str, error: str) -> bool:
-    """An outbox row of ``owner`` that can never succeed: dead at once, with ``error`` for operators."""
-    return await q.run(conn, "mark_sync_dead", id=row_id, owner=owner, error=error) > 0

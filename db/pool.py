@@ -5,6 +5,8 @@
 * ``unscoped()``: no tenant at all; tenant tables show nothing (users, refresh tokens).
 
 Each is one transaction: committed when the block ends normally, rolled back when it raises.
+Each records the current trace (W3C traceparent of the current span, '' when none) as
+``app.trace_context``, which the outbox trigger keeps on the rows it writes (sync/tracing.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from psycopg_pool import AsyncConnectionPool
 
 from db import queries as q
 from db.queries import Conn
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def trace_context() -> str:
+    """The current span's traceparent, or '' outside a (sampled or not) trace."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return ""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent", "")
 
 
 class Database:
@@ -41,13 +56,13 @@ class Database:
     @asynccontextmanager
     async def tenant(self, restaurant_id: UUID) -> AsyncIterator[Conn]:
         async with self.pool.connection() as conn:
-            await q.run(conn, "set_tenant", restaurant_id=restaurant_id)
+            await q.run(conn, "set_tenant", restaurant_id=restaurant_id, trace_context=trace_context())
             yield conn
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Conn]:
         async with self.pool.connection() as conn:
-            await q.run(conn, "set_system_scope")
+            await q.run(conn, "set_system_scope", trace_context=trace_context())
             yield conn
 
     @asynccontextmanager

@@ -124,7 +124,7 @@ async def apply_order_status(
 ) -> Outcome:
     """Moves the order PetPooja names (by its id or ours) forward to the status ``code`` means.
 
-    A cancel is recorded as an event from 'petpooja': the PetPooja target (sync/petpooja.py)
+    A cancel is recorded as an event from 'petpooja': the PetPooja target (sync/petpooja/target.py)
     reads that and does not push the cancellation back to PetPooja.
     """
     detail: dict[str, Any] = {"order_refs": list(order_refs), "code": code}

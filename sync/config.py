@@ -28,9 +28,25 @@ class SyncSettings(BaseModel):
     # Capped at the retry interval, so that once an outage ends everything is due again
     # within one interval.
     sync_backoff_max_s: float = Field(30.0, gt=0)
-    sync_lease_s: float = Field(60.0, gt=0)
-    sync_grace_s: float = Field(10.0, ge=0)
+    # Short, because the engine renews a live delivery's lease every third of it: a holder
+    # that died (SIGKILL, lost machine) gives its rows up within this long.
+    sync_lease_s: float = Field(5.0, gt=0)
+    # How long a pending row is left to the API's post-commit pusher before a worker takes it.
+    sync_grace_s: float = Field(2.0, ge=0)
     sync_retention_s: float = Field(7 * 24 * 3600.0, gt=0)
+    # A target that stopped answering is probed this often; its rows resume when it answers.
+    sync_probe_interval_s: float = Field(1.0, gt=0)
+    # How often the worker compares Convex's epoch with Postgres's and rebuilds a Convex that
+    # lost data; 0 turns the check off.
+    sync_epoch_check_s: float = Field(15.0, ge=0)
+    # The worker's own /metrics (Prometheus) on this port; 0 turns it off.
+    worker_metrics_port: int = Field(9108, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # Housekeeping: how often, and how long each kind of row is kept.
+    housekeeping_interval_s: float = Field(600.0, gt=0)
+    idempotency_retention_s: float = Field(24 * 3600.0, gt=0)
+    expired_retention_s: float = Field(24 * 3600.0, ge=0)
+    callback_retention_s: float = Field(30 * 24 * 3600.0, gt=0)
 
     @property
     def enabled(self) -> bool:

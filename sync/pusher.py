@@ -1,11 +1,12 @@
-"""The API process's post-commit pusher.
+"""The API's post-commit pusher: after a request commits, its changed entities reach Convex
+within milliseconds, without the client waiting.
 
-Handlers call ``notify(keys)`` after their transaction commits: O(1), never awaits
-Convex, so a slow or hanging Convex cannot move response latency. A background loop
-gathers keys for a few milliseconds (or until a batch is full), claims those entities'
-pending outbox rows, and pushes them with a cap on calls in flight. Whatever it cannot do
-(Convex down, the process dying) stays in the outbox for the worker: failed rows with
-backoff, pending rows swept after a grace period, in-flight rows after their lease.
+Handlers hand over entity keys (``notify``, never awaited); the pusher collects them for a
+few milliseconds and drives the engine's ``round_entities`` with the Convex target, at
+most ``max_in_flight`` rounds at once. Keys that arrive while every slot is busy join the
+next batch, so batches grow with load instead of queueing. Whatever the pusher does not
+finish (Convex down, the process dying, a full queue) stays in the outbox, where the
+worker finds it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import Iterable
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -22,7 +24,8 @@ from psycopg_pool import PoolTimeout
 
 from db import outbox
 from db.outbox import EntityKey
-from sync.push import TARGET, Pushing
+from sync.engine import Engine
+from sync.target import Target
 
 log = structlog.get_logger("sync")
 
@@ -32,15 +35,15 @@ MAX_QUEUED = 50_000
 
 
 class Pusher:
-    def __init__(self, pushing: Pushing, *, window_s: float, batch_size: int, max_in_flight: int, lease_s: float):
-        self._pushing = pushing
-        self._window_s, self._batch_size, self._lease_s = window_s, batch_size, lease_s
+    def __init__(self, engine: Engine, target: Target[Any], *, window_s: float, max_in_flight: int):
+        self.engine, self.target = engine, target
+        self._window_s, self._batch_size = window_s, target.policy.batch_size
         self._queued: dict[EntityKey, None] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
-        self.owner = pushing.owner
+        self.owner = engine.owner
         self.dropped = 0
 
     def notify(self, keys: Iterable[EntityKey]) -> None:
@@ -52,11 +55,11 @@ class Pusher:
         self._wake.set()
 
     def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._run(), name="convex-pusher")
+        self._loop_task = asyncio.create_task(self._run(), name=f"{self.target.name}-pusher")
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        """Stops taking work and gives in-flight pushes ``timeout_s`` to finish; what is
-        left stays in the outbox (pending, or in flight until its lease ends)."""
+        """Stops taking work and gives rounds in flight ``timeout_s`` to finish; what is
+        left stays in the outbox (pending, or handed back by the cancelled round)."""
         if self._loop_task:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -73,8 +76,6 @@ class Pusher:
             if self._window_s and len(self._queued) < self._batch_size:
                 await asyncio.sleep(self._window_s)
             while self._queued:
-                # A free slot first, then the batch: keys that arrive while every slot is
-                # busy join the next batch, so batches grow with load instead of queueing.
                 await self._slots.acquire()
                 batch = list(itertools.islice(self._queued, self._batch_size))
                 for key in batch:
@@ -86,19 +87,19 @@ class Pusher:
 
     async def _flush(self, keys: list[EntityKey]) -> None:
         try:
-            claimed = await self._pushing.claim(lambda conn: outbox.claim_entities(
-                conn, keys, target=TARGET, owner=self.owner, lease_s=self._lease_s))
-            report = await self._pushing.push(claimed)
+            report = await self.engine.round_entities(self.target, keys)
             if report.failed or report.dead:
-                async with self._pushing.db.system() as conn:
-                    await outbox.wake_workers(conn, TARGET)
+                # The worker would find these at their backoff anyway; waking it lets it
+                # plan around them now (and probe Convex if it is down).
+                async with self.engine.db.system() as conn:
+                    await outbox.wake_workers(conn, self.target.name)
         except (psycopg.Error, PoolTimeout) as exc:
-            # The rows are still in the outbox; the worker's sweep will push them.
-            log.warning("sync_pusher_db_error", error=str(exc), keys=len(keys))
+            # The rows are still in the outbox; the worker's sweep will deliver them.
+            log.warning("sync_pusher_db_error", target=self.target.name, error=str(exc), keys=len(keys))
         except Exception:
             # A background task has no caller to raise to: log loudly. The rows stay in the
-            # outbox (pending or leased), so the worker still pushes them.
-            log.exception("sync_pusher_crashed", keys=len(keys))
+            # outbox (pending or leased), so the worker still delivers them.
+            log.exception("sync_pusher_crashed", target=self.target.name, keys=len(keys))
         finally:
             self._slots.release()
 

@@ -1,12 +1,20 @@
 """The sync worker: ``python -m sync.worker`` (the Procfile's worker process).
 
-An APScheduler job every SYNC_RETRY_INTERVAL_S claims due outbox rows (failed rows past
-their backoff, pending rows older than the grace period, in-flight rows whose lease
-expired) with FOR UPDATE SKIP LOCKED, so any number of workers can run, pushes them in
-batches and records the results. A LISTEN on ``sync_wake`` (sent when the API could not
-push, or an operator retried a row) runs a pass at once instead of at the next tick. A
-daily-ish job prunes synced rows past retention. SIGTERM stops claiming, lets the pass in
-progress finish (or hands its unpushed rows back), and exits 0.
+Every enabled target (sync/registry.py) is served by its own loop, so one slow partner
+never holds back another: the loop runs the engine's rounds until nothing of the target is
+due, then sleeps until its next row is due (a failed row's backoff, a pending row's grace,
+a lease running out) or at most SYNC_RETRY_INTERVAL_S, and wakes at once on ``NOTIFY
+sync_wake`` naming the target (the routing trigger sends it at commit for targets without
+a post-commit pusher; the API's pusher when Convex failed; an operator's retry). A target
+whose outcome said it is down (Convex unreachable) is probed every SYNC_PROBE_INTERVAL_S
+and resumes, its waiting rows due at once, the moment it answers.
+
+APScheduler runs the periodic jobs: the Convex epoch check (a deployment that lost its
+data is rebuilt from Postgres), housekeeping (pruning what only grows), and the queue
+gauges of the worker's own /metrics (WORKER_METRICS_PORT). Any number of workers may run:
+rows are claimed with FOR UPDATE SKIP LOCKED, and a rebuild takes an advisory lock.
+SIGTERM (or Ctrl-C) stops claiming, lets rounds in progress finish or hands their rows
+back, and exits 0.
 """
 
 from __future__ import annotations
@@ -15,179 +23,285 @@ import asyncio
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry, start_http_server
 from psycopg_pool import PoolTimeout
 
-from db import logs, outbox
+from db import housekeeping, logs, outbox
 from db.pool import Database
-from sync.config import SyncSettings, backoff_of, load_sync_settings
-from sync.convex import ConvexHttp
-from sync.push import TARGET, Pushing, PushReport
+from sync import tracing
+from sync.config import SyncSettings, load_sync_settings
+from sync.convex.client import ConvexError
+from sync.convex.rebuild import rebuild
+from sync.convex.target import ConvexTarget
+from sync.engine import Engine
+from sync.metrics import PoolCollector, SyncMetrics
+from sync.outcome import Report
 from sync.pusher import new_owner
-from sync.targets import OutboxTarget, build_targets
+from sync.registry import build_targets
+from sync.target import Target
 
 log = structlog.get_logger("worker")
 
-
-@dataclass
-class PassReport:
-    claimed: int = 0
-    synced: int = 0
-    failed: int = 0
-    dead: int = 0
-    batches: int = 0
+MIN_SLEEP_S = 0.2  # never spin: rows due but not claimable (held, ordered) wait this long
+PRUNE_BATCH = 5000
 
 
 class Worker:
-    def __init__(self, db: Database, convex: ConvexHttp, settings: SyncSettings, *, owner: str | None = None,
-                 targets: list[OutboxTarget] | None = None):
-        self.db, self.convex, self.settings = db, convex, settings
-        self.targets = targets or []
+    def __init__(self, db: Database, targets: Iterable[Target[Any]], settings: SyncSettings, *,
+                 owner: str | None = None, metrics: SyncMetrics | None = None):
+        self.db, self.settings, self.metrics = db, settings, metrics
+        self.targets = {target.name: target for target in targets}
         self.owner = owner or new_owner("worker")
-        self.pushing = Pushing(db, convex, owner=self.owner, backoff=backoff_of(settings),
-                               batch_size=settings.sync_batch_size)
-        self._lock = asyncio.Lock()
+        self.engine = Engine(db, owner=self.owner, metrics=metrics)
+        self.down: set[str] = set()
+        self.wakes = {name: asyncio.Event() for name in self.targets}
+        self._locks = {name: asyncio.Lock() for name in self.targets}
         self._stopping = False
 
-    async def run_pass(self, *, max_batches: int = 1000) -> PassReport:
-        """Claims and pushes due rows batch by batch until none is due (or Convex is down)."""
-        report = PassReport()
-        if self._lock.locked():
-            return report  # a pass is already running; it will see the new rows too
-        async with self._lock:
-            while not self._stopping and report.batches < max_batches:
-                claimed = await self.pushing.claim(lambda conn: outbox.claim_due(
-                    conn, target=TARGET, owner=self.owner, lease_s=self.settings.sync_lease_s,
-                    grace_s=self.settings.sync_grace_s, limit=self.settings.sync_batch_size,
-                ))
-                rows = claimed.rows
-                if not rows:
+    # -- serving targets --------------------------------------------------------------
+
+    async def run_pass(self, *, max_rounds: int = 1000) -> Report:
+        """Serves every target once (concurrently): rounds until none of its rows is due."""
+        reports = await asyncio.gather(*(self.serve(t, max_rounds=max_rounds) for t in self.targets.values()))
+        total = Report()
+        for report in reports:
+            total.add(report)
+        if total.claimed:
+            log.info("sync_pass", owner=self.owner, **total.counts(), down=sorted(self.down))
+        return total
+
+    async def serve(self, target: Target[Any], *, max_rounds: int = 1000) -> Report:
+        """Rounds of one target until nothing of it is due; a down target is probed first
+        and served only when it answers."""
+        report = Report()
+        lock = self._locks[target.name]
+        if lock.locked():
+            return report  # a round of it is running; it will see the new rows too
+        async with lock:
+            if target.name in self.down and not await self._probe(target):
+                return report
+            while not self._stopping and report.rounds < max_rounds:
+                done = await self.engine.round_due(target)
+                report.add(done)
+                if done.target_down:
+                    self._set_down(target.name, True)
                     break
-                report.batches += 1
-                report.claimed += len(rows)
-                try:
-                    pushed: PushReport = await self.pushing.push(claimed)
-                except asyncio.CancelledError:
-                    # Stopping mid-push: hand back whatever was not recorded yet.
-                    async with self.db.system() as conn:
-                        await outbox.release(conn, [r["id"] for r in rows], owner=self.owner)
-                    raise
-                report.synced += pushed.synced
-                report.failed += pushed.failed
-                report.dead += pushed.dead
-                if pushed.unavailable:
+                if not done.claimed:
                     break
-            for target in self.targets:
-                await self._serve(target, report, max_batches)
-        if report.claimed:
-            log.info("sync_pass", **report.__dict__)
         return report
 
-    async def _serve(self, target: OutboxTarget, report: PassReport, max_batches: int) -> None:
-        """Rounds of one other target until nothing of it is due; one target's trouble
-        (its system down, a bug) never stops the others."""
-        for _ in range(max_batches):
-            if self._stopping:
-                return
-            try:
-                done = await target.run_once(owner=self.owner)
-            except (psycopg.Error, PoolTimeout):
-                raise
-            except Exception:
-                log.exception("sync_target_crashed", target=target.name)
-                return
-            report.claimed += done.claimed
-            report.synced += done.synced
-            report.failed += done.failed
-            report.dead += done.dead
-            if not done.claimed:
-                return
-            report.batches += 1
-
-    async def prune(self) -> None:
+    async def _probe(self, target: Target[Any]) -> bool:
+        answered = await target.probe()
+        if answered is False:
+            return False
+        self._set_down(target.name, False)
         async with self.db.system() as conn:
-            deleted = await outbox.prune_synced(conn, retention_s=self.settings.sync_retention_s)
-        if deleted:
-            log.info("sync_pruned", rows=deleted)
+            resumed = await outbox.resume(conn, target.name)
+        log.info("sync_target_up", target=target.name, resumed=resumed)
+        if isinstance(target, ConvexTarget):
+            await self.check_convex(reason_prefix="after_outage")
+        return True
+
+    def _set_down(self, name: str, down: bool) -> None:
+        if down and name not in self.down:
+            log.warning("sync_target_down", target=name, probe_every_s=self.settings.sync_probe_interval_s)
+        (self.down.add if down else self.down.discard)(name)
+        if self.metrics:
+            self.metrics.target_up.labels(name).set(0 if down else 1)
+
+    async def next_wake(self, target: Target[Any]) -> float:
+        """Seconds until this target should be served again."""
+        if target.name in self.down:
+            return self.settings.sync_probe_interval_s
+        async with self.db.system() as conn:
+            due = await outbox.next_due(conn, target=target.name, grace_s=target.policy.grace_s)
+        ceiling = self.settings.sync_retry_interval_s
+        return ceiling if due is None else min(max(due, MIN_SLEEP_S), ceiling)
+
+    async def loop(self, target: Target[Any]) -> None:
+        """Serves one target until the worker stops."""
+        wake = self.wakes[target.name]
+        while not self._stopping:
+            delay = self.settings.sync_retry_interval_s
+            try:
+                await self.serve(target)
+                delay = await self.next_wake(target)
+            except (psycopg.Error, PoolTimeout) as exc:
+                log.warning("sync_pass_db_error", target=target.name, error=str(exc))
+                delay = min(5.0, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            wake.clear()
+
+    def wake(self, name: str) -> None:
+        """A notification: serve that target now (every target when the name is unknown)."""
+        for target, event in self.wakes.items():
+            if name in (target, "") or name not in self.wakes:
+                event.set()
 
     def stop(self) -> None:
         self._stopping = True
+        for event in self.wakes.values():
+            event.set()
 
     async def idle(self) -> None:
-        """Returns once no pass is running."""
-        async with self._lock:
+        """Returns once no round is running."""
+        for lock in self._locks.values():
+            async with lock:
+                pass
+
+    # -- Convex lost its data ---------------------------------------------------------
+
+    async def check_convex(self, *, reason_prefix: str = "check") -> bool:
+        """Rebuilds Convex from Postgres when its epoch is not the one Postgres recorded
+        (wiped, replaced, restored from an old backup, or never rebuilt). True when it did."""
+        convex = self.targets.get("convex")
+        if not isinstance(convex, ConvexTarget) or not self.settings.sync_epoch_check_s:
+            return False
+        try:
+            return await self._check_convex(convex, reason_prefix)
+        except ConvexError as exc:
+            # Down again, or refusing: the probe and the next check take it from here.
+            log.info("convex_epoch_unreadable", error=str(exc))
+            return False
+
+    async def _check_convex(self, convex: ConvexTarget, reason_prefix: str) -> bool:
+        remote = await convex.epoch()
+        async with self.db.system() as conn:
+            local = await outbox.epoch(conn, convex.name)
+        if remote is not None and remote == local:
+            return False
+        reason = f"{reason_prefix}:{'no_epoch' if remote is None else 'other_epoch'}"
+        async with self.db.pool.connection() as lock_conn:
+            await lock_conn.set_autocommit(True)
+            if not await outbox.try_rebuild_lock(lock_conn, convex.name):
+                return False  # another worker is rebuilding
+            try:
+                # Another worker may have finished a rebuild between our read and the lock.
+                async with self.db.system() as conn:
+                    local = await outbox.epoch(conn, convex.name)
+                if remote is not None and await convex.epoch() == local:
+                    return False
+                log.warning("convex_rebuild_started", reason=reason, convex_epoch=remote, postgres_epoch=local)
+                if self.metrics:
+                    self.metrics.rebuilds.labels(reason).inc()
+                started = time.perf_counter()
+                summary = await rebuild(self.db, convex, batch_size=convex.policy.batch_size)
+                log.warning("convex_rebuilt", reason=reason, epoch=summary.epoch, pushed=summary.pushed,
+                            applied=summary.applied, pruned=summary.pruned, failed=summary.failed,
+                            seconds=round(time.perf_counter() - started, 2))
+            finally:
+                await outbox.release_rebuild_lock(lock_conn, convex.name)
+                await lock_conn.set_autocommit(False)
+        return True
+
+    # -- housekeeping and gauges ------------------------------------------------------
+
+    async def housekeeping(self) -> dict[str, int]:
+        """Prunes, in bounded batches, what only grows; returns rows deleted per table."""
+        s = self.settings
+        retention = {"sync_log": s.sync_retention_s, "guest_sessions": s.expired_retention_s,
+                     "refresh_tokens": s.expired_retention_s, "idempotency_keys": s.idempotency_retention_s,
+                     "webhook_deliveries": s.callback_retention_s}
+        deleted: dict[str, int] = {}
+        for table, retention_s in retention.items():
+            total = 0
+            while not self._stopping:
+                async with self.db.system() as conn:
+                    if table == "sync_log":
+                        n = await outbox.prune_synced(conn, retention_s=retention_s, limit=PRUNE_BATCH)
+                    else:
+                        n = await housekeeping.prune(conn, table, retention_s=retention_s, limit=PRUNE_BATCH)
+                total += n
+                if n < PRUNE_BATCH:
+                    break
+            deleted[table] = total
+            if self.metrics and total:
+                self.metrics.pruned.labels(table).inc(total)
+        log.info("housekeeping", **deleted)
+        return deleted
+
+    async def refresh_gauges(self) -> None:
+        if self.metrics is None:
             return
+        async with self.db.system() as conn:
+            rows = await outbox.queue_depth(conn)
+        self.metrics.set_queue(rows, self.targets)
 
 
-# Wake-ups for targets whose rows a trigger writes at commit (new work, not failed rows
-# backing off): served at once, without the wake path's pause.
-IMMEDIATE_WAKES = frozenset({"petpooja", "webhook"})
-
-
-async def _listen(conninfo: str, wake: asyncio.Event, immediate: asyncio.Event | None = None) -> None:
-    """Sets ``wake`` on every sync_wake notification (and ``immediate`` when it names a target
-    in IMMEDIATE_WAKES); reconnects after database outages."""
+async def _listen(conninfo: str, worker: Worker) -> None:
+    """Wakes the worker's loops on every sync_wake notification; reconnects after outages."""
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                 await outbox.listen_for_wakeups(conn)
                 async for notify in conn.notifies():
-                    if immediate is not None and notify.payload in IMMEDIATE_WAKES:
-                        immediate.set()
-                    wake.set()
+                    worker.wake(notify.payload)
         except psycopg.Error as exc:
             log.warning("sync_listen_lost", error=str(exc))
             await asyncio.sleep(2)
 
 
-async def _guarded(worker: Worker) -> None:
+async def _guarded(job: Any, name: str) -> None:
     try:
-        await worker.run_pass()
-    except (psycopg.Error, PoolTimeout) as exc:
-        log.warning("sync_pass_db_error", error=str(exc))
+        await job()
+    except (psycopg.Error, PoolTimeout, ConvexError) as exc:
+        log.warning("worker_job_failed", job=name, error=str(exc))
 
 
-async def serve(database_url: str, settings: SyncSettings) -> None:
-    assert settings.convex_url is not None
-    db = Database(database_url, min_size=1, max_size=4)
+def _serve_metrics(settings: SyncSettings, registry: CollectorRegistry) -> Any:
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        server, _ = start_http_server(settings.worker_metrics_port, settings.worker_metrics_host, registry=registry)
+    except OSError as exc:
+        # Delivering matters more than being scraped: say so loudly and go on.
+        log.error("worker_metrics_unavailable", port=settings.worker_metrics_port, error=str(exc))
+        return None
+    log.info("worker_metrics", url=f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics")
+    return server
+
+
+async def serve(database_url: str, settings: SyncSettings, environ: dict[str, str]) -> None:
+    if tracing.setup("tabletop-worker", environ):
+        tracing.instrument_clients()
+    db = Database(database_url, min_size=1, max_size=8)
     await db.open()
-    convex = ConvexHttp(settings.convex_url, settings.convex_deploy_key, timeout_s=settings.convex_timeout_s)
-    targets = build_targets(db, settings)
-    worker = Worker(db, convex, settings, targets=targets)
+    registry = CollectorRegistry()
+    metrics = SyncMetrics(registry)
+    registry.register(PoolCollector(db))
+    targets = build_targets(db, settings, environ)
+    worker = Worker(db, targets.values(), settings, metrics=metrics)
+    metrics_server = _serve_metrics(settings, registry)
     stop = asyncio.Event()
-    wake = asyncio.Event()
-    immediate = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(_guarded, "interval", args=[worker], seconds=settings.sync_retry_interval_s,
-                      max_instances=1, coalesce=True, id="sync-retry")
-    scheduler.add_job(worker.prune, "interval", hours=6, max_instances=1, coalesce=True, id="sync-prune")
+    scheduler.add_job(_guarded, "interval", args=[worker.housekeeping, "housekeeping"],
+                      seconds=settings.housekeeping_interval_s, max_instances=1, coalesce=True, id="housekeeping")
+    scheduler.add_job(_guarded, "interval", args=[worker.refresh_gauges, "gauges"], seconds=5, max_instances=1,
+                      coalesce=True, id="gauges")
+    if settings.sync_epoch_check_s and "convex" in targets:
+        # First at start (a deployment replaced while the worker was down), then periodically.
+        scheduler.add_job(_guarded, "interval", args=[worker.check_convex, "convex_epoch"],
+                          seconds=settings.sync_epoch_check_s, max_instances=1, coalesce=True, id="convex-epoch",
+                          next_run_time=datetime.now(UTC))
     scheduler.start()
-    listener = asyncio.create_task(_listen(database_url, wake, immediate))
-    log.info("worker_started", owner=worker.owner, interval_s=settings.sync_retry_interval_s)
-    first = asyncio.create_task(_guarded(worker))  # recover at once after a restart
+    listener = asyncio.create_task(_listen(database_url, worker))
+    log.info("worker_started", owner=worker.owner, targets=sorted(targets), interval_s=settings.sync_retry_interval_s)
+    loops = [asyncio.create_task(worker.loop(t), name=f"serve-{t.name}") for t in targets.values()]
     try:
-        while not stop.is_set():
-            waiter = asyncio.create_task(wake.wait())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
-            if wake.is_set() and not stop.is_set():
-                wake.clear()
-                if immediate.is_set():
-                    immediate.clear()  # a new order for PetPooja or a webhook: push it now
-                else:
-                    # Give the failed rows' first backoff a moment, then push what is due.
-                    await asyncio.sleep(settings.sync_backoff_base_s)
-                await _guarded(worker)
+        await stop.wait()
     finally:
         log.info("worker_stopping", owner=worker.owner)
         worker.stop()
@@ -195,12 +309,16 @@ async def serve(database_url: str, settings: SyncSettings) -> None:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
-        # The pass in progress finishes its current batch (bounded by the Convex timeout).
-        await asyncio.wait_for(first, timeout=settings.convex_timeout_s + 5)
-        await worker.idle()
-        for target in targets:
+        # Rounds in progress finish (each bounded by its target's timeouts), or are cancelled
+        # after a while and hand their rows back.
+        _, late = await asyncio.wait(loops, timeout=settings.convex_timeout_s + 5)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        for target in targets.values():
             await target.close()
-        await convex.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         await db.close()
         log.info("worker_stopped", owner=worker.owner)
 
@@ -213,7 +331,7 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL")
     if not database_url or not settings.enabled:
         raise SystemExit("the worker needs DATABASE_URL and CONVEX_URL (the dev runner sets both)")
-    asyncio.run(serve(database_url, settings))
+    asyncio.run(serve(database_url, settings, dict(os.environ)))
 
 
 if __name__ == "__main__":

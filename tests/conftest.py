@@ -32,7 +32,12 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.config import Settings
 from db import embedded
+from db.pool import Database
 from db.schema import SCHEMA_PATH
+from sync.config import SyncSettings
+from sync.registry import convex_target
+from sync.target import Target
+from sync.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_DIR = ROOT / ".data" / "test-pg"
@@ -482,3 +487,19 @@ def petpooja_standin(petpooja_standin_process: PetpoojaStandin) -> PetpoojaStand
     """The shared PetPooja stand-in, with no outlets, orders or fault at the start of the test."""
     petpooja_standin_process.reset()
     return petpooja_standin_process
+
+
+# ------------------------------------------------------------------------------- workers
+
+
+def new_worker(conninfo: str, settings: SyncSettings, *others: Target[Any], convex: bool = True) -> Worker:
+    """The worker process's own class on its own pool: Convex as ``settings`` configure it
+    (unless ``convex`` is False), and ``others``. Open its pool before use; close_worker after."""
+    target = convex_target(settings) if convex else None
+    return Worker(Database(conninfo, min_size=1, max_size=8), [*([target] if target else []), *others], settings)
+
+
+async def close_worker(worker: Worker) -> None:
+    for target in worker.targets.values():
+        await target.close()
+    await worker.db.close()

@@ -5,7 +5,7 @@ Everything here is real: the API (in process, and as a uvicorn process), Postgre
 Convex stand-in (a Node process), the worker (in process, and as `python -m sync.worker`)
 and fullSync (as a process). Faults are the stand-in's own; deaths are SIGKILLs. At the
 end Convex is compared with Postgres document by document, through an oracle computed
-from the Postgres tables themselves, not from sync/documents.py.
+from the Postgres tables themselves, not from sync/convex/documents.py.
 """
 
 from __future__ import annotations
@@ -31,10 +31,19 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.config import Settings
 from db.lifecycle import FINAL_STATUSES, allowed_moves
-from db.pool import Database
-from sync.convex import ConvexHttp
 from sync.worker import Worker
-from tests.conftest import ROOT, STANDIN_KEY, Guest, Restaurant, Standin, expect, order_body, start_standin
+from tests.conftest import (
+    ROOT,
+    STANDIN_KEY,
+    Guest,
+    Restaurant,
+    Standin,
+    close_worker,
+    expect,
+    new_worker,
+    order_body,
+    start_standin,
+)
 from tests.test_sync import outbox_statuses, pg_versions, sync_settings_for, until
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -69,17 +78,14 @@ async def make_worker(app_conninfo: str) -> AsyncIterator[MakeWorker]:
     opened: list[Worker] = []
 
     async def make(standin: Standin, **overrides: Any) -> Worker:
-        settings = sync_settings_for(standin, **{**CHAOS_SYNC, **overrides})
-        worker = Worker(Database(app_conninfo, min_size=1, max_size=4),
-                        ConvexHttp(standin.url, STANDIN_KEY, timeout_s=settings.convex_timeout_s), settings)
+        worker = new_worker(app_conninfo, sync_settings_for(standin, **{**CHAOS_SYNC, **overrides}))
         opened.append(worker)
         await worker.db.open(wait=True)
         return worker
 
     yield make
     for worker in opened:
-        await worker.convex.close()
-        await worker.db.close()
+        await close_worker(worker)
 
 
 # ------------------------------------------------------------------------------ the oracle
@@ -211,7 +217,8 @@ def sync_env(app_conninfo: str, standin: Standin) -> dict[str, str]:
     """A process's sync settings: pushes that hang for as long as the test needs, leases of 2 s."""
     return {"DATABASE_URL": app_conninfo, "CONVEX_URL": standin.url, "CONVEX_DEPLOY_KEY": STANDIN_KEY,
             "CONVEX_TIMEOUT_S": "60", "SYNC_LEASE_S": "2", "SYNC_GRACE_S": "0", "SYNC_BACKOFF_BASE_S": "0.05",
-            "SYNC_BACKOFF_MAX_S": "0.2", "SYNC_RETRY_INTERVAL_S": "0.5", "LOG_FORMAT": "json"}
+            "SYNC_BACKOFF_MAX_S": "0.2", "SYNC_RETRY_INTERVAL_S": "0.5", "LOG_FORMAT": "json",
+            "WORKER_METRICS_PORT": "0"}
 
 
 def answers(url: str) -> bool:
@@ -360,7 +367,7 @@ class Chaos:
         # One worker, or two at once racing for the same due rows; in the background, so
         # writes go on while they push.
         for worker in self.rng.sample(self.workers, self.rng.randint(1, len(self.workers))):
-            self.background.append(asyncio.create_task(worker.run_pass(max_batches=3)))
+            self.background.append(asyncio.create_task(worker.run_pass(max_rounds=3)))
         return True
 
     async def writes_while(self, running: asyncio.Task[Any], limit: int = 150) -> int:
@@ -569,26 +576,26 @@ async def test_a_worker_process_killed_mid_batch_is_taken_over_by_another_after_
 # ------------------------------------------------------------------- copied parent names
 
 
-async def test_relabelling_a_table_re_pushes_its_orders_with_the_new_label(
-        client, make_restaurant, open_guest, standin, db_sql, make_worker):
+async def test_relabelling_a_table_re_pushes_its_orders_with_the_new_label_without_waiting_for_a_worker(
+        client, make_restaurant, open_guest, standin, db_sql):
     r = await make_restaurant()
     guest = await open_guest(r)
     order = expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
     await until(lambda: standin.versions("orders").get(order["id"]) == 1)
     expect(await client.patch(r.url(f"/tables/{guest.table_id}"), headers=r.owner.headers,
                               json={"label": "Patio"}), 200)
-    # The trigger raised the order's version; the worker's sweep pushes it.
-    await (await make_worker(standin, sync_grace_s=0)).run_pass()
-    assert [(d["tableLabel"], d["version"]) for d in standin.dump()["orders"]] == [("Patio", 2)]
+    # The trigger raised the order's version in the request's transaction; the request handed
+    # it to the post-commit pusher with the table: no worker runs here.
+    await until(lambda: [(d["tableLabel"], d["version"]) for d in standin.dump()["orders"]] == [("Patio", 2)])
     assert_convex_is_postgres(standin, db_sql)
 
 
-async def test_renaming_a_category_re_pushes_its_live_items_with_the_new_name(
-        client, make_restaurant, standin, db_sql, make_worker):
+async def test_renaming_a_category_re_pushes_its_live_items_with_the_new_name_without_waiting_for_a_worker(
+        client, make_restaurant, standin, db_sql):
     r = await make_restaurant()
     await until(lambda: standin.versions("menuItems") == {i["id"]: 1 for i in r.items.values()})
     expect(await client.patch(r.url(f"/menu/categories/{r.category_id}"), headers=r.owner.headers,
                               json={"name": "Curries"}), 200)
-    await (await make_worker(standin, sync_grace_s=0)).run_pass()
-    assert {(d["categoryName"], d["version"]) for d in standin.dump()["menuItems"]} == {("Curries", 2)}
+    # Handed to the post-commit pusher by the request itself: no worker runs here.
+    await until(lambda: {(d["categoryName"], d["version"]) for d in standin.dump()["menuItems"]} == {("Curries", 2)})
     assert_convex_is_postgres(standin, db_sql)

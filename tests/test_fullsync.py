@@ -19,8 +19,8 @@ import pytest
 from db import fullsync
 from db.pool import Database
 from db.queries import sql
-from sync import documents
-from sync.convex import ConvexHttp
+from sync.convex import documents
+from sync.convex.client import ConvexHttp
 from tests.conftest import ROOT, STANDIN_KEY, Restaurant, Standin, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]

@@ -27,6 +27,7 @@ import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
+from sync.targets import build_targets
 
 from api.errors import ApiError
 from api.routes.integrations import check_webhook_url
@@ -34,8 +35,7 @@ from db.outbox import Backoff
 from db.pool import Database
 from sync.config import SyncSettings
 from sync.convex import ConvexHttp
-from sync.targets import build_targets
-from sync.webhooks import WebhookTarget, webhook_target
+from sync.webhook.target import WebhookTarget, webhook_target
 from sync.worker import Worker
 from tests.conftest import Guest, MakeRestaurant, Restaurant, User, expect, order_body
 

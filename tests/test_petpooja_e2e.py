@@ -104,7 +104,7 @@ def processes(app_conninfo: str, signing_key_pem: str, standin: Standin, petpooj
         "RATE_LIMIT_QR_SESSION": "1000/minute", "RATE_LIMIT_ORDER_CREATE": "1000/minute",
         "CONVEX_URL": standin.url, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "CONVEX_TIMEOUT_S": "5",
         "SYNC_GRACE_S": "0", "SYNC_BACKOFF_BASE_S": "0.05", "SYNC_BACKOFF_MAX_S": "0.2",
-        "SYNC_RETRY_INTERVAL_S": "0.5",
+        "SYNC_RETRY_INTERVAL_S": "0.5", "WORKER_METRICS_PORT": "0",
         "PETPOOJA_SANDBOX_URL": petpooja_standin.url, "PETPOOJA_TIMEOUT_S": "5",
         "PETPOOJA_CREDENTIALS_KEY": base64.b64encode(os.urandom(32)).decode(),
     }

@@ -23,7 +23,7 @@ from api.config import Settings
 from db.menu_import import ParsedMenu, Source, import_menu
 from db.pool import Database
 from sync.config import PetpoojaSettings, SyncSettings
-from sync.petpooja_menu import MenuFormatError, parse_menu
+from sync.petpooja.menu import MenuFormatError, parse_menu
 from tests.conftest import (
     PETPOOJA_KEYS,
     STANDIN_KEY,

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from sync.petpooja_payload import (
+from sync.petpooja.payload import (
     Accepted,
     Rejected,
     RestaurantInfo,

@@ -12,15 +12,15 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from sync.targets import build_targets
 
 from db.outbox import Backoff
 from db.petpooja import Credentials, Outlet
 from db.pool import Database
 from sync.config import PetpoojaSettings, SyncConfigError, SyncSettings, load_petpooja_settings
 from sync.petpooja import PetpoojaTarget, petpooja_target
-from sync.petpooja_client import PetpoojaClient, PetpoojaError, PetpoojaUnreachable
-from sync.petpooja_payload import money
-from sync.targets import build_targets
+from sync.petpooja.client import PetpoojaClient, PetpoojaError, PetpoojaUnreachable
+from sync.petpooja.payload import money
 from tests.conftest import Guest, MakeRestaurant, PetpoojaStandin, Restaurant, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]

@@ -18,18 +18,16 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import Settings
-from db.pool import Database
 from sync.config import SyncSettings
-from sync.convex import ConvexHttp
 from sync.worker import Worker
-from tests.conftest import ROOT, STANDIN_KEY, Standin, expect, order_body
+from tests.conftest import ROOT, STANDIN_KEY, Standin, close_worker, expect, new_worker, order_body
 
 
 def sync_settings_for(standin: Standin, **overrides: Any) -> SyncSettings:
     return SyncSettings.model_validate({
         "convex_url": standin.url, "convex_deploy_key": STANDIN_KEY, "convex_timeout_s": 2.0,
         "sync_batch_window_ms": 2, "sync_backoff_base_s": 0.05, "sync_backoff_max_s": 0.2,
-        "sync_grace_s": 0, "sync_lease_s": 30, **overrides,
+        "sync_grace_s": 0, "sync_lease_s": 30, "sync_epoch_check_s": 0, "worker_metrics_port": 0, **overrides,
     })
 
 
@@ -48,20 +46,16 @@ async def app(settings: Settings, standin: Standin, sync_overrides: dict[str, An
 
 @pytest.fixture
 async def worker_factory(app_conninfo: str, standin: Standin) -> AsyncIterator[Callable[..., Worker]]:
-    opened: list[tuple[Database, ConvexHttp]] = []
+    opened: list[Worker] = []
 
     def make(**overrides: Any) -> Worker:
-        settings = sync_settings_for(standin, **overrides)
-        db = Database(app_conninfo, min_size=1, max_size=4)
-        convex = ConvexHttp(settings.convex_url or "", STANDIN_KEY, timeout_s=settings.convex_timeout_s)
-        opened.append((db, convex))
-        worker = Worker(db, convex, settings)
+        worker = new_worker(app_conninfo, sync_settings_for(standin, **overrides))
+        opened.append(worker)
         return worker
 
     yield make
-    for db, convex in opened:
-        await convex.close()
-        await db.close()
+    for worker in opened:
+        await close_worker(worker)
 
 
 async def open_worker(make: Callable[..., Worker], **overrides: Any) -> Worker:
@@ -270,7 +264,7 @@ async def test_the_worker_process_wakes_on_notify_instead_of_waiting_its_interva
     await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
     env = {**os.environ, "DATABASE_URL": app_conninfo, "CONVEX_URL": standin.url, "CONVEX_DEPLOY_KEY": STANDIN_KEY,
            "SYNC_RETRY_INTERVAL_S": "3600", "SYNC_BACKOFF_BASE_S": "0.1", "SYNC_BACKOFF_MAX_S": "0.2",
-           "LOG_FORMAT": "json"}
+           "LOG_FORMAT": "json", "WORKER_METRICS_PORT": "0"}
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(  # noqa: ASYNC220  # starting a process is instant; we await it below
         [sys.executable, "-m", "sync.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)

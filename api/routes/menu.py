@@ -11,7 +11,7 @@ from starlette.routing import Route
 from api.access import FLOOR, MEMBERS, OWNER_MANAGER, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body
-from api.handoff import after_commit
+from api.handoff import after_commit, hand_off, queued_in
 from api.models import Availability, CategoryPatch, MenuItemPatch, NewCategory, NewMenuItem
 from api.responses import JSON
 from db import menu
@@ -54,6 +54,8 @@ async def patch_category(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), category_id=request.path_params["cid"],
             changes=body.model_dump(exclude_unset=True),
         )
+        renamed_items = await queued_in(scope.conn, _rid(request))  # a rename re-pushes its items
+    hand_off(request, renamed_items)
     return JSON(row)
 
 

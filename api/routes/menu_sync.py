@@ -22,15 +22,15 @@ from starlette.routing import Route
 from api.access import OWNER_MANAGER, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.errors import ApiError
+from api.handoff import hand_off, queued_in
 from api.responses import JSON
 from api.state import services
 from db import menu_import, petpooja, restaurants
 from db.errors import DomainError
-from db.outbox import EntityKey
 from db.pool import Database
 from db.queries import Row
-from sync.petpooja_client import PetpoojaError
-from sync.petpooja_menu import MenuFormatError, parse_menu
+from sync.petpooja.client import PetpoojaError
+from sync.petpooja.menu import MenuFormatError, parse_menu
 
 log = structlog.get_logger("api")
 
@@ -75,14 +75,14 @@ async def sync_menu(request: Request) -> Response:
     try:
         async with svc.db.tenant(rid) as conn:
             result = await menu_import.import_menu(conn, rid, menu, source="pull", started=started)
+            queued = await queued_in(conn, rid)
     except DomainError as exc:
         # The import rolled back as a whole; the record says why (a category name clash, say).
         failed = await _record_failure(svc.db, rid, [exc.detail], started)
         exc.extra = {**exc.extra, "sync_id": failed["id"]}
         raise
     changed: list[UUID] = result["changed_item_ids"]
-    if svc.pusher is not None and changed:
-        svc.pusher.notify([EntityKey("menu_item", item_id) for item_id in changed])
+    hand_off(request, queued)
     log.info("petpooja_menu_synced", sync_id=result["id"], items=result["counts"].get("items"),
              duration_ms=result["duration_ms"], changed_items=len(changed))
     return JSON(_sync(result))

@@ -14,7 +14,7 @@ from api.access import MEMBERS, OWNER_MANAGER, client_ip, require_user, restaura
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body
 from api.errors import ApiError
-from api.handoff import after_commit
+from api.handoff import after_commit, hand_off, queued_in
 from api.models import NewMember, NewRestaurant, NewTable, RestaurantPatch, TablePatch
 from api.responses import JSON
 from api.state import services
@@ -91,7 +91,8 @@ async def patch_table(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), table_id=request.path_params["tid"],
             changes=body.model_dump(exclude_unset=True),
         )
-    after_commit(request, "table", row["id"])
+        changed = await queued_in(scope.conn, _rid(request))  # the table, and its orders after a relabel
+    hand_off(request, changed)
     return JSON(_table(row))
 
 

@@ -41,7 +41,7 @@ async def metrics(request: Request) -> Response:
     try:
         with anyio.fail_after(2):
             async with svc.db.system() as conn:
-                svc.metrics.set_queue(await outbox.queue_depth(conn))
+                svc.sync_metrics.set_queue(await outbox.queue_depth(conn), await outbox.target_names(conn))
     except (PsycopgError, PoolTimeout, TimeoutError) as exc:
         # Request metrics are still worth serving when the database is not.
         log.warning("metrics_queue_unavailable", error=str(exc))

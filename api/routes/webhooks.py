@@ -32,12 +32,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.errors import ApiError
-from api.handoff import after_commit
+from api.handoff import hand_off, queued_in
 from api.responses import JSON
 from api.state import services
 from db import menu_import, webhooks
 from db.queries import Conn, Row
-from sync.petpooja_menu import MenuFormatError, parse_menu
+from sync.petpooja.menu import MenuFormatError, parse_menu
 
 log = structlog.get_logger("api")
 
@@ -158,7 +158,7 @@ class Delivery:
 
     async def apply(self, effect: Callable[[Conn], Awaitable[webhooks.Outcome]]) -> webhooks.Outcome:
         """Runs ``effect`` unless the body replays the latest delivery of its kind, and records the
-        delivery in the same transaction; after commit, the pusher hears of what changed."""
+        delivery in the same transaction; after commit, the pusher hears of everything it queued."""
         async with services(self.request).db.tenant(self.restaurant_id) as conn:
             previous = await webhooks.previous_if_replay(conn, self.restaurant_id, self.kind, self.body)
             if previous is not None:
@@ -167,8 +167,8 @@ class Delivery:
                 outcome = await effect(conn)
             delivery_id = await webhooks.record(conn, self.restaurant_id, self.kind, self.body, outcome.result,
                                                 outcome.detail, duplicate_of=previous)
-        for entity_type, entity_id in outcome.changed:
-            after_commit(self.request, entity_type, entity_id)
+            changed = await queued_in(conn, self.restaurant_id)
+        hand_off(self.request, changed)
         log.info("petpooja_callback", kind=self.kind, result=outcome.result, delivery_id=delivery_id,
                  changed=len(outcome.changed))
         return outcome

@@ -96,8 +96,10 @@ UPDATE petpooja_orders
        cancel_pushed_at = CASE WHEN %(done)s THEN coalesce(cancel_pushed_at, now()) ELSE cancel_pushed_at END
  WHERE restaurant_id = %(restaurant_id)s AND order_id = %(order_id)s;
 
--- name: mark_sync_dead
--- A row whose push can never succeed as it is (PetPooja rejected the content, the outlet is gone): dead at once.
-UPDATE sync_log
-   SET status = 'dead', attempts = attempts + 1, last_error = left(%(error)s, 2000), updated_at = now()
- WHERE id = %(id)s AND status = 'in_flight' AND lease_owner = %(owner)s;
+-- name: track_petpooja_orders
+-- Starts PetPooja's record of claimed new orders (an order cancelled before it was ever sent gets none: nothing to cancel there).
+INSERT INTO petpooja_orders (restaurant_id, order_id)
+SELECT o.restaurant_id, o.id
+  FROM orders o
+ WHERE o.id = ANY(%(ids)s::uuid[]) AND o.status <> 'cancelled'
+ON CONFLICT DO NOTHING;

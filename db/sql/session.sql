@@ -1,10 +1,12 @@
 -- name: set_tenant
--- Binds the transaction to one restaurant; row-level security shows only its rows.
-SELECT set_config('app.restaurant_id', %(restaurant_id)s::text, true);
+-- Binds the transaction to one restaurant (row-level security shows only its rows) and records the trace it belongs to (enqueue_outbox keeps it on outbox rows).
+SELECT set_config('app.restaurant_id', %(restaurant_id)s::text, true),
+       set_config('app.trace_context', %(trace_context)s, true);
 
 -- name: set_system_scope
--- Lets a trusted, cross-tenant transaction (worker, QR lookup, login) see every restaurant.
-SELECT set_config('app.scope', 'system', true);
+-- Lets a trusted, cross-tenant transaction (worker, QR lookup, login) see every restaurant; records its trace like set_tenant.
+SELECT set_config('app.scope', 'system', true),
+       set_config('app.trace_context', %(trace_context)s, true);
 
 -- name: schema_version
 -- The schema version recorded by schema.sql; /ready compares it with the shipped file.

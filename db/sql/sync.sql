@@ -1,3 +1,7 @@
+-- Every statement on the outbox (sync_log) and its routing (sync_targets,
+-- restaurant_targets), for every target. The engine (sync/engine.py) is their only
+-- writer besides the triggers in schema.sql; operators' reads are at the end.
+
 -- name: claim_entities
 -- The API's pusher claims the pending rows of entities it has just committed. A claimed
 -- row's next_attempt_at is its lease expiry: past it, the worker may reclaim the row.
@@ -9,12 +13,12 @@ UPDATE sync_log s
            AND (entity_type, entity_id) IN (SELECT * FROM unnest(%(entity_types)s::text[], %(entity_ids)s::uuid[]))
            FOR UPDATE SKIP LOCKED) claimed
  WHERE s.id = claimed.id
-RETURNING s.id, s.restaurant_id, s.entity_type, s.entity_id, s.entity_version, s.attempts;
+RETURNING s.id, s.restaurant_id, s.entity_type, s.entity_id, s.entity_version, s.attempts, s.trace_context;
 
 -- name: claim_due
--- The worker claims due rows, oldest first: failed rows past their backoff, pending rows
--- older than the grace period (their API died before pushing), and in-flight rows whose
--- lease expired (their pusher died). SKIP LOCKED: two workers never claim the same row.
+-- A worker claims a target's due rows, oldest first: failed rows past their backoff, pending
+-- rows older than the grace period (their API died before pushing), and in-flight rows whose
+-- lease expired (their holder died). SKIP LOCKED: two workers never claim the same row.
 UPDATE sync_log s
    SET status = 'in_flight', next_attempt_at = now() + make_interval(secs => %(lease_s)s),
        lease_owner = %(owner)s, updated_at = now()
@@ -26,40 +30,145 @@ UPDATE sync_log s
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED) due
  WHERE s.id = due.id
-RETURNING s.id, s.restaurant_id, s.entity_type, s.entity_id, s.entity_version, s.attempts;
+RETURNING s.id, s.restaurant_id, s.entity_type, s.entity_id, s.entity_version, s.attempts, s.trace_context;
+
+-- name: claim_due_ordered
+-- claim_due for a target whose deliveries of one entity must never overtake each other (a
+-- restaurant's webhook): an entity is skipped while another row of it is in flight under a
+-- live lease.
+UPDATE sync_log s
+   SET status = 'in_flight', next_attempt_at = now() + make_interval(secs => %(lease_s)s),
+       lease_owner = %(owner)s, updated_at = now()
+  FROM (SELECT d.id FROM sync_log d
+         WHERE d.target = %(target)s AND d.status IN ('pending', 'failed', 'in_flight')
+           AND d.next_attempt_at <= now()
+           AND (d.status <> 'pending' OR d.next_attempt_at <= now() - make_interval(secs => %(grace_s)s))
+           AND NOT EXISTS (SELECT FROM sync_log f
+                            WHERE f.restaurant_id = d.restaurant_id AND f.target = d.target
+                              AND f.status = 'in_flight' AND f.next_attempt_at > now()
+                              AND f.entity_type = d.entity_type AND f.entity_id = d.entity_id AND f.id <> d.id)
+         ORDER BY d.next_attempt_at
+         LIMIT %(limit)s
+           FOR UPDATE OF d SKIP LOCKED) due
+ WHERE s.id = due.id
+RETURNING s.id, s.restaurant_id, s.entity_type, s.entity_id, s.entity_version, s.attempts, s.trace_context;
+
+-- name: renew_leases
+-- The heartbeat of a delivery in progress: its rows stay leased to their holder.
+UPDATE sync_log
+   SET next_attempt_at = now() + make_interval(secs => %(lease_s)s)
+ WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
 
 -- name: mark_synced
--- Rows whose push Convex accepted (applied or stale both mean Convex is up to date).
+-- Rows whose change the target holds now.
 UPDATE sync_log
-   SET status = 'synced', synced_at = now(), last_error = NULL, updated_at = now()
+   SET status = 'synced', synced_at = now(), last_error = NULL, target_down = false, updated_at = now()
  WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
 
 -- name: mark_failed
--- Rows whose push failed: count the attempt and back off exponentially with jitter, capped.
--- Only a rejection by Convex (can_die) can make a row dead once its attempts run out; an
--- unreachable Convex is retried for as long as it takes.
+-- Rows to retry: count the attempt and back off exponentially with jitter, capped (or after
+-- the target's own delay). Only a limited retry (the target refused the content) can make a
+-- row dead once its attempts run out; a target that is down is retried for as long as it takes.
 UPDATE sync_log
-   SET status = CASE WHEN %(can_die)s AND attempts + 1 >= %(max_attempts)s THEN 'dead' ELSE 'failed' END,
+   SET status = CASE WHEN %(limited)s AND attempts + 1 >= %(max_attempts)s THEN 'dead' ELSE 'failed' END,
        attempts = attempts + 1,
-       next_attempt_at = now() + make_interval(
-           secs => least(%(backoff_max_s)s, %(backoff_base_s)s * 2 ^ least(attempts, 30)) * (0.5 + random() / 2)),
-       last_error = left(%(error)s, 2000), updated_at = now()
+       next_attempt_at = now() + make_interval(secs => coalesce(%(after_s)s::float8,
+           least(%(backoff_max_s)s, %(backoff_base_s)s * 2 ^ least(attempts, 30)) * (0.5 + random() / 2))),
+       last_error = left(%(error)s, 2000), target_down = %(target_down)s, updated_at = now()
  WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s
 RETURNING id, status, attempts;
 
+-- name: mark_dead
+-- Rows whose change can never succeed as it is (the target refused its content, the outlet is gone): dead at once.
+UPDATE sync_log
+   SET status = 'dead', attempts = attempts + 1, last_error = left(%(error)s, 2000), target_down = false,
+       updated_at = now()
+ WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
+
+-- name: mark_skipped
+-- Rows with nothing to deliver (no webhook any more, nothing to cancel): done, the reason kept.
+UPDATE sync_log
+   SET status = 'synced', synced_at = now(), last_error = left(%(reason)s, 2000), target_down = false,
+       updated_at = now()
+ WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
+
+-- name: supersede
+-- Older undelivered rows of entities whose newer state a target just received: nothing of theirs is left to send.
+UPDATE sync_log s
+   SET status = 'synced', synced_at = now(), last_error = NULL, target_down = false, updated_at = now()
+  FROM unnest(%(restaurant_ids)s::uuid[], %(entity_types)s::text[], %(entity_ids)s::uuid[], %(versions)s::bigint[])
+       AS d(restaurant_id, entity_type, entity_id, version)
+ WHERE s.restaurant_id = d.restaurant_id AND s.target = %(target)s AND s.status IN ('pending', 'failed')
+   AND s.entity_type = d.entity_type AND s.entity_id = d.entity_id AND s.entity_version <= d.version;
+
 -- name: release_claims
--- A stopping process hands back rows it claimed but did not push: due again at once,
+-- A stopping process hands back rows it claimed but did not deliver: due again at once,
 -- attempts unchanged ('failed', because a newer pending row of the entity may exist).
 UPDATE sync_log
    SET status = 'failed', next_attempt_at = now(), lease_owner = NULL, updated_at = now()
  WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
 
+-- name: resume_target
+-- A target that was down answers again: the rows that waited for it are due now, not at their backoff.
+UPDATE sync_log
+   SET next_attempt_at = now(), updated_at = now()
+ WHERE target = %(target)s AND status = 'failed' AND target_down AND next_attempt_at > now();
+
+-- name: next_due
+-- Seconds until a target's next row is due (claim_due's rule), NULL when none is waiting.
+SELECT extract(epoch FROM min(CASE WHEN status = 'pending'
+                                   THEN next_attempt_at + make_interval(secs => %(grace_s)s)
+                                   ELSE next_attempt_at END) - now()) AS seconds
+  FROM sync_log
+ WHERE target = %(target)s AND status IN ('pending', 'failed', 'in_flight');
+
+-- name: pending_keys_of_transaction
+-- The entities this transaction queued for a target in one restaurant, its triggers' derived
+-- changes included (a relabelled table's orders), to hand to the post-commit pusher.
+SELECT entity_type, entity_id
+  FROM sync_log
+ WHERE restaurant_id = %(restaurant_id)s AND target = %(target)s AND status = 'pending'
+   AND xmin = pg_current_xact_id()::xid;
+
+-- name: wake_worker
+-- Tells listening workers that a target has work that should not wait for the next pass.
+SELECT pg_notify('sync_wake', %(target)s);
+
+-- name: listen_sync_wake
+-- Subscribes a worker's connection to wake-ups (see wake_worker and the enqueue_sync trigger).
+LISTEN sync_wake;
+
+-- name: enable_target
+-- Sends a restaurant's changes to a target from now on (connecting PetPooja, registering a webhook).
+INSERT INTO restaurant_targets (restaurant_id, target)
+VALUES (%(restaurant_id)s, %(target)s)
+ON CONFLICT DO NOTHING;
+
+-- name: disable_target
+-- Stops sending a restaurant's changes to a target; rows already queued are delivered or skipped.
+DELETE FROM restaurant_targets
+ WHERE restaurant_id = %(restaurant_id)s AND target = %(target)s;
+
+-- name: sync_target_names
+-- The targets the schema routes changes to (sync/registry.py must build each).
+SELECT name FROM sync_targets ORDER BY name;
+
+-- name: target_epoch
+-- The epoch a target was last rebuilt under (Convex's full sync), or none.
+SELECT epoch, epoch_set_at FROM sync_target_state WHERE target = %(target)s;
+
+-- name: set_target_epoch
+-- Records the epoch a target was just rebuilt under.
+INSERT INTO sync_target_state (target, epoch, epoch_set_at)
+VALUES (%(target)s, %(epoch)s, now())
+ON CONFLICT (target) DO UPDATE SET epoch = excluded.epoch, epoch_set_at = excluded.epoch_set_at;
+
 -- name: order_documents_by_ids
--- Current state of orders to push (system scope: a batch spans restaurants).
+-- Current state of orders to send (system scope: a round spans restaurants).
 SELECT * FROM order_documents WHERE id = ANY(%(ids)s::uuid[]);
 
 -- name: menu_item_documents_by_ids
--- Current state of menu items to push, with their category's name.
+-- Current state of menu items to send, with their category's name.
 SELECT i.id, i.restaurant_id, i.category_id, c.name AS category_name, i.name, i.description, i.price,
        i.is_available, i.rank, i.version, i.deleted_at
   FROM menu_items i
@@ -67,14 +176,10 @@ SELECT i.id, i.restaurant_id, i.category_id, c.name AS category_name, i.name, i.
  WHERE i.id = ANY(%(ids)s::uuid[]);
 
 -- name: table_documents_by_ids
--- Current state of tables to push (never their QR tokens).
+-- Current state of tables to send (never their QR tokens).
 SELECT id, restaurant_id, label, seats, is_active, version
   FROM dining_tables
  WHERE id = ANY(%(ids)s::uuid[]);
-
--- name: wake_worker
--- Tells listening workers that rows failed and recovery should not wait for the interval.
-SELECT pg_notify('sync_wake', %(target)s);
 
 -- name: sync_status_for_restaurant
 -- Queue depth of one restaurant by target and status, and the age of its oldest row not
@@ -122,6 +227,10 @@ DELETE FROM sync_log
                WHERE status = 'synced' AND synced_at < now() - make_interval(secs => %(retention_s)s)
                LIMIT %(limit)s);
 
--- name: listen_sync_wake
--- Subscribes a worker's connection to wake-ups (see wake_worker).
-LISTEN sync_wake;
+-- name: try_rebuild_lock
+-- One worker at a time rebuilds a target: a session advisory lock, held for the rebuild (false when another holds it).
+SELECT pg_try_advisory_lock(hashtext('tabletop.rebuild.' || %(target)s)) AS locked;
+
+-- name: release_rebuild_lock
+-- Releases try_rebuild_lock's lock (a session that ends releases it too).
+SELECT pg_advisory_unlock(hashtext('tabletop.rebuild.' || %(target)s)) AS released;

@@ -58,7 +58,7 @@ from db.menu_import import (
     MenuVariation,
     ParsedMenu,
 )
-from sync.petpooja_payload import MINOR_DIGITS
+from sync.petpooja.payload import MINOR_DIGITS
 
 MAX_SELECT = 100
 _DEFAULT_ATTRIBUTES = {"1": "veg", "2": "non-veg", "24": "egg"}

@@ -1,5 +1,5 @@
 """Our orders -> PetPooja's v2.1.0 ``save_order`` and ``update_order_status`` bodies, and
-PetPooja's answers -> what the outbox worker does next.
+PetPooja's answers -> the engine's outcomes (sync/outcome.py).
 
 Pure functions: no I/O, no clock, no randomness. The same order maps to the same body
 byte for byte, so a resend after a lost response carries exactly what PetPooja may
@@ -48,6 +48,8 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from sync.outcome import Delivered, GiveUp, Retry
+
 PaymentType = Literal["COD", "CARD", "CREDIT", "ONLINE", "OTHER"]
 
 ORDER_TYPE = {"delivery": "H", "takeaway": "P", "dine_in": "D"}
@@ -74,33 +76,6 @@ class RestaurantInfo:
     address: str
     phone: str
     timezone: str
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """PetPooja took the order; its own order id may be blank (it is assigned later)."""
-
-    petpooja_order_id: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """PetPooja refused the content: the same body would fail again, so never retry it."""
-
-    error_code: str
-    message: str
-    validation_errors: Any
-
-
-@dataclass(frozen=True)
-class Transient:
-    """Nothing is known to be wrong with the order: retry with backoff."""
-
-    reason: str
-
-
-Outcome = Accepted | Rejected | Transient
 
 
 def money(minor: int, currency: str) -> str:
@@ -301,29 +276,29 @@ def _flag(value: object) -> str | None:
     return None
 
 
-def classify_response(status_code: int, body: Any) -> Outcome:
+def classify_response(status_code: int, body: Any) -> Delivered | GiveUp | Retry:
     """What a ``save_order`` or ``update_order_status`` answer means for the outbox.
 
-    ``body`` is the raw response (bytes or text) or its parsed JSON. A validation failure
-    (HTTP 400, or ``success`` "0") is a rejection; an answer we cannot read as either a
-    success or a rejection is transient, never taken for an acceptance.
+    ``body`` is the raw response (bytes or text) or its parsed JSON. Success ("1") is
+    delivered, its detail PetPooja's order id (blank when PetPooja assigns it later). A
+    validation failure (HTTP 400, or ``success`` "0") means the same body would fail again:
+    give up, with PetPooja's code, message and validation errors for operators. An answer we
+    cannot read as either is retried, never taken for an acceptance.
     """
     if status_code == 429 or status_code >= 500:
-        return Transient(f"HTTP {status_code}")
+        return Retry(f"HTTP {status_code}")
     data = _parsed(body)
     fields = data if isinstance(data, dict) else {}
     success = _flag(fields.get("success"))
     if status_code == 400 or (200 <= status_code < 300 and success == "0"):
         # A 400 repeats for the same body, so it is final even when its body is unreadable.
-        return Rejected(
-            error_code=_text(fields.get("errorCode")),
-            message=_text(fields.get("message")),
-            validation_errors=fields.get("validation_errors"),
-        )
+        errors = json.dumps(fields.get("validation_errors"), sort_keys=True, ensure_ascii=False)
+        return GiveUp(f"PetPooja rejected it: errorCode={_text(fields.get('errorCode')) or '-'} "
+                      f"message={_text(fields.get('message')) or '-'} validation_errors={errors}")
     if not 200 <= status_code < 300:
-        return Transient(f"HTTP {status_code}")
+        return Retry(f"HTTP {status_code}")
     if not isinstance(data, dict):
-        return Transient(f"HTTP {status_code} with a body that is not a JSON object")
+        return Retry(f"HTTP {status_code} with a body that is not a JSON object")
     if success == "1":
-        return Accepted(petpooja_order_id=_text(fields.get("orderID")), message=_text(fields.get("message")))
-    return Transient(f"HTTP {status_code} without a success flag")
+        return Delivered(_text(fields.get("orderID")))
+    return Retry(f"HTTP {status_code} without a success flag")

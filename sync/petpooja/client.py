@@ -11,7 +11,7 @@ Optional AWS SigV4 signing (service ``execute-api``) for a sandbox behind an IAM
 API Gateway, with botocore's signer; off unless PETPOOJA_SIGV4_* are configured.
 
 A network failure or timeout raises ``PetpoojaUnreachable``; an HTTP answer of any status is
-returned as a ``PetpoojaAnswer`` for sync.petpooja_payload.classify_response to judge.
+returned as a ``PetpoojaAnswer`` for sync.petpooja.payload.classify_response to judge.
 """
 
 from __future__ import annotations

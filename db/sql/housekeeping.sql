@@ -1,0 +1,34 @@
+-- The worker's housekeeping: tables that only grow are pruned in bounded batches (each its
+-- own short transaction, rows other transactions hold are skipped, never waited for).
+
+-- name: prune_guest_sessions
+-- Guest sessions expired longer than the retention that no order points at (an order keeps the session that placed it).
+DELETE FROM guest_sessions g
+ USING (SELECT s.restaurant_id, s.id FROM guest_sessions s
+         WHERE s.expires_at < now() - make_interval(secs => %(retention_s)s)
+           AND NOT EXISTS (SELECT FROM orders o WHERE o.restaurant_id = s.restaurant_id AND o.session_id = s.id)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE g.restaurant_id = old.restaurant_id AND g.id = old.id;
+
+-- name: prune_refresh_tokens
+-- Refresh tokens expired longer than the retention (a spent or revoked one is useless once expired too).
+DELETE FROM refresh_tokens t
+ USING (SELECT id FROM refresh_tokens
+         WHERE expires_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE t.id = old.id;
+
+-- name: prune_idempotency_keys
+-- Idempotency keys past the replay window: a retry later than this is a new order.
+DELETE FROM idempotency_keys k
+ USING (SELECT restaurant_id, key FROM idempotency_keys
+         WHERE created_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE k.restaurant_id = old.restaurant_id AND k.key = old.key;
+
+-- name: prune_webhook_deliveries
+-- Partner callbacks received longer ago than the retention (through a function: the app role may not delete them otherwise).
+SELECT prune_webhook_deliveries(%(retention_s)s, %(limit)s) AS deleted;

@@ -1,0 +1,47 @@
+"""The one place that knows every outbox target package: builds the targets this
+configuration enables. A new partner adds its package, a line here, and its rows in
+``sync_targets`` (a migration); the engine, the worker and the triggers stay as they are."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from db.pool import Database
+from sync.config import SyncSettings, backoff_of
+from sync.convex.client import ConvexHttp
+from sync.convex.target import ConvexTarget
+from sync.petpooja.target import petpooja_target
+from sync.target import Policy, Target
+from sync.webhook.target import webhook_target
+
+
+def convex_policy(settings: SyncSettings, *, batch_size: int | None = None) -> Policy:
+    return Policy(batch_size=batch_size or settings.sync_batch_size, lease_s=settings.sync_lease_s,
+                  backoff=backoff_of(settings), grace_s=settings.sync_grace_s)
+
+
+def convex_target(settings: SyncSettings, *, batch_size: int | None = None,
+                  max_connections: int | None = None) -> ConvexTarget | None:
+    """The Convex target of this configuration, or None when no deployment is configured."""
+    if not settings.convex_url:
+        return None
+    client = ConvexHttp(settings.convex_url, settings.convex_deploy_key, timeout_s=settings.convex_timeout_s,
+                        max_connections=max_connections or settings.sync_max_in_flight)
+    return ConvexTarget(client, convex_policy(settings, batch_size=batch_size))
+
+
+def build_targets(db: Database, settings: SyncSettings,
+                  environ: Mapping[str, str] | None = None) -> dict[str, Target[Any]]:
+    """Every target this configuration enables, by name (a target that cannot run here, say
+    PetPooja in production without its credentials key, is left out with a warning)."""
+    env = os.environ if environ is None else environ
+    targets: dict[str, Target[Any]] = {}
+    convex = convex_target(settings)
+    if convex is not None:
+        targets[convex.name] = convex
+    for target in (petpooja_target(db, settings, env), webhook_target(db, settings, env)):
+        if target is not None:
+            targets[target.name] = target
+    return targets

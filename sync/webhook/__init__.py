@@ -1,0 +1,1 @@
+"""A restaurant's own backend: order changes POSTed, signed, as an outbox target."""
