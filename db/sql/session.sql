@@ -5,7 +5,3 @@ SELECT set_config('app.restaurant_id', %(restaurant_id)s::text, true);
 -- name: set_system_scope
 -- Lets a trusted, cross-tenant transaction (worker, QR lookup, login) see every restaurant.
 SELECT set_config('app.scope', 'system', true);
-
--- name: schema_version
--- The schema version recorded by schema.sql; /ready compares it with the shipped file.
-SELECT schema_version FROM schema_info WHERE id = 1;
