@@ -259,7 +259,7 @@ def catalog_differences(left_name: str, left: dict[str, dict[str, str]],
     """Every object present on one side only, or defined differently, grouped by kind."""
     width = max(len(left_name), len(right_name))
     lines: list[str] = []
-    for kind in left.keys() | right.keys():
+    for kind in dict.fromkeys([*left, *right]):  # in CATALOG's order
         a, b = left.get(kind, {}), right.get(kind, {})
         section: list[str] = []
         for key in sorted(a.keys() | b.keys()):
@@ -285,8 +285,9 @@ def catalog_report(schema_db: Database, migrated_db: Database) -> str | None:
     differences = catalog_differences("schema.sql", catalog(schema_db.admin), "migrations", catalog(migrated_db.admin))
     if not differences:
         return None
+    objects = sum(line.startswith(("    only in ", "    different: ")) for line in differences)
     return ("schema.sql and db/migrations build different catalogs (schema public; columns compared by table and "
-            "name, not position).\nEach object present on one side only, or defined differently:\n"
+            f"name, not position).\n{objects} object(s) present on one side only, or defined differently:\n"
             + "\n".join(differences)
             + "\nA schema change goes into a new migration AND into schema.sql (docs/migrations.md).")
 
