@@ -10,7 +10,11 @@
 --   that a trigger raises on every real change, and a trigger writes their sync_log
 --   (outbox) row in the same transaction, so no write path can forget one.
 -- * Money is bigint minor units. Every constraint is named: db/errors.py switches on names.
--- * The last statement records schema_version; db/schema.py reads it from this file.
+-- * This file is the readable whole; the database evolves by the numbered files in
+--   db/migrations (db/migrate.py, docs/migrations.md). A change goes into a new migration
+--   AND here; tests/test_migrations.py proves both build the same catalog. The last
+--   statement records every migration as applied, so a database made from this file is
+--   at the newest version.
 
 -- The role the API and worker connect as. Cluster-wide, hence the guard.
 DO $$
@@ -21,10 +25,13 @@ BEGIN
 END
 $$;
 
-CREATE TABLE schema_info (
-    id             int PRIMARY KEY CONSTRAINT schema_info_single_row CHECK (id = 1),
-    schema_version int NOT NULL,
-    applied_at     timestamptz NOT NULL DEFAULT now()
+-- The migration history (db/migrate.py creates it with this same DDL); checksum is the
+-- sha256 of the applied file, NULL for rows this file or a baseline recorded.
+CREATE TABLE schema_migrations (
+    version    int PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text,
+    applied_at timestamptz NOT NULL DEFAULT now()
 );
 
 -- Tenant visibility used by every policy: the transaction's restaurant, or the system
@@ -764,10 +771,14 @@ CREATE POLICY tenant_isolation ON restaurants USING (app_tenant_visible(id))
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_app;
 REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
 REVOKE UPDATE, DELETE ON webhook_deliveries FROM tabletop_app;
-REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
+REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON sync_targets FROM tabletop_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
 REVOKE ALL ON FUNCTION prune_webhook_deliveries(float8, int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION prune_webhook_deliveries(float8, int) TO tabletop_app;
 
-INSERT INTO schema_info (id, schema_version) VALUES (1, 4);
+-- One row per file in db/migrations: this file is all of them.
+INSERT INTO schema_migrations (version, name) VALUES
+    (1, 'initial'),
+    (2, 'migration_history'),
+    (3, 'outbox_engine');

@@ -31,7 +31,7 @@ from psycopg import sql
 
 from bench import data
 from bench.system import ROOT, Processes, cpu_used, peak_rss_mb, run_measured, tree_cpu_seconds, wait_http
-from db import embedded, schema
+from db import embedded, migrate
 
 BENCH = ROOT / "bench"
 STANDIN_KEY = "bench-admin-key"
@@ -82,7 +82,7 @@ class Run:
         self.socket_dir = socket_dir
         self.admin_url = embedded.conninfo(socket_dir, "bench", user="postgres")
         self.app_url = embedded.conninfo(socket_dir, "bench")
-        schema.apply(self.admin_url)
+        migrate.upgrade(self.admin_url)
         self.procs.extra_pids["postgres"] = int((pg_dir / "postmaster.pid").read_text().split()[0])
 
         env = {**os.environ, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "CONVEX_STANDIN_PORT": "0",

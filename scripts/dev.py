@@ -6,9 +6,10 @@
 
 With DATABASE_URL unset it starts an embedded PostgreSQL (data under .data/pg, git-ignored)
 and connects the app as the unprivileged role tabletop_app; with DATABASE_URL set it uses
-that database (DATABASE_ADMIN_URL, if given, applies the schema). Then it applies
-schema.sql, seeds the demo restaurant, starts the Procfile's processes with honcho, and
-prints how to try it.
+that database (DATABASE_ADMIN_URL, if given, migrates it). Then it applies the pending
+migrations (db/migrate.py: an existing database, even one made from schema.sql before
+migrations, is upgraded in place), seeds the demo restaurant, starts the Procfile's
+processes with honcho, and prints how to try it.
 
 In development mode (PETPOOJA_SANDBOX_URL unset) it also starts the local PetPooja stand-in
 (scripts/petpooja_standin.py), registers the demo outlet there, connects the demo restaurant
@@ -32,7 +33,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from db import embedded, schema
+from db import embedded, migrate
 from db.credentials import load_box
 from scripts.seed import DEMO_PASSWORD, DEMO_PETPOOJA_KEYS, DEMO_PETPOOJA_REST_ID, connect_demo_petpooja, seed
 
@@ -224,7 +225,11 @@ def main() -> None:
     else:
         _say(f"starting embedded PostgreSQL in {PG_DIR.relative_to(ROOT)}")
         admin_url, app_url = _embedded_urls(args.reset)
-    _say(f"schema: {schema.apply(admin_url)}")
+    try:
+        applied = migrate.upgrade(admin_url, progress=lambda line: _say(f"schema: {line}"))
+    except migrate.MigrationError as exc:
+        raise SystemExit(f"schema: {exc}") from exc
+    _say(f"schema: at version {migrate.expected_version()} ({len(applied)} migration(s) applied now)")
     demo = asyncio.run(seed(app_url))
     _say(f"demo restaurant {demo.restaurant_id} seeded")
     standin = None

@@ -1,7 +1,8 @@
 """The README's first command: the dev runner starts the Procfile's processes on a
 database, seeds the demo restaurant, and a guest can order through the real HTTP server;
 in development the order reaches the local PetPooja stand-in and PetPooja's callbacks move
-it, all the way to the kitchen screen."""
+it, all the way to the kitchen screen. The database starts as today's deployments were made
+(schema.sql version 4, before migrations), so the runner also upgrades it in place."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+V4_SCHEMA = ROOT / "db" / "migrations" / "0001_initial.sql"
 
 
 def _free_port() -> int:
@@ -20,7 +22,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_dev_runner_seeds_demo_data_and_serves_a_guest_order(admin_conninfo, app_conninfo, db_sql):
+def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves_a_guest_order(
+        admin_conninfo, app_conninfo, db_sql):
+    # Back to the schema before migrations: an empty public schema as Postgres makes it, then v4 applied whole.
+    db_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner;"
+           " GRANT USAGE ON SCHEMA public TO PUBLIC;")
+    db_sql(V4_SCHEMA.read_text())
     env = {**os.environ, "DATABASE_URL": app_conninfo, "DATABASE_ADMIN_URL": admin_conninfo,
            "PORT": str(_free_port()), "LOG_FORMAT": "json"}
     done = subprocess.run(  # our own runner with fixed arguments
@@ -28,6 +35,9 @@ def test_dev_runner_seeds_demo_data_and_serves_a_guest_order(admin_conninfo, app
         capture_output=True, text=True, timeout=90,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "==> schema: 0001_initial: recorded as applied (baseline" in done.stdout
+    assert "==> schema: 0002_migration_history: applied" in done.stdout
+    assert db_sql("SELECT to_regclass('public.schema_info') AS t") == [{"t": None}]
     assert "check: placed order #1" in done.stdout
     assert "local PetPooja stand-in at http://127.0.0.1:" in done.stdout
     assert "check: order #1 reached the PetPooja POS stand-in" in done.stdout

@@ -363,17 +363,18 @@ async def test_a_valid_request_id_is_echoed_and_an_invalid_one_replaced(offline_
 
 
 async def test_ready_follows_the_schema_version_while_health_stays_200(client: httpx.AsyncClient, db_sql: Sql) -> None:
-    """/ready is 200 with this code's schema applied, 503 schema_outdated once schema_info records another version,
-    and 200 again when it matches; /health is 200 throughout."""
+    """/ready is 200 with this code's migrations applied, 503 schema_outdated once the newest schema_migrations
+    row is gone (the database is behind the code), and 200 again when it is back; /health is 200 throughout."""
     assert expect(await client.get("/health"), 200) == {"status": "ok"}
     assert expect(await client.get("/ready"), 200) == {"status": "ready"}
-    (row,) = db_sql("SELECT schema_version FROM schema_info")
-    db_sql("UPDATE schema_info SET schema_version = schema_version + 1")
+    (newest,) = db_sql("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)"
+                       " RETURNING version, name, checksum, applied_at")
     response = await client.get("/ready")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "reason": "schema_outdated"}
     assert expect(await client.get("/health"), 200) == {"status": "ok"}
-    db_sql("UPDATE schema_info SET schema_version = %s", (row["schema_version"],))
+    db_sql("INSERT INTO schema_migrations (version, name, checksum, applied_at)"
+           " VALUES (%(version)s, %(name)s, %(checksum)s, %(applied_at)s)", newest)
     assert expect(await client.get("/ready"), 200) == {"status": "ready"}
 
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from api.metrics import CONTENT_TYPE
 from api.responses import JSON
 from api.state import services
-from db import outbox, schema
+from db import migrate, outbox
 
 log = structlog.get_logger("api")
 
@@ -28,7 +28,7 @@ async def ready(request: Request) -> Response:
     try:
         with anyio.fail_after(2):
             async with db.unscoped() as conn:
-                current = await schema.is_current(conn)
+                current = await migrate.is_current(conn)
     except (PsycopgError, PoolTimeout, TimeoutError) as exc:
         current, reason = False, f"database_unavailable: {type(exc).__name__}"
     if not current:

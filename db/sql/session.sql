@@ -7,7 +7,3 @@ SELECT set_config('app.restaurant_id', %(restaurant_id)s::text, true),
 -- Lets a trusted, cross-tenant transaction (worker, QR lookup, login) see every restaurant; records its trace like set_tenant.
 SELECT set_config('app.scope', 'system', true),
        set_config('app.trace_context', %(trace_context)s, true);
-
--- name: schema_version
--- The schema version recorded by schema.sql; /ready compares it with the shipped file.
-SELECT schema_version FROM schema_info WHERE id = 1;

@@ -1,0 +1,707 @@
+-- The whole Postgres schema of the restaurant backend.
+--
+-- Conventions:
+-- * Every tenant table carries restaurant_id NOT NULL, and children point at their parents
+--   through (restaurant_id, id), so no row can reference another restaurant's row.
+-- * Row-level security is enabled AND forced on every tenant table. The API connects as
+--   the unprivileged role tabletop_app and sets app.restaurant_id per transaction
+--   (db/pool.py); without it a tenant table shows nothing.
+-- * Synced entities (orders with their items, menu items, dining tables) carry a version
+--   that a trigger raises on every real change, and a trigger writes their sync_log
+--   (outbox) row in the same transaction, so no write path can forget one.
+-- * Money is bigint minor units. Every constraint is named: db/errors.py switches on names.
+-- * The last statement records schema_version; db/schema.py reads it from this file.
+
+-- The role the API and worker connect as. Cluster-wide, hence the guard.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tabletop_app') THEN
+        CREATE ROLE tabletop_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+END
+$$;
+
+CREATE TABLE schema_info (
+    id             int PRIMARY KEY CONSTRAINT schema_info_single_row CHECK (id = 1),
+    schema_version int NOT NULL,
+    applied_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- Tenant visibility used by every policy: the transaction's restaurant, or the system
+-- scope that the worker and cross-tenant lookups (QR token, login, /me) set explicitly.
+CREATE FUNCTION app_tenant_visible(rid uuid) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT rid = nullif(current_setting('app.restaurant_id', true), '')::uuid
+        OR coalesce(current_setting('app.scope', true), '') = 'system'
+$$;
+
+-- Raises version and updated_at on a real change; a no-op UPDATE is skipped entirely, so
+-- it neither bumps the version nor writes an outbox row.
+CREATE FUNCTION bump_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NULL;
+    END IF;
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- updated_at for tables that are not synced and so carry no version.
+CREATE FUNCTION touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NULL;
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- Writes (or coalesces into) the pending outbox row of an entity for one target: one
+-- pending row per (target, entity) at most, carrying the highest version seen.
+-- (plpgsql: its body is checked when first run, after sync_log exists.)
+CREATE FUNCTION enqueue_outbox(rid uuid, tgt text, etype text, eid uuid, ver bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)
+    VALUES (rid, tgt, etype, eid, ver)
+    ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
+    DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
+                  updated_at = now();
+END
+$$;
+
+-- Writes (or coalesces into) the pending outbox row of the changed entity. A delete is
+-- recorded one version above the last state so that it outranks every earlier upsert.
+CREATE FUNCTION enqueue_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    etype text := TG_ARGV[0];
+    rid uuid;
+    eid uuid;
+    ver bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        rid := OLD.restaurant_id; eid := OLD.id; ver := OLD.version + 1;
+    ELSE
+        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version;
+    END IF;
+    PERFORM enqueue_outbox(rid, 'convex', etype, eid, ver);
+    RETURN NULL;
+END
+$$;
+
+-- An order's items are part of the order entity: changing them raises the order's
+-- version (through bump_version) unless the order was already touched in this
+-- transaction, in which case that touch is an identical row and is skipped.
+CREATE FUNCTION touch_parent_order() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        UPDATE orders o SET updated_at = now()
+          FROM (SELECT DISTINCT restaurant_id, order_id FROM old_items) c
+         WHERE o.restaurant_id = c.restaurant_id AND o.id = c.order_id;
+    ELSE
+        UPDATE orders o SET updated_at = now()
+          FROM (SELECT DISTINCT restaurant_id, order_id FROM new_items) c
+         WHERE o.restaurant_id = c.restaurant_id AND o.id = c.order_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Documents in Convex copy a parent's name: an order its table's label, a menu item its
+-- category's name. Renaming the parent touches the copies' owners so that their version
+-- rises and they are pushed again (a rename is rare; the outbox batches the pushes).
+CREATE FUNCTION touch_orders_of_table() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE orders SET updated_at = now()
+     WHERE restaurant_id = NEW.restaurant_id AND table_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION touch_items_of_category() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE menu_items SET updated_at = now()
+     WHERE restaurant_id = NEW.restaurant_id AND category_id = NEW.id AND deleted_at IS NULL;
+    RETURN NULL;
+END
+$$;
+
+-- The order's rows for the other targets, in the same transaction as the change:
+-- * petpooja: every new order of a connected restaurant (with its petpooja_orders row),
+--   and the cancellation of an order PetPooja was (or is about to be) sent;
+-- * webhook: every new order and status change of a restaurant with an outbound webhook.
+-- A notification wakes the worker at commit (these targets have no in-process pusher).
+CREATE FUNCTION enqueue_order_integrations() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+    IF (TG_OP = 'INSERT' AND EXISTS (SELECT FROM petpooja_outlets WHERE restaurant_id = NEW.restaurant_id))
+       OR (NEW.status = 'cancelled' AND EXISTS (SELECT FROM petpooja_orders
+                                                 WHERE restaurant_id = NEW.restaurant_id AND order_id = NEW.id)) THEN
+        INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (NEW.restaurant_id, NEW.id)
+        ON CONFLICT DO NOTHING;
+        PERFORM enqueue_outbox(NEW.restaurant_id, 'petpooja', 'order', NEW.id, NEW.version);
+        PERFORM pg_notify('sync_wake', 'petpooja');
+    END IF;
+    IF EXISTS (SELECT FROM restaurant_webhooks WHERE restaurant_id = NEW.restaurant_id) THEN
+        PERFORM enqueue_outbox(NEW.restaurant_id, 'webhook', 'order', NEW.id, NEW.version);
+        PERFORM pg_notify('sync_wake', 'webhook');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TABLE users (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    email             text NOT NULL CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
+    password_hash     text NOT NULL,
+    full_name         text NOT NULL,
+    is_platform_admin boolean NOT NULL DEFAULT false,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT users_email_key UNIQUE (email)
+);
+
+CREATE TABLE refresh_tokens (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    family_id   uuid NOT NULL,
+    token_hash  bytea NOT NULL CONSTRAINT refresh_tokens_hash_key UNIQUE,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz,
+    revoked_at  timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
+
+CREATE TABLE restaurants (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name         text NOT NULL,
+    currency     char(3) NOT NULL CONSTRAINT restaurants_currency_iso CHECK (currency ~ '^[A-Z]{3}$'),
+    timezone     text NOT NULL,
+    tax_rate_bps int NOT NULL DEFAULT 0
+                 CONSTRAINT restaurants_tax_rate_range CHECK (tax_rate_bps BETWEEN 0 AND 10000),
+    address      text,
+    phone        text,
+    -- The store switch PetPooja's store-status callback flips: while off, guests' QR orders
+    -- are refused with closed_reason (and reopens_at when PetPooja gave a turn-on time).
+    accepting_orders boolean NOT NULL DEFAULT true,
+    closed_reason    text,
+    reopens_at       timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Kept apart from restaurants so that numbering orders does not lock the restaurant row.
+CREATE TABLE order_counters (
+    restaurant_id     uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    last_order_number bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE memberships (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role          text NOT NULL
+                  CONSTRAINT memberships_role_valid CHECK (role IN ('owner', 'manager', 'staff', 'kitchen')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT memberships_pkey PRIMARY KEY (restaurant_id, user_id)
+);
+CREATE INDEX memberships_user_idx ON memberships (user_id);
+
+CREATE TABLE dining_tables (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    label         text NOT NULL,
+    seats         int CONSTRAINT dining_tables_seats_range CHECK (seats BETWEEN 1 AND 100),
+    qr_token      text NOT NULL CONSTRAINT dining_tables_qr_token_key UNIQUE,
+    is_active     boolean NOT NULL DEFAULT true,
+    version       bigint NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dining_tables_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT dining_tables_id_key UNIQUE (id),
+    CONSTRAINT dining_tables_label_key UNIQUE (restaurant_id, label)
+);
+
+CREATE TABLE guest_sessions (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    table_id      uuid NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    CONSTRAINT guest_sessions_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT guest_sessions_table_fkey FOREIGN KEY (restaurant_id, table_id)
+        REFERENCES dining_tables (restaurant_id, id) ON DELETE CASCADE
+);
+
+CREATE TABLE menu_categories (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    name          text NOT NULL,
+    rank          int NOT NULL DEFAULT 0,
+    -- The POS's id (PetPooja categoryid) of an imported category; NULL when made here.
+    external_id   text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_categories_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_categories_external_id_key UNIQUE (restaurant_id, external_id)
+);
+CREATE UNIQUE INDEX menu_categories_name_key ON menu_categories (restaurant_id, lower(name))
+    WHERE deleted_at IS NULL;
+
+-- Menu items are soft-deleted: past orders keep pointing at them.
+CREATE TABLE menu_items (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    category_id   uuid NOT NULL,
+    name          text NOT NULL,
+    description   text,
+    price         bigint NOT NULL CONSTRAINT menu_items_price_range CHECK (price >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    rank          int NOT NULL DEFAULT 0,
+    -- NULL: not said. PetPooja's item_attributeid (veg / non-veg / egg) of an imported item.
+    is_veg        boolean,
+    -- The POS's id (PetPooja itemid) of an imported item; NULL when made here.
+    external_id   text,
+    deleted_at    timestamptz,
+    version       bigint NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_items_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_items_id_key UNIQUE (id),
+    CONSTRAINT menu_items_external_id_key UNIQUE (restaurant_id, external_id),
+    CONSTRAINT menu_items_category_fkey FOREIGN KEY (restaurant_id, category_id)
+        REFERENCES menu_categories (restaurant_id, id)
+);
+CREATE INDEX menu_items_category_idx ON menu_items (restaurant_id, category_id) WHERE deleted_at IS NULL;
+
+-- Taxes of an imported menu (PetPooja's taxes: CGST, SGST, ...). An item linked to taxes
+-- is taxed at their rates, line by line; an item linked to none at the restaurant's rate.
+CREATE TABLE menu_taxes (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    external_id   text NOT NULL,
+    name          text NOT NULL,
+    rate_bps      int NOT NULL CONSTRAINT menu_taxes_rate_range CHECK (rate_bps BETWEEN 0 AND 10000),
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_taxes_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_taxes_external_id_key UNIQUE (restaurant_id, external_id)
+);
+
+CREATE TABLE menu_item_taxes (
+    restaurant_id uuid NOT NULL,
+    item_id       uuid NOT NULL,
+    tax_id        uuid NOT NULL,
+    CONSTRAINT menu_item_taxes_pkey PRIMARY KEY (restaurant_id, item_id, tax_id),
+    CONSTRAINT menu_item_taxes_item_fkey FOREIGN KEY (restaurant_id, item_id)
+        REFERENCES menu_items (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT menu_item_taxes_tax_fkey FOREIGN KEY (restaurant_id, tax_id)
+        REFERENCES menu_taxes (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- Variations of an item (Half / Full, Small / Large): each has its own full price, which
+-- replaces the item's price on an order line that chooses it.
+CREATE TABLE menu_variations (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    item_id       uuid NOT NULL,
+    name          text NOT NULL,
+    price         bigint NOT NULL CONSTRAINT menu_variations_price_range CHECK (price >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    rank          int NOT NULL DEFAULT 0,
+    -- PetPooja's id of this item's variation (variation[].id, unique per item) ...
+    external_id   text,
+    -- ... and of the variation kind it is (variationid: "Half", shared by every item that
+    -- offers it), which save_order's variation_id carries.
+    external_variation_id text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_variations_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_variations_item_fkey FOREIGN KEY (restaurant_id, item_id)
+        REFERENCES menu_items (restaurant_id, id),
+    CONSTRAINT menu_variations_external_id_key UNIQUE (restaurant_id, external_id)
+);
+CREATE INDEX menu_variations_item_idx ON menu_variations (restaurant_id, item_id) WHERE deleted_at IS NULL;
+
+-- Addon groups ("Extra toppings") and their addons; an item offers a group with its own
+-- minimum and maximum number of choices.
+CREATE TABLE menu_addon_groups (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    name          text NOT NULL,
+    rank          int NOT NULL DEFAULT 0,
+    external_id   text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_addon_groups_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_addon_groups_external_id_key UNIQUE (restaurant_id, external_id)
+);
+
+CREATE TABLE menu_addons (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    group_id      uuid NOT NULL,
+    name          text NOT NULL,
+    price         bigint NOT NULL CONSTRAINT menu_addons_price_range CHECK (price >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    is_veg        boolean,
+    rank          int NOT NULL DEFAULT 0,
+    external_id   text,
+    deleted_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_addons_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT menu_addons_group_fkey FOREIGN KEY (restaurant_id, group_id)
+        REFERENCES menu_addon_groups (restaurant_id, id),
+    CONSTRAINT menu_addons_external_id_key UNIQUE (restaurant_id, external_id)
+);
+CREATE INDEX menu_addons_group_idx ON menu_addons (restaurant_id, group_id) WHERE deleted_at IS NULL;
+
+CREATE TABLE menu_item_addon_groups (
+    restaurant_id uuid NOT NULL,
+    item_id       uuid NOT NULL,
+    group_id      uuid NOT NULL,
+    min_select    int NOT NULL DEFAULT 0 CONSTRAINT menu_item_addon_groups_min_range CHECK (min_select >= 0),
+    max_select    int NOT NULL CONSTRAINT menu_item_addon_groups_max_range CHECK (max_select >= min_select AND max_select <= 100),
+    rank          int NOT NULL DEFAULT 0,
+    CONSTRAINT menu_item_addon_groups_pkey PRIMARY KEY (restaurant_id, item_id, group_id),
+    CONSTRAINT menu_item_addon_groups_item_fkey FOREIGN KEY (restaurant_id, item_id)
+        REFERENCES menu_items (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT menu_item_addon_groups_group_fkey FOREIGN KEY (restaurant_id, group_id)
+        REFERENCES menu_addon_groups (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- Every menu import (a pull we asked for, or PetPooja's push): what changed, how long it
+-- took, and what could not be imported.
+CREATE TABLE menu_syncs (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    source        text NOT NULL CONSTRAINT menu_syncs_source_valid CHECK (source IN ('pull', 'push')),
+    status        text NOT NULL CONSTRAINT menu_syncs_status_valid CHECK (status IN ('ok', 'failed')),
+    counts        jsonb NOT NULL DEFAULT '{}',
+    errors        jsonb NOT NULL DEFAULT '[]',
+    duration_ms   int NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT menu_syncs_pkey PRIMARY KEY (restaurant_id, id)
+);
+
+CREATE TABLE orders (
+    restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id             uuid NOT NULL DEFAULT gen_random_uuid(),
+    number         bigint NOT NULL,
+    table_id       uuid,
+    session_id     uuid,
+    placed_by_user uuid REFERENCES users (id),
+    status         text NOT NULL DEFAULT 'pending'
+                   CONSTRAINT orders_status_valid CHECK (status IN (
+                       'pending', 'confirmed', 'preparing', 'ready', 'served', 'completed',
+                       'dispatched', 'delivered', 'cancelled', 'rejected')),
+    order_type     text NOT NULL
+                   CONSTRAINT orders_type_valid CHECK (order_type IN ('dine_in', 'takeaway', 'delivery')),
+    customer_name  text,
+    customer_phone text,
+    notes          text,
+    currency       char(3) NOT NULL,
+    subtotal       bigint NOT NULL CONSTRAINT orders_subtotal_range CHECK (subtotal >= 0),
+    tax            bigint NOT NULL CONSTRAINT orders_tax_range CHECK (tax >= 0),
+    tip            bigint NOT NULL DEFAULT 0 CONSTRAINT orders_tip_range CHECK (tip >= 0),
+    discount       bigint NOT NULL DEFAULT 0 CONSTRAINT orders_discount_range CHECK (discount >= 0),
+    total          bigint NOT NULL CONSTRAINT orders_total_range CHECK (total >= 0),
+    version        bigint NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT orders_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT orders_id_key UNIQUE (id),
+    CONSTRAINT orders_number_key UNIQUE (restaurant_id, number),
+    CONSTRAINT orders_table_fkey FOREIGN KEY (restaurant_id, table_id)
+        REFERENCES dining_tables (restaurant_id, id),
+    CONSTRAINT orders_session_fkey FOREIGN KEY (restaurant_id, session_id)
+        REFERENCES guest_sessions (restaurant_id, id),
+    CONSTRAINT orders_total_sum CHECK (total = subtotal + tax + tip - discount)
+);
+-- Live orders by status (kitchen screens, GET .../orders?status=) and the plain listing.
+CREATE INDEX orders_status_created_idx ON orders (restaurant_id, status, created_at DESC, id DESC);
+CREATE INDEX orders_created_idx ON orders (restaurant_id, created_at DESC, id DESC);
+CREATE INDEX orders_session_idx ON orders (restaurant_id, session_id) WHERE session_id IS NOT NULL;
+-- A table's orders (relabelling a table re-pushes them).
+CREATE INDEX orders_table_idx ON orders (restaurant_id, table_id) WHERE table_id IS NOT NULL;
+
+CREATE TABLE order_items (
+    restaurant_id uuid NOT NULL,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    order_id      uuid NOT NULL,
+    position      int NOT NULL,
+    menu_item_id  uuid NOT NULL,
+    name          text NOT NULL,
+    unit_price    bigint NOT NULL CONSTRAINT order_items_unit_price_range CHECK (unit_price >= 0),
+    quantity      int NOT NULL CONSTRAINT order_items_quantity_range CHECK (quantity BETWEEN 1 AND 99),
+    line_total    bigint NOT NULL,
+    notes         text,
+    -- The chosen variation (its price replaced the item's) and addons (their prices are in
+    -- unit_price), copied at order time: [{id, external_id, group_id, group_name, name, price}].
+    variation_id   uuid,
+    variation_name text,
+    addons        jsonb NOT NULL DEFAULT '[]',
+    -- The line's taxes when its item has its own (imported) taxes:
+    -- [{id, external_id, name, rate_bps, amount}]; empty when the restaurant's rate applied.
+    taxes         jsonb NOT NULL DEFAULT '[]',
+    CONSTRAINT order_items_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT order_items_variation_fkey FOREIGN KEY (restaurant_id, variation_id)
+        REFERENCES menu_variations (restaurant_id, id),
+    CONSTRAINT order_items_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT order_items_menu_item_fkey FOREIGN KEY (restaurant_id, menu_item_id)
+        REFERENCES menu_items (restaurant_id, id),
+    CONSTRAINT order_items_position_key UNIQUE (restaurant_id, order_id, position),
+    CONSTRAINT order_items_line_total_product CHECK (line_total = unit_price * quantity)
+);
+
+-- An order with its lines and table label, in the shape the API and the pushers send.
+-- security_invoker: the caller's row-level security applies through the view.
+CREATE VIEW order_documents WITH (security_invoker = true) AS
+SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.session_id,
+       o.status, o.order_type, o.customer_name, o.customer_phone, o.notes, o.subtotal, o.tax,
+       o.tip, o.discount, o.total, o.currency, o.version, o.created_at, o.updated_at,
+       coalesce((SELECT json_agg(json_build_object(
+                            'id', i.id, 'menu_item_id', i.menu_item_id, 'name', i.name,
+                            'unit_price', i.unit_price, 'quantity', i.quantity,
+                            'line_total', i.line_total, 'notes', i.notes,
+                            'variation_id', i.variation_id, 'variation_name', i.variation_name,
+                            'addons', i.addons)
+                        ORDER BY i.position)
+                   FROM order_items i
+                  WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items
+  FROM orders o
+  LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
+
+-- Append-only audit of every status move: who, when, from, to, why.
+CREATE TABLE order_events (
+    restaurant_id uuid NOT NULL,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    order_id      uuid NOT NULL,
+    from_status   text,
+    to_status     text NOT NULL,
+    actor_type    text NOT NULL CONSTRAINT order_events_actor_type_valid
+                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja')),
+    actor_id      uuid,
+    reason        text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT order_events_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT order_events_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX order_events_order_idx ON order_events (restaurant_id, order_id, id);
+
+-- One row per (restaurant, client key). principal is who used the key: another caller
+-- presenting the same key is refused rather than shown somebody else's order.
+CREATE TABLE idempotency_keys (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    key           text NOT NULL,
+    principal     text NOT NULL,
+    request_hash  bytea NOT NULL,
+    order_id      uuid,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (restaurant_id, key),
+    CONSTRAINT idempotency_keys_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+
+-- A restaurant's PetPooja outlet. credentials holds app_key, app_secret and access_token as
+-- one JSON document sealed with AES-256-GCM (db/credentials.py): a random 96-bit nonce, then
+-- the ciphertext and tag, with the restaurant id as associated data so a sealed value copied
+-- to another restaurant's row does not open. key_id names the key that sealed it.
+-- callback_secret is the per-restaurant part of the callback URLs registered in PetPooja.
+CREATE TABLE petpooja_outlets (
+    restaurant_id   uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    rest_id         text NOT NULL CONSTRAINT petpooja_outlets_rest_id_valid CHECK (rest_id ~ '^[A-Za-z0-9_.-]{1,64}$'),
+    environment     text NOT NULL
+                    CONSTRAINT petpooja_outlets_environment_valid CHECK (environment IN ('sandbox', 'production')),
+    credentials     bytea NOT NULL
+                    CONSTRAINT petpooja_outlets_credentials_sealed CHECK (octet_length(credentials) > 28),
+    key_id          text NOT NULL CONSTRAINT petpooja_outlets_key_id_valid CHECK (key_id <> ''),
+    callback_secret text NOT NULL
+                    CONSTRAINT petpooja_outlets_callback_secret_valid CHECK (callback_secret ~ '^[A-Za-z0-9_-]{43,}$'),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT petpooja_outlets_callback_secret_key UNIQUE (callback_secret)
+);
+
+-- What PetPooja knows of an order: created with the order when its restaurant is connected
+-- (enqueue_order_integrations). The first push freezes the body (without credentials) in
+-- payload; every resend sends exactly that, so an order never reaches PetPooja twice with
+-- different content. response and petpooja_order_id record PetPooja's answer.
+CREATE TABLE petpooja_orders (
+    restaurant_id     uuid NOT NULL,
+    order_id          uuid NOT NULL,
+    payload           jsonb,
+    response          jsonb,
+    petpooja_order_id text,
+    pushed_at         timestamptz,
+    cancel_response   jsonb,
+    cancel_pushed_at  timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT petpooja_orders_pkey PRIMARY KEY (restaurant_id, order_id),
+    CONSTRAINT petpooja_orders_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+-- PetPooja's order callbacks may name an order by PetPooja's own id.
+CREATE INDEX petpooja_orders_petpooja_order_id_idx ON petpooja_orders (restaurant_id, petpooja_order_id)
+    WHERE petpooja_order_id IS NOT NULL;
+
+-- Every callback delivery a restaurant's secret URL received: the raw body, what we made
+-- of it, and when. A delivery whose body repeats the previous one of its kind (PetPooja
+-- retrying) is stored with duplicate_of and changes nothing.
+CREATE TABLE webhook_deliveries (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            bigint GENERATED ALWAYS AS IDENTITY,
+    source        text NOT NULL CONSTRAINT webhook_deliveries_source_valid CHECK (source IN ('petpooja')),
+    kind          text NOT NULL,
+    body          bytea NOT NULL,
+    body_sha256   bytea NOT NULL,
+    result        text NOT NULL,
+    detail        jsonb,
+    duplicate_of  bigint,
+    received_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (restaurant_id, id)
+);
+CREATE INDEX webhook_deliveries_kind_idx ON webhook_deliveries (restaurant_id, source, kind, id DESC);
+
+-- A restaurant's own backend: order status changes are POSTed to url through the outbox
+-- (target 'webhook'), signed with HMAC-SHA256 under the sealed secret (db/credentials.py).
+CREATE TABLE restaurant_webhooks (
+    restaurant_id uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    url           text NOT NULL CONSTRAINT restaurant_webhooks_url_valid CHECK (url ~ '^https?://' AND length(url) <= 2000),
+    secret        bytea NOT NULL,
+    key_id        text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- The outbox. One pending row per (target, entity) at most: later changes coalesce into
+-- it, and the pusher always sends the entity's current state read from Postgres.
+CREATE TABLE sync_log (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    restaurant_id  uuid NOT NULL,
+    target         text NOT NULL CONSTRAINT sync_log_target_valid CHECK (target ~ '^[a-z][a-z0-9_]*$'),
+    entity_type    text NOT NULL
+                   CONSTRAINT sync_log_entity_type_valid CHECK (entity_type IN ('order', 'menu_item', 'table')),
+    entity_id      uuid NOT NULL,
+    entity_version bigint NOT NULL,
+    status         text NOT NULL DEFAULT 'pending'
+                   CONSTRAINT sync_log_status_valid
+                   CHECK (status IN ('pending', 'in_flight', 'synced', 'failed', 'dead')),
+    attempts       int NOT NULL DEFAULT 0,
+    -- When the row is next due; for an in_flight row, when its lease expires.
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    lease_owner    text,
+    last_error     text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    synced_at      timestamptz
+);
+CREATE UNIQUE INDEX sync_log_pending_key ON sync_log (target, entity_type, entity_id)
+    WHERE status = 'pending';
+CREATE INDEX sync_log_due_idx ON sync_log (next_attempt_at)
+    WHERE status IN ('pending', 'failed', 'in_flight');
+CREATE INDEX sync_log_restaurant_status_idx ON sync_log (restaurant_id, target, status);
+
+CREATE TRIGGER dining_tables_bump_version BEFORE UPDATE ON dining_tables
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER dining_tables_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON dining_tables
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('table');
+
+CREATE TRIGGER menu_items_bump_version BEFORE UPDATE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER menu_items_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('menu_item');
+
+CREATE TRIGGER orders_bump_version BEFORE UPDATE ON orders
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER orders_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON orders
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('order');
+
+CREATE TRIGGER orders_enqueue_integrations AFTER INSERT OR UPDATE OF status ON orders
+    FOR EACH ROW EXECUTE FUNCTION enqueue_order_integrations();
+
+CREATE TRIGGER order_items_touch_order_insert AFTER INSERT ON order_items
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
+CREATE TRIGGER order_items_touch_order_update AFTER UPDATE ON order_items
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
+CREATE TRIGGER order_items_touch_order_delete AFTER DELETE ON order_items
+    REFERENCING OLD TABLE AS old_items
+    FOR EACH STATEMENT EXECUTE FUNCTION touch_parent_order();
+
+CREATE TRIGGER restaurants_touch BEFORE UPDATE ON restaurants
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_categories_touch BEFORE UPDATE ON menu_categories
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER petpooja_outlets_touch BEFORE UPDATE ON petpooja_outlets
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER petpooja_orders_touch BEFORE UPDATE ON petpooja_orders
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER restaurant_webhooks_touch BEFORE UPDATE ON restaurant_webhooks
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_taxes_touch BEFORE UPDATE ON menu_taxes
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_variations_touch BEFORE UPDATE ON menu_variations
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_addon_groups_touch BEFORE UPDATE ON menu_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_addons_touch BEFORE UPDATE ON menu_addons
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+
+CREATE TRIGGER dining_tables_relabel_orders AFTER UPDATE OF label ON dining_tables
+    FOR EACH ROW WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION touch_orders_of_table();
+CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
+    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
+
+-- Row-level security: the second wall behind the API's own restaurant filters.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['memberships', 'order_counters', 'dining_tables', 'guest_sessions',
+                             'menu_categories', 'menu_items', 'orders', 'order_items',
+                             'order_events', 'idempotency_keys', 'sync_log', 'petpooja_outlets',
+                             'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
+                             'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
+                             'webhook_deliveries', 'restaurant_webhooks']
+    LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (app_tenant_visible(restaurant_id))'
+                       ' WITH CHECK (app_tenant_visible(restaurant_id))', t);
+    END LOOP;
+END
+$$;
+-- A new restaurant's id is chosen by the app, which sets it as the tenant before inserting.
+ALTER TABLE restaurants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE restaurants FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON restaurants USING (app_tenant_visible(id))
+    WITH CHECK (app_tenant_visible(id));
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_app;
+REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
+REVOKE UPDATE, DELETE ON webhook_deliveries FROM tabletop_app;
+REVOKE INSERT, UPDATE, DELETE ON schema_info FROM tabletop_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
+
+INSERT INTO schema_info (id, schema_version) VALUES (1, 4);
