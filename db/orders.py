@@ -40,6 +40,12 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class Moved:
+    order: Row
+    from_status: str
+
+
+@dataclass(frozen=True)
 class NewOrder:
     lines: list[LineRequest]
     order_type: str
@@ -229,8 +235,9 @@ async def move(
     actor: Actor,
     reason: str | None,
     guest_session: UUID | None = None,
-) -> Row:
-    """Moves an order to ``target`` if the lifecycle allows it for this actor.
+) -> Moved:
+    """Moves an order to ``target`` if the lifecycle allows it for this actor; returns the
+    order as it is now and the status it left.
 
     The order row is locked first, so of two concurrent moves the second sees the first's
     result and is judged against it.
@@ -241,7 +248,7 @@ async def move(
     lifecycle.check_move(row["order_type"], row["status"], target, "guest" if guest_session else "staff")
     await q.run(conn, "set_order_status", restaurant_id=restaurant_id, order_id=order_id, status=target)
     await _record_event(conn, restaurant_id, order_id, row["status"], target, actor, reason)
-    return await get(conn, restaurant_id, order_id)
+    return Moved(await get(conn, restaurant_id, order_id), row["status"])
 
 
 async def events(conn: Conn, restaurant_id: UUID, order_id: UUID) -> list[Row]:

@@ -51,7 +51,7 @@ from sync.target import Target
 log = structlog.get_logger("worker")
 
 MIN_SLEEP_S = 0.2  # never spin: rows due but not claimable (held, ordered) wait this long
-PRUNE_BATCH = 5000
+PRUNE_BATCH = 5000  # rows per housekeeping statement: short transactions, short locks
 
 
 class Worker:
@@ -65,6 +65,7 @@ class Worker:
         self.wakes = {name: asyncio.Event() for name in self.targets}
         self._locks = {name: asyncio.Lock() for name in self.targets}
         self._stopping = False
+        self.prune_batch = PRUNE_BATCH
 
     # -- serving targets --------------------------------------------------------------
 
@@ -217,11 +218,11 @@ class Worker:
             while not self._stopping:
                 async with self.db.system() as conn:
                     if table == "sync_log":
-                        n = await outbox.prune_synced(conn, retention_s=retention_s, limit=PRUNE_BATCH)
+                        n = await outbox.prune_synced(conn, retention_s=retention_s, limit=self.prune_batch)
                     else:
-                        n = await housekeeping.prune(conn, table, retention_s=retention_s, limit=PRUNE_BATCH)
+                        n = await housekeeping.prune(conn, table, retention_s=retention_s, limit=self.prune_batch)
                 total += n
-                if n < PRUNE_BATCH:
+                if n < self.prune_batch:
                     break
             deleted[table] = total
             if self.metrics and total:

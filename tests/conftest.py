@@ -35,6 +35,8 @@ from db import embedded
 from db.pool import Database
 from db.schema import SCHEMA_PATH
 from sync.config import SyncSettings
+from sync.engine import Engine
+from sync.outcome import Report
 from sync.registry import convex_target
 from sync.target import Target
 from sync.worker import Worker
@@ -503,3 +505,17 @@ async def close_worker(worker: Worker) -> None:
     for target in worker.targets.values():
         await target.close()
     await worker.db.close()
+
+
+@dataclass
+class Served:
+    """One target driven the way the worker drives it: each ``round`` is one engine round of its due rows."""
+
+    db: Database
+    target: Target[Any]
+
+    async def round(self, *, owner: str = "t") -> Report:
+        return await Engine(self.db, owner=owner).round_due(self.target)
+
+    async def close(self) -> None:
+        await self.target.close()

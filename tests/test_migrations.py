@@ -406,15 +406,27 @@ INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_vers
 """
 
 
-def rows_by_table(db: Database) -> dict[str, list[str]]:
-    """Every row of every table but the schema's own bookkeeping, as sorted JSON text."""
+def columns_by_table(db: Database) -> dict[str, list[str]]:
+    """The columns of every table but the schema's own bookkeeping."""
+    with psycopg.connect(db.admin) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
+            " AND table_name NOT IN ('schema_info', 'schema_migrations') ORDER BY table_name, ordinal_position")
+        found: dict[str, list[str]] = {}
+        for table, column in rows.fetchall():
+            found.setdefault(table, []).append(column)
+    return found
+
+
+def rows_by_table(db: Database, columns: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Every row of every table (of ``columns``' tables and columns only, when given: what
+    existed before an upgrade added more) as sorted JSON text."""
+    columns = columns or columns_by_table(db)
     found: dict[str, list[str]] = {}
     with psycopg.connect(db.admin) as conn:
-        tables = [name for (name,) in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            " AND tablename NOT IN ('schema_info', 'schema_migrations') ORDER BY 1").fetchall()]
-        for table in tables:
-            query = sql.SQL("SELECT to_jsonb(t)::text FROM {} t").format(sql.Identifier(table))
+        for table, names in columns.items():
+            query = sql.SQL("SELECT to_jsonb(t)::text FROM (SELECT {} FROM {}) t").format(
+                sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table))
             found[table] = sorted(row for (row,) in conn.execute(query).fetchall())
     return found
 
@@ -436,7 +448,8 @@ async def test_upgrading_a_v4_database_keeps_every_row_and_the_system_works_on_i
     # Client-side binding: the server refuses parameters in a multi-statement string.
     with psycopg.connect(db.admin, cursor_factory=psycopg.ClientCursor) as conn:
         conn.execute(LEGACY_DATA, {"hash": password_hash, **LEGACY_IDS})
-    before = rows_by_table(db)
+    legacy_columns = columns_by_table(db)
+    before = rows_by_table(db, legacy_columns)
     for table in ("users", "refresh_tokens", "restaurants", "order_counters", "memberships", "dining_tables",
                   "guest_sessions", "menu_categories", "menu_items", "menu_syncs", "orders", "order_items",
                   "order_events", "idempotency_keys", "sync_log", "petpooja_outlets", "petpooja_orders",
@@ -454,7 +467,10 @@ async def test_upgrading_a_v4_database_keeps_every_row_and_the_system_works_on_i
             assert (await client.get("/ready")).json() == {"status": "unavailable", "reason": "schema_outdated"}
 
             assert migrate.upgrade(db.admin) == LABELS[1:]  # 0001 recorded as the baseline, the rest applied
-            assert rows_by_table(db) == before
+            assert rows_by_table(db, legacy_columns) == before
+            # The integrations the restaurant had became its enabled outbox targets (0003).
+            assert db.sql("SELECT target FROM restaurant_targets WHERE restaurant_id = %s ORDER BY 1", (R,)) == [
+                {"target": "petpooja"}, {"target": "webhook"}]
             history = db.sql("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
             assert history == [{"version": m.version, "name": m.name, "checksum": None if m.version == 1
                                 else m.checksum()} for m in migrate.discover()]
@@ -473,6 +489,9 @@ async def test_upgrading_a_v4_database_keeps_every_row_and_the_system_works_on_i
                 f"/api/restaurants/{R}/orders", headers={"Authorization": f"Bearer {guest['session_token']}"},
                 json={"items": [{"menu_item_id": DAL, "quantity": 1}]}), 201)
             assert (new["number"], new["status"], new["total"]) == (2, "pending", 18050 + 903)
+            # Routed by the upgraded trigger to every target the restaurant had before.
+            assert db.sql("SELECT target FROM sync_log WHERE entity_id = %s ORDER BY 1", (new["id"],)) == [
+                {"target": "convex"}, {"target": "petpooja"}, {"target": "webhook"}]
 
 
 def test_an_empty_database_gets_every_migration_from_0001_and_a_second_run_applies_nothing(

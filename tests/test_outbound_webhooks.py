@@ -27,17 +27,16 @@ import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
-from sync.targets import build_targets
 
 from api.errors import ApiError
 from api.routes.integrations import check_webhook_url
 from db.outbox import Backoff
 from db.pool import Database
 from sync.config import SyncSettings
-from sync.convex import ConvexHttp
+from sync.registry import build_targets
+from sync.target import Policy
 from sync.webhook.target import WebhookTarget, webhook_target
-from sync.worker import Worker
-from tests.conftest import Guest, MakeRestaurant, Restaurant, User, expect, order_body
+from tests.conftest import Guest, MakeRestaurant, Restaurant, Served, User, close_worker, expect, new_worker, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
 MakeMember = Callable[[Restaurant, str], Awaitable[User]]
@@ -144,22 +143,22 @@ async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
     await db.close()
 
 
-MakeTarget = Callable[..., WebhookTarget]
+MakeTarget = Callable[..., Served]
 
 
 @pytest.fixture
 async def make_target(app: Starlette, system_db: Database) -> AsyncIterator[MakeTarget]:
-    made: list[WebhookTarget] = []
+    made: list[Served] = []
 
-    def make(**options: Any) -> WebhookTarget:
-        options = {"backoff": BACKOFF, "lease_s": 30.0, "timeout_s": 2.0, **options}
-        target = WebhookTarget(system_db, app.state.services.credentials, **options)
-        made.append(target)
-        return target
+    def make(*, backoff: Backoff = BACKOFF, timeout_s: float = 2.0, lease_s: float = 30.0) -> Served:
+        policy = Policy(batch_size=16, lease_s=lease_s, backoff=backoff, ordered=True, supersede=True)
+        made.append(Served(system_db, WebhookTarget(app.state.services.credentials, policy=policy,
+                                                    timeout_s=timeout_s)))
+        return made[-1]
 
     yield make
-    for target in made:
-        await target.close()
+    for served in made:
+        await served.close()
 
 
 @pytest.fixture
@@ -216,13 +215,13 @@ async def test_a_receiver_gets_each_order_change_signed_with_the_secret_issued_a
     guest = await open_guest(r)
     order = await place(client, r, guest)
     assert [(w["entity_version"], w["status"]) for w in webhook_rows(db_sql, order["id"])] == [(1, "pending")]
-    assert (await target.run_once(owner="t")).synced == 1
+    assert (await target.round(owner="t")).synced == 1
     for status in ("confirmed", "preparing"):
         await move(client, r, order, status)
-        assert (await target.run_once(owner="t")).synced == 1
+        assert (await target.round(owner="t")).synced == 1
     final = await move(client, r, order, "ready")
-    assert (await target.run_once(owner="t")).synced == 1
-    assert (await target.run_once(owner="t")).claimed == 0
+    assert (await target.round(owner="t")).synced == 1
+    assert (await target.round(owner="t")).claimed == 0
 
     assert len(receiver.requests) == 4
     assert all(verify(secret, received) for received in receiver.requests)
@@ -263,19 +262,16 @@ async def test_the_worker_delivers_webhooks_after_its_convex_batches(
     # from claiming the Convex rows the API (without a pusher here) leaves pending.
     settings = SyncSettings.model_validate({"convex_url": "http://127.0.0.1:9", "convex_deploy_key": "k",
                                             "sync_grace_s": 3600, "convex_timeout_s": 1})
-    db = Database(app_conninfo, min_size=1, max_size=2)
-    convex = ConvexHttp("http://127.0.0.1:9", "k", timeout_s=1)
-    await db.open(wait=True)
+    worker = new_worker(app_conninfo, settings, make_target().target)
+    await worker.db.open(wait=True)
     try:
-        worker = Worker(db, convex, settings, targets=[make_target()])
         order = await place(client, r, await open_guest(r))
         await place(client, other, await open_guest(other))
         first = await worker.run_pass()
         await move(client, r, order, "confirmed")
         second = await worker.run_pass()
     finally:
-        await convex.close()
-        await db.close()
+        await close_worker(worker)
     assert (first.synced, second.synced) == (1, 1)
     assert [(b["event"], b["version"]) for b in receiver.bodies()] == [("order.created", 1), ("order.status_changed", 2)]
     assert all(verify(secret, received) for received in receiver.requests)
@@ -294,10 +290,9 @@ async def test_the_workers_own_targets_include_the_webhook_and_open_the_secrets_
     await place(client, r, await open_guest(r))
     targets = build_targets(system_db, SyncSettings())
     try:
-        [webhook] = [t for t in targets if t.name == "webhook"]
-        assert (await webhook.run_once(owner="worker")).synced == 1
+        assert (await Served(system_db, targets["webhook"]).round(owner="worker")).synced == 1
     finally:
-        for target in targets:
+        for target in targets.values():
             await target.close()
     [received] = receiver.requests
     assert verify(secret, received)
@@ -320,14 +315,14 @@ async def test_a_receiver_answering_500_is_retried_with_backoff_until_it_recover
     receiver.answers = [500, 500]
     order = await place(client, r, await open_guest(r))
 
-    report = await target.run_once(owner="t")
+    report = await target.round(owner="t")
     assert (report.claimed, report.failed, report.synced) == (1, 1, 0)
     [row] = webhook_rows(db_sql, order["id"])
     assert (row["status"], row["attempts"], row["last_error"]) == ("failed", 1, "HTTP 500: boom")
-    assert (await target.run_once(owner="t")).claimed == 0  # backing off
+    assert (await target.round(owner="t")).claimed == 0  # backing off
     for _ in range(2):
         await asyncio.sleep(1.05)
-        assert (await target.run_once(owner="t")).claimed == 1
+        assert (await target.round(owner="t")).claimed == 1
     [row] = webhook_rows(db_sql, order["id"])
     assert (row["status"], row["attempts"], row["last_error"]) == ("synced", 2, None)
     assert len(receiver.requests) == 3
@@ -349,18 +344,18 @@ async def test_a_receiver_that_is_down_for_long_is_retried_past_the_maximum_atte
     order = await place(client, r, await open_guest(r))
     errors = []
     for _ in range(2):
-        await target.run_once(owner="t")
+        await target.round(owner="t")
         errors.append(webhook_rows(db_sql, order["id"])[0]["last_error"])
         await asyncio.sleep(PAST_BACKOFF_S)
     receiver.delay_s = 1.0  # now slower than the 0.3 s timeout
-    await target.run_once(owner="t")
+    await target.round(owner="t")
     [row] = webhook_rows(db_sql, order["id"])
     assert (row["status"], row["attempts"]) == ("failed", 3)  # 3 = max_attempts, still not dead
     assert row["last_error"].startswith("timeout: ")
     assert errors == ["HTTP 503: no", "HTTP 429: no"]
     receiver.delay_s = 0.0
     await asyncio.sleep(PAST_BACKOFF_S)
-    assert (await target.run_once(owner="t")).synced == 1
+    assert (await target.round(owner="t")).synced == 1
 
 
 async def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout_and_retried(
@@ -375,7 +370,7 @@ async def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout_and_ret
     receiver.trickle_s = 0.15
     order = await place(client, r, await open_guest(r))
     started = time.monotonic()
-    assert (await target.run_once(owner="t")).failed == 1
+    assert (await target.round(owner="t")).failed == 1
     assert time.monotonic() - started < 1.2
     [row] = webhook_rows(db_sql, order["id"])
     assert (row["status"], row["last_error"]) == ("failed", "timeout: no complete answer within 0.5 s")
@@ -395,11 +390,11 @@ async def test_a_receiver_answering_410_goes_dead_after_the_maximum_attempts_and
     order = await place(client, r, await open_guest(r))
     statuses = []
     for _ in range(3):
-        await target.run_once(owner="t")
+        await target.round(owner="t")
         statuses.append(webhook_rows(db_sql, order["id"])[0]["status"])
         await asyncio.sleep(PAST_BACKOFF_S)
     assert statuses == ["failed", "failed", "dead"]
-    assert (await target.run_once(owner="t")).claimed == 0
+    assert (await target.round(owner="t")).claimed == 0
     [row] = webhook_rows(db_sql, order["id"])
     assert row["last_error"] == "HTTP 410: gone: this endpoint was retired"
 
@@ -416,7 +411,7 @@ async def test_a_receiver_answering_410_goes_dead_after_the_maximum_attempts_and
     assert samples[("sync_queue_depth", (("status", "dead"), ("target", "webhook")))] == 1
 
     expect(await client.post(f"/api/admin/sync/errors/{item['id']}/retry", headers=admin.headers), 202)
-    assert (await target.run_once(owner="t")).synced == 1
+    assert (await target.round(owner="t")).synced == 1
     assert len(receiver.requests) == 4
 
 
@@ -431,11 +426,11 @@ async def test_a_newer_status_supersedes_an_undelivered_older_one_and_the_receiv
     target = make_target()
     receiver.answers = [500]
     order = await place(client, r, await open_guest(r))
-    await target.run_once(owner="t")
+    await target.round(owner="t")
     await move(client, r, order, "confirmed")
     await move(client, r, order, "preparing")
     await asyncio.sleep(PAST_BACKOFF_S)
-    while (await target.run_once(owner="t")).claimed:
+    while (await target.round(owner="t")).claimed:
         pass
     assert [b["version"] for b in receiver.bodies()] == [1, 3]
     assert (receiver.bodies()[-1]["status"], receiver.bodies()[-1]["previous_status"]) == ("preparing", "confirmed")
@@ -453,7 +448,7 @@ async def test_an_order_in_flight_is_not_claimed_again_until_its_delivery_ends(
     slow, other = make_target(timeout_s=5.0), make_target()
     order = await place(client, r, await open_guest(r))
     receiver.delay_s = 2.0  # ample time for the move and the other worker's round below
-    first = asyncio.create_task(slow.run_once(owner="slow"))
+    first = asyncio.create_task(slow.round(owner="slow"))
     for _ in range(500):
         if receiver.requests:
             break
@@ -461,9 +456,9 @@ async def test_an_order_in_flight_is_not_claimed_again_until_its_delivery_ends(
     assert len(receiver.requests) == 1  # the slow delivery is being answered
     receiver.delay_s = 0.0
     await move(client, r, order, "confirmed")
-    assert (await other.run_once(owner="other")).claimed == 0
+    assert (await other.round(owner="other")).claimed == 0
     await first
-    assert (await other.run_once(owner="other")).synced == 1
+    assert (await other.round(owner="other")).synced == 1
     assert [b["version"] for b in receiver.bodies()] == [1, 2]
 
 
@@ -479,7 +474,7 @@ async def test_rows_of_a_deleted_webhook_are_skipped_not_sent(
     order = await place(client, r, guest)
     expect(await client.delete(r.url(PATH), headers=r.owner.headers), 204)
     assert (await client.delete(r.url(PATH), headers=r.owner.headers)).status_code == 204  # idempotent
-    assert (await make_target().run_once(owner="t")).synced == 1
+    assert (await make_target().round(owner="t")).synced == 1
     assert receiver.requests == []
     [row] = webhook_rows(db_sql, order["id"])
     assert (row["status"], row["last_error"]) == ("synced", "skipped: the restaurant has no webhook any more")
@@ -514,11 +509,11 @@ async def test_the_secret_is_answered_once_kept_on_url_change_and_replaced_on_ro
     target = make_target()
     guest = await open_guest(r)
     await place(client, r, guest)
-    await target.run_once(owner="t")
+    await target.round(owner="t")
     rotated = await register(client, r, receiver.url, status=200, rotate=True)
     assert rotated["secret"] != first["secret"]
     await place(client, r, guest)
-    await target.run_once(owner="t")
+    await target.round(owner="t")
     old_signed, new_signed = receiver.requests
     assert verify(first["secret"], old_signed) and not verify(rotated["secret"], old_signed)
     assert verify(rotated["secret"], new_signed) and not verify(first["secret"], new_signed)
@@ -536,9 +531,9 @@ async def test_no_secret_appears_in_a_read_or_a_log_line(
     receiver.answers = [500]
     await place(client, r, await open_guest(r))
     target = make_target()
-    await target.run_once(owner="t")
+    await target.round(owner="t")
     await asyncio.sleep(PAST_BACKOFF_S)
-    await target.run_once(owner="t")
+    await target.round(owner="t")
     secrets.append((await register(client, r, receiver.url, status=200, rotate=True))["secret"])
     reads = [await client.get(r.url(PATH), headers=r.owner.headers) for _ in range(2)]
     expect(await client.delete(r.url(PATH), headers=r.owner.headers), 204)

@@ -141,7 +141,7 @@ async def test_certification_case_is_accepted_by_petpooja_with_totals_that_add_u
         db_sql("UPDATE orders SET discount = 3000, tax = %s, total = %s WHERE id = %s",
                (tax, subtotal - 3000 + tax, order["id"]))
 
-    assert (await make_target().run_once(owner="w1")).synced == 1, db_sql(
+    assert (await make_target().round(owner="w1")).synced == 1, db_sql(
         "SELECT last_error FROM sync_log WHERE target = 'petpooja'")
 
     (saved,) = petpooja_standin.saved()

@@ -10,11 +10,9 @@ from uuid import UUID
 
 import pytest
 
+from sync.outcome import Delivered, GiveUp, Retry
 from sync.petpooja.payload import (
-    Accepted,
-    Rejected,
     RestaurantInfo,
-    Transient,
     cancel_payload,
     classify_response,
     money,
@@ -281,53 +279,53 @@ def test_a_cancellation_is_update_order_status_minus_one_with_our_id_and_reason(
     assert cancel_payload(ORDER_ID, OUTLET, reason="Out of stock")["orderID"] == ""
 
 
-def test_success_with_an_order_id_is_accepted_with_petpooja_id() -> None:
+def test_success_with_an_order_id_is_delivered_with_petpoojas_order_id() -> None:
     body = {"success": "1", "message": "Your order is saved.", "restID": "xk91ab",
             "clientOrderID": str(ORDER_ID), "orderID": "8812"}
-    assert classify_response(200, json.dumps(body).encode()) == Accepted(
-        petpooja_order_id="8812", message="Your order is saved.")
+    assert classify_response(200, json.dumps(body).encode()) == Delivered("8812")
 
 
-def test_success_with_a_blank_or_missing_order_id_is_still_accepted() -> None:
-    assert classify_response(200, {"success": "1", "message": "ok", "orderID": ""}) == Accepted("", "ok")
-    assert classify_response(200, '{"success": "1"}') == Accepted("", "")
+def test_success_with_a_blank_or_missing_order_id_is_still_delivered() -> None:
+    assert classify_response(200, {"success": "1", "message": "ok", "orderID": ""}) == Delivered("")
+    assert classify_response(200, '{"success": "1"}') == Delivered("")
 
 
-def test_a_400_validation_failure_is_rejected_with_its_code_and_errors() -> None:
+def test_a_400_validation_failure_is_given_up_with_its_code_message_and_errors() -> None:
     body = {"success": "0", "message": "Validation failed", "errorCode": "SO_105",
             "validation_errors": {"Order.details.total": ["total does not add up"]}}
 
     outcome = classify_response(400, json.dumps(body))
 
-    assert outcome == Rejected(error_code="SO_105", message="Validation failed",
-                               validation_errors={"Order.details.total": ["total does not add up"]})
+    assert outcome == GiveUp('PetPooja rejected it: errorCode=SO_105 message=Validation failed '
+                             'validation_errors={"Order.details.total": ["total does not add up"]}')
 
 
-def test_a_400_without_a_readable_body_is_still_a_rejection() -> None:
-    assert classify_response(400, b"<html>Bad Request</html>") == Rejected("", "", None)
+def test_a_400_without_a_readable_body_is_still_given_up() -> None:
+    assert classify_response(400, b"<html>Bad Request</html>") == GiveUp(
+        "PetPooja rejected it: errorCode=- message=- validation_errors=null")
 
 
-def test_a_200_with_success_zero_is_rejected_not_retried() -> None:
+def test_a_200_with_success_zero_is_given_up_not_retried() -> None:
     outcome = classify_response(200, {"success": "0", "errorCode": "SO_106", "message": "Invalid restID"})
-    assert outcome == Rejected(error_code="SO_106", message="Invalid restID", validation_errors=None)
+    assert outcome == GiveUp("PetPooja rejected it: errorCode=SO_106 message=Invalid restID validation_errors=null")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
-def test_server_errors_and_throttling_are_transient_whatever_the_body(status: int) -> None:
+def test_server_errors_and_throttling_are_retried_whatever_the_body(status: int) -> None:
     outcome = classify_response(status, {"success": "0", "errorCode": "SO_105"})
-    assert outcome == Transient(f"HTTP {status}")
+    assert outcome == Retry(f"HTTP {status}")
 
 
 @pytest.mark.parametrize("body", [b"upstream connect error", b"\xff\xfe", "", None, b"[1, 2]", "\"1\""])
-def test_a_200_whose_body_is_not_a_json_object_is_transient(body: Any) -> None:
-    assert isinstance(classify_response(200, body), Transient)
+def test_a_200_whose_body_is_not_a_json_object_is_retried(body: Any) -> None:
+    assert isinstance(classify_response(200, body), Retry)
 
 
 @pytest.mark.parametrize("body", [{}, {"message": "ok"}, {"success": "yes"}, {"success": True}, {"status": "1"}])
-def test_a_200_with_an_unexpected_shape_is_transient_not_accepted(body: dict[str, Any]) -> None:
-    assert isinstance(classify_response(200, body), Transient)
+def test_a_200_with_an_unexpected_shape_is_retried_never_taken_for_delivered(body: dict[str, Any]) -> None:
+    assert isinstance(classify_response(200, body), Retry)
 
 
 @pytest.mark.parametrize("status", [301, 401, 403, 404])
-def test_other_unexpected_statuses_are_transient(status: int) -> None:
-    assert classify_response(status, {"success": "1", "orderID": "1"}) == Transient(f"HTTP {status}")
+def test_other_unexpected_statuses_are_retried(status: int) -> None:
+    assert classify_response(status, {"success": "1", "orderID": "1"}) == Retry(f"HTTP {status}")

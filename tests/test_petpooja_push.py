@@ -12,16 +12,17 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from sync.targets import build_targets
 
 from db.outbox import Backoff
 from db.petpooja import Credentials, Outlet
 from db.pool import Database
 from sync.config import PetpoojaSettings, SyncConfigError, SyncSettings, load_petpooja_settings
-from sync.petpooja import PetpoojaTarget, petpooja_target
 from sync.petpooja.client import PetpoojaClient, PetpoojaError, PetpoojaUnreachable
 from sync.petpooja.payload import money
-from tests.conftest import Guest, MakeRestaurant, PetpoojaStandin, Restaurant, User, expect, order_body
+from sync.petpooja.target import PetpoojaTarget, petpooja_target
+from sync.registry import build_targets
+from sync.target import Policy
+from tests.conftest import Guest, MakeRestaurant, PetpoojaStandin, Restaurant, Served, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
 OpenGuest = Callable[[Restaurant, int], Awaitable[Guest]]
@@ -151,28 +152,28 @@ async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
     await db.close()
 
 
-MakeTarget = Callable[..., PetpoojaTarget]
+MakeTarget = Callable[..., Served]
 FAST = Backoff(base_s=0.05, max_s=0.05, max_attempts=3)
 
 
 @pytest.fixture
 async def make_target(app: Starlette, system_db: Database,
                       petpooja_standin: PetpoojaStandin) -> AsyncIterator[MakeTarget]:
-    made: list[PetpoojaTarget] = []
+    made: list[Served] = []
 
     def make(*, timeout_s: float = 2.0, transport: httpx.AsyncBaseTransport | None = None,
-             **options: Any) -> PetpoojaTarget:
+             backoff: Backoff = FAST, batch_size: int = 10) -> Served:
         settings = PetpoojaSettings(petpooja_sandbox_url=petpooja_standin.url,
                                     petpooja_production_url="http://127.0.0.1:9", petpooja_timeout_s=timeout_s)
         target = PetpoojaTarget(system_db, PetpoojaClient(settings, transport=transport),
-                                app.state.services.credentials,
-                                callback_base_url="http://tabletop.test", **{"backoff": FAST, **options})
-        made.append(target)
-        return target
+                                app.state.services.credentials, callback_base_url="http://tabletop.test",
+                                policy=Policy(batch_size=batch_size, lease_s=30, backoff=backoff))
+        made.append(Served(system_db, target))
+        return made[-1]
 
     yield make
-    for target in made:
-        await target.close()
+    for served in made:
+        await served.close()
 
 
 @pytest.fixture
@@ -222,7 +223,7 @@ async def test_a_qr_order_is_pushed_as_dine_in_and_petpooja_order_id_recorded(
     order = await place(client, r, await open_guest(r))
     assert [row["status"] for row in rows(db_sql, order["id"])] == ["pending"]
 
-    report = await make_target().run_once(owner="w1")
+    report = await make_target().round(owner="w1")
 
     assert (report.claimed, report.synced, report.failed, report.dead) == (1, 1, 0, 0)
     (saved,) = petpooja_standin.saved()
@@ -240,7 +241,7 @@ async def test_a_qr_order_is_pushed_as_dine_in_and_petpooja_order_id_recorded(
     assert {k: v for k, v in saved["body"].items() if k not in ("app_key", "app_secret", "access_token")} == row[
         "payload"]
     assert [r_["status"] for r_ in rows(db_sql, order["id"])] == ["synced"]
-    assert (await make_target().run_once(owner="w1")).claimed == 0
+    assert (await make_target().round(owner="w1")).claimed == 0
 
 
 async def test_restaurants_without_an_outlet_get_no_petpooja_rows(
@@ -264,7 +265,7 @@ async def test_a_validation_failure_is_dead_at_once_with_validation_errors_in_th
         petpooja_standin.fault("reject", count=1)
     order = await place(client, r, await open_guest(r))
 
-    report = await make_target().run_once(owner="w1")
+    report = await make_target().round(owner="w1")
 
     assert (report.claimed, report.dead, report.synced, report.failed) == (1, 1, 0, 0)
     (row,) = rows(db_sql, order["id"])
@@ -280,7 +281,7 @@ async def test_a_validation_failure_is_dead_at_once_with_validation_errors_in_th
     assert case in listed["last_error"] and expected in listed["last_error"]
     assert "test-app-secret" not in listed["last_error"]
     assert petpooja_standin.saved() == []
-    assert (await make_target().run_once(owner="w1")).claimed == 0  # never retried by itself
+    assert (await make_target().round(owner="w1")).claimed == 0  # never retried by itself
 
 
 @pytest.mark.parametrize("fault", ["http500", "hang", "network"])
@@ -294,18 +295,18 @@ async def test_transient_failures_are_retried_with_backoff_until_petpooja_recove
     if fault == "network":
         # Nothing listens there: the connection is refused.
         down = make_target(backoff=Backoff(0.05, 0.05, 2))
-        down.client.settings = down.client.settings.model_copy(update={"petpooja_sandbox_url": "http://127.0.0.1:9"})
+        down.target.client.settings = down.target.client.settings.model_copy(update={"petpooja_sandbox_url": "http://127.0.0.1:9"})
         for _ in range(3):  # past max_attempts: an unreachable PetPooja never makes the row dead
-            assert (await down.run_once(owner="w1")).failed == 1
+            assert (await down.round(owner="w1")).failed == 1
             await asyncio.sleep(0.06)
         error = "unreachable"
     else:
         petpooja_standin.fault(fault, count=1)
         started = time.monotonic()
         target = make_target(timeout_s=0.5, backoff=Backoff(4.0, 4.0, 3))
-        assert (await target.run_once(owner="w1")).failed == 1
+        assert (await target.round(owner="w1")).failed == 1
         assert fault != "hang" or time.monotonic() - started < 5
-        assert (await target.run_once(owner="w1")).claimed == 0  # backing off (2-4 s)
+        assert (await target.round(owner="w1")).claimed == 0  # backing off (2-4 s)
         error = "HTTP 500" if fault == "http500" else "did not answer within 0.5s"
 
     (row,) = rows(db_sql, order["id"])
@@ -313,7 +314,7 @@ async def test_transient_failures_are_retried_with_backoff_until_petpooja_recove
     assert tracked(db_sql, order["id"])["pushed_at"] is None
 
     db_sql("UPDATE sync_log SET next_attempt_at = now() WHERE id = %s", (row["id"],))  # the backoff has passed
-    assert (await make_target().run_once(owner="w1")).synced == 1
+    assert (await make_target().round(owner="w1")).synced == 1
     assert [row["status"] for row in rows(db_sql, order["id"])] == ["synced"]
     assert tracked(db_sql, order["id"])["pushed_at"] is not None
     saved = [s for s in petpooja_standin.saved() if s["clientOrderID"] == order["id"]]
@@ -331,12 +332,12 @@ async def test_a_lost_response_is_resent_byte_for_byte_and_petpooja_keeps_one_or
     target = make_target(transport=transport)
     petpooja_standin.fault("drop", count=1)  # PetPooja stores it, then the answer is lost
 
-    assert (await target.run_once(owner="w1")).failed == 1
+    assert (await target.round(owner="w1")).failed == 1
     (row,) = rows(db_sql, order["id"])
     assert row["status"] == "failed" and "unreachable" in row["last_error"]
     frozen = tracked(db_sql, order["id"])["payload"]
     await asyncio.sleep(0.1)
-    assert (await target.run_once(owner="w1")).synced == 1
+    assert (await target.round(owner="w1")).synced == 1
 
     assert [path for path, _ in transport.sent] == ["/save_order", "/save_order"]
     assert transport.sent[0][1] == transport.sent[1][1]
@@ -354,12 +355,12 @@ async def test_the_frozen_payload_is_what_goes_out_even_if_the_order_changes_lat
     await connect(client, r, petpooja_standin)
     order = await place(client, r, await open_guest(r))
     petpooja_standin.fault("http500", count=1)
-    assert (await make_target().run_once(owner="w1")).failed == 1
+    assert (await make_target().round(owner="w1")).failed == 1
     frozen = tracked(db_sql, order["id"])["payload"]
     db_sql("UPDATE orders SET notes = 'changed after the first attempt' WHERE id = %s", (order["id"],))
     db_sql("UPDATE restaurants SET name = 'Renamed' WHERE id = %s", (r.id,))
     await asyncio.sleep(0.1)
-    assert (await make_target().run_once(owner="w1")).synced == 1
+    assert (await make_target().round(owner="w1")).synced == 1
     (saved,) = petpooja_standin.saved()
     assert {k: v for k, v in saved["body"].items() if k not in ("app_key", "app_secret", "access_token")} == frozen
     assert saved["body"]["orderinfo"]["OrderInfo"]["Order"]["details"]["description"] != "changed after the first attempt"
@@ -373,10 +374,10 @@ async def test_cancelling_a_pushed_order_pushes_update_order_status_minus_one(
     rest_id = await connect(client, r, petpooja_standin)
     order = await place(client, r, await open_guest(r))
     target = make_target()
-    assert (await target.run_once(owner="w1")).synced == 1
+    assert (await target.round(owner="w1")).synced == 1
     await cancel(client, r, order, "Kitchen closed early")
 
-    assert (await target.run_once(owner="w1")).synced == 1
+    assert (await target.round(owner="w1")).synced == 1
 
     saved, cancelled = petpooja_standin.orders()
     assert cancelled["kind"] == "cancel"
@@ -387,7 +388,7 @@ async def test_cancelling_a_pushed_order_pushes_update_order_status_minus_one(
     row = tracked(db_sql, order["id"])
     assert row["cancel_pushed_at"] is not None and row["cancel_response"]["success"] == "1"
     assert [x["status"] for x in rows(db_sql, order["id"])] == ["synced", "synced"]
-    assert (await target.run_once(owner="w1")).claimed == 0
+    assert (await target.round(owner="w1")).claimed == 0
 
 
 async def test_an_order_cancelled_before_it_was_pushed_is_never_sent(
@@ -399,7 +400,7 @@ async def test_an_order_cancelled_before_it_was_pushed_is_never_sent(
     order = await place(client, r, await open_guest(r))
     await cancel(client, r, order)
 
-    report = await make_target().run_once(owner="w1")
+    report = await make_target().round(owner="w1")
 
     assert (report.claimed, report.synced) == (1, 1)
     assert petpooja_standin.orders() == []
@@ -415,7 +416,7 @@ async def test_a_cancellation_that_came_from_petpooja_is_not_echoed_back(
     await connect(client, r, petpooja_standin)
     order = await place(client, r, await open_guest(r))
     target = make_target()
-    assert (await target.run_once(owner="w1")).synced == 1
+    assert (await target.round(owner="w1")).synced == 1
 
     answer = await petpooja_standin.deliver(client, order["id"], "-1", cancel_reason="Out of paneer")
     assert answer.status_code == 200, answer.text
@@ -423,7 +424,7 @@ async def test_a_cancellation_that_came_from_petpooja_is_not_echoed_back(
                   200)["status"] == "cancelled"
     assert len(rows(db_sql, order["id"])) == 2  # the cancellation queued a row ...
 
-    assert (await target.run_once(owner="w1")).synced == 1
+    assert (await target.round(owner="w1")).synced == 1
     assert [o["kind"] for o in petpooja_standin.orders()] == ["save_order"]  # ... that sends nothing
     assert tracked(db_sql, order["id"])["cancel_pushed_at"] is None
 
@@ -437,7 +438,7 @@ async def test_an_outlet_disconnected_before_the_push_makes_the_row_dead_with_a_
     order = await place(client, r, await open_guest(r))
     assert (await client.delete(r.url("/integrations/petpooja"), headers=r.owner.headers)).status_code == 204
 
-    assert (await make_target().run_once(owner="w1")).dead == 1
+    assert (await make_target().round(owner="w1")).dead == 1
     (row,) = rows(db_sql, order["id"])
     assert row["status"] == "dead" and "no longer connected to PetPooja" in row["last_error"]
     assert petpooja_standin.orders() == []
@@ -458,9 +459,9 @@ async def test_two_workers_never_push_an_order_twice(
                " VALUES (%s, 'petpooja', 'order', %s, 1, 'failed')", (r.id, order["id"]))
     first, second = make_target(batch_size=3), make_target(batch_size=3)
 
-    async def work(target: PetpoojaTarget, owner: str) -> None:
+    async def work(target: Served, owner: str) -> None:
         for _ in range(30):
-            await target.run_once(owner=owner)
+            await target.round(owner=owner)
             await asyncio.sleep(0.02)
 
     await asyncio.gather(work(first, "w1"), work(second, "w2"))
@@ -485,11 +486,11 @@ async def test_the_workers_own_target_opens_what_the_api_sealed_and_is_off_in_pr
                                                          "PUBLIC_BASE_URL": "https://api.example.test/"})
     assert target is not None
     served = build_targets(system_db, SyncSettings())
-    assert [t.name for t in served] == ["petpooja", "webhook"]
-    for other in served:
+    assert list(served) == ["petpooja", "webhook"]  # no CONVEX_URL here: no Convex target
+    for other in served.values():
         await other.close()
     try:
-        assert (await target.run_once(owner="worker")).synced == 1
+        assert (await Served(system_db, target).round(owner="worker")).synced == 1
     finally:
         await target.close()
     (saved,) = petpooja_standin.saved()
@@ -513,11 +514,11 @@ async def test_an_order_cancelled_after_an_unanswered_push_is_cancelled_in_petpo
     order = await place(client, r, await open_guest(r))
     target = make_target()
     petpooja_standin.fault(fault, count=1)
-    assert (await target.run_once(owner="w1")).failed == 1
+    assert (await target.round(owner="w1")).failed == 1
     await cancel(client, r, order, "Guest left")
     db_sql("UPDATE sync_log SET next_attempt_at = now() WHERE entity_id = %s", (order["id"],))
 
-    report = await target.run_once(owner="w1")
+    report = await target.round(owner="w1")
 
     assert (report.claimed, report.synced, report.dead, report.failed) == (2, 2, 0, 0)
     kinds = [o["kind"] for o in petpooja_standin.orders()]

@@ -92,6 +92,7 @@ async def create_order(request: Request) -> Response:
     if created.replayed:
         return JSON(_order(created.order), status_code=200, headers={"Idempotent-Replayed": "true"})
     after_commit(request, "order", created.order["id"])
+    svc.metrics.orders_created.labels("qr" if scope.is_guest else "staff").inc()
     return JSON(_order(created.order), status_code=201)
 
 
@@ -136,24 +137,28 @@ async def get_order(request: Request) -> Response:
 async def move_order(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), FLOOR) as scope:
         body = await json_body(request, StatusMove)
-        row = await orders.move(
+        moved = await orders.move(
             scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target=body.status,
             actor=scope.principal.actor, reason=body.reason,
         )
-    after_commit(request, "order", row["id"])
-    return JSON(_order(row))
+    return _moved(request, moved, scope.principal.actor.kind)
 
 
 async def cancel_order(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), FLOOR, guest=True) as scope:
         body = await json_body(request, Cancel)
-        row = await orders.move(
+        moved = await orders.move(
             scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target="cancelled",
             actor=scope.principal.actor, reason=body.reason,
             guest_session=scope.principal.session_id if scope.is_guest else None,
         )
-    after_commit(request, "order", row["id"])
-    return JSON(_order(row))
+    return _moved(request, moved, scope.principal.actor.kind)
+
+
+def _moved(request: Request, moved: orders.Moved, actor: str) -> Response:
+    after_commit(request, "order", moved.order["id"])
+    services(request).metrics.status_transitions.labels(moved.from_status, moved.order["status"], actor).inc()
+    return JSON(_order(moved.order))
 
 
 _BASE = "/api/restaurants/{rid:uuid}/orders"

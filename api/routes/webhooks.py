@@ -169,6 +169,9 @@ class Delivery:
                                                 outcome.detail, duplicate_of=previous)
             changed = await queued_in(conn, self.restaurant_id)
         hand_off(self.request, changed)
+        if outcome.result == webhooks.APPLIED and "to_status" in outcome.detail:
+            services(self.request).metrics.status_transitions.labels(
+                outcome.detail["from_status"], outcome.detail["to_status"], "petpooja").inc()
         log.info("petpooja_callback", kind=self.kind, result=outcome.result, delivery_id=delivery_id,
                  changed=len(outcome.changed))
         return outcome

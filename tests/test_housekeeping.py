@@ -1,0 +1,81 @@
+"""The worker's housekeeping: what only grows is pruned past its retention, in bounded
+batches, as the app role, and what must stay (recent rows, a session an order points at,
+an outbox row not yet synced) stays; counts reach the log and the metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from db import logs
+from db.pool import Database
+from sync.config import SyncSettings
+from sync.metrics import SyncMetrics
+from sync.worker import Worker
+from tests.conftest import expect, order_body
+
+DbSql = Callable[..., list[dict[str, Any]]]
+
+
+def count(db_sql: DbSql, table: str) -> int:
+    return int(db_sql(f"SELECT count(*) AS n FROM {table}")[0]["n"])  # noqa: S608  # fixed table names
+
+
+async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_keeps_the_rest(
+        client, make_restaurant, make_user, open_guest, db_sql, app_conninfo, capsys):
+    r = await make_restaurant()
+    await make_user()  # a second login: another refresh token
+    guest = await open_guest(r)
+    expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r),
+                             ), 201)  # keeps its session
+    for _ in range(3):
+        expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+    expect(await client.post(r.url("/orders"), headers={**guest.headers, "Idempotency-Key": "k-old"},
+                             json=order_body(r)), 201)
+    await open_guest(r)
+    await open_guest(r, 1)
+    # Age some of everything past its retention (the app would have written them days ago).
+    db_sql("UPDATE guest_sessions SET expires_at = now() - interval '3 days'")  # every session expired
+    db_sql("UPDATE refresh_tokens SET expires_at = now() - interval '3 days'"
+           " WHERE id = (SELECT id FROM refresh_tokens ORDER BY created_at LIMIT 1)")
+    db_sql("UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = 'k-old'")
+    db_sql("UPDATE sync_log SET status = 'synced', synced_at = now() - interval '8 days'"
+           " WHERE entity_type = 'menu_item'")
+    db_sql("UPDATE sync_log SET status = 'failed', created_at = now() - interval '8 days'"
+           " WHERE entity_type = 'table'")  # old but not synced: never pruned
+    db_sql("INSERT INTO webhook_deliveries (restaurant_id, source, kind, body, body_sha256, result, received_at)"
+           " SELECT %s, 'petpooja', 'stock', 'x', '\\x00', 'applied', now() - make_interval(days => d)"
+           " FROM unnest(ARRAY[40, 41, 42, 1]) AS d", (r.id,))
+    before = {table: count(db_sql, table) for table in
+              ("guest_sessions", "refresh_tokens", "idempotency_keys", "webhook_deliveries", "sync_log")}
+    old_items = count(db_sql, "sync_log WHERE entity_type = 'menu_item'")
+    metrics = SyncMetrics(CollectorRegistry())
+    logs.configure("json", "INFO")  # the worker's level (the app's fixture set WARNING)
+    capsys.readouterr()
+    worker = Worker(Database(app_conninfo, min_size=1, max_size=2), [], SyncSettings(), metrics=metrics)
+    worker.prune_batch = 2  # several batches per table
+    await worker.db.open(wait=True)
+    try:
+        deleted = await worker.housekeeping()
+        again = await worker.housekeeping()
+    finally:
+        await worker.db.close()
+
+    assert deleted == {"sync_log": old_items, "guest_sessions": 2, "refresh_tokens": 1, "idempotency_keys": 1,
+                       "webhook_deliveries": 3}
+    assert set(again.values()) == {0}
+    after = {table: count(db_sql, table) for table in before}
+    assert after == {table: before[table] - deleted[table] for table in before}
+    # The session that placed orders stays with them; the keys, tokens and deliveries of today stay.
+    assert db_sql("SELECT count(*) AS n FROM orders o JOIN guest_sessions s"
+                  " ON s.restaurant_id = o.restaurant_id AND s.id = o.session_id")[0]["n"] == 5
+    assert count(db_sql, "sync_log WHERE entity_type = 'table' AND status = 'failed'") == 2
+    assert count(db_sql, "webhook_deliveries") == 1
+    pruned = {s.labels["table"]: s.value for f in metrics.pruned.collect() for s in f.samples
+              if s.name.endswith("_total")}
+    assert pruned == {table: float(n) for table, n in deleted.items()}
+    [line, _] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"housekeeping"' in x]
+    assert {k: line[k] for k in deleted} == deleted
