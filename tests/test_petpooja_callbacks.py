@@ -265,8 +265,9 @@ async def test_an_order_is_found_by_petpoojas_own_order_id_too(
     """After save_order PetPooja knows the order by its own id (recorded in petpooja_orders); a callback naming
     that id moves our order."""
     order = expect(await guest_order(outlet.restaurant), 201)
-    # What the worker records from PetPooja's save_order answer ({"orderID": "26", ...}).
-    db_sql("UPDATE petpooja_orders SET petpooja_order_id = '26' WHERE order_id = %s", (order["id"],))
+    # What the worker records when it sends the order and PetPooja answers {"orderID": "26", ...}.
+    db_sql("INSERT INTO petpooja_orders (restaurant_id, order_id, petpooja_order_id, pushed_at)"
+           " VALUES (%s, %s, '26', now())", (outlet.restaurant.id, order["id"]))
     await send(outlet, "order-status", order_status("26", 1))
     assert order_state(db_sql, order["id"])[0] == "confirmed"
 

@@ -402,10 +402,13 @@ async def test_an_order_cancelled_before_it_was_pushed_is_never_sent(
 
     report = await make_target().round(owner="w1")
 
-    assert (report.claimed, report.synced) == (1, 1)
+    assert (report.claimed, report.skipped) == (1, 1)
     assert petpooja_standin.orders() == []
-    row = tracked(db_sql, order["id"])
-    assert (row["payload"], row["pushed_at"], row["cancel_pushed_at"]) == (None, None, None)
+    # PetPooja's record of an order starts when it is first claimed to be sent; this one never was.
+    assert db_sql("SELECT * FROM petpooja_orders WHERE order_id = %s", (order["id"],)) == []
+    (row,) = rows(db_sql, order["id"])
+    assert (row["status"], row["last_error"]) == (
+        "synced", "the order was cancelled before it was ever sent to PetPooja: nothing to cancel")
 
 
 async def test_a_cancellation_that_came_from_petpooja_is_not_echoed_back(
@@ -424,7 +427,7 @@ async def test_a_cancellation_that_came_from_petpooja_is_not_echoed_back(
                   200)["status"] == "cancelled"
     assert len(rows(db_sql, order["id"])) == 2  # the cancellation queued a row ...
 
-    assert (await target.round(owner="w1")).synced == 1
+    assert (await target.round(owner="w1")).skipped == 1
     assert [o["kind"] for o in petpooja_standin.orders()] == ["save_order"]  # ... that sends nothing
     assert tracked(db_sql, order["id"])["cancel_pushed_at"] is None
 

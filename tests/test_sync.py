@@ -264,7 +264,7 @@ async def test_the_worker_process_wakes_on_notify_instead_of_waiting_its_interva
     await until(lambda: standin.versions("tables") == pg_versions(db_sql, "dining_tables"))
     env = {**os.environ, "DATABASE_URL": app_conninfo, "CONVEX_URL": standin.url, "CONVEX_DEPLOY_KEY": STANDIN_KEY,
            "SYNC_RETRY_INTERVAL_S": "3600", "SYNC_BACKOFF_BASE_S": "0.1", "SYNC_BACKOFF_MAX_S": "0.2",
-           "LOG_FORMAT": "json", "WORKER_METRICS_PORT": "0"}
+           "LOG_FORMAT": "json", "WORKER_METRICS_PORT": "0", "SYNC_EPOCH_CHECK_S": "0"}
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(  # noqa: ASYNC220  # starting a process is instant; we await it below
         [sys.executable, "-m", "sync.worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
