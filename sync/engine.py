@@ -84,7 +84,8 @@ class Engine:
         spans = tracing.delivery_spans(target.name, jobs)
         heartbeat = asyncio.create_task(self._heartbeat(target, ids), name=f"lease-{target.name}")
         try:
-            outcomes = await self._deliver(target, jobs)
+            with tracing.current(spans):
+                outcomes = await self._deliver(target, jobs)
         except asyncio.CancelledError:
             # Stopping mid-delivery: hand the rows back, due at once, attempts unchanged.
             async with self.db.system() as conn:

@@ -17,7 +17,8 @@ in another process's worker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -93,6 +94,17 @@ def delivery_spans(target: str, jobs: Sequence[Job[Any]]) -> list[Span] | None:
                 "sync.rows": len(job.rows), "sync.version": job.version or first["entity_version"],
             }))
     return spans
+
+
+@contextlib.contextmanager
+def current(spans: list[Span] | None) -> Iterator[None]:
+    """Makes a round's only delivery span the current one while it delivers, so the target's
+    own calls (httpx, SQL) become its children; a round of several jobs has no single parent."""
+    if spans is None or len(spans) != 1:
+        yield
+        return
+    with trace.use_span(spans[0], end_on_exit=False):
+        yield
 
 
 def end_spans(spans: list[Span] | None, outcomes: Sequence[Outcome] | None) -> None:

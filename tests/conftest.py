@@ -9,12 +9,17 @@ itself, so a test's setup goes through the same code a client's would.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -519,3 +524,135 @@ class Served:
 
     async def close(self) -> None:
         await self.target.close()
+
+
+# ----------------------------------------------------------------- the system as processes
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """A process of ours in its own session (so a SIGKILL of its group takes its children)."""
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out,
+                                start_new_session=True, **options)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def process_env(app_conninfo: str, signing_key_pem: str, **overrides: str) -> dict[str, str]:
+    """What an API or worker process of the tests runs with: the test database as the app role,
+    the tests' signing key and issuer (the Convex stand-in verifies its tokens), cheap password
+    hashing, no metrics port; PetPooja and webhook secrets open with the development key."""
+    return {
+        "DATABASE_URL": app_conninfo, "ENV_MODE": "test", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+        "JWT_PRIVATE_KEY": signing_key_pem, "JWT_ISSUER": "http://tabletop.test",
+        "PASSWORD_TIME_COST": "1", "PASSWORD_MEMORY_KIB": "64", "RATE_LIMIT_LOGIN": "1000/minute",
+        "RATE_LIMIT_QR_SESSION": "1000/minute", "RATE_LIMIT_ORDER_CREATE": "1000/minute",
+        "WORKER_METRICS_PORT": "0", **overrides,
+    }
+
+
+def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``uvicorn api.app:app`` on a port the test holds until uvicorn takes it; waits for /ready."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    api = spawn([sys.executable, "-m", "uvicorn", "api.app:app", "--fd", str(listener.fileno()), "--no-access-log"],
+                {"PUBLIC_BASE_URL": url, **env}, log, pass_fds=[listener.fileno()])
+    listener.close()
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return api, url
+        if time.monotonic() > deadline or api.poll() is not None:
+            stop(api)
+            raise AssertionError(f"the API did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# ------------------------------------------------- a restaurant's backend (webhook receiver)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class Receiver:
+    """A restaurant's backend on loopback: records every request; answers the scripted statuses
+    in turn (then 200); ``delay_s`` makes it slow to answer."""
+
+    server: ThreadingHTTPServer
+    requests: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+    delay_s: float = 0.0
+    trickle_s: float = 0.0  # a 2xx answer's body sent one byte per trickle_s
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/hooks/tabletop?tenant=abc"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.json for r in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            me = state["receiver"]
+            delay_s = me.delay_s  # read before the request is visible to the test, which may change it
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            me.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            if delay_s:
+                time.sleep(delay_s)
+            status = me.answers.pop(0) if me.answers else 200
+            answer = {200: b"", 410: b"gone: this endpoint was retired", 500: b"boom"}.get(status, b"no")
+            if me.trickle_s:
+                answer = b"x" * 10
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            for byte in answer if me.trickle_s else ():
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(me.trickle_s)
+            if not me.trickle_s:
+                self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # the base class's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state["receiver"] = Receiver(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state["receiver"]
+    server.shutdown()
+    server.server_close()

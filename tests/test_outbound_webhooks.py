@@ -13,12 +13,9 @@ import asyncio
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +33,19 @@ from sync.config import SyncSettings
 from sync.registry import build_targets
 from sync.target import Policy
 from sync.webhook.target import WebhookTarget, webhook_target
-from tests.conftest import Guest, MakeRestaurant, Restaurant, Served, User, close_worker, expect, new_worker, order_body
+from tests.conftest import (
+    Guest,
+    MakeRestaurant,
+    Received,
+    Receiver,
+    Restaurant,
+    Served,
+    User,
+    close_worker,
+    expect,
+    new_worker,
+    order_body,
+)
 
 DbSql = Callable[..., list[dict[str, Any]]]
 MakeMember = Callable[[Restaurant, str], Awaitable[User]]
@@ -44,80 +53,6 @@ OpenGuest = Callable[..., Awaitable[Guest]]
 PATH = "/integrations/webhook"
 BACKOFF = Backoff(base_s=0.05, max_s=0.2, max_attempts=3)
 PAST_BACKOFF_S = 0.25  # past the capped backoff above: failed rows are due again
-
-
-# ------------------------------------------------------------------------------ receiver
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.body)
-        return parsed
-
-
-@dataclass
-class Receiver:
-    """A restaurant's backend on loopback: records every request; answers the scripted statuses
-    in turn (then 200); ``delay_s`` makes it slow to answer."""
-
-    server: ThreadingHTTPServer
-    requests: list[Received] = field(default_factory=list)
-    answers: list[int] = field(default_factory=list)
-    delay_s: float = 0.0
-    trickle_s: float = 0.0  # a 2xx answer's body sent one byte per trickle_s
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/hooks/tabletop?tenant=abc"
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.json for r in self.requests]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            me = state["receiver"]
-            delay_s = me.delay_s  # read before the request is visible to the test, which may change it
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            me.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            if delay_s:
-                time.sleep(delay_s)
-            status = me.answers.pop(0) if me.answers else 200
-            answer = {200: b"", 410: b"gone: this endpoint was retired", 500: b"boom"}.get(status, b"no")
-            if me.trickle_s:
-                answer = b"x" * 10
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            for byte in answer if me.trickle_s else ():
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(me.trickle_s)
-            if not me.trickle_s:
-                self.wfile.write(answer)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # the base class's name
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state["receiver"] = Receiver(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state["receiver"]
-    server.shutdown()
-    server.server_close()
 
 
 def verify(secret: str, received: Received) -> bool:
