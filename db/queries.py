@@ -37,7 +37,12 @@ def _load(directory: Path) -> dict[str, str]:
             name = header.group(1)
             if name in queries:
                 raise ValueError(f"{path.name}: query {name} is defined twice")
-            queries[name] = "\n".join(lines[1:]).strip()
+            body_lines = lines[1:]
+            # Further comment lines before the statement are notes for readers; the statement
+            # itself starts with its verb (which is what a trace names its SQL span by).
+            while body_lines and body_lines[0].lstrip().startswith("--"):
+                body_lines.pop(0)
+            queries[name] = "\n".join(body_lines).strip()
     return queries
 
 

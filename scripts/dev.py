@@ -141,6 +141,7 @@ and watch it as the kitchen:
        -d '{{"email": "kitchen@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s "{base}/api/restaurants/{rid}/orders?status=pending" -H "Authorization: Bearer $STAFF"
 {pos}{convex}
+Metrics: {base}/metrics (the API) and http://127.0.0.1:{os.environ.get("WORKER_METRICS_PORT", "9108")}/metrics (the worker).
 Ctrl-C stops everything.
 """
 

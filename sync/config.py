@@ -34,6 +34,10 @@ class SyncSettings(BaseModel):
     # How long a pending row is left to the API's post-commit pusher before a worker takes it.
     sync_grace_s: float = Field(2.0, ge=0)
     sync_retention_s: float = Field(7 * 24 * 3600.0, gt=0)
+    # The longest a worker sleeps on a target that an API's post-commit pusher feeds (Convex):
+    # such rows wake nobody at commit, so an API that died right after committing leaves
+    # rows only a sweep finds, this long (plus SYNC_GRACE_S) after the commit at most.
+    sync_sweep_interval_s: float = Field(5.0, gt=0)
     # A target that stopped answering is probed this often; its rows resume when it answers.
     sync_probe_interval_s: float = Field(1.0, gt=0)
     # How often the worker compares Convex's epoch with Postgres's and rebuilds a Convex that

@@ -124,7 +124,10 @@ class Worker:
             return self.settings.sync_probe_interval_s
         async with self.db.system() as conn:
             due = await outbox.next_due(conn, target=target.name, grace_s=target.policy.grace_s)
-        ceiling = self.settings.sync_retry_interval_s
+        # A target with a grace period is fed by the API's pusher: nothing wakes a worker when
+        # an API dies after its commit, so a sweep must look often enough to find those rows.
+        ceiling = min(self.settings.sync_retry_interval_s, self.settings.sync_sweep_interval_s) \
+            if target.policy.grace_s > 0 else self.settings.sync_retry_interval_s
         return ceiling if due is None else min(max(due, MIN_SLEEP_S), ceiling)
 
     async def loop(self, target: Target[Any]) -> None:
@@ -137,6 +140,10 @@ class Worker:
                 delay = await self.next_wake(target)
             except (psycopg.Error, PoolTimeout) as exc:
                 log.warning("sync_pass_db_error", target=target.name, error=str(exc))
+                delay = min(5.0, delay)
+            except Exception:
+                # A bug must not end this target's loop for good: say so loudly and go on.
+                log.exception("sync_loop_crashed", target=target.name)
                 delay = min(5.0, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=delay)
@@ -256,6 +263,8 @@ async def _guarded(job: Any, name: str) -> None:
         await job()
     except (psycopg.Error, PoolTimeout, ConvexError) as exc:
         log.warning("worker_job_failed", job=name, error=str(exc))
+    except asyncio.CancelledError:
+        pass  # the worker is stopping
 
 
 def _serve_metrics(settings: SyncSettings, registry: CollectorRegistry) -> Any:
