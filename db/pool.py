@@ -35,6 +35,14 @@ def trace_context() -> str:
     return carrier.get("traceparent", "")
 
 
+async def _reset(conn: Conn) -> None:
+    """A connection comes back to the pool as the next user expects it: in transaction mode.
+    Every scope below sets its settings transaction-locally; on a connection left in
+    autocommit they would last one statement and row-level security would hide everything."""
+    if conn.autocommit:
+        await conn.set_autocommit(False)
+
+
 class Database:
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 10, timeout_s: float = 5.0):
         self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -44,6 +52,7 @@ class Database:
             timeout=timeout_s,
             open=False,
             kwargs={"application_name": "tabletop"},
+            reset=_reset,
         )
 
     async def open(self, *, wait: bool = False) -> None:

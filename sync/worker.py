@@ -188,9 +188,12 @@ class Worker:
         if remote is not None and remote == local:
             return False
         reason = f"{reason_prefix}:{'no_epoch' if remote is None else 'other_epoch'}"
+        # A session lock on a connection of our own for the whole rebuild (commits do not
+        # release it; the session's end does, should this process die).
         async with self.db.pool.connection() as lock_conn:
-            await lock_conn.set_autocommit(True)
-            if not await outbox.try_rebuild_lock(lock_conn, convex.name):
+            locked = await outbox.try_rebuild_lock(lock_conn, convex.name)
+            await lock_conn.commit()
+            if not locked:
                 return False  # another worker is rebuilding
             try:
                 # Another worker may have finished a rebuild between our read and the lock.
@@ -208,7 +211,7 @@ class Worker:
                             seconds=round(time.perf_counter() - started, 2))
             finally:
                 await outbox.release_rebuild_lock(lock_conn, convex.name)
-                await lock_conn.set_autocommit(False)
+                await lock_conn.commit()
         return True
 
     # -- housekeeping and gauges ------------------------------------------------------

@@ -99,6 +99,15 @@ def app_conninfo(dbname: str) -> str:
 
 
 @pytest.fixture
+async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
+    """The app's own pool on the test database, as the app role (the worker's view: system scope)."""
+    db = Database(app_conninfo, min_size=1, max_size=4)
+    await db.open(wait=True)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
 def db_sql(admin_conninfo: str) -> Iterator[Callable[..., list[dict[str, Any]]]]:
     """Runs SQL as the superuser (outside RLS) to look at what the API really wrote."""
     conn = psycopg.connect(admin_conninfo, autocommit=True, row_factory=dict_row)

@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,7 +41,9 @@ from tests.conftest import (
     expect,
     new_worker,
     order_body,
+    spawn,
     start_standin,
+    stop,
 )
 from tests.test_sync import outbox_statuses, pg_versions, sync_settings_for, until
 
@@ -200,17 +201,6 @@ def kill_standin(standin: Standin) -> None:
         os.kill(int(child), signal.SIGKILL)
     assert standin.process.wait(timeout=10) != 0
     standin.stop()
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path, **options: Any) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out, **options)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
 
 
 def sync_env(app_conninfo: str, standin: Standin) -> dict[str, str]:

@@ -428,6 +428,35 @@ async def test_metrics_count_requests_by_route_template_and_status(
     assert buckets["+Inf"] == 3
 
 
+async def test_metrics_count_orders_by_channel_status_moves_and_show_the_pool(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: Any
+) -> None:
+    """orders_created_total by channel (a guest's QR session or a member), never a replay;
+    order_status_transitions_total by from, to and actor; the connection pool's gauges."""
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    headers = {**guest.headers, "Idempotency-Key": "once"}
+    first = expect(await client.post(r.url("/orders"), headers=headers, json=order_body(r)), 201)
+    expect(await client.post(r.url("/orders"), headers=headers, json=order_body(r)), 200)  # a replay
+    expect(await client.post(r.url("/orders"), headers=r.owner.headers,
+                             json={**order_body(r), "table_id": r.tables[0]["id"]}), 201)
+    expect(await client.post(r.url(f"/orders/{first['id']}/status"), headers=r.owner.headers,
+                             json={"status": "confirmed"}), 200)
+    expect(await client.post(r.url(f"/orders/{first['id']}/status"), headers=r.owner.headers,
+                             json={"status": "served"}), 409)  # refused: not counted
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families((await client.get("/metrics")).text) for s in f.samples}
+    assert samples[("orders_created_total", (("channel", "qr"),))] == 1
+    assert samples[("orders_created_total", (("channel", "staff"),))] == 1
+    moves = {labels: v for (name, labels), v in samples.items() if name == "order_status_transitions_total"}
+    assert moves == {(("actor", "user"), ("from_status", "pending"), ("to_status", "confirmed")): 1}
+    assert samples[("db_pool_max", ())] == 8
+    assert 1 <= samples[("db_pool_size", ())] <= 8
+    assert 0 <= samples[("db_pool_in_use", ())] <= samples[("db_pool_size", ())]
+    assert samples[("db_pool_waiting", ())] == 0
+
+
 # ---------------------------------------------------------------------------------- logs
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +20,15 @@ from db.outbox import Backoff
 from db.pool import Database
 from db.queries import Conn, Row
 from sync.config import SyncSettings
+from sync.convex.target import ConvexTarget
 from sync.engine import Engine
 from sync.metrics import SyncMetrics
 from sync.outcome import Delivered, GiveUp, Outcome, Retry, Skip
 from sync.registry import build_targets
 from sync.target import Job, Policy, by_entity
 from sync.worker import Worker
-from tests.conftest import Restaurant, expect, order_body
+from tests.conftest import Restaurant, close_worker, expect, new_worker, order_body
+from tests.test_sync import sync_settings_for
 
 DbSql = Callable[..., list[dict[str, Any]]]
 TARGET = "audit"  # a target only these tests route to
@@ -77,12 +79,6 @@ def routed(db_sql: DbSql) -> Callable[[Restaurant], None]:
     return enable
 
 
-@pytest.fixture
-async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
-    db = Database(app_conninfo, min_size=1, max_size=4)
-    await db.open(wait=True)
-    yield db
-    await db.close()
 
 
 Place = Callable[..., Awaitable[dict[str, Any]]]
@@ -293,3 +289,56 @@ async def test_the_worker_sleeps_until_the_next_row_is_due_never_longer_than_its
         assert await worker.next_wake(target) == 30  # nothing waits
     finally:
         await worker.db.close()
+
+
+# --------------------------------------------------------------- a Convex that lost data
+
+
+async def test_a_convex_without_our_epoch_is_rebuilt_once_by_one_of_two_racing_workers_and_checked_again_later(
+        make_restaurant, place, standin, db_sql, app_conninfo):
+    r = await make_restaurant()
+    await place(r)
+    settings = sync_settings_for(standin, sync_epoch_check_s=15)
+    workers = [new_worker(app_conninfo, settings) for _ in range(2)]
+    for worker in workers:
+        await worker.db.open(wait=True)
+    try:
+        assert standin.versions("orders") == {}  # nothing pushed these (no pusher in this app)
+        rebuilt = await asyncio.gather(*(w.check_convex() for w in workers))
+        assert sorted(rebuilt) == [False, True]  # the loser found the lock taken, or the epoch set
+        [epoch] = db_sql("SELECT epoch FROM sync_target_state WHERE target = 'convex'")
+        orders = {row["id"]: row["version"] for row in db_sql("SELECT id::text AS id, version FROM orders")}
+        assert standin.versions("orders") == orders
+        assert not await workers[0].check_convex()  # the same epoch on both sides: nothing to do
+        # Both pools still hand out connections in transaction mode (row-level security scopes hold).
+        for worker in workers:
+            async with worker.db.system() as conn:
+                assert (await (await conn.execute("SELECT count(*) FROM orders")).fetchone()) == (len(orders),)
+
+        standin.reset()  # wiped
+        assert await workers[1].check_convex()
+        assert standin.versions("orders") == orders
+        standin_epoch = db_sql("SELECT epoch FROM sync_target_state WHERE target = 'convex'")[0]["epoch"]
+        assert standin_epoch != epoch["epoch"]
+
+        convex = workers[0].targets["convex"]
+        assert isinstance(convex, ConvexTarget)
+        await convex.set_epoch("an-older-backup")  # restored from a backup of another epoch
+        assert await workers[0].check_convex()
+    finally:
+        for worker in workers:
+            await close_worker(worker)
+
+
+async def test_the_pool_hands_a_connection_left_in_autocommit_back_in_transaction_mode(app_conninfo):
+    db = Database(app_conninfo, min_size=1, max_size=1)
+    await db.open(wait=True)
+    try:
+        async with db.pool.connection() as conn:
+            await conn.set_autocommit(True)
+        async with db.system() as conn:
+            assert not conn.autocommit
+            row = await (await conn.execute("SELECT current_setting('app.scope', true)")).fetchone()
+            assert row == ("system",)
+    finally:
+        await db.close()

@@ -70,12 +70,6 @@ def settings_overrides() -> dict[str, Any]:
     return {"log_level": "DEBUG"}
 
 
-@pytest.fixture
-async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
-    db = Database(app_conninfo, min_size=1, max_size=2)
-    await db.open(wait=True)
-    yield db
-    await db.close()
 
 
 MakeTarget = Callable[..., Served]

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,29 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, STANDIN_KEY, PetpoojaStandin, Standin, expect
+from tests.conftest import STANDIN_KEY, PetpoojaStandin, Standin, expect, spawn, stop
 
 DbSql = Callable[..., list[dict[str, Any]]]
 ISSUER = "http://tabletop.test"  # the Convex stand-in verifies tokens of this issuer
 REST_ID = "e2e-outlet"
 KEYS = {"app_key": "e2e-app-key", "app_secret": "e2e-app-secret", "access_token": "e2e-access-token"}
 POLL_S = 0.01
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path, **options: Any) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out,
-                                start_new_session=True, **options)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def until(check: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:

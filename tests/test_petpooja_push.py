@@ -144,12 +144,6 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-@pytest.fixture
-async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
-    db = Database(app_conninfo, min_size=1, max_size=4)
-    await db.open(wait=True)
-    yield db
-    await db.close()
 
 
 MakeTarget = Callable[..., Served]

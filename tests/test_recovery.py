@@ -10,9 +10,11 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -62,6 +64,18 @@ async def within(seconds: float, check: Callable[[], bool], what: str) -> float:
     return took
 
 
+async def kill_while_holding(process: subprocess.Popen[bytes], holder: str, db_sql: DbSql) -> None:
+    """SIGKILLs ``process`` once it holds order rows in flight (their lease owner starts with ``holder``)."""
+    deadline = time.monotonic() + 20
+    while not db_sql("SELECT 1 FROM sync_log WHERE entity_type = 'order' AND status = 'in_flight'"
+                     " AND lease_owner LIKE %s", (f"{holder}-%",)):
+        assert time.monotonic() < deadline, f"no {holder} ever took the orders"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)  # it holds them past a heartbeat
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 async def place(http: httpx.AsyncClient, url: str, r: Restaurant, guest: Guest, n: int) -> None:
     for _ in range(n):
         expect(await http.post(url + r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
@@ -76,24 +90,40 @@ def env(app_conninfo: str, signing_key_pem: str, standin: Standin) -> dict[str, 
                        SYNC_EPOCH_CHECK_S="0")
 
 
-async def test_orders_placed_while_convex_was_down_are_visible_within_10_s_of_its_return(
-        make_restaurant, open_guest, standin, db_sql, env, tmp_path):
+@dataclass
+class System:
+    """A restaurant with a guest, the API and a worker as processes, the setup's rows synced."""
+
+    r: Restaurant
+    guest: Guest
+    api: subprocess.Popen[bytes]
+    url: str
+    worker: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+async def system(make_restaurant, open_guest, db_sql, env, tmp_path) -> AsyncIterator[System]:
     r = await make_restaurant()
     guest = await open_guest(r)
     api, url = start_api(env, tmp_path / "api.log")
     worker = spawn([sys.executable, "-m", "sync.worker"], env, tmp_path / "worker.log")
     try:
-        async with httpx.AsyncClient(timeout=30) as http:
-            await within(30, lambda: settled(db_sql), "setup synced")
-            standin.fault("down")
-            await place(http, url, r, guest, 5)
-            await asyncio.sleep(3)  # an outage of a while: the rows back off, the worker finds Convex down
-            assert not visible(standin, db_sql)
-            standin.fault("ok")
-            await within(CONVEX_RETURN_S, lambda: visible(standin, db_sql), "Convex back after an outage")
+        await within(30, lambda: settled(db_sql), "setup synced")
+        yield System(r, guest, api, url, worker)
     finally:
         stop(worker)
         stop(api)
+
+
+async def test_orders_placed_while_convex_was_down_are_visible_within_10_s_of_its_return(
+        system, standin, db_sql, tmp_path):
+    async with httpx.AsyncClient(timeout=30) as http:
+        standin.fault("down")
+        await place(http, system.url, system.r, system.guest, 5)
+        await asyncio.sleep(3)  # an outage of a while: the rows back off, the worker finds Convex down
+        assert not visible(standin, db_sql)
+        standin.fault("ok")
+        await within(CONVEX_RETURN_S, lambda: visible(standin, db_sql), "Convex back after an outage")
     assert '"sync_target_up"' in (tmp_path / "worker.log").read_text()
 
 
@@ -110,14 +140,7 @@ async def test_rows_held_by_a_killed_worker_are_visible_within_10_s(
             await within(30, lambda: settled(db_sql), "setup synced")
             standin.fault("hang")
             await place(http, url, r, guest, 5)
-            deadline = time.monotonic() + 20
-            while not db_sql("SELECT 1 FROM sync_log WHERE entity_type = 'order' AND status = 'in_flight'"
-                             " AND lease_owner LIKE 'worker-%%'"):
-                assert time.monotonic() < deadline, "the worker never took the orders"
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1)  # it holds them past a heartbeat
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait()
+            await kill_while_holding(first, "worker", db_sql)
             standin.fault("ok")
             second = spawn([sys.executable, "-m", "sync.worker"], env, tmp_path / "worker-2.log")
             await within(CONVEX_RETURN_S, lambda: visible(standin, db_sql), "after a worker SIGKILL")
@@ -127,29 +150,13 @@ async def test_rows_held_by_a_killed_worker_are_visible_within_10_s(
                 stop(process)
 
 
-async def test_rows_in_the_hands_of_a_killed_api_are_visible_within_10_s(
-        make_restaurant, open_guest, standin, db_sql, env, tmp_path):
-    r = await make_restaurant()
-    guest = await open_guest(r)
-    api, url = start_api(env, tmp_path / "api.log")
-    worker = spawn([sys.executable, "-m", "sync.worker"], env, tmp_path / "worker.log")
-    try:
-        async with httpx.AsyncClient(timeout=30) as http:
-            await within(30, lambda: settled(db_sql), "setup synced")
-            standin.fault("hang")
-            await place(http, url, r, guest, 5)
-            deadline = time.monotonic() + 20
-            while not db_sql("SELECT 1 FROM sync_log WHERE entity_type = 'order' AND status = 'in_flight'"
-                             " AND lease_owner LIKE 'api-%%'"):
-                assert time.monotonic() < deadline, "the API's pusher never took the orders"
-                await asyncio.sleep(0.05)
-            os.killpg(api.pid, signal.SIGKILL)
-            api.wait()
-            standin.fault("ok")
-            await within(CONVEX_RETURN_S, lambda: visible(standin, db_sql), "after an API SIGKILL")
-    finally:
-        stop(worker)
-        stop(api)
+async def test_rows_in_the_hands_of_a_killed_api_are_visible_within_10_s(system, standin, db_sql):
+    async with httpx.AsyncClient(timeout=30) as http:
+        standin.fault("hang")
+        await place(http, system.url, system.r, system.guest, 5)
+        await kill_while_holding(system.api, "api", db_sql)
+        standin.fault("ok")
+        await within(CONVEX_RETURN_S, lambda: visible(standin, db_sql), "after an API SIGKILL")
 
 
 async def test_a_wiped_convex_deployment_is_rebuilt_within_60_s_of_coming_back(

@@ -47,12 +47,6 @@ async def admin(make_user: Callable[..., Any], db_sql: DbSql) -> User:
     return user
 
 
-@pytest.fixture
-async def system_db(app_conninfo: str) -> AsyncIterator[Database]:
-    db = Database(app_conninfo, min_size=1, max_size=2)
-    await db.open(wait=True)
-    yield db
-    await db.close()
 
 
 @pytest.fixture
