@@ -21,7 +21,7 @@ from api.config import ConfigError, Settings, load_settings
 from api.credentials import credential_box
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
-from api.middleware import RequestContext
+from api.middleware import RequestContext, loggable_path
 from api.ratelimit import RateLimits
 from api.routes import admin, auth, integrations, menu, menu_sync, orders, restaurants, service, webhooks
 from api.state import Services
@@ -111,8 +111,16 @@ def create_app(
         # it writes, and through them their deliveries).
         from opentelemetry.instrumentation.starlette import StarletteInstrumentor
 
-        StarletteInstrumentor.instrument_app(app)
+        StarletteInstrumentor.instrument_app(app, server_request_hook=_redacted_paths)
     return app
+
+
+def _redacted_paths(span: Any, scope: dict[str, Any]) -> None:
+    """A partner callback's path ends in its secret: its span shows it as the request log does."""
+    path = str(scope.get("path", ""))
+    if span is not None and span.is_recording() and loggable_path(path) != path:
+        for name in ("http.target", "url.path", "http.url", "url.full"):
+            span.set_attribute(name, loggable_path(path))
 
 
 def __getattr__(name: str) -> Any:

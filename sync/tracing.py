@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -64,9 +65,29 @@ def instrument_clients() -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
     if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
-        HTTPXClientInstrumentor().instrument()
+        HTTPXClientInstrumentor().instrument(request_hook=_no_query, async_request_hook=_no_query_async)
     if not PsycopgInstrumentor().is_instrumented_by_opentelemetry:
         PsycopgInstrumentor().instrument()
+
+
+# Attributes that carry a URL: a restaurant's webhook URL may hold a token in its query, so
+# spans keep scheme, host and path only (nothing secret may reach a trace, as in a log line).
+_URL_ATTRIBUTES = ("url.full", "http.url")
+
+
+def without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _no_query(span: Span, request: Any) -> None:
+    if span.is_recording():
+        for name in _URL_ATTRIBUTES:
+            span.set_attribute(name, without_query(str(request.url)))
+
+
+async def _no_query_async(span: Span, request: Any) -> None:
+    _no_query(span, request)
 
 
 def context_of(traceparent: str | None) -> Context | None:

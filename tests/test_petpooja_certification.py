@@ -25,7 +25,6 @@ from tests.conftest import MakeRestaurant, PetpoojaStandin, Restaurant, expect
 from tests.test_petpooja_push import DbSql, MakeTarget, OpenGuest, connect, place, tracked
 
 # The push tests' fixtures: a system-scope database and targets aimed at the stand-in.
-system_db = push.system_db
 make_target = push.make_target
 
 

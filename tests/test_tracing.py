@@ -44,7 +44,9 @@ async def test_the_worker_processs_delivery_spans_continue_the_trace_of_the_gues
            "ENV_MODE": "test", "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING", "RATE_LIMIT_ORDER_CREATE": "1000/minute"}
     # The API process has no Convex configured: its pusher stays off and the worker, another
     # process, delivers every row.
-    api = run("api", tmp_path / "api.json", env, guest.token, r.url("/orders"), json.dumps(order_body(r)))
+    secret = "x" * 43  # the shape of a callback secret; the path's last segment
+    api = run("api", tmp_path / "api.json", env, guest.token, r.url("/orders"), json.dumps(order_body(r)),
+              f"/api/webhooks/petpooja/stock/{secret}")
     assert api["status"] == 201
     order = api["order"]
     worker = run("worker", tmp_path / "worker.json", {
@@ -65,5 +67,9 @@ async def test_the_worker_processs_delivery_spans_continue_the_trace_of_the_gues
     [call] = [s for s in worker["spans"] if s["parent_span_id"] == deliveries["webhook"]["span_id"]]
     assert call["name"] == "POST"
     assert receiver.requests[-1].headers["traceparent"].split("-")[1] == post["trace_id"]
+    # Nothing secret reaches a span: a callback's secret path, a webhook URL's query.
+    assert secret not in json.dumps(api["spans"])
+    assert any("/api/webhooks/petpooja/stock/[redacted]" in json.dumps(s) for s in api["spans"])
+    assert "tenant=abc" in receiver.url and "tenant=abc" not in json.dumps(worker["spans"])
     with capsys.disabled():
         print("\n" + "\n".join(tree(api["spans"] + worker["spans"], post)))

@@ -1,8 +1,9 @@
 """A process of the system with an in-memory span exporter, for tests/test_tracing.py: it
 does one thing, then writes every span it recorded as JSON to the file given.
 
-    python -m tests.tracing_harness api OUT GUEST_TOKEN ORDER_PATH BODY_JSON
-        the API (api.app.create_app from the environment) places one order, as a guest
+    python -m tests.tracing_harness api OUT GUEST_TOKEN ORDER_PATH BODY_JSON CALLBACK_PATH
+        the API (api.app.create_app from the environment) places one order, as a guest, and
+        takes one partner callback at CALLBACK_PATH
     python -m tests.tracing_harness worker OUT ORDER_ID
         the worker (sync.worker.serve from the environment) runs until every outbox row of
         the order is synced, then stops as on SIGTERM
@@ -46,7 +47,7 @@ def _write(out: str, extra: dict[str, Any]) -> None:
     Path(out).write_text(json.dumps({"spans": [_span(s) for s in EXPORTER.get_finished_spans()], **extra}))
 
 
-async def _api(out: str, token: str, path: str, body: str) -> None:
+async def _api(out: str, token: str, path: str, body: str, callback: str) -> None:
     from api.app import create_app
 
     app = create_app()
@@ -55,6 +56,7 @@ async def _api(out: str, token: str, path: str, body: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://tabletop.test") as client:
             answer = await client.post(path, content=body, headers={
                 "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            await client.post(callback, json={})
     _write(out, {"status": answer.status_code, "order": answer.json()})
 
 
