@@ -47,6 +47,10 @@ def settled(db_sql: DbSql) -> bool:
     return db_sql("SELECT count(*) AS n FROM sync_log WHERE status <> 'synced'") == [{"n": 0}]
 
 
+def epoch_of(db_sql: DbSql) -> list[dict[str, Any]]:
+    return db_sql("SELECT epoch FROM sync_target_state WHERE target = 'convex'")
+
+
 def visible(standin: Standin, db_sql: DbSql) -> bool:
     """Convex shows every order at its Postgres version."""
     want = {r["id"]: r["version"] for r in db_sql("SELECT id::text AS id, version FROM orders")}
@@ -174,15 +178,16 @@ async def test_a_wiped_convex_deployment_is_rebuilt_within_60_s_of_coming_back(
         async with httpx.AsyncClient(timeout=30) as http:
             await place(http, url, r, guest, 5)
             # The worker's first check found no epoch anywhere and rebuilt once: Convex is whole.
-            await within(30, lambda: bool(db_sql("SELECT 1 FROM sync_target_state WHERE target = 'convex'"))
-                         and visible(deployment, db_sql), "first sync")
+            await within(30, lambda: bool(epoch_of(db_sql)) and visible(deployment, db_sql), "first sync")
+            first_epoch = epoch_of(db_sql)
             kill_standin(deployment)  # the deployment is gone, its data with it
             await asyncio.sleep(2)
             deployment = start_standin(standin_public_key, "http://tabletop.test", tmp_path / "convex-2.log",
                                        port=port)
             assert deployment.versions("orders") == {}
-            await within(WIPED_RETURN_S, lambda: visible(deployment, db_sql)
-                         and deployment.versions("menuItems") != {}, "a wiped deployment back")
+            # Back whole: every document, and the rebuild finished (Postgres records its new epoch).
+            await within(WIPED_RETURN_S, lambda: visible(deployment, db_sql) and deployment.versions("menuItems")
+                         != {} and epoch_of(db_sql) not in ([], first_epoch), "a wiped deployment back")
             metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     finally:
         stop(worker)
