@@ -781,4 +781,6 @@ GRANT EXECUTE ON FUNCTION prune_webhook_deliveries(float8, int) TO tabletop_app;
 INSERT INTO schema_migrations (version, name) VALUES
     (1, 'initial'),
     (2, 'migration_history'),
-    (3, 'outbox_engine');
+    (3, 'outbox_engine'),
+    (4, 'petpooja_order_types'),
+    (5, 'member_invitations');

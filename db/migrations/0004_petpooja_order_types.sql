@@ -1,0 +1,1 @@
+-- PetPooja hardening (issue 11): what PetPooja's menu says about order types and taxes.

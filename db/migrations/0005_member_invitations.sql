@@ -1,0 +1,1 @@
+-- Guest sessions and member invitations (issue 11).
