@@ -1,9 +1,9 @@
 """API settings, read once from the environment.
 
 Development runs on generated defaults (a dev signing key and a dev credentials key under
-.data/). Production (``ENV_MODE=production``) refuses to start without a database URL, a
-real signing key, an issuer and a credentials key: a missing setting is a startup error,
-never a silent fallback.
+.data/). Production and staging (``ENV_MODE=production|staging``, db/envmode.py) refuse to
+start without a database URL, a real signing key, an issuer and a credentials key: a
+missing setting is a startup error, never a silent fallback.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import base64
 import binascii
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from db.envmode import EnvMode, production_like
 from db.logs import LogFormat
 
 ROOT = Path(__file__).resolve().parent.parent
-EnvMode = Literal["development", "test", "production"]
 
 
 class ConfigError(RuntimeError):
@@ -80,6 +79,12 @@ class Settings(BaseModel):
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
 
+    # /metrics: with a token, scrapers send `Authorization: Bearer <token>`; without one it is
+    # open in development and not served at all in production and staging. Its database gauges
+    # are read at most once per metrics_cache_s, however often it is scraped.
+    metrics_token: str | None = Field(None, repr=False, min_length=16)
+    metrics_cache_s: float = Field(5.0, ge=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -110,7 +115,8 @@ class Settings(BaseModel):
 
     @property
     def production(self) -> bool:
-        return self.env_mode == "production"
+        """Production-like: production or staging."""
+        return production_like(self.env_mode)
 
 
 _ENV = {name.upper(): name for name in Settings.model_fields}
@@ -139,5 +145,5 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             }.items() if not ok
         ]
         if missing:
-            raise ConfigError("ENV_MODE=production needs " + ", ".join(missing))
+            raise ConfigError(f"ENV_MODE={settings.env_mode} needs " + ", ".join(missing))
     return settings

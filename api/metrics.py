@@ -11,6 +11,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.queue_read_at = float("-inf")  # time.monotonic() of the last database gauge read
         self.requests = Counter(
             "http_requests", "HTTP requests by route template, method and status.",
             ["method", "route", "status"], registry=self.registry,

@@ -21,6 +21,8 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from db.envmode import production_like
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 # Where development keeps its generated key (api.config's default dev_credentials_key_path).
@@ -92,7 +94,7 @@ def worker_box(environ: Mapping[str, str]) -> CredentialBox | None:
     _KEY_ID, DEV_CREDENTIALS_KEY_PATH); None in production without a key, where the API
     refuses to seal anything, so there is nothing to open."""
     key, key_id = environ.get("PETPOOJA_CREDENTIALS_KEY") or None, environ.get("PETPOOJA_CREDENTIALS_KEY_ID") or None
-    if key is None and environ.get("ENV_MODE") == "production":
+    if key is None and production_like(environ.get("ENV_MODE")):
         return None
     dev_path = environ.get("DEV_CREDENTIALS_KEY_PATH")
     return load_box(key, key_id, Path(dev_path) if dev_path else DEV_KEY_PATH)

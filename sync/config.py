@@ -64,7 +64,7 @@ def load_sync_settings(environ: Mapping[str, str], *, production: bool) -> SyncS
     except ValidationError as exc:
         raise SyncConfigError(f"invalid sync configuration: {exc}") from exc
     if production and not (settings.convex_url and settings.convex_deploy_key):
-        raise SyncConfigError("ENV_MODE=production needs CONVEX_URL and CONVEX_DEPLOY_KEY")
+        raise SyncConfigError("ENV_MODE=production or staging needs CONVEX_URL and CONVEX_DEPLOY_KEY")
     if settings.convex_url and not settings.convex_deploy_key:
         raise SyncConfigError("CONVEX_URL is set but CONVEX_DEPLOY_KEY is not")
     return settings
@@ -95,6 +95,9 @@ class PetpoojaSettings(BaseModel):
     # Where PetPooja calls us back (the order callback_url in each save_order): the API's
     # PUBLIC_BASE_URL, else its JWT_ISSUER, as api.config.Settings.base_url.
     callback_base_url: str = "http://localhost:8000"
+    # ENV_MODE=staging: every outlet is served by PetPooja's sandbox, whatever its environment
+    # says, so a staging deployment never sends a real order to a real POS.
+    sandbox_only: bool = False
 
     @field_validator("petpooja_sandbox_url", "petpooja_production_url", "callback_base_url")
     @classmethod
@@ -107,17 +110,20 @@ class PetpoojaSettings(BaseModel):
                     and self.petpooja_sigv4_secret_access_key)
 
     def base_url(self, environment: str) -> str:
-        return self.petpooja_production_url if environment == "production" else self.petpooja_sandbox_url
+        if environment == "production" and not self.sandbox_only:
+            return self.petpooja_production_url
+        return self.petpooja_sandbox_url
 
 
 def load_petpooja_settings(environ: Mapping[str, str]) -> PetpoojaSettings:
-    """PETPOOJA_SANDBOX_URL, PETPOOJA_PRODUCTION_URL, PETPOOJA_TIMEOUT_S, PETPOOJA_SIGV4_*, and
-    PUBLIC_BASE_URL (else JWT_ISSUER) for the callback URL."""
-    raw = {name: environ[name.upper()] for name in PetpoojaSettings.model_fields
-           if name.startswith("petpooja_") and environ.get(name.upper())}
+    """PETPOOJA_SANDBOX_URL, PETPOOJA_PRODUCTION_URL, PETPOOJA_TIMEOUT_S, PETPOOJA_SIGV4_*,
+    PUBLIC_BASE_URL (else JWT_ISSUER) for the callback URL, and ENV_MODE (staging: sandbox only)."""
+    raw: dict[str, str | bool] = {name: environ[name.upper()] for name in PetpoojaSettings.model_fields
+                                  if name.startswith("petpooja_") and environ.get(name.upper())}
     base = environ.get("PUBLIC_BASE_URL") or environ.get("JWT_ISSUER")
     if base:
         raw["callback_base_url"] = base
+    raw["sandbox_only"] = environ.get("ENV_MODE") == "staging"
     try:
         settings = PetpoojaSettings.model_validate(raw)
     except ValidationError as exc:

@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from psycopg_pool import PoolTimeout
 
 from db import housekeeping, logs, outbox
+from db.envmode import production_like
 from db.pool import Database
 from sync import tracing
 from sync.config import SyncSettings, load_sync_settings
@@ -337,7 +338,7 @@ async def serve(database_url: str, settings: SyncSettings, environ: dict[str, st
 
 
 def main() -> None:
-    production = os.environ.get("ENV_MODE") == "production"
+    production = production_like(os.environ.get("ENV_MODE"))
     settings = load_sync_settings(os.environ, production=production)
     fmt = os.environ.get("LOG_FORMAT", "auto")
     logs.configure("json" if production or fmt == "json" else "console" if fmt == "console" else "auto")

@@ -141,6 +141,8 @@ def settings(app_conninfo: str, signing_key_pem: str, settings_overrides: dict[s
         "rate_limit_order_create": "1000/minute",
         "log_format": "json",
         "log_level": "WARNING",
+        # Tests read the queue gauges right after changing the outbox: no caching between scrapes.
+        "metrics_cache_s": 0,
         "db_pool_min": 1,
         "db_pool_max": 8,
         **settings_overrides,
