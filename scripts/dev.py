@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -38,7 +40,8 @@ from db.credentials import load_box
 from scripts.seed import DEMO_PASSWORD, DEMO_PETPOOJA_KEYS, DEMO_PETPOOJA_REST_ID, connect_demo_petpooja, seed
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_DIR = ROOT / ".data" / "pg"
+# TABLETOP_PG_DIR: another embedded server's data (tests run the runner on one of their own).
+PG_DIR = Path(os.environ.get("TABLETOP_PG_DIR") or ROOT / ".data" / "pg")
 DEV_DB = "tabletop"
 DEV_CONVEX_KEY = "dev-admin-key"  # the local stand-in's admin key; a real deployment has its own
 
@@ -50,7 +53,7 @@ def _start_standin(base: str) -> tuple[subprocess.Popen[str], str]:
            "TABLETOP_JWKS_URL": f"{base}/.well-known/jwks.json", "TABLETOP_JWT_ISSUER": base}
     proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
         [str(ROOT / "node_modules" / ".bin" / "tsx"), "scripts/convex_standin.ts"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,  # tsx runs node as a child
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -65,7 +68,7 @@ def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
         [sys.executable, "-m", "scripts.petpooja_standin", "--port", os.environ.get("PETPOOJA_STANDIN_PORT", "0"),
          "--menu", str(ROOT / "scripts" / "petpooja_standin_menu.json")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -211,12 +214,53 @@ def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None, petp
     raise SystemExit("the order did not reach Convex within 10 s")
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGHUP: stop everything as Ctrl-C would."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _stop_group(process: subprocess.Popen[Any] | None, grace_s: float) -> None:
+    """SIGTERM to the process's group (it was started in a session of its own), SIGKILL after the grace."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reset", action="store_true", help="wipe the embedded database first")
     parser.add_argument("--check", action="store_true", help="start, place a demo order, stop")
     args = parser.parse_args()
+    # SIGTERM (process managers, containers, CI) and SIGHUP stop everything as Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    started: list[subprocess.Popen[Any]] = []
+    try:
+        _run(args, started)
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        for process in reversed(started):  # honcho (API, worker) first, then the stand-ins
+            _stop_group(process, grace_s=10)
+        if not os.environ.get("DATABASE_URL"):
+            embedded.stop(PG_DIR)  # ours: started (or reused) by this run
 
+
+def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None:
+    """Starts everything, recording each process in ``started`` as soon as it runs."""
     port = os.environ.get("PORT", "8000")
     base = f"http://127.0.0.1:{port}"
     if os.environ.get("DATABASE_URL"):
@@ -224,7 +268,7 @@ def main() -> None:
         admin_url = os.environ.get("DATABASE_ADMIN_URL", app_url)
         _say("using DATABASE_URL")
     else:
-        _say(f"starting embedded PostgreSQL in {PG_DIR.relative_to(ROOT)}")
+        _say(f"starting embedded PostgreSQL in {PG_DIR}")
         admin_url, app_url = _embedded_urls(args.reset)
     try:
         applied = migrate.upgrade(admin_url, progress=lambda line: _say(f"schema: {line}"))
@@ -233,10 +277,10 @@ def main() -> None:
     _say(f"schema: at version {migrate.expected_version()} ({len(applied)} migration(s) applied now)")
     demo = asyncio.run(seed(app_url))
     _say(f"demo restaurant {demo.restaurant_id} seeded")
-    standin = None
     convex_env = {}
     if not os.environ.get("CONVEX_URL"):
         standin, convex_url = _start_standin(base)
+        started.append(standin)
         convex_env = {"CONVEX_URL": convex_url, "CONVEX_DEPLOY_KEY": DEV_CONVEX_KEY}
         _say(f"local Convex stand-in at {convex_url} (test and dev substitute, in memory)")
         # It starts empty every time: rebuild it from Postgres, as an operator would.
@@ -245,9 +289,10 @@ def main() -> None:
             env={**os.environ, "DATABASE_URL": app_url, **convex_env},
         )
 
-    petpooja_standin, petpooja_url, petpooja_env = None, None, {}
+    petpooja_url, petpooja_env = None, {}
     if not os.environ.get("PETPOOJA_SANDBOX_URL"):
         petpooja_standin, petpooja_url = _start_petpooja_standin()
+        started.append(petpooja_standin)
         petpooja_env = {"PETPOOJA_SANDBOX_URL": petpooja_url}
         box = load_box(os.environ.get("PETPOOJA_CREDENTIALS_KEY"), os.environ.get("PETPOOJA_CREDENTIALS_KEY_ID"))
         connected = asyncio.run(connect_demo_petpooja(app_url, box))
@@ -272,27 +317,14 @@ def main() -> None:
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
         cwd=ROOT, env=env, start_new_session=True,
     )
-    try:
-        _wait_ready(base, procs)
-        rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
-        if args.check:
-            _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
-            return
-        print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url), flush=True)
-        procs.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in (standin, petpooja_standin):
-            if child is not None:
-                child.terminate()
-                child.wait(timeout=10)
-        if procs.poll() is None:
-            os.killpg(procs.pid, signal.SIGTERM)
-            try:
-                procs.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(procs.pid, signal.SIGKILL)
+    started.append(procs)
+    _wait_ready(base, procs)
+    rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
+    if args.check:
+        _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
+        return
+    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url), flush=True)
+    procs.wait()
 
 
 if __name__ == "__main__":
