@@ -172,6 +172,20 @@ BEGIN
 END
 $$;
 
+-- Closing a table or replacing its QR code ends the table's guest sessions, whatever wrote
+-- the change (the API checks a guest's session on every request).
+CREATE FUNCTION end_table_sessions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE guest_sessions
+       SET ended_at = now(),
+           ended_reason = CASE WHEN NOT NEW.is_active THEN 'table_closed' ELSE 'qr_rotated' END
+     WHERE restaurant_id = NEW.restaurant_id AND table_id = NEW.id
+       AND ended_at IS NULL AND expires_at > now();
+    RETURN NULL;
+END
+$$;
+
 CREATE TABLE users (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email             text NOT NULL CONSTRAINT users_email_lowercase CHECK (email = lower(email)),
@@ -230,6 +244,33 @@ CREATE TABLE memberships (
 );
 CREATE INDEX memberships_user_idx ON memberships (user_id);
 
+-- Membership is an invitation the invitee accepts (api/routes/invitations.py): inviting
+-- never reads users, so the answer is the same whether the email has an account or not.
+CREATE TABLE member_invitations (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    email         text NOT NULL CONSTRAINT member_invitations_email_lowercase CHECK (email = lower(email)),
+    role          text NOT NULL
+                  CONSTRAINT member_invitations_role_valid CHECK (role IN ('owner', 'manager', 'staff', 'kitchen')),
+    status        text NOT NULL DEFAULT 'pending'
+                  CONSTRAINT member_invitations_status_valid
+                  CHECK (status IN ('pending', 'accepted', 'declined', 'revoked')),
+    invited_by    uuid CONSTRAINT member_invitations_invited_by_fkey REFERENCES users (id) ON DELETE SET NULL,
+    -- Who accepted, declined or revoked it, and when.
+    answered_by   uuid CONSTRAINT member_invitations_answered_by_fkey REFERENCES users (id) ON DELETE SET NULL,
+    answered_at   timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    CONSTRAINT member_invitations_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT member_invitations_id_key UNIQUE (id),
+    CONSTRAINT member_invitations_answered CHECK ((status = 'pending') = (answered_at IS NULL))
+);
+-- One pending invitation per email and restaurant: inviting again renews it.
+CREATE UNIQUE INDEX member_invitations_pending_key ON member_invitations (restaurant_id, email)
+    WHERE status = 'pending';
+-- An invitee's pending invitations, across restaurants (GET /api/auth/me).
+CREATE INDEX member_invitations_email_idx ON member_invitations (email) WHERE status = 'pending';
+
 CREATE TABLE dining_tables (
     restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
     id            uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -251,11 +292,18 @@ CREATE TABLE guest_sessions (
     table_id      uuid NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     expires_at    timestamptz NOT NULL,
+    -- A session ends when its table is closed or its QR code replaced (end_table_sessions);
+    -- the API checks it on every guest request (api/access.py).
+    ended_at      timestamptz,
+    ended_reason  text CONSTRAINT guest_sessions_ended_reason_valid CHECK (ended_reason IN ('table_closed', 'qr_rotated')),
     CONSTRAINT guest_sessions_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT guest_sessions_table_fkey FOREIGN KEY (restaurant_id, table_id)
-        REFERENCES dining_tables (restaurant_id, id) ON DELETE CASCADE
+        REFERENCES dining_tables (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT guest_sessions_ended_together CHECK ((ended_at IS NULL) = (ended_reason IS NULL))
 );
 CREATE INDEX guest_sessions_expires_idx ON guest_sessions (expires_at);
+-- end_table_sessions, and the cascade when a table is deleted, find a table's sessions by it.
+CREATE INDEX guest_sessions_table_idx ON guest_sessions (restaurant_id, table_id);
 
 CREATE TABLE menu_categories (
     restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
@@ -740,6 +788,9 @@ CREATE TRIGGER menu_addons_touch BEFORE UPDATE ON menu_addons
 
 CREATE TRIGGER dining_tables_relabel_orders AFTER UPDATE OF label ON dining_tables
     FOR EACH ROW WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION touch_orders_of_table();
+CREATE TRIGGER dining_tables_end_sessions AFTER UPDATE OF is_active, qr_token ON dining_tables
+    FOR EACH ROW WHEN ((OLD.is_active AND NOT NEW.is_active) OR OLD.qr_token IS DISTINCT FROM NEW.qr_token)
+    EXECUTE FUNCTION end_table_sessions();
 CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
 
@@ -753,7 +804,8 @@ BEGIN
                              'order_events', 'idempotency_keys', 'sync_log', 'petpooja_outlets',
                              'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
-                             'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets']
+                             'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets',
+                             'member_invitations']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
