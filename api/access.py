@@ -20,7 +20,7 @@ from starlette.requests import Request
 from api.errors import ApiError
 from api.state import services
 from api.tokens import InvalidToken
-from db import users
+from db import tables, users
 from db.orders import Actor
 from db.queries import Conn
 
@@ -107,6 +107,7 @@ async def restaurant_scope(
             raise ApiError(403, "forbidden", "guest sessions cannot use this endpoint")
     async with services(request).db.tenant(restaurant_id) as conn:
         if principal.kind == "guest":
+            await _check_guest_session(conn, principal)
             yield Scope(conn, principal, "guest")
             return
         assert principal.user_id is not None
@@ -119,6 +120,31 @@ async def restaurant_scope(
         if role != "admin" and role not in roles:
             raise ApiError(403, "forbidden", f"the {role} role cannot do this")
         yield Scope(conn, principal, role)
+
+
+_SESSION_ENDED = {
+    "table_closed": "this table was closed, which ended its sessions; scan its QR code when it reopens",
+    "qr_rotated": "this table's QR code was replaced, which ended its sessions; scan the new code",
+    "expired": "this session has expired; scan the table's QR code again",
+    "gone": "this session no longer exists; scan the table's QR code again",
+}
+
+
+async def _check_guest_session(conn: Conn, principal: Principal) -> None:
+    """A guest token is only as good as its session: closing the table or replacing its QR
+    code ends the session (end_table_sessions in schema.sql) before the token expires.
+
+    One primary-key probe in the request's own transaction, so there is no staleness: the
+    first request after the change is refused.
+    """
+    assert principal.restaurant_id is not None
+    assert principal.session_id is not None
+    ended = await tables.guest_session_end(
+        conn, restaurant_id=principal.restaurant_id, session_id=principal.session_id
+    )
+    if ended is not None:
+        raise ApiError(401, "session_ended", _SESSION_ENDED[ended], extra={"reason": ended},
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def path_restaurant_id(request: Request) -> UUID:

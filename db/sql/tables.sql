@@ -39,3 +39,9 @@ SELECT t.id AS table_id, t.label, t.is_active, r.id AS restaurant_id, r.name, r.
 INSERT INTO guest_sessions (restaurant_id, table_id, expires_at)
 VALUES (%(restaurant_id)s, %(table_id)s, now() + make_interval(secs => %(ttl_s)s))
 RETURNING id, expires_at;
+
+-- name: guest_session_state
+-- Whether a guest session still lets its guest in (its primary key: one index probe per guest request).
+SELECT ended_reason, expires_at <= now() AS expired
+  FROM guest_sessions
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(session_id)s;
