@@ -567,12 +567,16 @@ async def test_a_body_without_a_url_or_with_more_fields_is_422(
     ("http://localhost:8080/hook", False, True),
     ("http://hooks.example.com/tabletop", False, True),
 ])
-def test_production_takes_https_to_public_hosts_only_development_also_http_and_loopback(
+async def test_production_takes_https_to_public_hosts_only_development_also_http_and_loopback(
     url: str, production: bool, ok: bool,
 ) -> None:
+    """(Names resolve to a public address here; tests/test_webhook_ssrf.py covers the rest of the class.)"""
+    async def public(host: str, port: int) -> list[str]:
+        return ["93.184.215.14"]
+
     if ok:
-        assert check_webhook_url(url, production=production) == url
+        assert await check_webhook_url(url, guarded=production, resolver=public) == url
     else:
         with pytest.raises(ApiError) as raised:
-            check_webhook_url(url, production=production)
+            await check_webhook_url(url, guarded=production, resolver=public)
         assert (raised.value.status, raised.value.code) == (422, "invalid_webhook_url")

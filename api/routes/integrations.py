@@ -9,8 +9,6 @@ issued (creation or ``?rotate=true``), and never again; logs name the webhook's 
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +27,8 @@ from api.responses import JSON
 from api.state import services
 from db import outbound_webhooks, petpooja
 from db.queries import Row
+from sync.webhook.guard import AddressRefused, Resolver, Unresolvable, resolve_public, system_resolver
+from sync.webhook.urls import UnsafeUrl, canonical_url
 
 log = structlog.get_logger("api")
 
@@ -80,9 +80,6 @@ async def disconnect_petpooja(request: Request) -> Response:
 
 # ---------------------------------------------------------------- outbound webhook
 
-WEBHOOK_URL_MAX = 2000  # schema.sql's restaurant_webhooks_url_valid
-
-
 class WebhookRegister(Input):
     url: str
 
@@ -98,49 +95,22 @@ def _bad_url(detail: str) -> ApiError:
                     errors=[{"loc": ["body", "url"], "msg": detail, "type": "invalid_webhook_url"}])
 
 
-# Numeric hosts inet_aton still reads as IPv4 (2130706433, 0x7f.1, 0177.0.0.1): 127.0.0.1 in disguise.
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
-
-
-def _internal_host(host: str) -> bool:
-    """localhost or an IP literal that is not a public address (loopback, private, link-local...)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+async def check_webhook_url(url: str, *, guarded: bool, resolver: Resolver = system_resolver) -> str:
+    """The URL in canonical form (sync/webhook/urls.py) when acceptable here: in production and
+    staging (``guarded``) https to a public host whose name resolves to public addresses only.
+    Raises a 422 ApiError naming what is wrong. The worker checks the addresses again at every
+    connection (sync/webhook/guard.py): what a name resolves to now is not what it will later."""
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return bool(_NUMERIC_HOST.match(host))  # not a dotted quad ipaddress reads, yet numeric
-    return not address.is_global
-
-
-def check_webhook_url(url: str, *, production: bool) -> str:
-    """The URL when acceptable: absolute http(s) with a host, no credentials, no fragment, at most
-    2000 characters; in production https to a public host only (http and internal addresses are for
-    development). Raises a 422 ApiError naming what is wrong."""
-    if len(url) > WEBHOOK_URL_MAX:
-        raise _bad_url(f"the URL is longer than {WEBHOOK_URL_MAX} characters")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        raise _bad_url("the URL contains whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018  # raises ValueError on a malformed port
-    except ValueError as exc:
-        raise _bad_url("the URL is malformed") from exc
-    if parts.scheme not in ("https", "http"):
-        raise _bad_url("the URL must start with https:// (or http:// in development)")
-    if not host:
-        raise _bad_url("the URL has no host")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise _bad_url("the URL must not carry credentials (user:password@)")
-    if parts.fragment:
-        raise _bad_url("the URL must not have a #fragment")
-    if production:
-        if parts.scheme != "https":
-            raise _bad_url("the URL must use https")
-        if _internal_host(host):
-            raise _bad_url("the URL must point to a public host")
-    return url
+        checked = canonical_url(url, guarded=guarded)
+        if guarded:
+            await resolve_public(checked.host, checked.port, resolver)
+    except UnsafeUrl as exc:
+        raise _bad_url(exc.detail) from None
+    except AddressRefused as exc:
+        raise _bad_url(f"the URL must point to a public host: {str(exc).removeprefix('refused: ')}") from None
+    except Unresolvable as exc:
+        raise _bad_url(f"the URL's host cannot be resolved: {exc}") from None
+    return checked.url
 
 
 def _webhook(row: Row | outbound_webhooks.Registration) -> dict[str, Any]:
@@ -157,7 +127,8 @@ async def put_webhook(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         query = query_params(request, WebhookQuery)
         body = await json_body(request, WebhookRegister)
-        url = check_webhook_url(body.url, production=services(request).settings.production)
+        url = await check_webhook_url(body.url, guarded=services(request).settings.production,
+                                      resolver=services(request).webhook_resolver)
         registration = await outbound_webhooks.register(
             scope.conn, services(request).credentials, restaurant_id=_rid(request), url=url, rotate=query.rotate)
     log.info("webhook_registered", host=_host(url), created=registration.created,

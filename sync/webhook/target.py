@@ -15,7 +15,8 @@ contract for receivers is docs/webhooks.md.
 Outcomes: 2xx is delivered; a timeout, a network error, 408, 429 and 5xx are retried with
 backoff (or the receiver's Retry-After) for as long as it takes (the receiver is down); any
 other answer (3xx: redirects are not followed; 4xx) is a limited retry: dead after the
-maximum attempts.
+maximum attempts. So is a connection the guard refused (production and staging: the host is or
+resolves to a non-public address, sync/webhook/guard.py).
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ import structlog
 
 from db import outbound_webhooks, outbox
 from db.credentials import CredentialBox, CredentialsUnreadable, worker_box
+from db.envmode import production_like
 from db.pool import Database
 from db.queries import Conn, Row
 from sync.config import SyncSettings, backoff_of
 from sync.outcome import Delivered, Outcome, Retry, Skip
 from sync.target import Job, Policy, by_entity
+from sync.webhook.guard import AddressRefused, GuardedTransport, Resolver, system_resolver
 
 log = structlog.get_logger("sync")
 
@@ -55,6 +58,11 @@ HIDDEN_FIELDS = frozenset({"session_id"})
 ERROR_BODY_CHARS = 200
 MAX_RESPONSE_BYTES = 4096
 TIMEOUT_S = 10.0
+
+
+def connection_limits(policy: Policy) -> httpx.Limits:
+    """One connection per job of a round at most."""
+    return httpx.Limits(max_connections=policy.batch_size, max_keepalive_connections=policy.batch_size)
 
 
 def delivery_id(order_id: UUID, version: int) -> str:
@@ -108,7 +116,7 @@ class WebhookTarget:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=policy.batch_size, max_keepalive_connections=policy.batch_size),
+            limits=connection_limits(policy),  # when the client builds its transport
             headers={"User-Agent": USER_AGENT},
             transport=transport,
         )
@@ -175,6 +183,10 @@ class WebhookTarget:
                 self._client.stream("POST", url, content=body, headers=headers) as response,
             ):
                 answer = await _read_some(response)
+        except AddressRefused as exc:
+            # The address is the receiver's choice and will not become public by waiting; an
+            # operator's retry after the receiver fixed its DNS gets a fresh budget.
+            return Retry(str(exc), limited=True)
         except httpx.TimeoutException as exc:
             return Retry(f"timeout: {type(exc).__name__}")
         except TimeoutError:
@@ -206,10 +218,12 @@ async def _read_some(response: httpx.Response) -> bytes:
     return bytes(chunks[:MAX_RESPONSE_BYTES])
 
 
-def webhook_target(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None,
-                   ) -> WebhookTarget | None:
+def webhook_target(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None, *,
+                   resolver: Resolver = system_resolver) -> WebhookTarget | None:
     """The target for this environment (always on), or None when the secrets cannot be opened
-    here: production without PETPOOJA_CREDENTIALS_KEY (the API refuses to seal without it)."""
+    here: production without PETPOOJA_CREDENTIALS_KEY (the API refuses to seal without it).
+    In production and staging it connects through the GuardedTransport: only to public addresses,
+    resolved with ``resolver`` (tests pass their own) and checked at every connection."""
     env = os.environ if environ is None else environ
     box = worker_box(env)
     if box is None:
@@ -219,4 +233,6 @@ def webhook_target(db: Database, settings: SyncSettings, environ: Mapping[str, s
     # version settles the order's older undelivered rows.
     policy = Policy(batch_size=16, lease_s=settings.sync_lease_s, backoff=backoff_of(settings), ordered=True,
                     supersede=True)
-    return WebhookTarget(box, policy=policy)
+    guarded = production_like(env.get("ENV_MODE"))
+    transport = GuardedTransport(resolver=resolver, limits=connection_limits(policy)) if guarded else None
+    return WebhookTarget(box, policy=policy, transport=transport)
