@@ -1,20 +1,81 @@
 """Request models: the edge where input is checked. Every field is bounded, unknown
-fields are refused, and nothing the client says about prices or totals is accepted."""
+fields are refused, and nothing the client says about prices or totals is accepted.
+
+Every text field is one of two kinds (``SingleLine``, ``MultiLine``): Postgres refuses NUL in
+text (it was a 500), and a control character in a name is at best invisible and at worst an
+escape sequence on an operator's terminal. Single-line text (names, labels, emails, tokens)
+refuses every control character (Unicode Cc: C0, DEL, C1) and the Unicode line and paragraph
+separators; multi-line text (notes, descriptions, reasons, addresses) keeps tab, line feed and
+carriage return. Both answer 422 naming the field, and the OpenAPI document shows the same rule
+as the field's ``pattern``."""
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from db.lifecycle import Status
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+@dataclass(frozen=True)
+class _Refuses:
+    """A text field that refuses the characters of ``chars`` (a regex character-class body).
+
+    Validation and the OpenAPI document read the same class: the one is a 422 naming the field,
+    the other the field's ``pattern``."""
+
+    chars: str
+    message: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        refused = re.compile(f"[{self.chars}]")
+        message = self.message
+
+        def check(value: str) -> str:
+            if refused.search(value):
+                raise PydanticCustomError("control_character", message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = f"^[^{self.chars}]*$"
+        return json_schema
+
+
+# Unicode Cc (C0 controls, DEL, C1 controls) and the line and paragraph separators U+2028/U+2029.
+SINGLE_LINE = _Refuses(r"\x00-\x1f\x7f-\x9f\u2028\u2029",
+                       "must be one line of text without control characters")
+# Multi-line text keeps tab, line feed, carriage return and the Unicode separators.
+MULTI_LINE = _Refuses(r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f",
+                      "must be text without control characters (tab and line breaks are allowed)")
+SingleLine = Annotated[str, SINGLE_LINE]
+MultiLine = Annotated[str, MULTI_LINE]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SINGLE_LINE]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), MULTI_LINE]
 Money = Annotated[int, Field(ge=0, le=100_000_000_00)]
 Rank = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 Role = Literal["owner", "manager", "staff", "kitchen"]
@@ -27,7 +88,7 @@ def _timezone(value: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), SINGLE_LINE, AfterValidator(_timezone)]
 
 
 class Input(BaseModel):
@@ -36,8 +97,8 @@ class Input(BaseModel):
 
 
 class Register(Input):
-    email: Annotated[EmailStr, StringConstraints(max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=10, max_length=256)]
+    email: Annotated[EmailStr, StringConstraints(max_length=254), SINGLE_LINE]
+    password: Annotated[str, StringConstraints(min_length=10, max_length=256), SINGLE_LINE]
     full_name: Name
 
     @field_validator("email")
@@ -47,16 +108,16 @@ class Register(Input):
 
 
 class Login(Input):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254), SINGLE_LINE]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256), SINGLE_LINE]
 
 
 class Refresh(Input):
-    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=256), SINGLE_LINE]
 
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), MULTI_LINE]
 
 
 class NewRestaurant(Input):
@@ -81,17 +142,20 @@ class RestaurantPatch(Input):
 
 
 class NewMember(Input):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254), SINGLE_LINE]
     role: Role
 
 
+TableLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), SINGLE_LINE]
+
+
 class NewTable(Input):
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    label: TableLabel
     seats: Annotated[int, Field(ge=1, le=100)] | None = None
 
 
 class TablePatch(Input):
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    label: TableLabel | None = None
     seats: Annotated[int, Field(ge=1, le=100)] | None = None
     is_active: bool | None = None
     rotate_qr_token: bool = False
@@ -107,11 +171,14 @@ class CategoryPatch(Input):
     rank: Rank | None = None
 
 
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), MULTI_LINE]
+
+
 class NewMenuItem(Input):
     category_id: UUID
     name: Name
     price: Money
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    description: Description | None = None
     is_available: bool = True
     rank: Rank = 0
 
@@ -120,7 +187,7 @@ class MenuItemPatch(Input):
     category_id: UUID | None = None
     name: Name | None = None
     price: Money | None = None
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    description: Description | None = None
     is_available: bool | None = None
     rank: Rank | None = None
 
@@ -169,7 +236,7 @@ class OrderQuery(BaseModel):
     status: list[Status] | None = None
     since: datetime | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200), SINGLE_LINE] | None = None
 
     @field_validator("status", mode="before")
     @classmethod

@@ -1,0 +1,461 @@
+"""What the API answers: one pydantic model per response body, for the OpenAPI document.
+
+Handlers build their answers as dicts (orjson serialises them straight from the rows); these
+models describe those dicts and nothing reads them at run time. They are kept in step by the
+tests: tests/test_openapi.py walks every resource and validates each answer against the
+document with unknown fields refused, and tests/test_fuzz.py does the same for every response
+the fuzzer provokes. The published schemas still allow fields they do not list, because the
+contract (API.md) lets the API add fields.
+
+Problem is the body of every error (application/problem+json, RFC 9457).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from db.lifecycle import Status
+
+Role = Literal["owner", "manager", "staff", "kitchen"]
+OrderType = Literal["dine_in", "takeaway", "delivery"]
+
+_RID = "9b2f6a5e-3c1d-4e8f-a7b6-2d4c8e1f0a35"
+_TID = "5d0c2b7a-8e4f-4a1b-9c3d-7e6f5a4b3c21"
+_IID = "0f1e2d3c-4b5a-4697-8887-a6b5c4d3e2f1"
+_CID = "3a2b1c0d-9e8f-4a7b-8c6d-5e4f3a2b1c0d"
+_UID = "7c6b5a49-3827-4165-a4b3-c2d1e0f9a8b7"
+_OID = "e1d2c3b4-a596-4877-8695-a4b3c2d1e0f9"
+_AT = "2026-01-15T19:42:07.512Z"
+
+
+class Answer(BaseModel):
+    # Only documented: nothing validates answers at run time.
+    model_config = ConfigDict(extra="allow")
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+class FieldProblem(Answer):
+    loc: list[str | int] = Field(description="where: 'body', 'query' or 'path', then the field's path")
+    msg: str
+    type: str = Field(description="a stable name of the kind of problem (missing, string_too_long, ...)")
+
+
+class Problem(Answer):
+    """An error (RFC 9457). Switch on ``code``; ``detail`` is for people."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "/problems/validation_error", "title": "Unprocessable Content", "status": 422,
+        "detail": "the request is invalid", "code": "validation_error",
+        "errors": [{"loc": ["body", "name"], "msg": "must be one line of text without control characters",
+                    "type": "control_character"}],
+    }]})
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable, snake_case: what went wrong")
+    errors: list[FieldProblem] | None = Field(None, description="one entry per invalid field (400, 422)")
+
+
+# ------------------------------------------------------------------------------ service
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Readiness(Answer):
+    status: Literal["ready", "unavailable"]
+    reason: str | None = Field(None, description="why not ready (503 only)")
+
+
+# ------------------------------------------------------------------------------ auth
+
+
+class Account(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": _UID, "email": "asha@example.com", "full_name": "Asha Rao"}]})
+
+    id: UUID
+    email: str
+    full_name: str
+
+
+class TokenPair(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "access_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+        "refresh_token": "0p6dYqOeG5c8aV1s2lRk3m9TzUe4wXb7nJh5fQy2GiA", "token_type": "bearer", "expires_in": 900,
+    }]})
+
+    access_token: str = Field(description="RS256 JWT for Authorization: Bearer; expires after expires_in seconds")
+    refresh_token: str = Field(description="opaque; works once (POST /api/auth/refresh)")
+    token_type: Literal["bearer"]
+    expires_in: int
+
+
+class Membership(Answer):
+    restaurant_id: UUID
+    role: Role
+
+
+class Me(Answer):
+    id: UUID
+    email: str
+    full_name: str
+    is_platform_admin: bool
+    memberships: list[Membership]
+
+
+class Jwk(Answer):
+    kty: Literal["RSA"]
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    n: str
+    e: str
+
+
+class Jwks(Answer):
+    keys: list[Jwk]
+
+
+# ------------------------------------------------------------------------ restaurants
+
+
+class Restaurant(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _RID, "name": "Demo Bistro", "currency": "INR", "timezone": "Asia/Kolkata", "tax_rate_bps": 500,
+        "address": None, "phone": None, "accepting_orders": True, "closed_reason": None, "reopens_at": None,
+        "created_at": _AT, "updated_at": _AT,
+    }]})
+
+    id: UUID
+    name: str
+    currency: str = Field(description="ISO 4217; money is an integer in its minor unit")
+    timezone: str
+    tax_rate_bps: int = Field(description="tax in basis points (500 = 5%)")
+    address: str | None
+    phone: str | None
+    accepting_orders: bool = Field(description="false while the POS has switched the store off")
+    closed_reason: str | None
+    reopens_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Member(Answer):
+    restaurant_id: UUID
+    user_id: UUID
+    role: Role
+    email: str
+    full_name: str
+    created_at: datetime
+
+
+class Table(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _TID, "label": "T1", "seats": 4, "qr_token": "hV3q9Zr1xWm2Kp8sLd4Tg7Yb", "is_active": True,
+        "version": 1, "created_at": _AT, "updated_at": _AT,
+    }]})
+
+    id: UUID
+    label: str
+    seats: int | None
+    qr_token: str = Field(description="what the table's QR code carries: POST /api/qr/{qr_token}/session")
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Tables(Answer):
+    items: list[Table]
+
+
+class SessionRestaurant(Answer):
+    id: UUID
+    name: str
+    currency: str
+
+
+class SessionTable(Answer):
+    id: UUID
+    label: str
+
+
+class GuestSession(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "session_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6Ii4uLiJ9.eyJ0eXAiOiJndWVzdCJ9.c2lnbmF0dXJl",
+        "expires_in": 14400, "restaurant": {"id": _RID, "name": "Demo Bistro", "currency": "INR"},
+        "table": {"id": _TID, "label": "T1"},
+    }]})
+
+    session_token: str = Field(description="the guest's bearer token: this restaurant's menu, orders at this table")
+    expires_in: int
+    restaurant: SessionRestaurant
+    table: SessionTable
+
+
+# ------------------------------------------------------------------------------- menu
+
+
+class Category(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": _CID, "name": "Mains", "rank": 1, "created_at": _AT, "updated_at": _AT}]})
+
+    id: UUID
+    name: str
+    rank: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MenuItem(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _IID, "category_id": _CID, "name": "Paneer Tikka", "description": "Charred, smoky, with mint chutney",
+        "price": 25000, "is_available": True, "is_veg": True, "rank": 0, "version": 1,
+        "created_at": _AT, "updated_at": _AT,
+    }]})
+
+    id: UUID
+    category_id: UUID
+    name: str
+    description: str | None
+    price: int = Field(description="minor units of the restaurant's currency")
+    is_available: bool
+    is_veg: bool | None
+    rank: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Variation(Answer):
+    id: UUID
+    name: str
+    price: int
+    is_available: bool
+
+
+class Addon(Answer):
+    id: UUID
+    name: str
+    price: int
+    is_available: bool
+    is_veg: bool | None
+
+
+class AddonGroup(Answer):
+    id: UUID
+    name: str
+    min_select: int
+    max_select: int | None
+    addons: list[Addon]
+
+
+class ItemTax(Answer):
+    id: UUID
+    name: str
+    rate_bps: int
+
+
+class MenuEntry(MenuItem):
+    """An item as the menu shows it: with what a guest chooses from, and its own taxes."""
+
+    variations: list[Variation]
+    addon_groups: list[AddonGroup]
+    taxes: list[ItemTax]
+
+
+class MenuCategory(Answer):
+    id: UUID
+    name: str
+    rank: int
+    items: list[MenuEntry]
+
+
+class Menu(Answer):
+    categories: list[MenuCategory]
+
+
+# ----------------------------------------------------------------------------- orders
+
+
+class ChosenAddon(Answer):
+    id: UUID
+    name: str
+    price: int
+    group_id: UUID
+    group_name: str
+    external_id: str | None = None
+    group_external_id: str | None = None
+
+
+class OrderLine(Answer):
+    id: UUID
+    menu_item_id: UUID
+    name: str
+    unit_price: int
+    quantity: int
+    line_total: int
+    notes: str | None
+    variation_id: UUID | None
+    variation_name: str | None
+    addons: list[ChosenAddon]
+
+
+class Order(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _OID, "restaurant_id": _RID, "number": 42, "table_id": _TID, "table_label": "T1",
+        "status": "pending", "order_type": "dine_in", "customer_name": None, "customer_phone": None, "notes": None,
+        "items": [{"id": "4b3a2918-0706-4f5e-8d4c-3b2a19080706", "menu_item_id": _IID, "name": "Paneer Tikka",
+                   "unit_price": 25000, "quantity": 2, "line_total": 50000, "notes": None, "variation_id": None,
+                   "variation_name": None, "addons": []}],
+        "subtotal": 50000, "tax": 2500, "tip": 0, "discount": 0, "total": 52500, "currency": "INR", "version": 1,
+        "created_at": _AT, "updated_at": _AT,
+    }]})
+
+    id: UUID
+    restaurant_id: UUID
+    number: int = Field(description="the restaurant's own order number, from 1")
+    table_id: UUID | None
+    table_label: str | None
+    status: Status
+    order_type: OrderType
+    customer_name: str | None
+    customer_phone: str | None
+    notes: str | None
+    items: list[OrderLine]
+    subtotal: int
+    tax: int
+    tip: int
+    discount: int
+    total: int
+    currency: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPage(Answer):
+    items: list[Order]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")
+
+
+# ------------------------------------------------------------------------ sync health
+
+
+class TargetHealth(Answer):
+    pending: int
+    in_flight: int
+    failed: int
+    dead: int
+    synced: int
+    oldest_pending_seconds: float | None
+
+
+class SyncStatus(Answer):
+    targets: dict[str, TargetHealth] = Field(description="by target: convex, petpooja, webhook")
+
+
+class ConvexToken(Answer):
+    token: str = Field(description="a JWT for the dashboard's Convex client (ctx.auth)")
+    expires_in: int
+
+
+class SyncError(Answer):
+    id: int
+    restaurant_id: UUID
+    target: str
+    entity_type: str
+    entity_id: UUID
+    entity_version: int
+    status: Literal["failed", "dead"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SyncErrors(Answer):
+    items: list[SyncError]
+    next_before_id: int | None
+
+
+class SyncRetry(Answer):
+    id: int
+    status: Literal["failed"]
+    attempts: Literal[0]
+    due: Literal["now"]
+
+
+# ----------------------------------------------------------------------- integrations
+
+
+class CallbackUrls(Answer):
+    order_status: str
+    stock: str
+    store_status: str
+    menu_push: str
+
+
+class PetpoojaConnection(Answer):
+    """``connected: false`` alone when no outlet is connected."""
+
+    connected: bool
+    rest_id: str | None = None
+    environment: Literal["sandbox", "production"] | None = None
+    callback_urls: CallbackUrls | None = Field(None, description="to register in PetPooja's dashboard")
+
+
+class WebhookRegistration(Answer):
+    """``registered: false`` alone when none is registered."""
+
+    registered: bool
+    url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    secret: str | None = Field(None, description="the signing secret; answered once, when issued")
+
+
+class MenuSync(Answer):
+    id: int
+    source: Literal["pull", "push"]
+    status: Literal["ok", "failed"]
+    counts: dict[str, Any]
+    errors: list[Any]
+    duration_ms: int
+    created_at: datetime
+
+
+class MenuSyncs(Answer):
+    syncs: list[MenuSync]
+
+
+# ----------------------------------------------------------- PetPooja's answer formats
+
+
+class PetpoojaStockAnswer(Answer):
+    code: int
+    status: str
+    message: str
+
+
+class PetpoojaStatusAnswer(Answer):
+    http_code: int
+    status: str
+    message: str
+    store_status: Literal["0", "1"] | None = None
+
+
+class PetpoojaMenuAnswer(Answer):
+    success: Literal["0", "1"]
+    message: str
