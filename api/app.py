@@ -23,7 +23,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
 from api.middleware import RequestContext, loggable_path
 from api.ratelimit import RateLimits
-from api.routes import admin, auth, integrations, menu, menu_sync, orders, restaurants, service, webhooks
+from api.routes import admin, auth, docs, integrations, menu, menu_sync, orders, restaurants, service, webhooks
 from api.state import Services
 from api.tokens import TokenService
 from db import logs
@@ -102,7 +102,7 @@ def create_app(
                    expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
     routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes,
-              *integrations.routes, *webhooks.routes, *menu_sync.routes]
+              *integrations.routes, *webhooks.routes, *menu_sync.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -43,7 +43,8 @@ class Answer(BaseModel):
 class FieldProblem(Answer):
     loc: list[str | int] = Field(description="where: 'body', 'query' or 'path', then the field's path")
     msg: str
-    type: str = Field(description="a stable name of the kind of problem (missing, string_too_long, ...)")
+    type: str | None = Field(None, description="the kind of problem, for a field (missing, string_too_long, ...)")
+    code: str | None = Field(None, description="the kind of problem, for an order line (unknown_menu_item, ...)")
 
 
 class Problem(Answer):

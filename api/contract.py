@@ -1,0 +1,339 @@
+"""What each operation of the API takes, who may call it, and what it answers: the table the
+OpenAPI document (api/openapi.py) is generated from, with the models the handlers validate
+with (api/models.py) and the answers' models (api/schemas.py).
+
+Paths and methods are not repeated here as facts: the document takes them from the app's
+route table, and tests/test_openapi.py fails when a route has no entry here or an entry no
+route. Error codes are listed per operation as they really occur (the layers add theirs:
+authentication, the restaurant scope, body and query parsing, rate limits); the fuzzer
+(tests/test_fuzz.py) fails on any status or code the document does not list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, RootModel
+
+from api import models, schemas
+from api.routes.admin import ErrorsQuery
+from api.routes.integrations import WebhookQuery, WebhookRegister
+from api.routes.webhooks import OrderCallback, StockCallback, StoreStatusCallback
+
+USER_TOKEN, GUEST_SESSION, METRICS_TOKEN = "userToken", "guestSession", "metricsToken"
+_UNAUTHENTICATED = ("not_authenticated", "invalid_token")
+_OWNER_MANAGER = ("owner", "manager")
+_FLOOR = ("owner", "manager", "staff", "kitchen")
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call: the security schemes that apply (none: public), the member roles, and the
+    errors that deciding it can answer."""
+
+    schemes: tuple[str, ...]
+    who: str
+    errors: Mapping[int, tuple[str, ...]]
+    roles: tuple[str, ...] = ()
+
+
+PUBLIC = Access((), "anyone", {})
+USER = Access((USER_TOKEN,), "any signed-in user", {401: _UNAUTHENTICATED, 403: ("forbidden",)})
+ADMIN = Access((USER_TOKEN,), "platform administrators", {401: _UNAUTHENTICATED, 403: ("forbidden",)})
+PARTNER = Access((), "PetPooja: the {secret} path segment names and authenticates the outlet",
+                 {401: ("invalid_signature",), 404: ("not_found",)})
+SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
+                 {401: ("not_authenticated",), 404: ("not_found",)})
+
+
+def members(*roles: str, guest: bool = False) -> Access:
+    """A restaurant's endpoint: another restaurant's id answers 404, a role that is not enough 403."""
+    who = ", ".join(roles) + (", or a guest session of this restaurant" if guest else "")
+    schemes = (USER_TOKEN, GUEST_SESSION) if guest else (USER_TOKEN,)
+    return Access(schemes, who, {401: _UNAUTHENTICATED, 403: ("forbidden",), 404: ("not_found",)}, roles)
+
+
+@dataclass(frozen=True)
+class Media:
+    """An answer that is not a JSON model: its media type and JSON schema."""
+
+    media_type: str
+    schema: dict[str, Any]
+    description: str
+
+
+NO_CONTENT = None  # 204, or PetPooja's empty 200
+Answer = type[BaseModel] | Media | None
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    schema: dict[str, Any]
+    description: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: how a later operation uses this answer (the stateful fuzz follows them)."""
+
+    operation_id: str
+    parameters: Mapping[str, str]
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tag: str
+    access: Access
+    answers: Mapping[int, Answer]
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    example: dict[str, Any] | None = None
+    query: type[BaseModel] | None = None
+    errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    rate_limited: bool = False
+    description: str = ""
+    request_headers: tuple[Header, ...] = ()
+    answer_headers: Mapping[int, tuple[Header, ...]] = field(default_factory=dict)
+    links: Mapping[int, Mapping[str, Link]] = field(default_factory=dict)
+
+
+class PetpoojaMenu(RootModel[dict[str, Any]]):
+    """PetPooja's menu push (its fetch-menu format: restaurants, categories, items, variations,
+    addongroups, attributes, taxes, discounts); docs/petpooja-menu.md says what is read."""
+
+    model_config = ConfigDict(title="PetpoojaMenu")
+
+
+IDEMPOTENCY_KEY = Header("Idempotency-Key", {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+                         "makes retries safe: the same key and body within a day returns the first order")
+REPLAYED = Header("Idempotent-Replayed", {"type": "string", "enum": ["true"]},
+                  "this answer replays the order an earlier request with the same Idempotency-Key created")
+SIGNATURE = Header("X-Signature", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                   "hex HMAC-SHA256 of the body; required when PETPOOJA_CALLBACK_HMAC_KEY is set")
+
+_PRICING = ("unknown_variation", "variation_required", "variation_unavailable", "unknown_addon",
+            "addon_unavailable", "too_few_addons", "too_many_addons")
+_RID = "$request.path.rid"
+
+_UUID_EXAMPLE = "0f1e2d3c-4b5a-4697-8887-a6b5c4d3e2f1"
+_CALLBACK = "PetPooja callbacks"
+_DOCS = Media("text/html", {"type": "string"}, "Swagger UI for this document (assets served by this API)")
+
+OPERATIONS: dict[str, Operation] = {
+    # -------------------------------------------------------------------------- service
+    "GET /health": Operation("The process runs", "service", PUBLIC, {200: schemas.Health}),
+    "GET /ready": Operation(
+        "The database answers and holds the schema this code expects", "service", PUBLIC,
+        {200: schemas.Readiness, 503: schemas.Readiness}),
+    "GET /metrics": Operation(
+        "Prometheus metrics", "service", SCRAPER,
+        {200: Media("text/plain", {"type": "string"}, "Prometheus text exposition format")},
+        description="Needs METRICS_TOKEN as a bearer token when it is configured; without one it is open in "
+                    "development and not served (404) in production and staging."),
+    "GET /openapi.json": Operation(
+        "This document", "service", PUBLIC, {200: Media("application/json", {"type": "object"}, "OpenAPI 3.1")}),
+    "GET /docs": Operation("This document, rendered", "service", PUBLIC, {200: _DOCS}),
+    # ----------------------------------------------------------------------------- auth
+    "POST /api/auth/register": Operation(
+        "Create an account", "auth", PUBLIC, {201: schemas.Account}, body=models.Register,
+        example={"email": "asha@example.com", "password": "correct horse battery", "full_name": "Asha Rao"},
+        errors={409: ("email_taken",)}, rate_limited=True),
+    "POST /api/auth/login": Operation(
+        "Sign in: an access token and a refresh token", "auth", PUBLIC, {200: schemas.TokenPair},
+        body=models.Login, example={"email": "asha@example.com", "password": "correct horse battery"},
+        errors={401: ("invalid_credentials",)}, rate_limited=True),
+    "POST /api/auth/refresh": Operation(
+        "Trade a refresh token for a new pair (each refresh token works once)", "auth", PUBLIC,
+        {200: schemas.TokenPair}, body=models.Refresh,
+        example={"refresh_token": "0p6dYqOeG5c8aV1s2lRk3m9TzUe4wXb7nJh5fQy2GiA"},
+        errors={401: ("refresh_token_reused", "invalid_refresh_token")},
+        description="Presenting a refresh token a second time revokes every token of its session."),
+    "GET /api/auth/me": Operation("The caller and their memberships", "auth", USER, {200: schemas.Me}),
+    "GET /.well-known/jwks.json": Operation(
+        "The public keys that sign access, guest and dashboard tokens", "auth", PUBLIC, {200: schemas.Jwks}),
+    # ---------------------------------------------------------------------- restaurants
+    "POST /api/restaurants": Operation(
+        "Create a restaurant; the caller becomes its owner", "restaurants", USER, {201: schemas.Restaurant},
+        body=models.NewRestaurant,
+        example={"name": "Demo Bistro", "currency": "INR", "timezone": "Asia/Kolkata", "tax_rate_bps": 500},
+        links={201: {
+            "CreateTable": Link("create_table", {"rid": "$response.body#/id"}),
+            "CreateCategory": Link("create_category", {"rid": "$response.body#/id"}),
+            "GetRestaurant": Link("get_restaurant", {"rid": "$response.body#/id"}),
+        }}),
+    "GET /api/restaurants/{rid}": Operation(
+        "A restaurant", "restaurants", members(*_FLOOR), {200: schemas.Restaurant}),
+    "PATCH /api/restaurants/{rid}": Operation(
+        "Change a restaurant (null clears address and phone)", "restaurants", members(*_OWNER_MANAGER),
+        {200: schemas.Restaurant}, body=models.RestaurantPatch, example={"tax_rate_bps": 1800}),
+    "POST /api/restaurants/{rid}/members": Operation(
+        "Give a registered user a role", "restaurants", members(*_OWNER_MANAGER), {201: schemas.Member},
+        body=models.NewMember, example={"email": "ravi@example.com", "role": "staff"},
+        errors={403: ("forbidden",), 404: ("user_not_found",), 409: ("already_member",)},
+        description="Managers grant manager, staff and kitchen; only owners make owners."),
+    "POST /api/restaurants/{rid}/tables": Operation(
+        "Add a table (and its QR token)", "restaurants", members(*_OWNER_MANAGER), {201: schemas.Table},
+        body=models.NewTable, example={"label": "T7", "seats": 4}, errors={409: ("table_label_taken",)},
+        links={201: {
+            "OpenSession": Link("open_qr_session", {"qr_token": "$response.body#/qr_token"}),
+            "PatchTable": Link("patch_table", {"rid": _RID, "tid": "$response.body#/id"}),
+        }}),
+    "GET /api/restaurants/{rid}/tables": Operation(
+        "The restaurant's tables", "restaurants", members(*_FLOOR), {200: schemas.Tables}),
+    "PATCH /api/restaurants/{rid}/tables/{tid}": Operation(
+        "Change a table: relabel, close (is_active false), or rotate its QR token", "restaurants",
+        members(*_OWNER_MANAGER), {200: schemas.Table}, body=models.TablePatch,
+        example={"is_active": False}, errors={409: ("table_label_taken",)}),
+    "POST /api/qr/{qr_token}/session": Operation(
+        "Open a guest session at the table whose QR code was scanned", "restaurants", PUBLIC,
+        {201: schemas.GuestSession}, errors={404: ("not_found",)}, rate_limited=True,
+        description="The session token reads the menu, places orders at this table and reads its own orders.",
+        links={201: {
+            "GuestMenu": Link("get_menu", {"rid": "$response.body#/restaurant/id",
+                                           "header.Authorization": "Bearer {$response.body#/session_token}"}),
+            "GuestOrder": Link("create_order", {"rid": "$response.body#/restaurant/id",
+                                                "header.Authorization": "Bearer {$response.body#/session_token}"},
+                               body={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 1}]}),
+        }}),
+    # ----------------------------------------------------------------------------- menu
+    "GET /api/restaurants/{rid}/menu": Operation(
+        "The menu: categories, items, their variations, addons and taxes", "menu",
+        members(*_FLOOR, guest=True), {200: schemas.Menu}),
+    "POST /api/restaurants/{rid}/menu/categories": Operation(
+        "Add a category", "menu", members(*_OWNER_MANAGER), {201: schemas.Category}, body=models.NewCategory,
+        example={"name": "Mains", "rank": 1}, errors={409: ("category_name_taken",)},
+        links={201: {
+            "CreateItem": Link("create_item", {"rid": _RID},
+                               body={"category_id": "$response.body#/id", "name": "Paneer Tikka", "price": 25000}),
+            "PatchCategory": Link("patch_category", {"rid": _RID, "cid": "$response.body#/id"}),
+        }}),
+    "PATCH /api/restaurants/{rid}/menu/categories/{cid}": Operation(
+        "Change a category", "menu", members(*_OWNER_MANAGER), {200: schemas.Category},
+        body=models.CategoryPatch, example={"name": "Starters"}, errors={409: ("category_name_taken",)}),
+    "DELETE /api/restaurants/{rid}/menu/categories/{cid}": Operation(
+        "Remove an empty category", "menu", members(*_OWNER_MANAGER), {204: NO_CONTENT},
+        errors={409: ("category_not_empty",)}),
+    "POST /api/restaurants/{rid}/menu/items": Operation(
+        "Add a menu item", "menu", members(*_OWNER_MANAGER), {201: schemas.MenuItem}, body=models.NewMenuItem,
+        example={"category_id": _UUID_EXAMPLE, "name": "Paneer Tikka", "price": 25000,
+                 "description": "Charred, smoky, with mint chutney"},
+        errors={422: ("unknown_category",)},
+        links={201: {
+            "Order": Link("create_order", {"rid": _RID},
+                          body={"items": [{"menu_item_id": "$response.body#/id", "quantity": 1}],
+                                "order_type": "takeaway"}),
+            "EightySix": Link("set_availability", {"rid": _RID, "iid": "$response.body#/id"}),
+        }}),
+    "PATCH /api/restaurants/{rid}/menu/items/{iid}": Operation(
+        "Change a menu item", "menu", members(*_OWNER_MANAGER), {200: schemas.MenuItem},
+        body=models.MenuItemPatch, example={"price": 26000}, errors={422: ("unknown_category",)}),
+    "DELETE /api/restaurants/{rid}/menu/items/{iid}": Operation(
+        "Take an item off the menu (past orders keep it)", "menu", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "PUT /api/restaurants/{rid}/menu/items/{iid}/availability": Operation(
+        "Mark an item available or not (86 it)", "menu", members(*_FLOOR), {200: schemas.MenuItem},
+        body=models.Availability, example={"is_available": False}),
+    # --------------------------------------------------------------------------- orders
+    "POST /api/restaurants/{rid}/orders": Operation(
+        "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
+        {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,
+        example={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 2, "notes": "less spicy"}]},
+        errors={400: ("invalid_idempotency_key",), 409: ("idempotency_key_reused", "store_closed"),
+                422: ("table_mismatch", "order_type_not_allowed", "table_required", "unknown_menu_item",
+                      "menu_item_unavailable", "unknown_table", *_PRICING)},
+        rate_limited=True, request_headers=(IDEMPOTENCY_KEY,), answer_headers={200: (REPLAYED,)},
+        description="Priced from the menu in the database. 200 replays the order of an earlier request with the "
+                    "same Idempotency-Key and body, and creates nothing.",
+        links={201: {
+            "Confirm": Link("move_order", {"rid": _RID, "oid": "$response.body#/id"}, body={"status": "confirmed"}),
+            "Cancel": Link("cancel_order", {"rid": _RID, "oid": "$response.body#/id"}),
+            "Get": Link("get_order", {"rid": _RID, "oid": "$response.body#/id"}),
+        }}),
+    "GET /api/restaurants/{rid}/orders": Operation(
+        "Orders, newest first, a page at a time", "orders", members(*_FLOOR), {200: schemas.OrderPage},
+        query=models.OrderQuery, errors={422: ("invalid_cursor",)}),
+    "GET /api/restaurants/{rid}/orders/{oid}": Operation(
+        "An order (a guest session sees its own only)", "orders", members(*_FLOOR, guest=True),
+        {200: schemas.Order}),
+    "POST /api/restaurants/{rid}/orders/{oid}/status": Operation(
+        "Move an order through its lifecycle", "orders", members(*_FLOOR), {200: schemas.Order},
+        body=models.StatusMove, example={"status": "confirmed"}, errors={409: ("invalid_transition",)},
+        description="pending -> confirmed -> preparing -> ready, then served -> completed (dine in), "
+                    "dispatched -> delivered (delivery) or completed (takeaway); cancelled from pending or "
+                    "confirmed, rejected from pending. Anything else is 409 invalid_transition.",
+        links={200: {"Prepare": Link("move_order", {"rid": _RID, "oid": "$request.path.oid"},
+                                     body={"status": "preparing"})}}),
+    "POST /api/restaurants/{rid}/orders/{oid}/cancel": Operation(
+        "Cancel an order (its guest session while pending, or staff)", "orders", members(*_FLOOR, guest=True),
+        {200: schemas.Order}, body=models.Cancel, body_required=False, example={"reason": "ordered twice"},
+        errors={409: ("invalid_transition",)}),
+    # ------------------------------------------------------------------ sync and admin
+    "GET /api/restaurants/{rid}/sync/status": Operation(
+        "Outbox health by target", "sync", members(*_OWNER_MANAGER), {200: schemas.SyncStatus}),
+    "POST /api/restaurants/{rid}/convex-token": Operation(
+        "A token for the dashboard's Convex client", "sync", members(*_FLOOR), {200: schemas.ConvexToken}),
+    "GET /api/admin/sync/errors": Operation(
+        "Failed and dead outbox rows, newest first", "admin", ADMIN, {200: schemas.SyncErrors}, query=ErrorsQuery),
+    "POST /api/admin/sync/errors/{id}/retry": Operation(
+        "Make a failed or dead row due now, with a fresh attempt budget", "admin", ADMIN,
+        {202: schemas.SyncRetry}, errors={404: ("not_found",)}),
+    # ------------------------------------------------------------------- integrations
+    "PUT /api/restaurants/{rid}/integrations/petpooja": Operation(
+        "Connect the restaurant's PetPooja outlet", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PetpoojaConnection}, body=models.PetpoojaConnect,
+        example={"rest_id": "xyz123", "app_key": "app-key", "app_secret": "app-secret", "access_token": "token",
+                 "environment": "sandbox"},
+        description="The credentials are sealed at rest and never answered; the answer lists the callback URLs to "
+                    "register in PetPooja's dashboard."),
+    "GET /api/restaurants/{rid}/integrations/petpooja": Operation(
+        "The PetPooja connection", "integrations", members(*_OWNER_MANAGER), {200: schemas.PetpoojaConnection}),
+    "DELETE /api/restaurants/{rid}/integrations/petpooja": Operation(
+        "Disconnect PetPooja", "integrations", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "PUT /api/restaurants/{rid}/integrations/webhook": Operation(
+        "Register (or change) the restaurant's webhook", "integrations", members(*_OWNER_MANAGER),
+        {201: schemas.WebhookRegistration, 200: schemas.WebhookRegistration}, body=WebhookRegister,
+        query=WebhookQuery, example={"url": "https://hooks.example.com/tabletop"},
+        errors={422: ("invalid_webhook_url",)},
+        description="The signing secret is answered once, when issued: at creation and with ?rotate=true."),
+    "GET /api/restaurants/{rid}/integrations/webhook": Operation(
+        "The restaurant's webhook", "integrations", members(*_OWNER_MANAGER), {200: schemas.WebhookRegistration}),
+    "DELETE /api/restaurants/{rid}/integrations/webhook": Operation(
+        "Remove the webhook", "integrations", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "POST /api/restaurants/{rid}/menu/sync": Operation(
+        "Import the menu from the PetPooja outlet now", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.MenuSync},
+        errors={409: ("petpooja_not_connected", "category_name_taken"),
+                502: ("petpooja_unavailable", "petpooja_menu_invalid"), 503: ("petpooja_unavailable",)},
+        description="When PetPooja is unreachable or its menu unreadable nothing is imported and the failure is "
+                    "recorded (502, with sync_id)."),
+    "GET /api/restaurants/{rid}/menu/syncs": Operation(
+        "Recent menu imports", "integrations", members(*_OWNER_MANAGER), {200: schemas.MenuSyncs}),
+    # ---------------------------------------------------------------- PetPooja callbacks
+    "POST /api/webhooks/petpooja/order-status/{secret}": Operation(
+        "PetPooja: an order's status changed at the POS", _CALLBACK, PARTNER, {200: NO_CONTENT},
+        body=OrderCallback, example={"restID": "xyz123", "orderID": "1234", "clientorderID": _UUID_EXAMPLE,
+                                     "status": 1, "cancel_reason": "", "minimum_prep_time": 20},
+        errors={400: ("invalid_callback",)}, request_headers=(SIGNATURE,),
+        description="PetPooja documents an empty 200 whatever we made of it (docs/petpooja-callbacks.md)."),
+    "POST /api/webhooks/petpooja/stock/{secret}": Operation(
+        "PetPooja: items or addons went out of (or back in) stock", _CALLBACK, PARTNER,
+        {200: schemas.PetpoojaStockAnswer, 404: schemas.PetpoojaStatusAnswer}, body=StockCallback,
+        example={"restID": "xyz123", "type": "item", "inStock": False, "itemID": ["7765862"]},
+        errors={400: ("invalid_callback",)}, request_headers=(SIGNATURE,),
+        description="A 404 in PetPooja's format answers a restID that is not this outlet's."),
+    "POST /api/webhooks/petpooja/store-status/{secret}": Operation(
+        "PetPooja: switch the store on or off, or ask whether it is on", _CALLBACK, PARTNER,
+        {200: schemas.PetpoojaStatusAnswer, 404: schemas.PetpoojaStatusAnswer}, body=StoreStatusCallback,
+        example={"restID": "xyz123", "store_status": 0, "turn_on_time": "2026-01-15 23:00:00",
+                 "reason": "kitchen closed early"},
+        errors={400: ("invalid_callback",)}, request_headers=(SIGNATURE,)),
+    "POST /api/webhooks/petpooja/pushmenu/{secret}": Operation(
+        "PetPooja: the outlet's whole menu, pushed", _CALLBACK, PARTNER,
+        {200: schemas.PetpoojaMenuAnswer, 404: schemas.PetpoojaMenuAnswer}, body=PetpoojaMenu,
+        errors={400: ("invalid_callback",)}, request_headers=(SIGNATURE,),
+        description="Imported exactly as a pull (POST /menu/sync) would; PETPOOJA_MENU_PUSH_MAX_BYTES caps it."),
+}
