@@ -63,6 +63,11 @@ class Problem(Answer):
     detail: str
     code: str = Field(description="stable, snake_case: what went wrong")
     errors: list[FieldProblem] | None = Field(None, description="one entry per invalid field (400, 422)")
+    reason: str | None = Field(None, description="store_closed: why the POS switched the store off")
+    reopens_at: datetime | None = Field(None, description="store_closed: when it opens again, when known")
+    sync_id: int | None = Field(None, description="a failed menu sync: its record (GET .../menu/syncs)")
+    current_status: str | None = Field(None, description="invalid_transition: the order's status")
+    allowed: list[str] | None = Field(None, description="invalid_transition: the moves allowed from it")
 
 
 # ------------------------------------------------------------------------------ service
@@ -121,6 +126,7 @@ class Jwk(Answer):
     alg: Literal["RS256"]
     n: str
     e: str
+    key_ops: list[str] | None = None
 
 
 class Jwks(Answer):

@@ -1,0 +1,242 @@
+"""The published contract: /openapi.json describes exactly the routes the app serves, with
+the models its handlers validate with and answers that match what they return; /docs renders
+it from assets this API serves; and no text field, query or path segment takes a control
+character (a NUL was a 500: issue 11, finding 6).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from api import contract, openapi
+from api.routes.docs import ASSETS, DOCS_CSP
+from tests.conftest import Guest, MakeRestaurant, Restaurant, User, expect, order_body
+from tests.contract_harness import Contract, documented_keys, served_keys
+
+Sql = Callable[..., list[dict[str, Any]]]
+
+
+async def test_every_route_is_documented_and_every_documented_operation_is_served(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    document = expect(await client.get("/openapi.json"), 200)
+    served, documented = served_keys(app.routes), documented_keys(document)
+    assert served - documented == set(), "served but not documented"
+    assert documented - served == set(), "documented but not served"
+    assert set(contract.OPERATIONS) == served, "api/contract.py has an entry for every operation and no other"
+    operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+
+
+async def test_the_document_is_valid_openapi_3_1_with_every_reference_resolved(app: Starlette) -> None:
+    document = openapi.build(app.routes)
+    errors = [str(error) for error in OPENAPI_31_VALIDATOR.iter_errors(document)]
+    assert errors == []
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', str(document).replace("'", '"')))
+    assert refs <= set(document["components"]["schemas"])
+    assert document["openapi"] == "3.1.0"
+
+
+def _reads(handler: Callable[..., Any], reader: str) -> str | None:
+    """The model a handler passes to json_body or query_params, read from its source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(handler)))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == reader:
+            model = node.args[1]
+            assert isinstance(model, ast.Name)
+            return model.id
+    return None
+
+
+async def test_each_operation_documents_the_body_and_query_models_its_handler_validates_with(app: Starlette) -> None:
+    mismatches = []
+    for key, route in openapi.operation_keys(app.routes):
+        op = contract.OPERATIONS[key]
+        for reader, documented in (("json_body", op.body), ("query_params", op.query)):
+            read = _reads(route.endpoint, reader)
+            if op.access is contract.PARTNER and reader == "json_body":
+                continue  # callbacks parse PetPooja's bodies themselves (Delivery.parse)
+            if read != (documented.__name__ if documented else None):
+                mismatches.append(f"{key}: handler {reader}s {read}, documented {documented}")
+    assert mismatches == []
+
+
+async def test_each_operation_states_who_may_call_it(client: httpx.AsyncClient) -> None:
+    document = expect(await client.get("/openapi.json"), 200)
+    me = document["paths"]["/api/auth/me"]["get"]
+    assert me["security"] == [{"userToken": []}]
+    order = document["paths"]["/api/restaurants/{rid}/orders"]["post"]
+    assert order["security"] == [{"userToken": []}, {"guestSession": []}]
+    assert set(order["responses"]) >= {"200", "201", "400", "401", "403", "404", "409", "413", "415", "422", "429"}
+    codes = order["responses"]["422"]["content"]["application/problem+json"]["schema"]["allOf"][1]
+    assert {"validation_error", "unknown_menu_item", "table_mismatch"} <= set(codes["properties"]["code"]["enum"])
+    assert document["paths"]["/api/qr/{qr_token}/session"]["post"]["security"] == []
+    callback = document["paths"]["/api/webhooks/petpooja/stock/{secret}"]["post"]
+    assert callback["tags"] == ["PetPooja callbacks"] and "404" in callback["responses"]
+
+
+async def test_the_docs_page_renders_from_assets_this_api_serves_under_its_own_csp(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == DOCS_CSP
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert loaded and all(url.startswith("/docs/") for url in loaded), "no CDN: every asset comes from this API"
+    for url in loaded:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 100
+    assert set(ASSETS) <= {url.removeprefix("/docs/") for url in loaded}
+    init = (await client.get("/docs/init.js")).text
+    assert '"/openapi.json"' in init
+    assert (await client.get("/docs/swagger-ui.js.map")).status_code == 404
+    # Every other route keeps the strict default.
+    assert (await client.get("/health")).headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+class Checked:
+    """A client whose every answer is checked against the document (unknown fields refused)."""
+
+    def __init__(self, client: httpx.AsyncClient, contract_: Contract):
+        self.client, self.contract, self.seen = client, contract_, set[str]()
+        self.problems: list[str] = []
+
+    async def __call__(self, method: str, url: str, status: int, **kwargs: Any) -> Any:
+        response = await self.client.request(method, url, **kwargs)
+        assert response.status_code == status, f"{method} {url}: {response.status_code} != {status}: {response.text}"
+        body = response.json() if response.content and "json" in response.headers.get("content-type", "") else None
+        path, _ = self.contract.operation(method, response.request.url.path)
+        self.seen.add(f"{method} {path}")
+        self.problems += self.contract.problems(method, response.request.url.path, status,
+                                                response.headers.get("content-type", ""), body)
+        return body
+
+
+async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
+    client: httpx.AsyncClient, app: Starlette, make_restaurant: MakeRestaurant,
+    make_member: Callable[[Restaurant, str], Any], open_guest: Callable[[Restaurant, int], Any],
+) -> None:
+    call = Checked(client, Contract(openapi.build(app.routes)))
+    await call("GET", "/health", 200)
+    await call("GET", "/ready", 200)
+    await call("GET", "/.well-known/jwks.json", 200)
+    await call("GET", "/openapi.json", 200)
+    await call("GET", "/docs", 200)
+    await call("GET", "/metrics", 200)
+    account = await call("POST", "/api/auth/register", 201,
+                         json={"email": "walk@example.com", "password": "correct horse battery", "full_name": "W"})
+    await call("POST", "/api/auth/register", 409,
+               json={"email": "walk@example.com", "password": "correct horse battery", "full_name": "W"})
+    pair = await call("POST", "/api/auth/login", 200, json={"email": "walk@example.com",
+                                                            "password": "correct horse battery"})
+    await call("POST", "/api/auth/login", 401, json={"email": "walk@example.com", "password": "wrong password!"})
+    pair = await call("POST", "/api/auth/refresh", 200, json={"refresh_token": pair["refresh_token"]})
+    await call("POST", "/api/auth/refresh", 401, json={"refresh_token": "no-such-token"})
+    owner = User(account["id"], "walk@example.com", "", pair["access_token"], pair["refresh_token"])
+    await call("GET", "/api/auth/me", 200, headers=owner.headers)
+    await call("GET", "/api/auth/me", 401)
+    r = await make_restaurant(owner)
+    auth = owner.headers
+    await call("POST", "/api/restaurants", 201, headers=auth,
+               json={"name": "Second", "currency": "EUR", "timezone": "Europe/Paris"})
+    await call("GET", r.url(), 200, headers=auth)
+    await call("PATCH", r.url(), 200, headers=auth, json={"address": "1 Main St\nFloor 2", "phone": "+91 80 1234"})
+    await call("PATCH", r.url(), 422, headers=auth, json={"name": "a\u0000b"})
+    await call("PATCH", r.url(), 415, headers={**auth, "content-type": "text/plain"}, content=b"{}")
+    await call("PATCH", r.url(), 400, headers={**auth, "content-type": "application/json"}, content=b"{")
+    staff = await make_member(r, "staff")
+    member_user = await make_member(r, "kitchen")
+    assert member_user
+    await call("GET", r.url(), 404, headers=(await _stranger(client)).headers)
+    await call("PATCH", r.url(), 403, headers=staff.headers, json={"name": "Mine now"})
+    table = await call("POST", r.url("/tables"), 201, headers=auth, json={"label": "Patio 1"})
+    await call("POST", r.url("/tables"), 409, headers=auth, json={"label": "Patio 1"})
+    await call("GET", r.url("/tables"), 200, headers=staff.headers)
+    await call("PATCH", r.url(f"/tables/{table['id']}"), 200, headers=auth, json={"seats": 6})
+    session = await call("POST", f"/api/qr/{table['qr_token']}/session", 201)
+    await call("POST", "/api/qr/not-a-token/session", 404)
+    guest = Guest(session["session_token"], table["id"], r.id)
+    await call("GET", r.url("/menu"), 200, headers=guest.headers)
+    await call("GET", r.url("/tables"), 403, headers=guest.headers)
+    category = await call("POST", r.url("/menu/categories"), 201, headers=auth, json={"name": "Desserts"})
+    await call("POST", r.url("/menu/categories"), 409, headers=auth, json={"name": "Desserts"})
+    await call("PATCH", r.url(f"/menu/categories/{category['id']}"), 200, headers=auth, json={"rank": 3})
+    item = await call("POST", r.url("/menu/items"), 201, headers=auth,
+                      json={"category_id": category["id"], "name": "Kulfi", "price": 9000})
+    await call("POST", r.url("/menu/items"), 422, headers=auth,
+               json={"category_id": contract._UUID_EXAMPLE, "name": "Kulfi", "price": 9000})
+    await call("DELETE", r.url(f"/menu/categories/{category['id']}"), 409, headers=auth)
+    await call("PATCH", r.url(f"/menu/items/{item['id']}"), 200, headers=auth, json={"description": "Saffron"})
+    await call("PUT", r.url(f"/menu/items/{item['id']}/availability"), 200, headers=staff.headers,
+               json={"is_available": True})
+    await call("DELETE", r.url(f"/menu/items/{item['id']}"), 204, headers=auth)
+    await call("DELETE", r.url(f"/menu/categories/{category['id']}"), 204, headers=auth)
+    await call("PATCH", r.url(f"/menu/items/{item['id']}"), 404, headers=auth, json={"price": 1})
+    body = order_body(r)
+    order = await call("POST", r.url("/orders"), 201, headers={**guest.headers, "Idempotency-Key": "walk-1"},
+                       json=body)
+    await call("POST", r.url("/orders"), 200, headers={**guest.headers, "Idempotency-Key": "walk-1"}, json=body)
+    await call("POST", r.url("/orders"), 409, headers={**guest.headers, "Idempotency-Key": "walk-1"},
+               json=order_body(r, ("Dal Makhani", 3)))
+    await call("POST", r.url("/orders"), 422, headers=guest.headers, json=order_body(r, ("Seasonal Special", 1)))
+    await call("GET", r.url("/orders"), 200, headers=staff.headers, params={"status": "pending", "limit": 1})
+    await call("GET", r.url("/orders"), 422, headers=staff.headers, params={"cursor": "bm90IG91cnM"})
+    await call("GET", r.url(f"/orders/{order['id']}"), 200, headers=guest.headers)
+    await call("POST", r.url(f"/orders/{order['id']}/status"), 200, headers=staff.headers,
+               json={"status": "confirmed", "reason": "seen\nby the pass"})
+    await call("POST", r.url(f"/orders/{order['id']}/status"), 409, headers=staff.headers, json={"status": "served"})
+    await call("POST", r.url(f"/orders/{order['id']}/cancel"), 200, headers=staff.headers)
+    await call("GET", r.url("/sync/status"), 200, headers=auth)
+    await call("POST", r.url("/convex-token"), 200, headers=staff.headers)
+    await call("GET", "/api/admin/sync/errors", 403, headers=auth)
+    await call("POST", "/api/admin/sync/errors/1/retry", 403, headers=auth)
+    await call("GET", r.url("/integrations/petpooja"), 200, headers=auth)
+    connected = await call("PUT", r.url("/integrations/petpooja"), 200, headers=auth, json={
+        "rest_id": "walk1", "app_key": "k", "app_secret": "s", "access_token": "t", "environment": "sandbox"})
+    await call("GET", r.url("/integrations/petpooja"), 200, headers=auth)
+    await call("GET", r.url("/menu/syncs"), 200, headers=auth)
+    stock = connected["callback_urls"]["stock"].split("tabletop.test", 1)[-1].removeprefix("http://localhost:8000")
+    stock = "/api/" + stock.split("/api/", 1)[1]
+    await call("POST", stock, 200, json={"restID": "walk1", "type": "item", "inStock": False, "itemID": ["x1"]})
+    await call("POST", stock, 404, json={"restID": "other", "type": "item", "inStock": False, "itemID": ["x1"]})
+    await call("POST", stock, 400, json={"restID": "walk1"})
+    await call("POST", stock.rsplit("/", 1)[0] + "/" + "x" * 43, 404, json={})
+    status = stock.replace("/stock/", "/store-status/")
+    await call("POST", status, 200, json={"restID": "walk1"})
+    await call("POST", status.replace("/store-status/", "/order-status/"), 200,
+               json={"restID": "walk1", "orderID": "1", "status": 1})
+    await call("DELETE", r.url("/integrations/petpooja"), 204, headers=auth)
+    await call("POST", r.url("/menu/sync"), 409, headers=auth)
+    await call("GET", r.url("/integrations/webhook"), 200, headers=auth)
+    await call("PUT", r.url("/integrations/webhook"), 201, headers=auth, json={"url": "https://hooks.example.com/t"})
+    await call("PUT", r.url("/integrations/webhook"), 200, headers=auth, params={"rotate": "true"},
+               json={"url": "https://hooks.example.com/t"})
+    await call("PUT", r.url("/integrations/webhook"), 422, headers=auth, json={"url": "ftp://hooks.example.com/t"})
+    await call("GET", r.url("/integrations/webhook"), 200, headers=auth)
+    await call("DELETE", r.url("/integrations/webhook"), 204, headers=auth)
+    assert call.problems == [], "\n".join(call.problems)
+    unseen = documented_keys(call.contract.document) - call.seen
+    assert unseen <= {"POST /api/restaurants/{rid}/members", "PATCH /api/restaurants/{rid}/tables/{tid}",
+                      "POST /api/admin/sync/errors/{id}/retry", "POST /api/webhooks/petpooja/pushmenu/{secret}"} | {
+        "GET /api/admin/sync/errors"}, unseen
+
+
+async def _stranger(client: httpx.AsyncClient) -> User:
+    body = {"email": "stranger@example.com", "password": "correct horse battery", "full_name": "S"}
+    account = expect(await client.post("/api/auth/register", json=body), 201)
+    tokens = expect(await client.post("/api/auth/login", json={"email": body["email"], "password": body["password"]}),
+                    200)
+    return User(account["id"], body["email"], body["password"], tokens["access_token"], tokens["refresh_token"])
