@@ -8,6 +8,8 @@ restaurant gets 404 (ids do not leak); one whose role is not enough gets 403.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ class Principal:
     restaurant_id: UUID | None = None
     table_id: UUID | None = None
     session_id: UUID | None = None
+    qr_tag: str | None = None  # the QR code that opened a guest's session (api/tokens.py qr_tag)
 
     @property
     def actor(self) -> Actor:
@@ -71,7 +74,7 @@ def authenticate(request: Request) -> Principal:
         if claims["typ"] == "guest":
             principal = Principal(
                 "guest", restaurant_id=UUID(claims["restaurant_id"]), table_id=UUID(claims["table_id"]),
-                session_id=UUID(claims["session_id"]),
+                session_id=UUID(claims["session_id"]), qr_tag=claims.get("qr"),
             )
         else:
             principal = Principal("user", user_id=UUID(claims["sub"]))
@@ -153,9 +156,61 @@ def path_restaurant_id(request: Request) -> UUID:
     return rid
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_MAX_ADDRESS = 64  # what an unparsable X-Forwarded-For entry is cut to
+
+
 def client_ip(request: Request) -> str:
-    if services(request).settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer's, or behind trusted proxies the one they appended."""
+    settings = services(request).settings
+    peer = request.client.host if request.client else "unknown"
+    return client_address(peer, request.headers.getlist("x-forwarded-for"),
+                          proxies=_networks(tuple(settings.forwarded_allow_ips)), hops=settings.trusted_proxy_hops)
+
+
+def client_address(peer: str, forwarded_for: list[str], *, proxies: tuple[Network, ...] = (), hops: int = 0) -> str:
+    """The address a request came from, given the X-Forwarded-For headers it carried.
+
+    Every proxy appends the address it received the request from, so only the right end of
+    the list is trustworthy: whatever the client wrote is on the left. With ``proxies`` (the
+    trusted ones' networks) the client is the rightmost address, starting from the peer, that
+    is not one of them; with ``hops``, the hops-th entry from the right (what the outermost of
+    that many proxies appended). With neither, the header is ignored.
+    """
+    entries = [e.strip() for header in forwarded_for for e in header.split(",") if e.strip()]
+    if hops:
+        return _normalised(entries[-min(hops, len(entries))] if entries else peer)
+    if proxies:
+        chain = [*entries, peer]
+        for candidate in reversed(chain):
+            ip = _ip(candidate)
+            if ip is None or not any(ip in net for net in proxies):
+                return _normalised(candidate)
+        return _normalised(chain[0])  # every hop is a trusted proxy: the first one is the client
+    return _normalised(peer)
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+def _ip(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An X-Forwarded-For entry's address: "1.2.3.4", "1.2.3.4:5678", "2001:db8::1", "[2001:db8::1]:443"."""
+    host = entry
+    if entry.startswith("["):
+        host = entry[1:].partition("]")[0]
+    elif entry.count(":") == 1:
+        host = entry.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _normalised(entry: str) -> str:
+    ip = _ip(entry)
+    return str(ip) if ip is not None else entry[:_MAX_ADDRESS]

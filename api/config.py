@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import limits
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from db.envmode import EnvMode, production_like
 from db.logs import LogFormat
@@ -71,10 +73,26 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     cors_origins: list[str] = []
     rate_limit_storage: str = "memory://"
-    rate_limit_login: str = "10/minute"
-    rate_limit_qr_session: str = "30/minute"
-    rate_limit_order_create: str = "60/minute"
-    trust_forwarded_for: bool = False
+    # Each limit is keyed to what it protects (docs/auth.md). A client address is the peer's
+    # IP (an IPv6 client's /64), or what a trusted proxy says it is (below).
+    rate_limit_login: str = "30/minute"  # login and register attempts per client address
+    rate_limit_login_failures: str = "10/hour"  # failed logins per email and client address
+    # Logins per email from addresses it has not logged in from lately: what bounds a guesser
+    # with many addresses, while its owner logs in from a known one whatever they do.
+    rate_limit_login_account: str = "100/hour"
+    login_known_address_days: int = Field(30, ge=1, le=365)
+    rate_limit_qr_lookup_failures: str = "30/minute"  # unknown QR codes per client address
+    rate_limit_qr_session: str = "60/10 minutes"  # guest sessions per table (per QR code)
+    rate_limit_order_create: str = "60/minute"  # orders per caller: a staff account or a guest session
+    rate_limit_order_table: str = "60/10 minutes"  # guest orders per table (per QR code)
+    rate_limit_invite: str = "60/hour"  # member invitations per inviting account
+    invitation_ttl_s: int = Field(7 * 24 * 3600, ge=3600)
+    # Behind a reverse proxy: its addresses or networks (X-Forwarded-For is read from the right,
+    # skipping them; uvicorn gets the same list from the Procfile), or, when they cannot be
+    # known (a platform's router), how many proxies append to X-Forwarded-For. Neither: the
+    # header is ignored.
+    forwarded_allow_ips: list[str] = []
+    trusted_proxy_hops: int = Field(0, ge=0, le=10)
 
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
@@ -91,6 +109,43 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                raise ValueError("'*' would trust the client-written end of X-Forwarded-For: list the proxies")
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
+
+    @field_validator(
+        "rate_limit_login", "rate_limit_login_failures", "rate_limit_login_account", "rate_limit_qr_lookup_failures",
+        "rate_limit_qr_session", "rate_limit_order_create", "rate_limit_order_table", "rate_limit_invite",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as '10/minute' or '60/10 minutes'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_trust_proxies(self) -> Settings:
+        if self.forwarded_allow_ips and self.trusted_proxy_hops:
+            raise ValueError("set FORWARDED_ALLOW_IPS or TRUSTED_PROXY_HOPS, not both")
+        return self
 
     @field_validator("petpooja_credentials_key")
     @classmethod
@@ -124,6 +179,12 @@ _ENV = {name.upper(): name for name in Settings.model_fields}
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Settings from ``environ`` (field names upper-cased: DATABASE_URL, JWT_ISSUER, ...)."""
+    if environ.get("TRUST_FORWARDED_FOR", "").strip().lower() in ("1", "true", "yes", "on"):
+        # Refused rather than mapped: it trusted the leftmost, client-written entry.
+        raise ConfigError(
+            "TRUST_FORWARDED_FOR is no longer read: set FORWARDED_ALLOW_IPS to your proxies' addresses, "
+            "or TRUSTED_PROXY_HOPS to how many proxies append to X-Forwarded-For (docs/auth.md)"
+        )
     raw = {field: environ[env] for env, field in _ENV.items() if environ.get(env, "") != ""}
     try:
         settings = Settings.model_validate(raw)

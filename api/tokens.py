@@ -70,6 +70,13 @@ def _previous_public_keys(settings: Settings) -> list[rsa.RSAPublicKey]:
     return keys
 
 
+def qr_tag(qr_token: str) -> str:
+    """A short, one-way tag of a table's QR code: the per-table rate limits count by it, so
+    replacing a QR code (which also ends the sessions it opened) gives the table fresh ones,
+    and someone who photographed the old code cannot use up the new one's."""
+    return base64.urlsafe_b64encode(hashlib.sha256(qr_token.encode()).digest()[:9]).decode()
+
+
 @dataclass(frozen=True)
 class Issued:
     token: str
@@ -107,12 +114,17 @@ class TokenService:
         s = self._settings
         return self._sign({"sub": str(user_id), "typ": "access"}, s.jwt_audience, s.access_token_ttl_s)
 
-    def guest_token(self, *, restaurant_id: UUID, table_id: UUID, session_id: UUID) -> Issued:
+    def guest_token(
+        self, *, restaurant_id: UUID, table_id: UUID, session_id: UUID, qr_tag: str | None = None
+    ) -> Issued:
+        """``qr_tag`` names the QR code that opened the session (see ``qr_tag``)."""
         s = self._settings
         claims = {
             "sub": f"guest:{session_id}", "typ": "guest", "role": "guest",
             "restaurant_id": str(restaurant_id), "table_id": str(table_id), "session_id": str(session_id),
         }
+        if qr_tag is not None:
+            claims["qr"] = qr_tag
         return self._sign(claims, s.jwt_audience, s.guest_session_ttl_s)
 
     def convex_token(self, *, subject: str, restaurant_id: UUID, role: str) -> Issued:

@@ -98,7 +98,8 @@ class Run:
             **os.environ, "DATABASE_URL": self.app_url, "PORT": str(PORT), "JWT_ISSUER": self.base,
             "CONVEX_URL": self.convex_url, "CONVEX_DEPLOY_KEY": STANDIN_KEY, "LOG_FORMAT": "json",
             "RATE_LIMIT_ORDER_CREATE": "1000000/minute", "RATE_LIMIT_QR_SESSION": "1000000/minute",
-            "RATE_LIMIT_LOGIN": "1000000/minute", "SYNC_RETRY_INTERVAL_S": str(self.plan.retry_interval_s),
+            "RATE_LIMIT_LOGIN": "1000000/minute", "RATE_LIMIT_ORDER_TABLE": "1000000/minute",
+            "SYNC_RETRY_INTERVAL_S": str(self.plan.retry_interval_s),
             # Every window empties the stand-in on purpose; the worker would take that for a
             # Convex that lost its data and rebuild 110k orders into it mid-measurement.
             "SYNC_EPOCH_CHECK_S": "0", "WORKER_METRICS_PORT": "0",

@@ -137,8 +137,13 @@ def settings(app_conninfo: str, signing_key_pem: str, settings_overrides: dict[s
         "password_time_cost": 1,
         "password_memory_kib": 64,
         "rate_limit_login": "1000/minute",
+        "rate_limit_login_failures": "1000/minute",
+        "rate_limit_login_account": "1000/minute",
+        "rate_limit_qr_lookup_failures": "1000/minute",
         "rate_limit_qr_session": "1000/minute",
         "rate_limit_order_create": "1000/minute",
+        "rate_limit_order_table": "1000/minute",
+        "rate_limit_invite": "1000/minute",
         "log_format": "json",
         "log_level": "WARNING",
         # Tests read the queue gauges right after changing the outbox: no caching between scrapes.
@@ -566,6 +571,8 @@ def process_env(app_conninfo: str, signing_key_pem: str, **overrides: str) -> di
         "JWT_PRIVATE_KEY": signing_key_pem, "JWT_ISSUER": "http://tabletop.test",
         "PASSWORD_TIME_COST": "1", "PASSWORD_MEMORY_KIB": "64", "RATE_LIMIT_LOGIN": "1000/minute",
         "RATE_LIMIT_QR_SESSION": "1000/minute", "RATE_LIMIT_ORDER_CREATE": "1000/minute",
+        "RATE_LIMIT_ORDER_TABLE": "1000/minute", "RATE_LIMIT_LOGIN_FAILURES": "1000/minute",
+        "RATE_LIMIT_LOGIN_ACCOUNT": "1000/minute", "RATE_LIMIT_INVITE": "1000/minute",
         "WORKER_METRICS_PORT": "0", **overrides,
     }
 

@@ -473,7 +473,7 @@ def api_env(app_conninfo: str, signing_key_pem: str, standin: Standin) -> dict[s
     return {**sync_env(app_conninfo, standin), "ENV_MODE": "test", "JWT_PRIVATE_KEY": signing_key_pem,
             "JWT_ISSUER": ISSUER, "PASSWORD_TIME_COST": "1", "PASSWORD_MEMORY_KIB": "64",
             "RATE_LIMIT_LOGIN": "1000/minute", "RATE_LIMIT_QR_SESSION": "1000/minute",
-            "RATE_LIMIT_ORDER_CREATE": "1000/minute", "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_ORDER_CREATE": "1000/minute", "RATE_LIMIT_ORDER_TABLE": "1000/minute", "LOG_LEVEL": "WARNING",
             # Every order's push gets a slot: none is left pending behind the hanging ones.
             "SYNC_MAX_IN_FLIGHT": "12"}
 

@@ -247,34 +247,8 @@ async def test_logins_from_one_ip_are_rate_limited_with_retry_after(
         expect(await login(elsewhere, REGISTER["email"]), 200)
 
 
-@overrides(rate_limit_login="3/minute", trust_forwarded_for=True)
-async def test_logins_for_one_email_are_rate_limited_across_ips(client: httpx.AsyncClient, db_sql: Sql) -> None:
-    """After 3 login attempts for one email, each from a different IP, the 4th is 429 rate_limited with Retry-After,
-    while another email from a fresh IP can still log in."""
-    expect(await client.post("/api/auth/register", json=REGISTER), 201)
-    expect(await client.post("/api/auth/register", json={**REGISTER, "email": "other@example.com"}), 201)
-    for i in range(3):
-        response = await login(client, REGISTER["email"], "wrong password!", ip=f"192.0.2.{i + 1}")
-        assert problem_code(response, 401) == "invalid_credentials"
-    limited = await login(client, REGISTER["email"], ip="192.0.2.99")
-    assert problem_code(limited, 429) == "rate_limited"
-    assert 1 <= retry_after(limited) <= 60
-    assert count(db_sql, "refresh_tokens") == 0
-    expect(await login(client, "other@example.com", ip="192.0.2.100"), 200)
-
-
-@overrides(rate_limit_qr_session="3/minute")
-async def test_qr_session_creation_is_rate_limited(
-    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, db_sql: Sql
-) -> None:
-    """After 3 QR sessions from one IP the 4th scan is 429 rate_limited with Retry-After and opens no session."""
-    r = await make_restaurant()
-    for _ in range(3):
-        expect(await client.post(f"/api/qr/{r.tables[0]['qr_token']}/session"), 201)
-    limited = await client.post(f"/api/qr/{r.tables[1]['qr_token']}/session")
-    assert problem_code(limited, 429) == "rate_limited"
-    assert 1 <= retry_after(limited) <= 60
-    assert count(db_sql, "guest_sessions") == 3
+# Logins per email, QR sessions and orders per table: tests/test_rate_limits.py; the client
+# address behind proxies: tests/test_client_ip.py.
 
 
 @overrides(rate_limit_order_create="3/minute")

@@ -14,6 +14,7 @@ from api.access import client_ip, require_user
 from api.bodies import json_body
 from api.errors import ApiError
 from api.models import Login, Refresh, Register
+from api.ratelimit import address_key
 from api.responses import JSON
 from api.state import Services, services
 from db import users
@@ -43,7 +44,7 @@ async def _token_pair(svc: Services, user_id: object, refresh_token: str) -> dic
 
 async def register(request: Request) -> Response:
     svc = services(request)
-    await svc.limits.hit(svc.limits.login, "register", client_ip(request))
+    await svc.limits.hit(svc.limits.login, "register", address_key(client_ip(request)))
     body = await json_body(request, Register)
     password_hash = await _hash(svc, body.password)
     async with svc.db.unscoped() as conn:
@@ -52,16 +53,30 @@ async def register(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """Logs in, within limits that bound guessing without letting anyone lock an owner out.
+
+    Per client address: attempts (``login``) and failures for one email (``login_failures``).
+    Per email, only attempts from addresses the account has not logged in from within
+    ``login_known_address_days`` count (``login_account``): a guesser with many addresses is
+    bounded by it, while the owner, on an address they logged in from before, is not refused
+    however many guesses others make. Unknown emails count the same, so limits tell nothing.
+    """
     svc = services(request)
+    limits = svc.limits
+    address = address_key(client_ip(request))
+    await limits.hit(limits.login, "login-ip", address)
     body = await json_body(request, Login)
     email = body.email.strip().lower()
-    await svc.limits.hit(svc.limits.login, "login-ip", client_ip(request))
-    await svc.limits.hit(svc.limits.login, "login-email", email)
+    await limits.check(limits.login_failures, "login-failures", email, address)
+    if not await limits.marked(limits.known_address, "login-known", email, address):
+        await limits.hit(limits.login_account, "login-account", email)
     async with svc.db.unscoped() as conn:
         user = await users.by_email(conn, email)
     stored = user["password_hash"] if user else svc.dummy_password_hash
     if not await _verify(svc, stored, body.password) or user is None:
+        await limits.count(limits.login_failures, "login-failures", email, address)
         raise ApiError(401, "invalid_credentials", "email or password is wrong")
+    await limits.mark(limits.known_address, "login-known", email, address)
     refresh_token = secrets.token_urlsafe(32)
     async with svc.db.unscoped() as conn:
         await users.issue_refresh_token(

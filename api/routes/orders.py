@@ -83,6 +83,10 @@ async def create_order(request: Request) -> Response:
     svc = services(request)
     async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
         await svc.limits.hit(svc.limits.order_create, "order", scope.principal.actor.principal)
+        if scope.is_guest:
+            # Per table too: a new session must not reset a guest's budget (docs/auth.md).
+            await svc.limits.hit(svc.limits.order_table, "order-table", str(scope.principal.table_id),
+                                 scope.principal.qr_tag or "")
         body = await json_body(request, NewOrder)
         created = await orders.create(
             scope.conn, restaurant_id=_rid(request), new=_new_order(scope, body),

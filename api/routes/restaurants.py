@@ -16,8 +16,10 @@ from api.bodies import json_body
 from api.errors import ApiError
 from api.handoff import after_commit, hand_off, queued_in
 from api.models import NewMember, NewRestaurant, NewTable, RestaurantPatch, TablePatch
+from api.ratelimit import address_key
 from api.responses import JSON
 from api.state import services
+from api.tokens import qr_tag
 from db import restaurants, tables, users
 from db.queries import Row
 
@@ -97,22 +99,30 @@ async def patch_table(request: Request) -> Response:
 
 
 async def open_qr_session(request: Request) -> Response:
+    """Limited per table (its current QR code), not per client address: a restaurant's guest
+    Wi-Fi or a carrier's NAT puts a whole dinner service behind one address. What one address
+    is limited in is unknown QR codes, which is what guessing them would produce."""
     svc = services(request)
-    await svc.limits.hit(svc.limits.qr_session, "qr", client_ip(request))
+    limits = svc.limits
+    address = address_key(client_ip(request))
+    await limits.check(limits.qr_lookup_failures, "qr-unknown", address)
     qr_token = request.path_params["qr_token"]
-    if len(qr_token) > 64:
-        raise ApiError(404, "not_found", "this QR code is not known")
     async with svc.db.system() as conn:
-        found = await tables.by_qr_token(conn, qr_token)
-        if found is None or not found["is_active"]:
+        found = await tables.by_qr_token(conn, qr_token) if len(qr_token) <= 64 else None
+        if found is None:
+            await limits.count(limits.qr_lookup_failures, "qr-unknown", address)
             raise ApiError(404, "not_found", "this QR code is not known or its table is closed")
+        if not found["is_active"]:
+            raise ApiError(404, "not_found", "this QR code is not known or its table is closed")
+        tag = qr_tag(qr_token)
+        await limits.hit(limits.qr_session, "qr-table", str(found["table_id"]), tag)
         session = await tables.open_guest_session(
             conn, restaurant_id=found["restaurant_id"], table_id=found["table_id"],
             ttl_s=svc.settings.guest_session_ttl_s,
         )
     structlog.contextvars.bind_contextvars(restaurant_id=str(found["restaurant_id"]))
     issued = svc.tokens.guest_token(
-        restaurant_id=found["restaurant_id"], table_id=found["table_id"], session_id=session["id"]
+        restaurant_id=found["restaurant_id"], table_id=found["table_id"], session_id=session["id"], qr_tag=tag
     )
     return JSON({
         "session_token": issued.token,
