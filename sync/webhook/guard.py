@@ -78,15 +78,15 @@ def refusal(address: IPv4Address | IPv6Address) -> str | None:
         if embedded is not None:
             reason = refusal(embedded)
             return None if reason is None else f"{reason} ({embedded}) in IPv6 form"
+        if not (address.is_loopback or address.is_unspecified):  # ::1 and :: are in ::/96 too
+            for network, name in _ALWAYS_REFUSED:
+                if address in network:
+                    return name
     reason = _kind(address)
     if reason is not None:
         return reason
-    if isinstance(address, IPv6Address):
-        for network, name in _ALWAYS_REFUSED:
-            if address in network:
-                return name
-        if address not in _GLOBAL_UNICAST:
-            return "not a global unicast address"
+    if isinstance(address, IPv6Address) and address not in _GLOBAL_UNICAST:
+        return "not a global unicast address"
     if not address.is_global:
         return "a special-purpose address"
     return None
@@ -105,10 +105,10 @@ def _kind(address: IPv4Address | IPv6Address) -> str | None:
         return "a site-local address"
     if isinstance(address, IPv4Address) and address in _SHARED:
         return "a carrier-grade NAT address"
-    if address.is_private:
-        return "a private address"
     if address.is_reserved:
         return "a reserved address"
+    if address.is_private:
+        return "a private address"
     return None
 
 
