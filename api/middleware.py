@@ -20,6 +20,8 @@ from api.metrics import Metrics
 
 log = structlog.get_logger("api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A path segment with a control character names nothing (a NUL reached Postgres as a QR token: a 500).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WEBHOOKS_PREFIX = "/api/webhooks/"
 REDACTED = "[redacted]"
 
@@ -99,7 +101,9 @@ class RequestContext:
 
         try:
             declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > cap:
+            if _CONTROL.search(scope["path"]):
+                await problem(ApiError(404, "not_found", "no such path"))(scope, receive, send_with_headers)
+            elif declared is not None and declared.isdigit() and int(declared) > cap:
                 # Refused before reading a byte of it.
                 too_large = ApiError(413, "payload_too_large", "the request body is larger than this API accepts")
                 response = problem(too_large)

@@ -7,6 +7,7 @@ character (a NUL was a 500: issue 11, finding 6).
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import re
 import textwrap
@@ -240,3 +241,119 @@ async def _stranger(client: httpx.AsyncClient) -> User:
     tokens = expect(await client.post("/api/auth/login", json={"email": body["email"], "password": body["password"]}),
                     200)
     return User(account["id"], body["email"], body["password"], tokens["access_token"], tokens["refresh_token"])
+
+
+# ------------------------------------------------------- control characters (finding 6)
+
+NUL = "a\u0000b"
+
+
+def _text_fields(schema: dict[str, Any], components: dict[str, Any], loc: tuple[str | int, ...] = ()
+                 ) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every string field a request schema has, by its path in the body (list items at index 0)."""
+    if "$ref" in schema:
+        return _text_fields(components[schema["$ref"].rsplit("/", 1)[-1]], components, loc)
+    for branch in schema.get("anyOf", ()):
+        if branch.get("type") != "null":
+            return _text_fields(branch, components, loc)
+    if schema.get("type") == "string" and schema.get("format") != "uuid" and "enum" not in schema:
+        return [(loc, schema)]
+    if schema.get("type") == "array":
+        return _text_fields(schema["items"], components, (*loc, 0))
+    found = []
+    for name, field in schema.get("properties", {}).items():
+        found += _text_fields(field, components, (*loc, name))
+    return found
+
+
+def _with(body: dict[str, Any], loc: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """``body`` with the field at ``loc`` set to ``value`` (building what is missing on the way)."""
+    node: Any = body
+    for step, following in zip(loc, loc[1:], strict=False):
+        if isinstance(step, int):
+            while len(node) <= step:
+                node.append({})
+        elif step not in node or not isinstance(node[step], dict | list):
+            node[step] = [] if isinstance(following, int) else {}
+        node = node[step]
+    if isinstance(loc[-1], int):
+        node.append(value)
+    else:
+        node[loc[-1]] = value
+    return body
+
+
+def _row_counts(db_sql: Sql) -> dict[str, int]:
+    tables = db_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    counts = db_sql(" UNION ALL ".join(
+        f"SELECT '{t['tablename']}' AS t, count(*) AS n FROM {t['tablename']}" for t in tables))  # noqa: S608  # catalog names
+    return {row["t"]: row["n"] for row in counts}
+
+
+async def test_a_control_character_in_any_text_field_of_any_body_is_a_422_naming_it_and_writes_nothing(
+    client: httpx.AsyncClient, app: Starlette, make_restaurant: MakeRestaurant,
+    open_guest: Callable[[Restaurant, int], Any], db_sql: Sql,
+) -> None:
+    r = await make_restaurant()
+    guest: Guest = await open_guest(r, 0)
+    order = expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+    ids = {"rid": r.id, "tid": r.tables[0]["id"], "cid": r.category_id, "iid": r.items["Paneer Tikka"]["id"],
+           "oid": order["id"], "qr_token": r.tables[1]["qr_token"], "id": "1"}
+    document = openapi.build(app.routes)
+    components = document["components"]["schemas"]
+    before = _row_counts(db_sql)
+    failures, tried = [], 0
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if content is None or op["tags"] == ["PetPooja callbacks"]:
+                continue
+            url = re.sub(r"{(\w+)}", lambda m: str(ids[m.group(1)]), path)
+            example = content.get("examples", {}).get("example", {}).get("value", {})
+            for loc, _ in _text_fields(content["schema"], components):
+                for text in (NUL, "a\u0085b", "\u0007"):
+                    body = _with(copy.deepcopy(example), loc, text)
+                    response = await client.request(method.upper(), url, headers=r.owner.headers, json=body)
+                    tried += 1
+                    named = [e for e in response.json().get("errors") or [] if tuple(e["loc"]) == ("body", *loc)]
+                    if response.status_code != 422 or not named:
+                        failures.append(f"{method.upper()} {path} {loc} {text!r}: {response.status_code} "
+                                        f"{response.text[:200]}")
+    assert failures == [], "\n".join(failures)
+    assert tried > 60
+    assert _row_counts(db_sql) == before
+
+
+async def test_single_line_fields_refuse_line_breaks_and_multi_line_fields_keep_them(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: Callable[[Restaurant, int], Any],
+) -> None:
+    r = await make_restaurant()
+    guest: Guest = await open_guest(r, 0)
+    refused = expect(await client.post(r.url("/menu/categories"), headers=r.owner.headers,
+                                       json={"name": "Two\nlines"}), 422)
+    assert refused["errors"][0]["loc"] == ["body", "name"]
+    assert refused["errors"][0]["msg"] == "must be one line of text without control characters"
+    line = {"menu_item_id": r.items["Paneer Tikka"]["id"], "quantity": 1, "notes": "no onion\n\tno garlic"}
+    order = expect(await client.post(r.url("/orders"), headers=guest.headers,
+                                     json={"items": [line], "notes": "birthday:\r\ncandles"}), 201)
+    assert order["items"][0]["notes"] == "no onion\n\tno garlic"
+    assert order["notes"] == "birthday:\r\ncandles"
+
+
+async def test_a_control_character_in_a_query_or_path_is_a_4xx_and_writes_nothing(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, db_sql: Sql,
+) -> None:
+    r = await make_restaurant()
+    before = _row_counts(db_sql)
+    for name in ("cursor", "since", "status", "limit"):
+        answer = expect(await client.get(r.url("/orders"), headers=r.owner.headers, params={name: NUL}), 422)
+        assert any(e["loc"][:2] == ["query", name] for e in answer["errors"]), answer
+    for path in ("/api/qr/a%00b/session", "/api/qr/%00/session", "/api/qr/a%1bb/session", "/api/qr/%7f/session",
+                 f"/api/webhooks/petpooja/stock/{'x' * 42}%00", "/docs/%00", r.url("/tables/%00")):
+        response = await client.post(path, headers=r.owner.headers, json={})
+        assert response.status_code == 404, (path, response.status_code, response.text)
+        assert response.json()["code"] == "not_found"
+    # Unicode that is not a control character is just an unknown token.
+    assert (await client.post("/api/qr/%F0%9F%8D%95%E2%80%AE/session")).status_code == 404
+    assert (await client.post("/api/qr/%FF%FE/session")).status_code == 404
+    assert _row_counts(db_sql) == before
