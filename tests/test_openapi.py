@@ -9,16 +9,15 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import itertools
 import re
 import textwrap
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 from starlette.applications import Starlette
-from starlette.routing import Route
 
 from api import contract, openapi
 from api.routes.docs import ASSETS, DOCS_CSP
@@ -269,7 +268,7 @@ def _text_fields(schema: dict[str, Any], components: dict[str, Any], loc: tuple[
 def _with(body: dict[str, Any], loc: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     """``body`` with the field at ``loc`` set to ``value`` (building what is missing on the way)."""
     node: Any = body
-    for step, following in zip(loc, loc[1:], strict=False):
+    for step, following in itertools.pairwise(loc):
         if isinstance(step, int):
             while len(node) <= step:
                 node.append({})
