@@ -102,14 +102,17 @@ async def check_webhook_url(url: str, *, guarded: bool, resolver: Resolver = sys
     connection (sync/webhook/guard.py): what a name resolves to now is not what it will later."""
     try:
         checked = canonical_url(url, guarded=guarded)
-        if guarded:
-            await resolve_public(checked.host, checked.port, resolver)
     except UnsafeUrl as exc:
         raise _bad_url(exc.detail) from None
-    except AddressRefused as exc:
-        raise _bad_url(f"the URL must point to a public host: {str(exc).removeprefix('refused: ')}") from None
-    except Unresolvable as exc:
-        raise _bad_url(f"the URL's host cannot be resolved: {exc}") from None
+    if guarded:
+        try:
+            await resolve_public(checked.host, checked.port, resolver)
+        except AddressRefused:
+            # Without the address: registration must not tell anyone what internal names resolve to.
+            raise _bad_url(f"the URL must point to a public host: {checked.host} resolves to a non-public address",
+                           ) from None
+        except Unresolvable as exc:
+            raise _bad_url(f"the URL's host cannot be resolved: {exc}") from None
     return checked.url
 
 
@@ -124,11 +127,13 @@ def _host(url: str) -> str:
 
 
 async def put_webhook(request: Request) -> Response:
-    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER):  # who may, before any lookup
         query = query_params(request, WebhookQuery)
         body = await json_body(request, WebhookRegister)
-        url = await check_webhook_url(body.url, guarded=services(request).settings.production,
-                                      resolver=services(request).webhook_resolver)
+    # Resolving the host may take seconds: not while holding a database connection.
+    url = await check_webhook_url(body.url, guarded=services(request).settings.production,
+                                  resolver=services(request).webhook_resolver)
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         registration = await outbound_webhooks.register(
             scope.conn, services(request).credentials, restaurant_id=_rid(request), url=url, rotate=query.rotate)
     log.info("webhook_registered", host=_host(url), created=registration.created,
