@@ -172,10 +172,22 @@ OPERATIONS: dict[str, Operation] = {
         "Change a restaurant (null clears address and phone)", "restaurants", members(*_OWNER_MANAGER),
         {200: schemas.Restaurant}, body=models.RestaurantPatch, example={"tax_rate_bps": 1800}),
     "POST /api/restaurants/{rid}/members": Operation(
-        "Give a registered user a role", "restaurants", members(*_OWNER_MANAGER), {201: schemas.Member},
-        body=models.NewMember, example={"email": "ravi@example.com", "role": "staff"},
-        errors={403: ("forbidden",), 404: ("user_not_found",), 409: ("already_member",)},
-        description="Managers grant manager, staff and kitchen; only owners make owners."),
+        "Invite an email to a role", "members", members(*_OWNER_MANAGER), {202: schemas.Invitation},
+        body=models.NewMember, example={"email": "ravi@example.com", "role": "staff"}, rate_limited=True,
+        description="The same answer whether or not the email has an account; nobody becomes a member until they "
+                    "accept (POST /api/invitations/{iid}/accept). Managers invite managers, staff and kitchen; only "
+                    "owners invite owners."),
+    "GET /api/restaurants/{rid}/invitations": Operation(
+        "Pending invitations", "members", members(*_OWNER_MANAGER), {200: schemas.Invitations}),
+    "DELETE /api/restaurants/{rid}/invitations/{iid}": Operation(
+        "Revoke a pending invitation", "members", members(*_OWNER_MANAGER), {204: NO_CONTENT},
+        errors={409: ("invitation_not_pending",)}),
+    "POST /api/invitations/{iid}/accept": Operation(
+        "Accept an invitation to the caller's email: become a member", "members", USER,
+        {200: schemas.AcceptedInvitation}, errors={404: ("not_found",), 409: ("invitation_not_pending",)}),
+    "POST /api/invitations/{iid}/decline": Operation(
+        "Decline an invitation to the caller's email", "members", USER, {200: schemas.Invitation},
+        errors={404: ("not_found",), 409: ("invitation_not_pending",)}),
     "POST /api/restaurants/{rid}/tables": Operation(
         "Add a table (and its QR token)", "restaurants", members(*_OWNER_MANAGER), {201: schemas.Table},
         body=models.NewTable, example={"label": "T7", "seats": 4}, errors={409: ("table_label_taken",)},

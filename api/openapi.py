@@ -18,7 +18,17 @@ from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
 from api import schemas
-from api.contract import GUEST_SESSION, METRICS_TOKEN, OPERATIONS, PARTNER, USER_TOKEN, Header, Media, Operation
+from api.contract import (
+    GUEST_SESSION,
+    METRICS_TOKEN,
+    OPERATIONS,
+    PARTNER,
+    PUBLIC,
+    USER_TOKEN,
+    Header,
+    Media,
+    Operation,
+)
 from api.errors import _TITLES
 
 _PARAM = re.compile(r"{([^}:]+)(?::([^}]+))?}")
@@ -33,6 +43,7 @@ _PARAM_DESCRIPTIONS = {
     "oid": "an order's id", "id": "an outbox row's id", "qr_token": "the token a table's QR code carries",
     "secret": "the outlet's callback secret, from the callback URLs the PetPooja connection answers",
 }
+UNDOCUMENTED = Operation("Undocumented", "undocumented", PUBLIC, {})
 _BODY_ERRORS = {400: ("malformed_json",), 413: ("payload_too_large",), 415: ("unsupported_media_type",),
                 422: ("validation_error",)}
 _DESCRIPTION = """\
@@ -67,10 +78,9 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     models: dict[str, tuple[type[BaseModel], str]] = {"Problem": (schemas.Problem, "serialization")}
     found = list(operation_keys(routes))
     for key, _ in found:
-        op = OPERATIONS[key]
-        for model, mode in ((op.body, "validation"), (op.query, "validation")):
-            if model is not None:
-                models[model.__name__] = (model, mode)
+        op = OPERATIONS.get(key, UNDOCUMENTED)
+        if op.body is not None:
+            models[op.body.__name__] = (op.body, "validation")
         for answer in op.answers.values():
             if isinstance(answer, type):
                 models[answer.__name__] = (answer, "serialization")
@@ -84,7 +94,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for key, route in found:
         method, path = key.split(" ", 1)
-        paths.setdefault(path, {})[method.lower()] = _operation(route, OPERATIONS[key], ref, components)
+        paths.setdefault(path, {})[method.lower()] = _operation(route, OPERATIONS.get(key, UNDOCUMENTED), ref)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tabletop API", "version": version("tabletop"), "description": _DESCRIPTION},
@@ -105,11 +115,11 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     }
 
 
-def _operation(route: Route, op: Operation, ref: Any, components: dict[str, Any]) -> dict[str, Any]:
+def _operation(route: Route, op: Operation, ref: Any) -> dict[str, Any]:
     access = op.access
-    parameters = [_path_parameter(name, convertor) for name, convertor in _PARAM.findall(route.path)]
+    parameters = [_path_parameter(name, convertor, route.path) for name, convertor in _PARAM.findall(route.path)]
     if op.query is not None:
-        parameters += _query_parameters(ref(op.query, "validation"), components)
+        parameters += _query_parameters(op.query)
     parameters += [{"name": h.name, "in": "header", "required": False, "schema": h.schema,
                     "description": h.description} for h in op.request_headers]
     who = f"**Who:** {access.who}."
@@ -122,6 +132,9 @@ def _operation(route: Route, op: Operation, ref: Any, components: dict[str, Any]
     }
     if access.roles:
         document["x-roles"] = list(access.roles)
+    if op is UNDOCUMENTED:
+        # Served but missing from api/contract.py: tests/test_openapi.py fails on it.
+        document["x-undocumented"] = True
     if parameters:
         document["parameters"] = parameters
     if op.body is not None:
@@ -198,14 +211,15 @@ def _header(header: Header) -> dict[str, Any]:
     return {"schema": header.schema, "description": header.description}
 
 
-def _path_parameter(name: str, convertor: str) -> dict[str, Any]:
+def _path_parameter(name: str, convertor: str, path: str) -> dict[str, Any]:
+    description = "an invitation's id" if name == "iid" and "/invitations/" in path else _PARAM_DESCRIPTIONS.get(name)
     return {"name": name, "in": "path", "required": True, "schema": dict(_CONVERTOR_SCHEMAS[convertor or "str"]),
-            "description": _PARAM_DESCRIPTIONS.get(name, name)}
+            "description": description or name}
 
 
-def _query_parameters(reference: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:
-    name = reference["$ref"].rsplit("/", 1)[-1]
-    model = components[name]
+def _query_parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
+    # Inlined (a query model is a list of parameters, not a body): no $ref in a parameter's schema.
+    model = query.model_json_schema(mode="validation")
     required = set(model.get("required", ()))
     parameters = []
     for field, schema in model.get("properties", {}).items():

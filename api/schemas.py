@@ -68,6 +68,7 @@ class Problem(Answer):
     sync_id: int | None = Field(None, description="a failed menu sync: its record (GET .../menu/syncs)")
     current_status: str | None = Field(None, description="invalid_transition: the order's status")
     allowed: list[str] | None = Field(None, description="invalid_transition: the moves allowed from it")
+    state: str | None = Field(None, description="invitation_not_pending: what became of the invitation")
 
 
 # ------------------------------------------------------------------------------ service
@@ -111,12 +112,22 @@ class Membership(Answer):
     role: Role
 
 
+class OpenInvitation(Answer):
+    id: UUID
+    restaurant_id: UUID
+    restaurant_name: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
 class Me(Answer):
     id: UUID
     email: str
     full_name: str
     is_platform_admin: bool
     memberships: list[Membership]
+    invitations: list[OpenInvitation] = Field(description="invitations to this email waiting for an answer")
 
 
 class Jwk(Answer):
@@ -157,13 +168,23 @@ class Restaurant(Answer):
     updated_at: datetime
 
 
-class Member(Answer):
+class Invitation(Answer):
+    id: UUID
     restaurant_id: UUID
-    user_id: UUID
-    role: Role
     email: str
-    full_name: str
+    role: Role
+    status: Literal["pending", "accepted", "declined", "revoked"]
+    invited_by: UUID | None
     created_at: datetime
+    expires_at: datetime
+
+
+class Invitations(Answer):
+    items: list[Invitation]
+
+
+class AcceptedInvitation(Invitation):
+    membership: Membership
 
 
 class Table(Answer):
