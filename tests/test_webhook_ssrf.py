@@ -399,6 +399,25 @@ async def test_registration_in_production_refuses_unicode_dot_loopback_embedded_
     assert "hooks.example.com" in dns.lookups
 
 
+@pytest.mark.parametrize("settings_overrides", [PRODUCTION], indirect=True)
+async def test_registration_holds_no_database_transaction_while_it_resolves_the_host(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, app: Starlette, db_sql: DbSql,
+) -> None:
+    """A slow resolver cannot tie up the pool: the lookup happens between the access check and the write."""
+    in_transaction: list[int] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        [row] = db_sql("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND application_name = 'tabletop' AND state LIKE 'idle in transaction%%'")
+        in_transaction.append(row["n"])
+        return [PUBLIC]
+
+    app.state.services.webhook_resolver = resolver
+    r = await make_restaurant()
+    await register(client, r, "https://hooks.example.com/hook")
+    assert in_transaction == [0]
+
+
 @pytest.mark.parametrize("settings_overrides", [{}, PRODUCTION], indirect=True)
 async def test_an_upper_case_url_is_stored_in_canonical_form_instead_of_failing_the_database_constraint(
     client: httpx.AsyncClient, make_restaurant: MakeRestaurant, app: Starlette, db_sql: DbSql,
