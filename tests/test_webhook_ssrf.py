@@ -70,7 +70,7 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The app of these settings; in production without Convex (no pusher: this module checks webhooks)."""
-    application = create_app(settings, SyncSettings())
+    application = create_app(settings, SyncSettings.model_validate({}))
     # Production freezes loggers on first use, for the life of the process: not in a test session.
     logs.configure(settings.log_format, settings.log_level)
     async with application.router.lifespan_context(application):
