@@ -29,6 +29,13 @@ from db.queries import Conn
 OWNER_MANAGER = frozenset({"owner", "manager"})
 FLOOR = frozenset({"owner", "manager", "staff", "kitchen"})
 MEMBERS = FLOOR
+# Which roles each role may hand out (invite, or revoke an invitation for): managers run the
+# floor, only owners make owners.
+GRANTABLE = {
+    "admin": frozenset({"owner", "manager", "staff", "kitchen"}),
+    "owner": frozenset({"owner", "manager", "staff", "kitchen"}),
+    "manager": frozenset({"manager", "staff", "kitchen"}),
+}
 
 
 @dataclass(frozen=True)

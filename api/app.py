@@ -23,7 +23,19 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics
 from api.middleware import RequestContext, loggable_path
 from api.ratelimit import RateLimits
-from api.routes import admin, auth, docs, integrations, menu, menu_sync, orders, restaurants, service, webhooks
+from api.routes import (
+    admin,
+    auth,
+    docs,
+    integrations,
+    invitations,
+    menu,
+    menu_sync,
+    orders,
+    restaurants,
+    service,
+    webhooks,
+)
 from api.state import Services
 from api.tokens import TokenService
 from db import logs
@@ -101,8 +113,8 @@ def create_app(
                    allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                    expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
-    routes = [*service.routes, *auth.routes, *restaurants.routes, *menu.routes, *orders.routes, *admin.routes,
-              *integrations.routes, *webhooks.routes, *menu_sync.routes, *docs.routes]
+    routes = [*service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes, *orders.routes,
+              *admin.routes, *integrations.routes, *webhooks.routes, *menu_sync.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -28,6 +29,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -76,8 +78,19 @@ MultiLine = Annotated[str, MULTI_LINE]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), SINGLE_LINE]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), MULTI_LINE]
-Money = Annotated[int, Field(ge=0, le=100_000_000_00)]
-Rank = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+def _whole(value: object) -> object:
+    # JSON has one kind of number: 48.0 is the integer 48, as JSON Schema (the OpenAPI document) reads
+    # it. 48.5, "48" and 1e400 are still refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = BeforeValidator(_whole)
+Money = Annotated[int, Whole, Field(ge=0, le=100_000_000_00)]
+Rank = Annotated[int, Whole, Field(ge=-1_000_000, le=1_000_000)]
+TaxRate = Annotated[int, Whole, Field(ge=0, le=10_000)]
+Seats = Annotated[int, Whole, Field(ge=1, le=100)]
 Role = Literal["owner", "manager", "staff", "kitchen"]
 
 
@@ -88,7 +101,9 @@ def _timezone(value: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-TimeZone = Annotated[str, StringConstraints(max_length=64), SINGLE_LINE, AfterValidator(_timezone)]
+# The document lists the zones this server knows, from the same zoneinfo database the check reads.
+TimeZone = Annotated[str, StringConstraints(max_length=64), SINGLE_LINE, AfterValidator(_timezone),
+                     WithJsonSchema({"type": "string", "enum": sorted(zoneinfo.available_timezones())})]
 
 
 class Input(BaseModel):
@@ -124,7 +139,7 @@ class NewRestaurant(Input):
     name: Name
     currency: Currency
     timezone: TimeZone
-    tax_rate_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    tax_rate_bps: TaxRate = 0
     address: Address | None = None
     phone: Phone | None = None
 
@@ -135,15 +150,23 @@ class RestaurantPatch(Input):
     name: Name | None = None
     currency: Currency | None = None
     timezone: TimeZone | None = None
-    tax_rate_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    tax_rate_bps: TaxRate | None = None
     # null clears them.
     address: Address | None = None
     phone: Phone | None = None
 
 
 class NewMember(Input):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254), SINGLE_LINE]
+    """An invitation: the email is normalised as registration stores it, so the invitee's
+    account (now or once registered) is found by it."""
+
+    email: Annotated[EmailStr, StringConstraints(max_length=254), SINGLE_LINE]
     role: Role
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
 
 
 TableLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), SINGLE_LINE]
@@ -151,12 +174,12 @@ TableLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 class NewTable(Input):
     label: TableLabel
-    seats: Annotated[int, Field(ge=1, le=100)] | None = None
+    seats: Seats | None = None
 
 
 class TablePatch(Input):
     label: TableLabel | None = None
-    seats: Annotated[int, Field(ge=1, le=100)] | None = None
+    seats: Seats | None = None
     is_active: bool | None = None
     rotate_qr_token: bool = False
 
@@ -204,7 +227,7 @@ def _distinct(value: list[UUID]) -> list[UUID]:
 
 class OrderLine(Input):
     menu_item_id: UUID
-    quantity: Annotated[int, Field(ge=1, le=99)]
+    quantity: Annotated[int, Whole, Field(ge=1, le=99)]
     notes: ShortText | None = None
     # Which variation and addons of the item; their prices come from the menu, never from here.
     variation_id: UUID | None = None

@@ -260,9 +260,11 @@ def make_restaurant(client: httpx.AsyncClient, make_user: MakeUser) -> MakeResta
 @pytest.fixture
 def make_member(client: httpx.AsyncClient, make_user: MakeUser) -> Callable[[Restaurant, str], Awaitable[User]]:
     async def make(restaurant: Restaurant, role: str) -> User:
+        """A new user, invited by the owner, who accepts."""
         user = await make_user()
-        expect(await client.post(restaurant.url("/members"), headers=restaurant.owner.headers,
-                                 json={"email": user.email, "role": role}), 201)
+        invitation = expect(await client.post(restaurant.url("/members"), headers=restaurant.owner.headers,
+                                              json={"email": user.email, "role": role}), 202)
+        expect(await client.post(f"/api/invitations/{invitation['id']}/accept", headers=user.headers), 200)
         return user
 
     return make

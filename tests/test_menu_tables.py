@@ -373,44 +373,7 @@ async def test_staff_cannot_patch_a_restaurant_and_bad_values_are_422(client, sh
 # -------------------------------------------------------------------------------- members
 
 
-async def test_an_owner_adds_a_member_by_email_and_they_gain_the_role(client, shop, make_user):
-    user = await make_user()
-    added = expect(await client.post(shop.url("/members"), headers=shop.owner.headers,
-                                     json={"email": user.email.upper(), "role": "kitchen"}), 201)
-    assert (str(added["user_id"]), added["role"], added["email"]) == (user.id, "kitchen", user.email)
-    me = expect(await client.get("/api/auth/me", headers=user.headers), 200)
-    assert {"restaurant_id": shop.id, "role": "kitchen"} in me["memberships"]
-    expect(await client.get(shop.url("/orders"), headers=user.headers), 200)
-
-
-async def test_adding_an_unknown_email_is_404_user_not_found(client, shop):
-    problem = expect(await client.post(shop.url("/members"), headers=shop.owner.headers,
-                                       json={"email": "nobody@example.com", "role": "staff"}), 404)
-    assert problem["code"] == "user_not_found"
-
-
-async def test_adding_someone_who_is_already_a_member_is_409(client, shop, make_member):
-    staff = await make_member(shop, "staff")
-    for role in ("staff", "manager"):
-        problem = expect(await client.post(shop.url("/members"), headers=shop.owner.headers,
-                                           json={"email": staff.email, "role": role}), 409)
-        assert problem["code"] == "already_member"
-    owner_again = expect(await client.post(shop.url("/members"), headers=shop.owner.headers,
-                                           json={"email": shop.owner.email, "role": "staff"}), 409)
-    assert owner_again["code"] == "already_member"
-
-
-async def test_a_manager_adds_floor_roles_but_not_owners_and_staff_add_nobody(client, shop, make_member, make_user):
-    manager = await make_member(shop, "manager")
-    staff = await make_member(shop, "staff")
-    expect(await client.post(shop.url("/members"), headers=manager.headers,
-                             json={"email": (await make_user()).email, "role": "staff"}), 201)
-    expect(await client.post(shop.url("/members"), headers=manager.headers,
-                             json={"email": (await make_user()).email, "role": "owner"}), 403)
-    expect(await client.post(shop.url("/members"), headers=staff.headers,
-                             json={"email": (await make_user()).email, "role": "kitchen"}), 403)
-    expect(await client.post(shop.url("/members"), headers=shop.owner.headers,
-                             json={"email": (await make_user()).email, "role": "chef"}), 422)
+# Members join by invitation: tests/test_invitations.py.
 
 
 # --------------------------------------------------------------------------------- tables

@@ -97,6 +97,7 @@ class Side:
     guest: Guest  # at table 0
     order: dict[str, Any]  # the guest's pending order
     empty_category_id: str
+    invitation_id: str  # a pending staff invitation
     neighbour: Guest | None = None  # another session, at table 1
     neighbour_order: dict[str, Any] | None = None
     people: dict[str, User] = field(default_factory=dict)  # manager, staff, kitchen
@@ -127,6 +128,7 @@ class Side:
             "empty_cid": self.empty_category_id,
             "iid": self.r.items["Paneer Tikka"]["id"],
             "oid": self.order["id"],
+            "vid": self.invitation_id,
         }
 
 
@@ -162,10 +164,13 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
                                      json=_petpooja(r.id)), 200)
     hook = expect(await client.put(r.url("/integrations/webhook"), headers=r.owner.headers,
                                    json=_webhook(r.id)), 201)
-    side = Side(r, guest, order, empty["id"])
+    # The email names the restaurant, so it serves as a marker of that restaurant's data.
+    invitation = expect(await client.post(r.url("/members"), headers=r.owner.headers,
+                                          json={"email": f"invitee-{r.id}@example.com", "role": "staff"}), 202)
+    side = Side(r, guest, order, empty["id"], invitation["id"])
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"],
-        hook["url"], _webhook(r.id, "moved")["url"],
+        hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
@@ -208,7 +213,7 @@ async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: An
 class Endpoint:
     key: str
     method: str
-    path: str  # placeholders: {rid} {tid} {cid} {empty_cid} {iid} {oid}
+    path: str  # placeholders: {rid} {tid} {cid} {empty_cid} {iid} {oid} {vid}
     roles: frozenset[str]  # who may call it: owner manager staff kitchen guest
     body: Callable[[Side], dict[str, Any]] | None = None
     writes: bool = True
@@ -238,6 +243,8 @@ ENDPOINTS = [
     Endpoint("get_restaurant", "GET", R, MEMBERS, writes=False),
     Endpoint("patch_restaurant", "PATCH", R, OM, lambda s: {"name": "Renamed by an attacker", "tax_rate_bps": 9999}),
     Endpoint("add_member", "POST", R + "/members", OM, _recruit),
+    Endpoint("list_invitations", "GET", R + "/invitations", OM, writes=False),
+    Endpoint("revoke_invitation", "DELETE", R + "/invitations/{vid}", OM),
     Endpoint("create_table", "POST", R + "/tables", OM, lambda s: {"label": "Attacker's table", "seats": 2}),
     Endpoint("list_tables", "GET", R + "/tables", MEMBERS, writes=False),
     Endpoint("patch_table", "PATCH", R + "/tables/{tid}", OM, lambda s: {"is_active": False, "rotate_qr_token": True}),
@@ -455,8 +462,9 @@ async def test_making_another_restaurants_owner_a_member_opens_nothing_of_their_
     client: httpx.AsyncClient, db_sql: DbSql, world: World
 ) -> None:
     a, b = world.a, world.b
-    expect(await client.post(a.r.url("/members"), headers=a.owner.headers,
-                             json={"email": b.owner.email, "role": "staff"}), 201)
+    invitation = expect(await client.post(a.r.url("/members"), headers=a.owner.headers,
+                                          json={"email": b.owner.email, "role": "staff"}), 202)
+    expect(await client.post(f"/api/invitations/{invitation['id']}/accept", headers=b.owner.headers), 200)
     expect(await client.get(a.r.url("/orders"), headers=b.owner.headers), 200)
     await attack(client, db_sql, headers=a.owner.headers, method="GET", url=b.r.url("/orders"), body=None,
                  status=404, code="not_found", victim=b)
@@ -512,14 +520,15 @@ async def test_a_manager_may_use_every_owner_and_manager_endpoint_but_cannot_gra
                       body=body, owner_of=a, other=b)
     for role in ("staff", "kitchen"):
         newcomer = await make_user()
-        expect(await client.post(a.r.url("/members"), headers=a.headers("manager"),
-                                 json={"email": newcomer.email, "role": role}), 201)
+        invitation = expect(await client.post(a.r.url("/members"), headers=a.headers("manager"),
+                                              json={"email": newcomer.email, "role": role}), 202)
+        expect(await client.post(f"/api/invitations/{invitation['id']}/accept", headers=newcomer.headers), 200)
         assert db_sql("SELECT role FROM memberships WHERE restaurant_id = %s AND user_id = %s",
                       (a.id, newcomer.id)) == [{"role": role}]
     # Making an owner is the owner's to do.
     newcomer = await make_user()
     expect(await client.post(a.r.url("/members"), headers=a.owner.headers,
-                             json={"email": newcomer.email, "role": "owner"}), 201)
+                             json={"email": newcomer.email, "role": "owner"}), 202)
 
 
 @pytest.mark.parametrize("role", ["staff", "kitchen"])

@@ -1,4 +1,4 @@
-"""Register, login, refresh-token rotation, /me and the JWKS."""
+"""Register, login, refresh-token rotation, /me (with pending invitations) and the JWKS."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from api.models import Login, Refresh, Register
 from api.ratelimit import address_key
 from api.responses import JSON
 from api.state import Services, services
-from db import users
+from db import invitations, users
 from db.users import RefreshOutcome
 
 
@@ -110,10 +110,13 @@ async def me(request: Request) -> Response:
         if user is None:
             raise ApiError(401, "invalid_token", "the token's account no longer exists")
         memberships = await users.memberships(conn, principal.user_id)
+        # Found by email, so an invitation sent before the account existed is here too.
+        invited = await invitations.for_email(conn, user["email"])
     return JSON({
         "id": user["id"], "email": user["email"], "full_name": user["full_name"],
         "is_platform_admin": user["is_platform_admin"],
         "memberships": [{"restaurant_id": m["restaurant_id"], "role": m["role"]} for m in memberships],
+        "invitations": invited,
     })
 
 

@@ -1,4 +1,4 @@
-"""Restaurants, their members and tables, and the guest session a QR scan opens."""
+"""Restaurants and their tables, and the guest session a QR scan opens (members: invitations.py)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,13 @@ from api.access import path_restaurant_id as _rid
 from api.bodies import json_body
 from api.errors import ApiError
 from api.handoff import after_commit, hand_off, queued_in
-from api.models import NewMember, NewRestaurant, NewTable, RestaurantPatch, TablePatch
+from api.models import NewRestaurant, NewTable, RestaurantPatch, TablePatch
 from api.ratelimit import address_key
 from api.responses import JSON
 from api.state import services
 from api.tokens import qr_tag
-from db import restaurants, tables, users
+from db import restaurants, tables
 from db.queries import Row
-
-# Which roles each role may hand out: managers run the floor, only owners make owners.
-_GRANTABLE = {
-    "admin": frozenset({"owner", "manager", "staff", "kitchen"}),
-    "owner": frozenset({"owner", "manager", "staff", "kitchen"}),
-    "manager": frozenset({"manager", "staff", "kitchen"}),
-}
 
 
 def _table(row: Row) -> dict[str, Any]:
@@ -58,18 +51,6 @@ async def patch_restaurant(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         body = await json_body(request, RestaurantPatch)
         return JSON(await restaurants.update(scope.conn, _rid(request), body.model_dump(exclude_unset=True)))
-
-
-async def add_member(request: Request) -> Response:
-    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
-        body = await json_body(request, NewMember)
-        if body.role not in _GRANTABLE[scope.role]:
-            raise ApiError(403, "forbidden", f"the {scope.role} role cannot grant {body.role}")
-        user = await users.by_email(scope.conn, body.email.strip().lower())
-        if user is None:
-            raise ApiError(404, "user_not_found", "no account has this email; ask them to register first")
-        row = await restaurants.add_member(scope.conn, restaurant_id=_rid(request), user_id=user["id"], role=body.role)
-    return JSON({**row, "email": user["email"], "full_name": user["full_name"]}, status_code=201)
 
 
 async def create_table(request: Request) -> Response:
@@ -136,7 +117,6 @@ routes = [
     Route("/api/restaurants", create_restaurant, methods=["POST"]),
     Route("/api/restaurants/{rid:uuid}", get_restaurant, methods=["GET"]),
     Route("/api/restaurants/{rid:uuid}", patch_restaurant, methods=["PATCH"]),
-    Route("/api/restaurants/{rid:uuid}/members", add_member, methods=["POST"]),
     Route("/api/restaurants/{rid:uuid}/tables", create_table, methods=["POST"]),
     Route("/api/restaurants/{rid:uuid}/tables", list_tables, methods=["GET"]),
     Route("/api/restaurants/{rid:uuid}/tables/{tid:uuid}", patch_table, methods=["PATCH"]),
