@@ -19,6 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
+# The largest price of an item, variation or addon in minor units (the API's Money bound, and
+# what a POS menu import accepts): 100 million major units.
+MAX_PRICE = 100_000_000_00
+# The largest amount an order may come to: beyond 2**53 a JSON number loses units in
+# JavaScript (guests' browsers, Convex), long before a bigint column overflows.
+MAX_AMOUNT = 2**53 - 1
+
 
 @dataclass(frozen=True)
 class LineRequest:

@@ -573,3 +573,148 @@ async def test_callbacks_reach_convex_right_after_commit(
     assert doc is not None and item is not None
     assert (doc["status"], doc["version"]) == ("ready", versions[order["id"]])
     assert (item["isAvailable"], item["version"]) == (False, versions[item_id])
+
+
+# ---------------------------------------------------- input PostgreSQL cannot hold (issue 11, finding 6)
+
+
+def snapshot(db_sql: DbSql, outlet: Outlet) -> dict[str, Any]:
+    """Everything a callback could change for the outlet's restaurant."""
+    rid = outlet.restaurant.id
+    return {
+        "orders": db_sql("SELECT id, status, version FROM orders WHERE restaurant_id = %s ORDER BY id", (rid,)),
+        "events": db_sql("SELECT count(*) AS n FROM order_events WHERE restaurant_id = %s", (rid,)),
+        "items": db_sql("SELECT id, name, description, price, is_available, external_id, deleted_at, version"
+                        " FROM menu_items WHERE restaurant_id = %s ORDER BY id", (rid,)),
+        "addons": db_sql("SELECT id, is_available FROM menu_addons WHERE restaurant_id = %s ORDER BY id", (rid,)),
+        "store": db_sql("SELECT accepting_orders, closed_reason, reopens_at FROM restaurants WHERE id = %s", (rid,)),
+        "syncs": db_sql("SELECT count(*) AS n FROM menu_syncs WHERE restaurant_id = %s AND status = 'ok'", (rid,)),
+    }
+
+
+def with_nul(kind: str, order_id: str) -> dict[str, dict[str, Any]]:
+    """Bodies of ``kind`` with a NUL in each field PetPooja sends (and in one we do not read)."""
+    nul = "\u0000"
+    if kind == "order-status":
+        return {
+            "orderID": order_status(order_id + nul, 1),
+            "clientOrderID": order_status(order_id, 1, clientOrderID=nul),
+            "cancel_reason": order_status(order_id, -1, cancel_reason=f"Out of{nul}paneer"),
+            "rider_name": order_status(order_id, 1, rider_name=f"Ravi{nul}"),
+            "minimum_prep_time": order_status(order_id, 1, minimum_prep_time=f"20{nul}"),
+            "restID": order_status(order_id, 1, restID=REST_ID + nul),
+            "is_modified (not read)": order_status(order_id, 1, is_modified=nul),
+        }
+    if kind == "stock":
+        stock = {"restID": REST_ID, "type": "item", "inStock": False, "itemID": ["pt-1"]}
+        return {
+            "itemID": {**stock, "itemID": ["pt-1", f"pt-1{nul}"]},
+            "itemID object key": {**stock, "itemID": {f"0{nul}": "pt-1"}},
+            "type": {**stock, "type": f"item{nul}"},
+            "customTurnOnTime": {**stock, "customTurnOnTime": f"2026-12-03{nul}"},
+            "a key": {**stock, f"extra{nul}": 1},
+        }
+    if kind == "store-status":
+        store = {"restID": REST_ID, "store_status": 0, "turn_on_time": "2099-01-31 18:30:00", "reason": "Gas leak"}
+        return {
+            "reason": {**store, "reason": f"Gas{nul}leak"},
+            "turn_on_time": {**store, "turn_on_time": f"2099-01-31 18:30:00{nul}"},
+            "restID": {**store, "restID": nul},
+        }
+    bodies = {}
+    for label, edit in {
+        "item name": lambda m: m["items"][0].update(itemname=f"Paneer{nul}"),
+        "item description": lambda m: m["items"][0].update(itemdescription=nul),
+        "item id": lambda m: m["items"][0].update(itemid=f"1{nul}"),
+        "category name": lambda m: m["categories"][0].update(categoryname=f"Starters{nul}"),
+        "tax name": lambda m: m["taxes"][0].update(taxname=f"CGST{nul}"),
+        "addon name": lambda m: m["addongroups"][0]["addongroupitems"][0].update(addonitem_name=nul),
+        "menusharingcode": lambda m: m["restaurants"][0]["details"].update(menusharingcode=REST_ID + nul),
+        "an image url (not read)": lambda m: m["items"][0].update(item_image_url=f"https://x/{nul}"),
+    }.items():
+        menu = pushed_menu()
+        edit(menu)
+        bodies[label] = menu
+    return bodies
+
+
+@pytest.mark.parametrize("kind", ["order-status", "stock", "store-status", "pushmenu"])
+async def test_a_nul_in_any_field_of_a_callback_is_400_recorded_and_changes_nothing(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql, kind: str
+) -> None:
+    """PostgreSQL stores no NUL in text or jsonb: every field of every kind (ids, reasons, names, times, keys,
+    fields we do not even read) carrying one is refused with PetPooja's 400 for a bad body, the delivery is kept
+    byte for byte as invalid with where the NUL was, and nothing else changes."""
+    r = outlet.restaurant
+    db_sql("UPDATE menu_items SET external_id = 'pt-1' WHERE id = %s", (r.items["Paneer Tikka"]["id"],))
+    order = expect(await guest_order(r), 201)
+    before = snapshot(db_sql, outlet)
+    bodies = with_nul(kind, order["id"])
+    for label, body in bodies.items():
+        content = raw(body)
+        problem = expect(await send(outlet, kind, content), 400)
+        assert problem["code"] == "invalid_callback", label
+        assert problem["errors"][0]["type"] == "string_unstorable", label
+        stored = deliveries(db_sql, outlet)[-1]
+        assert (stored["result"], bytes(stored["body"])) == ("invalid", content), label
+    assert snapshot(db_sql, outlet) == before
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["invalid"] * len(bodies)
+
+
+async def test_control_characters_are_stripped_from_callback_text_and_refused_in_ids(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """A reason keeps its words, tab and line breaks but loses escape sequences and other controls; an id with a
+    control character names nothing we know and is refused (400); printable Unicode passes unchanged."""
+    r = outlet.restaurant
+    db_sql("UPDATE menu_items SET external_id = 'pt-1' WHERE id = %s", (r.items["Paneer Tikka"]["id"],))
+    order = expect(await guest_order(r), 201)
+    await send(outlet, "order-status", order_status(order["id"], -1, minimum_prep_time="",
+                                                    cancel_reason="\x1b[31mOut of\tpaneer\x07\u0085 — पनीर 🧀"))
+    assert order_state(db_sql, order["id"])[1][-1] == ("pending", "cancelled", "petpooja", "[31mOut of\tpaneer — पनीर 🧀")
+    expect(await send(outlet, "store-status", {"restID": REST_ID, "store_status": 0, "reason": "Closed\x08\x7f\r\n"}),
+           200)
+    assert db_sql("SELECT closed_reason FROM restaurants WHERE id = %s", (r.id,)) == [{"closed_reason": "Closed\r\n"}]
+    for item_id in ("pt-1\x01", "pt\u009f1", "   "):
+        problem = expect(await send(outlet, "stock", {"restID": REST_ID, "type": "item", "inStock": False,
+                                                      "itemID": [item_id]}), 400)
+        assert problem["code"] == "invalid_callback"
+    assert db_sql("SELECT is_available FROM menu_items WHERE external_id = 'pt-1'") == [{"is_available": True}]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("price", "1e400"), ("price", "99999999999999999999"), ("price", "100000000.01"), ("price", "Infinity"),
+    ("price", "NaN"), ("price", "-0.50"), ("price", "1_000"), ("price", "١٢٠"), ("price", "0x10"),
+    ("price", 1e400), ("itemrank", "99999999999"), ("itemrank", "1e400"), ("itemrank", "Infinity"),
+    ("itemrank", "1e999999999"), ("itemrank", 99999999999999999999), ("variation price", "1e400"),
+    ("addon price", "99999999999999999999"), ("addon min", "1e400"), ("tax", "1e400"), ("tax", "NaN"),
+    ("category rank", "-99999999999"), ("item id", "1" * 65), ("category name", "x" * 256),
+])
+async def test_out_of_range_numbers_and_oversized_ids_in_a_pushed_menu_are_400_with_a_failed_sync(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql, field: str, value: Any
+) -> None:
+    """Prices, ranks, limits and rates that no column can hold (or that are not plain decimals: exponents,
+    NaN, Infinity, other scripts' digits, underscores), ids too long for their index and names beyond 255
+    characters refuse the whole menu: 400, a failed push sync naming the problem, nothing imported."""
+    menu = pushed_menu()
+    pizza = next(i for i in menu["items"] if i["variation"])
+    target = {
+        "price": (menu["items"][0], "price"), "itemrank": (menu["items"][0], "itemrank"),
+        "variation price": (pizza["variation"][0], "price"),
+        "addon price": (menu["addongroups"][0]["addongroupitems"][0], "addonitem_price"),
+        "addon min": (next(i for i in menu["items"] if i["addon"])["addon"][0], "addon_item_selection_min"),
+        "tax": (menu["taxes"][0], "tax"), "category rank": (menu["categories"][0], "categoryrank"),
+        "item id": (menu["items"][0], "itemid"), "category name": (menu["categories"][0], "categoryname"),
+    }[field]
+    target[0][target[1]] = value
+    # The float 1e400 goes out as the JSON number 1e400 (json.dumps writes it Infinity).
+    content = raw(menu).replace(b"Infinity", b"1e400") if value == 1e400 else raw(menu)
+    problem = expect(await send(outlet, "pushmenu", content), 400)
+    assert problem["code"] == "invalid_callback"
+    rid = outlet.restaurant.id
+    assert db_sql("SELECT status FROM menu_syncs WHERE restaurant_id = %s", (rid,)) in (
+        [{"status": "failed"}], [])
+    assert db_sql("SELECT id FROM menu_items WHERE restaurant_id = %s AND external_id IS NOT NULL", (rid,)) == []
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["invalid"]

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import structlog
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,6 +38,7 @@ from api.state import services
 from db import menu_import, webhooks
 from db.queries import Conn, Row
 from sync.petpooja.menu import MenuFormatError, parse_menu
+from sync.petpooja.text import clean, first_unstorable, is_identifier
 
 log = structlog.get_logger("api")
 
@@ -64,8 +65,15 @@ def _ids(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_text), Field(max_length=500)]
-Ref = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=64)]
+def _identifier(value: str) -> str:
+    if not is_identifier(value):
+        raise ValueError("an id must not be blank or hold control characters")
+    return value
+
+
+# Free text loses its control characters (tab and line breaks stay); an id holding one is refused.
+Text = Annotated[str, BeforeValidator(_text), Field(max_length=500), AfterValidator(clean)]
+Ref = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=64), AfterValidator(_identifier)]
 
 
 class Callback(BaseModel):
@@ -131,14 +139,25 @@ class Delivery:
         self.request, self.outlet, self.kind, self.body = request, outlet, kind, body
         self.restaurant_id: UUID = outlet["restaurant_id"]
 
-    async def parse(self, model: type[M]) -> M:
-        """The body as ``model``; a malformed one is stored as invalid and answered 400."""
+    async def load(self) -> dict[str, Any]:
+        """The body as a JSON object that PostgreSQL can store every string of; anything else is
+        stored as invalid (the raw body is bytea, and the detail names only where it was) and
+        answered 400."""
         try:
             raw = orjson.loads(self.body)
             if not isinstance(raw, dict):
                 raise ValueError("the body is not a JSON object")
         except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
             await self.invalid([{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}])
+        found = first_unstorable(raw)
+        if found is not None:
+            await self.invalid([{"loc": ["body", *found[0]], "type": "string_unstorable",
+                                 "msg": "text holds NUL (\\u0000) or a lone surrogate, which cannot be stored"}])
+        return raw
+
+    async def parse(self, model: type[M]) -> M:
+        """The body as ``model``; a malformed one is stored as invalid and answered 400."""
+        raw = await self.load()
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
@@ -291,13 +310,9 @@ def menu_rest_id(raw: dict[str, Any]) -> str | None:
 async def push_menu(request: Request) -> Response:
     started = time.monotonic()
     delivery = await _authenticate(request, "pushmenu")
-    try:
-        raw = orjson.loads(delivery.body)
-    except ValueError as exc:
-        await delivery.invalid([{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}])
-    rest_id = menu_rest_id(raw) if isinstance(raw, dict) else None
-    if isinstance(raw, dict) and not hmac.compare_digest((rest_id or "").encode(),
-                                                          str(delivery.outlet["rest_id"]).encode()):
+    raw = await delivery.load()
+    rest_id = menu_rest_id(raw)
+    if not hmac.compare_digest((rest_id or "").encode(), str(delivery.outlet["rest_id"]).encode()):
         await delivery.record_alone("restID mismatch", {"restID": rest_id})
         return JSON({"success": "0", "message": "Restaurant not found."}, status_code=404)
     try:

@@ -43,9 +43,10 @@ Mapping choices (docs/petpooja-menu.md has the full table):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from db.menu_import import (
@@ -58,13 +59,33 @@ from db.menu_import import (
     MenuVariation,
     ParsedMenu,
 )
+from db.pricing import MAX_PRICE
 from sync.petpooja.payload import MINOR_DIGITS
+from sync.petpooja.text import clean, first_unstorable, is_identifier, shown
 
 MAX_SELECT = 100
+# PetPooja's ids are short numbers; ours live in unique btree indexes, which refuse an entry
+# beyond about 2.7 kB, so a longer "id" is refused here rather than failing the import.
+MAX_ID = 64
+# Names are shown on screens and receipts, and category names are in a unique index.
+MAX_NAME = 255
+INT4 = (-(2**31), 2**31 - 1)
+# Numbers are read from their text with ASCII digits only: Decimal and int would also take
+# "1_000", "١٢٠" (Arabic-Indic digits), "1e400" or "Infinity", and turning "1e999999999"
+# into an int takes minutes. The lengths bound the work, the ranges what a column holds.
+_PRICE = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,12})?")
+_INTEGER = re.compile(r"-?[0-9]{1,20}(\.0{1,12})?")
+_PERCENT = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,12})?")
 _DEFAULT_ATTRIBUTES = {"1": "veg", "2": "non-veg", "24": "egg"}
 _VEG = {"veg": True, "non-veg": False, "nonveg": False, "non veg": False, "egg": False}
 _ON = {"1", "true", "yes", "y", "2"}
 _OFF = {"0", "false", "no", "n"}
+
+
+def _q(value: Any) -> str:
+    """A value as a message quotes it: a string in quotes, anything else as Python shows it,
+    control characters escaped, at most 80 characters of it."""
+    return repr(shown(value)[:80]) if isinstance(value, str) else shown(value)[:80]
 
 
 class MenuFormatError(ValueError):
@@ -85,6 +106,7 @@ class _Reader:
     skipped: list[str] = field(default_factory=list)
 
     def text(self, obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
+        """A string (or a number, as PetPooja sometimes sends ids) without control characters."""
         value = obj.get(key)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             if value is None and not required:
@@ -92,13 +114,28 @@ class _Reader:
             if required:
                 self.problems.append(f"{where}: {key} is missing or not a string")
             return ""
-        return str(value).strip()
+        return clean(str(value)).strip()
+
+    def name(self, obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str:
+        value = self.text(obj, key, where, required=required)
+        if len(value) > MAX_NAME:
+            self.problems.append(f"{where}: {key} is longer than {MAX_NAME} characters")
+            return value[:MAX_NAME]
+        return value
 
     def ident(self, obj: dict[str, Any], key: str, where: str) -> str:
-        value = self.text(obj, key, where)
-        if not value and not any(p.startswith(f"{where}: {key}") for p in self.problems):
+        value = obj.get(key)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            self.problems.append(f"{where}: {key} is missing or not a string")
+            return ""
+        raw = str(value).strip()
+        if not raw:
             self.problems.append(f"{where}: {key} is empty")
-        return value
+        elif not is_identifier(raw) or len(raw) > MAX_ID:
+            self.problems.append(f"{where}: {key} {_q(raw)} is not an id (at most {MAX_ID} characters,"
+                                 " no control characters)")
+            return shown(raw)[:80]
+        return raw
 
     def flag(self, obj: dict[str, Any], key: str, where: str, *, default: bool) -> bool:
         value = obj.get(key)
@@ -109,55 +146,67 @@ class _Reader:
             return True
         if word in _OFF:
             return False
-        self.problems.append(f"{where}: {key} {value!r} is not a 0/1 flag")
+        self.problems.append(f"{where}: {key} {_q(value)} is not a 0/1 flag")
         return default
+
+    @staticmethod
+    def _number_text(value: Any) -> str | None:
+        """A JSON number or a string as text to match; None for anything else."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return None
+        return str(value).strip()
 
     def integer(self, obj: dict[str, Any], key: str, where: str, *, default: int = 0) -> int:
         value = obj.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             return default
-        try:
-            number = Decimal(str(value).strip())
-            if number != number.to_integral_value():
-                raise InvalidOperation
-            return int(number)
-        except (InvalidOperation, ValueError):
-            self.problems.append(f"{where}: {key} {value!r} is not a whole number")
+        text = self._number_text(value)
+        if text is None or not _INTEGER.fullmatch(text):
+            self.problems.append(f"{where}: {key} {_q(value)} is not a whole number")
             return default
+        number = int(text.split(".")[0])
+        if not INT4[0] <= number <= INT4[1]:
+            self.problems.append(f"{where}: {key} {_q(value)} is out of range")
+            return default
+        return number
 
     def money(self, obj: dict[str, Any], key: str, where: str) -> int:
         value = obj.get(key)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             # A float already lost exactness; PetPooja sends strings.
-            self.problems.append(f"{where}: {key} {value!r} is not a price string")
+            self.problems.append(f"{where}: {key} {_q(value)} is not a price string")
             return 0
-        try:
-            amount = Decimal(str(value).strip() or "0")
-        except InvalidOperation:
-            self.problems.append(f"{where}: {key} {value!r} is not a number")
+        text = str(value).strip() or "0"
+        if not _PRICE.fullmatch(text):
+            self.problems.append(f"{where}: {key} {_q(value)} is not a number")
             return 0
-        if not amount.is_finite() or amount < 0:
-            self.problems.append(f"{where}: {key} {value!r} is not a price")
+        amount = Decimal(text)
+        if amount < 0:
+            self.problems.append(f"{where}: {key} {_q(value)} is not a price")
             return 0
         minor = amount.scaleb(self.digits)
         if minor != minor.to_integral_value():
-            self.problems.append(f"{where}: {key} {value!r} has more decimals than {self.currency} has")
+            self.problems.append(f"{where}: {key} {_q(value)} has more decimals than {self.currency} has")
+            return 0
+        if minor > MAX_PRICE:
+            self.problems.append(f"{where}: {key} {_q(value)} is above the largest price we take "
+                                 f"({Decimal(MAX_PRICE).scaleb(-self.digits)})")
             return 0
         return int(minor)
 
     def percent_bps(self, obj: dict[str, Any], key: str, where: str) -> int:
         value = obj.get(key)
-        try:
-            percent = Decimal(str(value).strip())
-        except InvalidOperation:
-            self.problems.append(f"{where}: {key} {value!r} is not a number")
+        text = self._number_text(value)
+        if text is None or not _PERCENT.fullmatch(text):
+            self.problems.append(f"{where}: {key} {_q(value)} is not a number")
             return 0
-        if not percent.is_finite() or not 0 <= percent <= 100:
-            self.problems.append(f"{where}: {key} {value!r} is not a percentage between 0 and 100")
+        percent = Decimal(text)
+        if not 0 <= percent <= 100:
+            self.problems.append(f"{where}: {key} {_q(value)} is not a percentage between 0 and 100")
             return 0
         bps = percent * 100
         if bps != bps.to_integral_value():
-            self.problems.append(f"{where}: {key} {value!r} is finer than a hundredth of a percent")
+            self.problems.append(f"{where}: {key} {_q(value)} is finer than a hundredth of a percent")
             return 0
         return int(bps)
 
@@ -200,7 +249,7 @@ def _taxes(raw: dict[str, Any], r: _Reader) -> tuple[list[MenuTax], set[str]]:
         tid = r.ident(t, "taxid", "tax")
         where = f"tax {tid}"
         known.add(tid)
-        name = r.text(t, "taxname", where)
+        name = r.name(t, "taxname", where)
         rate = r.percent_bps(t, "tax", where)
         if not r.flag(t, "active", where, default=True):
             continue
@@ -224,7 +273,7 @@ def _addon_groups(
         gid = r.ident(g, "addongroupid", "addon group")
         where = f"addon group {gid}"
         known.add(gid)
-        name = r.text(g, "addongroup_name", where)
+        name = r.name(g, "addongroup_name", where)
         active = r.flag(g, "active", where, default=True)
         addons: list[MenuAddon] = []
         items = g.get("addongroupitems") or []
@@ -239,7 +288,7 @@ def _addon_groups(
             addon_ids.append(aid)
             awhere = f"addon {aid}"
             addons.append(MenuAddon(
-                external_id=aid, name=r.text(a, "addonitem_name", awhere),
+                external_id=aid, name=r.name(a, "addonitem_name", awhere),
                 price=r.money(a, "addonitem_price", awhere),
                 is_available=r.flag(a, "active", awhere, default=True),
                 is_veg=_veg(r.text(a, "attributes", awhere, required=False), attributes),
@@ -255,14 +304,14 @@ def _addon_groups(
 def _categories(raw: dict[str, Any], r: _Reader) -> tuple[list[MenuCategory], set[str], set[str]]:
     entries = _objects(raw, "categories", r, required=True)
     _unique((r.text(c, "categoryid", "category", required=False) for c in entries), "category", r)
-    parents = {str(p.get("id", "")).strip(): str(p.get("name", "")).strip()
+    parents = {r.text(p, "id", "parent category", required=False): r.name(p, "name", "parent category", required=False)
                for p in _objects(raw, "parentcategories", r, required=False)}
     active: list[tuple[str, str, int, str]] = []
     inactive: set[str] = set()
     for c in entries:
         cid = r.ident(c, "categoryid", "category")
         where = f"category {cid}"
-        name = r.text(c, "categoryname", where)
+        name = r.name(c, "categoryname", where)
         rank = r.integer(c, "categoryrank", where)
         if not r.flag(c, "active", where, default=True):
             inactive.add(cid)
@@ -341,7 +390,12 @@ def parse_menu(raw: Any, *, currency: str) -> ParsedMenu:
     if not isinstance(raw, dict):
         raise MenuFormatError(["the menu is not a JSON object"])
     if str(raw.get("success", "1")).strip() == "0":
-        raise MenuFormatError([f"PetPooja answered success=0: {raw.get('message') or 'no message'}"])
+        raise MenuFormatError([f"PetPooja answered success=0: {shown(raw.get('message') or 'no message')[:300]}"])
+    unstorable = first_unstorable(raw)
+    if unstorable is not None:
+        where = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in unstorable[0]).lstrip(".")
+        raise MenuFormatError([f"{shown(where)[:200]}: text holds NUL (\\u0000) or a lone surrogate, which cannot"
+                               " be stored"])
     r = _Reader(MINOR_DIGITS.get(currency.upper(), 2), currency.upper())
     attributes = {str(a.get("attributeid", "")).strip(): str(a.get("attribute", ""))
                   for a in _objects(raw, "attributes", r, required=False)} or dict(_DEFAULT_ATTRIBUTES)
@@ -356,7 +410,7 @@ def parse_menu(raw: Any, *, currency: str) -> ParsedMenu:
     items: list[MenuItem] = []
     for i in entries:
         iid = r.ident(i, "itemid", "item")
-        name = r.text(i, "itemname", f"item {iid}")
+        name = r.name(i, "itemname", f"item {iid}")
         where = f"item {iid} {name}".rstrip()
         category = r.text(i, "item_categoryid", where)
         price = r.money(i, "price", where)
@@ -372,7 +426,7 @@ def parse_menu(raw: Any, *, currency: str) -> ParsedMenu:
             variation_ids.append(vid)
             vwhere = f"{where} variation {vid}"
             variations.append(MenuVariation(
-                external_id=vid, name=r.text(v, "name", vwhere), price=r.money(v, "price", vwhere),
+                external_id=vid, name=r.name(v, "name", vwhere), price=r.money(v, "price", vwhere),
                 is_available=r.flag(v, "active", vwhere, default=True),
                 rank=r.integer(v, "variationrank", vwhere, default=position + 1),
                 external_variation_id=r.text(v, "variationid", vwhere, required=False) or None,
