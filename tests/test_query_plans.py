@@ -38,6 +38,8 @@ PAGE = {"restaurant_id": RID, "since": "-infinity", "cursor_created_at": "infini
     ("get_order", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
     ("order_menu", {"restaurant_id": RID, "item_ids": ["00000000-0000-0000-0000-0000000000c1"]}),
     ("order_for_update", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
+    # Every guest request checks its session (api/access.py).
+    ("guest_session_state", {"restaurant_id": RID, "session_id": "00000000-0000-0000-0000-0000000000d1"}),
 ])
 def test_hot_query_uses_an_index(app_conninfo, name, params):
     assert _seq_scans(app_conninfo, sql(name), params) == []
