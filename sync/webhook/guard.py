@@ -113,7 +113,7 @@ def _kind(address: IPv4Address | IPv6Address) -> str | None:
 
 
 async def resolve_public(host: str, port: int, resolver: Resolver, *,
-                         timeout_s: float | None = RESOLVE_TIMEOUT_S) -> list[str]:
+                         timeout_s: float = RESOLVE_TIMEOUT_S) -> list[str]:
     """The addresses of ``host`` (an IP literal or a name), all public; AddressRefused when any is
     not (a name with one internal address among public ones is refused too: that is how
     rebinding tricks look), Unresolvable when the name does not resolve in time."""
