@@ -718,3 +718,26 @@ async def test_out_of_range_numbers_and_oversized_ids_in_a_pushed_menu_are_400_w
         [{"status": "failed"}], [])
     assert db_sql("SELECT id FROM menu_items WHERE restaurant_id = %s AND external_id IS NOT NULL", (rid,)) == []
     assert [d["result"] for d in deliveries(db_sql, outlet)] == ["invalid"]
+
+
+async def test_odd_numbers_and_times_in_order_and_store_callbacks_are_answered_never_500(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """A status code no int64 holds, a fraction or an exponent is refused (400) or logged as an unknown code;
+    a store switch other than 0/1 is 400; turn_on_time at the calendar's ends still closes the store."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    for status in ("99999999999999999999", "-99999999999999999999", 99999999999999999999, "1e3", 1.5, "NaN"):
+        answer = await send(outlet, "order-status", raw(order_status(order["id"], 0)).replace(
+            b'"status": "0"', b'"status": ' + json.dumps(status).encode()))
+        assert answer.status_code in (200, 400), status
+    assert order_state(db_sql, order["id"])[0] == "pending"
+    assert {d["result"] for d in deliveries(db_sql, outlet)} <= {"invalid", "duplicate"} | {
+        f"ignored: unknown status {n}" for n in (99999999999999999999, -99999999999999999999)}
+    for switch in (2, -1, "1e0", "0.5", 99999999999999999999):
+        assert (await send(outlet, "store-status", {"restID": REST_ID, "store_status": switch})).status_code == 400
+    for turn_on in ("0001-01-01 00:00:00", "9999-12-31 23:59:59", "2026-02-30 10:00:00", "2026-12-03 24:00"):
+        expect(await send(outlet, "store-status", {"restID": REST_ID, "store_status": 0, "turn_on_time": turn_on,
+                                                   "reason": turn_on}), 200)
+        assert db_sql("SELECT accepting_orders, closed_reason FROM restaurants WHERE id = %s",
+                      (outlet.restaurant.id,)) == [{"accepting_orders": False, "closed_reason": turn_on}]

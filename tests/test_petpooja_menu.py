@@ -554,6 +554,30 @@ async def test_a_menu_that_cannot_be_read_is_502_with_its_problems_and_imports_n
     assert nothing_imported(db_sql, restaurant)
 
 
+@pytest.mark.parametrize("where", ["item name", "refusal message"])
+async def test_a_pulled_menu_or_refusal_with_a_nul_is_502_with_a_failed_sync_never_500(
+    where: str, client: httpx.AsyncClient, make_restaurant: MakeRestaurant, petpooja_standin: PetpoojaStandin,
+    db_sql: DbSql,
+) -> None:
+    """PostgreSQL stores no NUL: a pulled menu holding one is unreadable (502 petpooja_menu_invalid) and PetPooja's
+    refusal message holding one is recorded escaped (502 petpooja_unavailable); a failed sync either way."""
+    restaurant = await make_restaurant()
+    menu = fixture_menu()
+    if where == "item name":
+        find(menu["items"], "itemid", "10001")["itemname"] = "Paneer\u0000Tikka"
+    else:
+        menu = {"success": "0", "message": "Invalid\u0000restID"}
+    await connect(client, restaurant, petpooja_standin, menu)
+
+    problem = expect(await client.post(restaurant.url("/menu/sync"), headers=restaurant.owner.headers), 502)
+
+    assert problem["code"] == ("petpooja_menu_invalid" if where == "item name" else "petpooja_unavailable")
+    failed = db_sql("SELECT status, errors FROM menu_syncs WHERE restaurant_id = %s", (restaurant.id,))
+    assert [f["status"] for f in failed] == ["failed"]
+    assert "\\x00" in failed[0]["errors"][0] or "NUL" in failed[0]["errors"][0]
+    assert nothing_imported(db_sql, restaurant)
+
+
 async def test_only_owners_and_managers_of_this_restaurant_may_sync_or_read_syncs(
     client: httpx.AsyncClient, make_restaurant: MakeRestaurant, make_member: MakeMember,
     petpooja_standin: PetpoojaStandin, db_sql: DbSql,

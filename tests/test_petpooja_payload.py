@@ -13,12 +13,15 @@ import pytest
 from sync.outcome import Delivered, GiveUp, Retry
 from sync.petpooja.payload import (
     RestaurantInfo,
+    answer_excerpt,
     cancel_payload,
     classify_response,
     money,
     rate,
     save_order_payload,
+    storable_answer,
 )
+from sync.petpooja.text import first_unstorable
 
 OUTLET = "xk91ab"  # the outlet's mapping code; its keys are added by the client at send time
 KOLKATA = RestaurantInfo(name="Demo Bistro", address="12 MG Road, Pune", phone="+919800000001",
@@ -329,3 +332,20 @@ def test_a_200_with_an_unexpected_shape_is_retried_never_taken_for_delivered(bod
 @pytest.mark.parametrize("status", [301, 401, 403, 404])
 def test_other_unexpected_statuses_are_retried(status: int) -> None:
     assert classify_response(status, {"success": "1", "orderID": "1"}) == Retry(f"HTTP {status}")
+
+
+def test_petpoojas_answers_holding_nul_are_kept_escaped_so_postgres_can_store_them() -> None:
+    """The worker stores PetPooja's answers (jsonb), its order id and error words (text): a NUL or lone surrogate
+    in them is escaped, never stored raw (PostgreSQL refuses both) and never stops the worker."""
+    rejected = json.dumps({"success": "0", "errorCode": "SO\u0000106", "message": "bad\u0000",
+                           "validation_errors": {"name\u0000": "x"}}).encode()
+    accepted = json.dumps({"success": "1", "orderID": "26\u0000", "message": "\ud800"}).encode()
+    for body in (rejected, accepted, b"\xff\x00not json"):
+        stored = storable_answer(body)
+        assert first_unstorable(stored) is None
+        assert "\x00" not in answer_excerpt(body)
+    assert storable_answer(b'{"success": "1", "orderID": "26"}') == {"success": "1", "orderID": "26"}
+    outcome = classify_response(400, rejected)
+    assert isinstance(outcome, GiveUp) and "\x00" not in outcome.error and "SO\\x00106" in outcome.error
+    delivered = classify_response(200, accepted)
+    assert delivered == Delivered("26\\x00")

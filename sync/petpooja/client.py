@@ -29,6 +29,7 @@ from botocore.credentials import Credentials as AwsCredentials
 
 from db.petpooja import Outlet
 from sync.config import PetpoojaSettings
+from sync.petpooja.text import shown
 
 SIGV4_SERVICE = "execute-api"
 # Headers httpx sets on its own after signing; SigV4 must not cover them.
@@ -134,11 +135,12 @@ class PetpoojaClient:
         if not 200 <= answer.status_code < 300:
             detail = data.get("message") if isinstance(data, dict) else None
             raise PetpoojaError(f"PetPooja's menu fetch answered HTTP {answer.status_code}"
-                                + (f": {detail}" if detail else ""))
+                                + (f": {shown(detail)[:300]}" if detail else ""))
         if not isinstance(data, dict):
             raise PetpoojaError("PetPooja's menu fetch answered with a body that is not a JSON object")
         if str(data.get("success", "")).strip() == "0":
-            raise PetpoojaError(f"PetPooja refused the menu fetch: {data.get('message') or 'no message'}")
+            # Its message is stored (menu_syncs.errors is jsonb) and logged: escaped, it may hold anything.
+            raise PetpoojaError(f"PetPooja refused the menu fetch: {shown(data.get('message') or 'no message')[:300]}")
         return data
 
     async def close(self) -> None:

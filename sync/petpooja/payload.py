@@ -49,6 +49,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sync.outcome import Delivered, GiveUp, Retry
+from sync.petpooja.text import first_unstorable, shown
 
 PaymentType = Literal["COD", "CARD", "CREDIT", "ONLINE", "OTHER"]
 
@@ -292,13 +293,32 @@ def classify_response(status_code: int, body: Any) -> Delivered | GiveUp | Retry
     success = _flag(fields.get("success"))
     if status_code == 400 or (200 <= status_code < 300 and success == "0"):
         # A 400 repeats for the same body, so it is final even when its body is unreadable.
-        errors = json.dumps(fields.get("validation_errors"), sort_keys=True, ensure_ascii=False)
-        return GiveUp(f"PetPooja rejected it: errorCode={_text(fields.get('errorCode')) or '-'} "
-                      f"message={_text(fields.get('message')) or '-'} validation_errors={errors}")
+        # PetPooja's words end up in last_error (text) and logs: escaped, they may hold anything.
+        errors = shown(json.dumps(fields.get("validation_errors"), sort_keys=True, ensure_ascii=False))
+        return GiveUp(f"PetPooja rejected it: errorCode={shown(_text(fields.get('errorCode'))) or '-'} "
+                      f"message={shown(_text(fields.get('message'))) or '-'} validation_errors={errors}")
     if not 200 <= status_code < 300:
         return Retry(f"HTTP {status_code}")
     if not isinstance(data, dict):
         return Retry(f"HTTP {status_code} with a body that is not a JSON object")
     if success == "1":
-        return Delivered(_text(fields.get("orderID")))
+        return Delivered(shown(_text(fields.get("orderID"))))
     return Retry(f"HTTP {status_code} without a success flag")
+
+
+def storable_answer(body: bytes) -> Any:
+    """An answer's body for the jsonb columns: its JSON, or its text (escaped, at most 2,000
+    characters) when it is not JSON or holds what PostgreSQL cannot store (NUL, a lone surrogate)."""
+    try:
+        data = json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        pass
+    else:
+        if first_unstorable(data) is None:
+            return data
+    return {"raw": shown(body.decode("utf-8", "replace")[:2000])}
+
+
+def answer_excerpt(body: bytes) -> str:
+    """The start of an answer for an error message (last_error is text): escaped."""
+    return shown(body[:300].decode("utf-8", "replace"))

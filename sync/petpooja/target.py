@@ -22,7 +22,6 @@ Outcomes (docs/petpooja-orders.md):
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +36,14 @@ from db.queries import Conn, Row
 from sync.config import PetpoojaSettings, SyncSettings, backoff_of, load_petpooja_settings
 from sync.outcome import Delivered, GiveUp, Outcome, Retry, Skip
 from sync.petpooja.client import PetpoojaAnswer, PetpoojaClient, PetpoojaUnreachable
-from sync.petpooja.payload import RestaurantInfo, cancel_payload, classify_response, save_order_payload
+from sync.petpooja.payload import (
+    RestaurantInfo,
+    answer_excerpt,
+    cancel_payload,
+    classify_response,
+    save_order_payload,
+    storable_answer,
+)
 from sync.target import Job, Policy, by_entity
 
 log = structlog.get_logger("sync")
@@ -53,15 +59,11 @@ def callback_url(base_url: str, callback_secret: str) -> str:
 
 
 def _body(answer: PetpoojaAnswer) -> Any:
-    """An answer's body for the jsonb columns: its JSON, or its text when it is not JSON."""
-    try:
-        return json.loads(answer.body)
-    except ValueError:
-        return {"raw": answer.body.decode("utf-8", "replace")[:2000]}
+    return storable_answer(answer.body)
 
 
 def _excerpt(answer: PetpoojaAnswer) -> str:
-    return answer.body[:300].decode("utf-8", "replace")
+    return answer_excerpt(answer.body)
 
 
 class PetpoojaTarget:
