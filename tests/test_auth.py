@@ -268,13 +268,15 @@ async def test_an_expired_refresh_token_is_401_and_issues_nothing(
 async def test_me_lists_the_user_and_every_membership_across_restaurants(
     client: httpx.AsyncClient, make_user: MakeUser, make_restaurant: MakeRestaurant
 ) -> None:
-    """/me answers id, email, full_name and one {restaurant_id, role} per restaurant the user is in, across tenants."""
+    """/me answers id, email, full_name and one {restaurant_id, role} per restaurant the user is in, across tenants
+    (an invitation accepted included), and no invitation once it is answered."""
     user = await make_user()
     assert expect(await client.get("/api/auth/me", headers=user.headers), 200)["memberships"] == []
     own = await make_restaurant(owner=user)
     elsewhere = await make_restaurant()
-    expect(await client.post(elsewhere.url("/members"), headers=elsewhere.owner.headers,
-                             json={"email": user.email, "role": "kitchen"}), 201)
+    invitation = expect(await client.post(elsewhere.url("/members"), headers=elsewhere.owner.headers,
+                                          json={"email": user.email, "role": "kitchen"}), 202)
+    expect(await client.post(f"/api/invitations/{invitation['id']}/accept", headers=user.headers), 200)
     await make_restaurant()  # a third restaurant the user has nothing to do with
 
     me = expect(await client.get("/api/auth/me", headers=user.headers), 200)
@@ -283,6 +285,7 @@ async def test_me_lists_the_user_and_every_membership_across_restaurants(
         {"restaurant_id": elsewhere.id, "role": "kitchen"},
         {"restaurant_id": own.id, "role": "owner"},
     ]
+    assert me["invitations"] == []
     assert "password_hash" not in me
 
 
