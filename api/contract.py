@@ -37,6 +37,7 @@ class Access:
     who: str
     errors: Mapping[int, tuple[str, ...]]
     roles: tuple[str, ...] = ()
+    optional: bool = False  # the schemes apply only when the server is configured with one
 
 
 PUBLIC = Access((), "anyone", {})
@@ -45,14 +46,16 @@ ADMIN = Access((USER_TOKEN,), "platform administrators", {401: _UNAUTHENTICATED,
 PARTNER = Access((), "PetPooja: the {secret} path segment names and authenticates the outlet",
                  {401: ("invalid_signature",), 404: ("not_found",)})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
-                 {401: ("not_authenticated",), 404: ("not_found",)})
+                 {401: ("not_authenticated",), 404: ("not_found",)}, optional=True)
 
 
 def members(*roles: str, guest: bool = False) -> Access:
     """A restaurant's endpoint: another restaurant's id answers 404, a role that is not enough 403."""
     who = ", ".join(roles) + (", or a guest session of this restaurant" if guest else "")
     schemes = (USER_TOKEN, GUEST_SESSION) if guest else (USER_TOKEN,)
-    return Access(schemes, who, {401: _UNAUTHENTICATED, 403: ("forbidden",), 404: ("not_found",)}, roles)
+    # A guest session ends when its table is closed or its QR code replaced (api/access.py).
+    unauthenticated = (*_UNAUTHENTICATED, "session_ended") if guest else _UNAUTHENTICATED
+    return Access(schemes, who, {401: unauthenticated, 403: ("forbidden",), 404: ("not_found",)}, roles)
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,8 @@ IDEMPOTENCY_KEY = Header("Idempotency-Key", {"type": "string", "pattern": "^[\\x
                          "makes retries safe: the same key and body within a day returns the first order")
 REPLAYED = Header("Idempotent-Replayed", {"type": "string", "enum": ["true"]},
                   "this answer replays the order an earlier request with the same Idempotency-Key created")
-SIGNATURE = Header("X-Signature", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-                   "hex HMAC-SHA256 of the body; required when PETPOOJA_CALLBACK_HMAC_KEY is set")
+SIGNATURE = Header("X-Signature", {"type": "string"},
+                   "hex HMAC-SHA256 of the body: required when PETPOOJA_CALLBACK_HMAC_KEY is set, else not read")
 
 _PRICING = ("unknown_variation", "variation_required", "variation_unavailable", "unknown_addon",
             "addon_unavailable", "too_few_addons", "too_many_addons")

@@ -12,6 +12,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from api.responses import JSON
 from db.errors import Conflict, DomainError, NotFound, Unauthorized, Unprocessable
@@ -77,7 +78,20 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem(ApiError(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the one route it matched; a path served by several
+        # routes (GET and PATCH of a restaurant) allows the methods of all of them.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(ApiError(exc.status_code, code, str(exc.detail), headers=headers))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.path_regex.match(request.scope["path"]):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _too_large(request: Request, exc: Exception) -> Response:

@@ -21,8 +21,8 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -87,10 +87,10 @@ def _whole(value: object) -> object:
 
 
 Whole = BeforeValidator(_whole)
-Money = Annotated[int, Whole, Field(ge=0, le=100_000_000_00)]
-Rank = Annotated[int, Whole, Field(ge=-1_000_000, le=1_000_000)]
-TaxRate = Annotated[int, Whole, Field(ge=0, le=10_000)]
-Seats = Annotated[int, Whole, Field(ge=1, le=100)]
+Money = Annotated[int, Field(ge=0, le=100_000_000_00), Whole]
+Rank = Annotated[int, Field(ge=-1_000_000, le=1_000_000), Whole]
+TaxRate = Annotated[int, Field(ge=0, le=10_000), Whole]
+Seats = Annotated[int, Field(ge=1, le=100), Whole]
 Role = Literal["owner", "manager", "staff", "kitchen"]
 
 
@@ -227,7 +227,7 @@ def _distinct(value: list[UUID]) -> list[UUID]:
 
 class OrderLine(Input):
     menu_item_id: UUID
-    quantity: Annotated[int, Whole, Field(ge=1, le=99)]
+    quantity: Annotated[int, Field(ge=1, le=99), Whole]
     notes: ShortText | None = None
     # Which variation and addons of the item; their prices come from the menu, never from here.
     variation_id: UUID | None = None

@@ -128,7 +128,7 @@ def _operation(route: Route, op: Operation, ref: Any) -> dict[str, Any]:
         "summary": op.summary,
         "description": "\n\n".join(filter(None, [who, op.description])),
         "tags": [op.tag],
-        "security": [{scheme: []} for scheme in access.schemes],
+        "security": [{scheme: []} for scheme in access.schemes] + ([{}] if access.optional else []),
     }
     if access.roles:
         document["x-roles"] = list(access.roles)
