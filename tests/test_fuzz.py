@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ FUZZ_SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "20"))
 FUZZ_STEPS = int(os.environ.get("FUZZ_STEPS", "10"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261203"))
 IDENTITIES = ("owner", "staff", "guest")
+CASES: Counter[str] = Counter()  # operation -> cases sent, reported when the API stops
 PASSWORD = "correct horse battery"
 
 
@@ -104,6 +106,9 @@ def world(app_conninfo: str, signing_key_pem: str, tmp_path: Path) -> Iterator[W
         with httpx.Client(base_url=url, timeout=30) as http:
             yield _build(http)
     finally:
+        if CASES:
+            print(f"\nfuzz: {sum(CASES.values())} cases over {len(CASES)} operations")  # the counts, in -s output
+            CASES.clear()
         stop(api)
         log = (tmp_path / "api.log").read_text()
         assert "unhandled_error" not in log, log[-5000:]
@@ -189,6 +194,7 @@ def identity(case: Case) -> str:
 @schema.parametrize()
 @hypothesis.settings(deadline=None, derandomize=True, max_examples=FUZZ_EXAMPLES, database=None)
 def test_no_input_gets_a_server_error_and_every_answer_is_documented(case: Case, world: World) -> None:
+    CASES[case.operation.label] += 1
     case.call_and_validate(headers=world.headers[identity(case)], additional_checks=[validation_agrees_with_the_document])
 
 
@@ -228,7 +234,7 @@ def test_a_walk_along_the_documents_links_finds_no_server_error(fuzz_schema: Bas
     Walk.run(settings=hypothesis.settings(
         max_examples=FUZZ_SCENARIOS, stateful_step_count=FUZZ_STEPS, derandomize=True, deadline=None, database=None,
         suppress_health_check=list(hypothesis.HealthCheck)))
-    print("stateful steps:", sum(reached.values()), dict(sorted(reached.items())))  # noqa: T201  # the run's counts in -s output
+    print("stateful steps:", sum(reached.values()), dict(sorted(reached.items())))  # the run's counts in -s output
     assert reached.get("POST /api/qr/{qr_token}/session 201"), reached
     assert reached.get("POST /api/restaurants/{rid}/orders 201"), reached
     assert reached.get("POST /api/restaurants/{rid}/orders/{oid}/status 200"), reached
