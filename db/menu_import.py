@@ -136,6 +136,22 @@ async def import_menu(
     counts, errors, duration_ms, created_at) plus ``changed_item_ids``: every menu item
     whose Convex document changed, to hand to the pusher after commit.
     """
+    row = await _import(conn, restaurant_id, menu, source=source, started=started, record_unchanged=True)
+    assert row is not None  # record_unchanged=True always records
+    return row
+
+
+async def import_menu_if_changed(
+    conn: Conn, restaurant_id: UUID, menu: ParsedMenu, *, source: Source, started: float,
+) -> Row | None:
+    """``import_menu``, except that an import which changed no row at all records no sync and
+    returns None: a repeated push whose effect is already in place."""
+    return await _import(conn, restaurant_id, menu, source=source, started=started, record_unchanged=False)
+
+
+async def _import(
+    conn: Conn, restaurant_id: UUID, menu: ParsedMenu, *, source: Source, started: float, record_unchanged: bool,
+) -> Row | None:
     rid = restaurant_id
     errors = list(menu.errors)
     counts: dict[str, Any] = {}
@@ -200,13 +216,16 @@ async def import_menu(
                           external_ids=[v["external_id"] for v in variations])
     counts["variations"] = _change(*_tally(upserted), deleted)
 
-    await q.run(conn, "import_replace_item_taxes", restaurant_id=rid, links=Jsonb([
+    counts["item_taxes"] = await q.one(conn, "import_replace_item_taxes", restaurant_id=rid, links=Jsonb([
         {"item": i.external_id, "tax": t} for i in menu.items for t in i.tax_external_ids]))
-    await q.run(conn, "import_replace_item_addon_groups", restaurant_id=rid, links=Jsonb([
+    counts["item_addon_groups"] = await q.one(conn, "import_replace_item_addon_groups", restaurant_id=rid,
+                                              links=Jsonb([
         {"item": i.external_id, "group": g.group_external_id, "min_select": g.min_select,
          "max_select": g.max_select, "rank": g.rank}
         for i in menu.items for g in i.addon_groups]))
 
+    if not record_unchanged and not changed and not any(n for kind in counts.values() for n in kind.values()):
+        return None
     row = await q.one(conn, "insert_menu_sync", restaurant_id=rid, source=source, status="ok",
                       counts=Jsonb(counts), errors=Jsonb(errors), duration_ms=_elapsed_ms(started))
     return {**row, "changed_item_ids": sorted(changed)}

@@ -3,11 +3,13 @@ callback does to our data.
 
 Every delivery is stored once in webhook_deliveries (append-only for the app role) with
 the result it had, in the same transaction as its effect. Deliveries of one kind for one
-restaurant are serialised with a transaction-level advisory lock, and one whose body is
-byte-identical to the latest delivery of its kind is a replay: stored with duplicate_of,
-result "duplicate", no effect. Only the latest counts, not every body ever seen, because
-PetPooja legitimately repeats a body: an item switched off, on and off again sends the
-same "off" twice, and the second one must apply.
+restaurant are serialised with a transaction-level advisory lock. A replay is told by state,
+not by body alone: every effect is idempotent or forward-only, so it always runs, and a
+delivery byte-identical to the latest of its kind whose effect changed nothing is the replay
+(stored with duplicate_of, result "duplicate"). One that does change something applies,
+because PetPooja's bodies carry no event id and legitimately repeat: an item switched off,
+then back on by a menu push or by staff (which PetPooja never hears of), is switched off with
+the very same body, and that second "off" must apply.
 
 Order status moves only forward (by rank), may skip steps, and never leaves a final
 status; each applied move writes an order_events row from actor 'petpooja'. The
@@ -69,11 +71,13 @@ def target_status(order_type: str, code: int) -> str | None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a delivery did: its logged result and detail, and the entities to hand to the pusher."""
+    """What a delivery did: its logged result and detail, the entities to hand to the pusher, and
+    whether it changed anything at all (a repeat of the latest delivery that did not is a replay)."""
 
     result: str
     detail: dict[str, Any] = field(default_factory=dict)
     changed: tuple[tuple[str, UUID], ...] = ()
+    effective: bool = False
 
 
 def body_hash(body: bytes) -> bytes:
@@ -85,9 +89,10 @@ async def outlet_by_secret(conn: Conn, secret: str) -> Row | None:
     return await q.maybe_one(conn, "petpooja_outlet_by_secret", secret=secret)
 
 
-async def previous_if_replay(conn: Conn, restaurant_id: UUID, kind: str, body: bytes) -> int | None:
+async def repeated_delivery(conn: Conn, restaurant_id: UUID, kind: str, body: bytes) -> int | None:
     """Takes the (restaurant, kind) lock for the rest of the transaction; the id of the latest
-    delivery of the kind when ``body`` repeats it byte for byte, else None."""
+    delivery of the kind when ``body`` repeats it byte for byte, else None. A repeat is a replay
+    only if its effect then changes nothing (``Outcome.effective``)."""
     await q.run(conn, "lock_webhook_kind", restaurant_id=restaurant_id, source=SOURCE, kind=kind)
     latest = await q.maybe_one(conn, "latest_webhook_delivery", restaurant_id=restaurant_id, source=SOURCE, kind=kind)
     if latest is not None and bytes(latest["body_sha256"]) == body_hash(body):
@@ -151,7 +156,7 @@ async def apply_order_status(
         conn, "insert_order_event", restaurant_id=restaurant_id, order_id=order["id"], from_status=current,
         to_status=target, actor_type="petpooja", actor_id=None, reason=reason,
     )
-    return Outcome(APPLIED, detail, (("order", order["id"]),))
+    return Outcome(APPLIED, detail, (("order", order["id"]),), effective=True)
 
 
 async def apply_stock(
@@ -171,7 +176,8 @@ async def apply_stock(
     }
     # Addons are not documents of their own in Convex; items are.
     changed = tuple(("menu_item", row["id"]) for row in rows if row["changed"]) if kind == "item" else ()
-    return Outcome(APPLIED if rows else f"unknown {kind}s", detail, changed)
+    return Outcome(APPLIED if rows else f"unknown {kind}s", detail, changed,
+                   effective=any(row["changed"] for row in rows))
 
 
 async def store_status(conn: Conn, restaurant_id: UUID) -> Row:
@@ -182,9 +188,10 @@ async def apply_store_status(
     conn: Conn, restaurant_id: UUID, *, open_: bool, reason: str | None, reopens_at: datetime | None,
 ) -> Outcome:
     """Opens the store, or closes it with PetPooja's reason until reopens_at (None: until told)."""
-    await q.run(
+    written = await q.run(
         conn, "set_store_status", restaurant_id=restaurant_id, accepting_orders=open_,
         closed_reason=None if open_ else reason, reopens_at=None if open_ else reopens_at,
     )
     return Outcome(APPLIED, {"open": open_, "reason": reason,
-                             "reopens_at": reopens_at.isoformat() if reopens_at and not open_ else None})
+                             "reopens_at": reopens_at.isoformat() if reopens_at and not open_ else None},
+                   effective=written > 0)

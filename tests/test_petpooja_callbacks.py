@@ -381,7 +381,7 @@ async def test_stock_off_makes_an_item_unorderable_and_reaches_the_outbox_until_
     expect(await guest_order(r, ("Paneer Tikka", 1)), 201)
 
 
-async def test_off_on_off_applies_all_three_because_only_the_latest_delivery_of_a_kind_counts(
+async def test_off_on_off_applies_all_three_and_only_a_repeat_that_changes_nothing_is_a_duplicate(
     outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
 ) -> None:
     """A legitimate repeat of an older body applies; only a repeat of the latest one is a replay."""
@@ -393,6 +393,103 @@ async def test_off_on_off_applies_all_three_because_only_the_latest_delivery_of_
         expect(await send(outlet, "stock", body), 200)
     assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "applied", "applied", "duplicate"]
     assert db_sql("SELECT is_available FROM menu_items WHERE id = %s", (item_id,)) == [{"is_available": False}]
+
+
+async def test_a_repeated_stock_off_applies_again_once_staff_or_a_menu_push_turned_the_item_back_on(
+    outlet: Outlet, client: httpx.AsyncClient, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Stock bodies carry no event id: the same "off" as the latest delivery is a real repeat when the item came
+    back on in between (a staff toggle PetPooja never hears of, or a menu push), so it applies and guests get 422;
+    sent once more with nothing to change, it is the replay (duplicate)."""
+    r = outlet.restaurant
+    item_id = r.items["Paneer Tikka"]["id"]
+    db_sql("UPDATE menu_items SET external_id = 'pt-8' WHERE id = %s", (item_id,))
+    off = raw({"restID": REST_ID, "type": "item", "inStock": False, "itemID": ["pt-8"]})
+    expect(await send(outlet, "stock", off), 200)
+    expect(await client.put(r.url(f"/menu/items/{item_id}/availability"), headers=r.owner.headers,
+                            json={"is_available": True}), 200)
+    expect(await guest_order(r, ("Paneer Tikka", 1)), 201)
+
+    answer = expect(await send(outlet, "stock", off), 200)
+    assert answer["message"] == "Stock status updated successfully"
+    assert db_sql("SELECT is_available FROM menu_items WHERE id = %s", (item_id,)) == [{"is_available": False}]
+    assert expect(await guest_order(r, ("Paneer Tikka", 1)), 422)["code"] == "menu_item_unavailable"
+    expect(await send(outlet, "stock", off), 200)
+    first, repeat, replay = deliveries(db_sql, outlet)
+    assert (first["result"], repeat["result"], repeat["duplicate_of"], repeat["detail"]["repeats"]) == (
+        "applied", "applied", None, first["id"])
+    assert (replay["result"], replay["duplicate_of"]) == ("duplicate", repeat["id"])
+
+    # A menu push is the other way an item comes back on: PetPooja's own menu says it is in stock.
+    menu = pushed_menu()
+    pushed_item = menu["items"][0]
+    pushed_item.update(in_stock="2", active="1")
+    expect(await send(outlet, "pushmenu", menu), 200)
+    pushed = db_sql("SELECT id FROM menu_items WHERE restaurant_id = %s AND external_id = %s",
+                    (r.id, pushed_item["itemid"]))[0]["id"]
+    off_pushed = raw({"restID": REST_ID, "type": "item", "inStock": False, "itemID": [pushed_item["itemid"]]})
+    expect(await send(outlet, "stock", off_pushed), 200)
+    expect(await send(outlet, "pushmenu", menu), 200)
+    assert db_sql("SELECT is_available FROM menu_items WHERE id = %s", (pushed,)) == [{"is_available": True}]
+    expect(await send(outlet, "stock", off_pushed), 200)
+    assert db_sql("SELECT is_available FROM menu_items WHERE id = %s", (pushed,)) == [{"is_available": False}]
+    assert [d["result"] for d in deliveries(db_sql, outlet) if d["kind"] == "stock"][-2:] == ["applied", "applied"]
+
+
+async def test_a_repeated_menu_push_reimports_what_staff_changed_and_is_a_duplicate_only_when_nothing_changes(
+    outlet: Outlet, client: httpx.AsyncClient, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """The same menu pushed again after staff switched an imported item off brings PetPooja's state back (a second
+    push sync); pushed once more it changes nothing: a duplicate with no menu sync."""
+    r = outlet.restaurant
+    body = raw(pushed_menu())
+    expect(await send(outlet, "pushmenu", body), 200)
+    item = db_sql("SELECT id FROM menu_items WHERE restaurant_id = %s AND external_id IS NOT NULL AND is_available"
+                  " ORDER BY external_id LIMIT 1", (r.id,))[0]["id"]
+    expect(await client.put(r.url(f"/menu/items/{item}/availability"), headers=r.owner.headers,
+                            json={"is_available": False}), 200)
+    expect(await send(outlet, "pushmenu", body), 200)
+    assert db_sql("SELECT is_available FROM menu_items WHERE id = %s", (item,)) == [{"is_available": True}]
+    expect(await send(outlet, "pushmenu", body), 200)
+    assert len(db_sql("SELECT id FROM menu_syncs WHERE restaurant_id = %s", (r.id,))) == 2
+    first, repeat, replay = deliveries(db_sql, outlet)
+    assert (repeat["result"], repeat["detail"]["counts"]["items"]["updated"], repeat["detail"]["repeats"]) == (
+        "applied", 1, first["id"])
+    assert (replay["result"], replay["duplicate_of"]) == ("duplicate", repeat["id"])
+
+
+async def test_a_repeated_store_close_applies_again_after_the_store_was_opened_by_hand(
+    outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Store switches are keyed on state too: the same close after the store was reopened outside PetPooja's
+    callbacks closes it again; with the store already closed it is a duplicate."""
+    close = raw({"restID": REST_ID, "store_status": 0, "turn_on_time": "", "reason": "Gas leak"})
+    expect(await send(outlet, "store-status", close), 200)
+    db_sql("UPDATE restaurants SET accepting_orders = true, closed_reason = NULL WHERE id = %s",
+           (outlet.restaurant.id,))
+    expect(await send(outlet, "store-status", close), 200)
+    assert db_sql("SELECT accepting_orders, closed_reason FROM restaurants WHERE id = %s",
+                  (outlet.restaurant.id,)) == [{"accepting_orders": False, "closed_reason": "Gas leak"}]
+    expect(await send(outlet, "store-status", close), 200)
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["applied", "applied", "duplicate"]
+
+
+async def test_an_order_callback_repeated_once_the_order_is_known_applies(
+    outlet: Outlet, guest_order: Callable[..., Awaitable[httpx.Response]],
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """PetPooja may call back with its own order id before our worker recorded it: that first delivery is an
+    unknown order, and PetPooja's retry of the very same body, once the id is recorded, moves the order."""
+    order = expect(await guest_order(outlet.restaurant), 201)
+    body = raw(order_status("4242", 1))
+    await send(outlet, "order-status", body)
+    db_sql("INSERT INTO petpooja_orders (restaurant_id, order_id, petpooja_order_id, pushed_at)"
+           " VALUES (%s, %s, '4242', now())", (outlet.restaurant.id, order["id"]))
+    await send(outlet, "order-status", body)
+    await send(outlet, "order-status", body)
+    assert order_state(db_sql, order["id"])[0] == "confirmed"
+    assert [d["result"] for d in deliveries(db_sql, outlet)] == ["unknown order", "applied", "duplicate"]
 
 
 async def test_addon_stock_switches_addons_by_petpooja_id(

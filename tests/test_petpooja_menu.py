@@ -225,6 +225,8 @@ async def test_import_creates_the_whole_menu_and_records_the_sync(
         "categories": {"created": 5, "updated": 0, "deleted": 0, "adopted": 0},
         "items": {"created": 16, "updated": 0, "deleted": 0},
         "variations": {"created": 10, "updated": 0, "deleted": 0},
+        "item_taxes": {"created": 30, "updated": 0, "deleted": 0},
+        "item_addon_groups": {"created": 9, "updated": 0, "deleted": 0},
     }
     items = imported(db_sql, "menu_items", restaurant)
     assert set(result["changed_item_ids"]) == {i["id"] for i in items.values()}
@@ -342,6 +344,9 @@ async def test_links_taxes_groups_and_categories_follow_the_menu(
     assert drinks <= set(result["changed_item_ids"])
     links = db_sql("SELECT count(*) AS n FROM menu_item_taxes WHERE restaurant_id = %s", (restaurant.id,))
     assert links[0]["n"] == 12  # 12 taxed items left, CGST only
+    # Link changes count too (a repeated push is a replay only when nothing at all changed).
+    assert result["counts"]["item_taxes"] == {"created": 0, "updated": 0, "deleted": 18}
+    assert result["counts"]["item_addon_groups"]["updated"] == 1
     groups = db_sql("SELECT i.external_id AS item, g.external_id AS grp, l.max_select FROM menu_item_addon_groups l"
                     " JOIN menu_items i ON i.restaurant_id = l.restaurant_id AND i.id = l.item_id"
                     " JOIN menu_addon_groups g ON g.restaurant_id = l.restaurant_id AND g.id = l.group_id"

@@ -7,9 +7,11 @@ redacts the secret (api/middleware.py) and our own lines name only a hash prefix
 With PETPOOJA_CALLBACK_HMAC_KEY set, X-Signature (hex HMAC-SHA256 of the raw body) is
 required as well.
 
-Every authenticated delivery is stored with its result (db/webhooks.py): a replay of the
-latest delivery of its kind changes nothing. Answers follow PetPooja's documented shapes;
-an unknown order is a 200 (PetPooja cannot do better by retrying), never a 500.
+Every authenticated delivery is stored with its result (db/webhooks.py): a repeat of the
+latest delivery of its kind that changes nothing is a replay (a duplicate); one that does
+change something (the state moved in between) applies. Answers follow PetPooja's documented
+shapes; an unknown order is a 200 (PetPooja cannot do better by retrying). A body with text
+PostgreSQL cannot store (NUL, a lone surrogate) is a 400 like any malformed body, never a 500.
 """
 
 from __future__ import annotations
@@ -175,17 +177,27 @@ class Delivery:
     def rest_id_matches(self, body: Callback) -> bool:
         return hmac.compare_digest(body.restID.encode(), str(self.outlet["rest_id"]).encode())
 
-    async def apply(self, effect: Callable[[Conn], Awaitable[webhooks.Outcome]]) -> webhooks.Outcome:
-        """Runs ``effect`` unless the body replays the latest delivery of its kind, and records the
-        delivery in the same transaction; after commit, the pusher hears of everything it queued."""
+    async def apply(self, effect: Callable[[Conn, bool], Awaitable[webhooks.Outcome]]) -> webhooks.Outcome:
+        """Runs ``effect`` and records the delivery in the same transaction; after commit, the
+        pusher hears of everything it queued.
+
+        The effect always runs (``effect(conn, repeat)``, repeat: the body is byte-identical to the
+        latest delivery of its kind): PetPooja's bodies carry no event id, and the same body may
+        mean something again once the state changed in between (stock off, on again by staff,
+        off again). A repeat whose effect changes nothing is the replay: recorded as a duplicate.
+        """
         async with services(self.request).db.tenant(self.restaurant_id) as conn:
-            previous = await webhooks.previous_if_replay(conn, self.restaurant_id, self.kind, self.body)
+            previous = await webhooks.repeated_delivery(conn, self.restaurant_id, self.kind, self.body)
+            outcome = await effect(conn, previous is not None)
+            duplicate_of = None
             if previous is not None:
-                outcome = webhooks.Outcome(webhooks.DUPLICATE, {"duplicate_of": previous})
-            else:
-                outcome = await effect(conn)
+                if outcome.effective:
+                    outcome.detail["repeats"] = previous
+                else:
+                    duplicate_of = previous
+                    outcome = webhooks.Outcome(webhooks.DUPLICATE, {**outcome.detail, "duplicate_of": previous})
             delivery_id = await webhooks.record(conn, self.restaurant_id, self.kind, self.body, outcome.result,
-                                                outcome.detail, duplicate_of=previous)
+                                                outcome.detail, duplicate_of=duplicate_of)
             changed = await queued_in(conn, self.restaurant_id)
         hand_off(self.request, changed)
         if outcome.result == webhooks.APPLIED and "to_status" in outcome.detail:
@@ -235,7 +247,7 @@ async def order_status(request: Request) -> Response:
     if not delivery.rest_id_matches(body):
         await delivery.record_alone("restID mismatch", {"restID": body.restID})
     else:
-        await delivery.apply(lambda conn: webhooks.apply_order_status(
+        await delivery.apply(lambda conn, _repeat: webhooks.apply_order_status(
             conn, delivery.restaurant_id, order_refs=body.refs, code=body.status, reason=body.reason()))
     # PetPooja documents an empty 200 whatever we made of it.
     return Response(status_code=200)
@@ -247,7 +259,7 @@ async def stock(request: Request) -> Response:
     if not delivery.rest_id_matches(body):
         await delivery.record_alone("restID mismatch", {"restID": body.restID})
         return JSON(_NOT_FOUND, status_code=404)
-    await delivery.apply(lambda conn: webhooks.apply_stock(
+    await delivery.apply(lambda conn, _repeat: webhooks.apply_stock(
         conn, delivery.restaurant_id, kind=body.type, in_stock=body.inStock, external_ids=body.itemID))
     return JSON({"code": 200, "status": "success", "message": "Stock status updated successfully"})
 
@@ -285,7 +297,7 @@ async def store_status(request: Request) -> Response:
     reopens_at = local_time(body.turn_on_time, delivery.outlet["timezone"])
     opening = body.store_status == 1
 
-    async def effect(conn: Conn) -> webhooks.Outcome:
+    async def effect(conn: Conn, _repeat: bool) -> webhooks.Outcome:
         outcome = await webhooks.apply_store_status(conn, delivery.restaurant_id, open_=opening, reason=body.reason,
                                                     reopens_at=reopens_at)
         if not opening and body.turn_on_time and reopens_at is None:
@@ -323,11 +335,16 @@ async def push_menu(request: Request) -> Response:
                                                  started=started)
         await delivery.invalid([{"loc": ["body"], "msg": error, "type": "menu_format"} for error in exc.errors])
 
-    async def effect(conn: Conn) -> webhooks.Outcome:
-        sync = await menu_import.import_menu(conn, delivery.restaurant_id, menu, source="push", started=started)
+    async def effect(conn: Conn, repeat: bool) -> webhooks.Outcome:
+        # A repeated push that changes nothing records no menu sync: it is the replay.
+        importer = menu_import.import_menu_if_changed if repeat else menu_import.import_menu
+        sync = await importer(conn, delivery.restaurant_id, menu, source="push", started=started)
+        if sync is None:
+            return webhooks.Outcome(webhooks.APPLIED)
         return webhooks.Outcome(webhooks.APPLIED, {"menu_sync_id": sync["id"], "counts": sync["counts"],
                                                    "errors": sync["errors"]},
-                                tuple(("menu_item", item_id) for item_id in sync["changed_item_ids"]))
+                                tuple(("menu_item", item_id) for item_id in sync["changed_item_ids"]),
+                                effective=True)
 
     await delivery.apply(effect)
     return JSON({"success": "1", "message": "Menu items are successfully listed."})

@@ -187,7 +187,7 @@ UPDATE menu_variations SET deleted_at = now()
    AND external_id <> ALL(%(external_ids)s::text[]);
 
 -- name: import_replace_item_taxes
--- Makes the imported items' tax links exactly the menu's (links to live taxes only).
+-- Makes the imported items' tax links exactly the menu's (links to live taxes only); how many it made and dropped.
 WITH incoming AS (
     SELECT DISTINCT i.id AS item_id, t.id AS tax_id
       FROM jsonb_to_recordset(%(links)s::jsonb) AS n(item text, tax text)
@@ -200,14 +200,19 @@ WITH incoming AS (
        AND i.external_id IS NOT NULL
        -- NOT IN hashes the incoming pairs (NOT EXISTS became a nested loop over them).
        AND (x.item_id, x.tax_id) NOT IN (SELECT item_id, tax_id FROM incoming)
+    RETURNING 1
+), added AS (
+    INSERT INTO menu_item_taxes (restaurant_id, item_id, tax_id)
+    SELECT %(restaurant_id)s, item_id, tax_id FROM incoming
+     WHERE (item_id, tax_id) NOT IN (SELECT item_id, tax_id FROM menu_item_taxes
+                                      WHERE restaurant_id = %(restaurant_id)s)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
 )
-INSERT INTO menu_item_taxes (restaurant_id, item_id, tax_id)
-SELECT %(restaurant_id)s, item_id, tax_id FROM incoming
- WHERE (item_id, tax_id) NOT IN (SELECT item_id, tax_id FROM menu_item_taxes WHERE restaurant_id = %(restaurant_id)s)
-ON CONFLICT DO NOTHING;
+SELECT (SELECT count(*) FROM added) AS created, 0 AS updated, (SELECT count(*) FROM dropped) AS deleted;
 
 -- name: import_replace_item_addon_groups
--- Makes the imported items' addon-group links (with min/max) exactly the menu's (live groups only).
+-- Makes the imported items' addon-group links (with min/max) exactly the menu's (live groups only); how many it made, changed and dropped.
 WITH incoming AS (
     SELECT DISTINCT ON (i.id, g.id) i.id AS item_id, g.id AS group_id, n.min_select, n.max_select, n.rank
       FROM jsonb_to_recordset(%(links)s::jsonb)
@@ -222,16 +227,23 @@ WITH incoming AS (
      WHERE x.restaurant_id = %(restaurant_id)s AND i.restaurant_id = x.restaurant_id AND i.id = x.item_id
        AND i.external_id IS NOT NULL
        AND (x.item_id, x.group_id) NOT IN (SELECT item_id, group_id FROM incoming)
+    RETURNING 1
+), written AS (
+    INSERT INTO menu_item_addon_groups AS l (restaurant_id, item_id, group_id, min_select, max_select, rank)
+    SELECT %(restaurant_id)s, n.item_id, n.group_id, n.min_select, n.max_select, n.rank
+      FROM incoming n
+      LEFT JOIN menu_item_addon_groups o
+             ON o.restaurant_id = %(restaurant_id)s AND o.item_id = n.item_id AND o.group_id = n.group_id
+     WHERE o.item_id IS NULL
+        OR (o.min_select, o.max_select, o.rank) IS DISTINCT FROM (n.min_select, n.max_select, n.rank)
+    ON CONFLICT (restaurant_id, item_id, group_id) DO UPDATE
+       SET min_select = excluded.min_select, max_select = excluded.max_select, rank = excluded.rank
+     WHERE (l.min_select, l.max_select, l.rank) IS DISTINCT FROM (excluded.min_select, excluded.max_select, excluded.rank)
+    RETURNING (l.xmax = 0) AS created
 )
-INSERT INTO menu_item_addon_groups AS l (restaurant_id, item_id, group_id, min_select, max_select, rank)
-SELECT %(restaurant_id)s, n.item_id, n.group_id, n.min_select, n.max_select, n.rank
-  FROM incoming n
-  LEFT JOIN menu_item_addon_groups o
-         ON o.restaurant_id = %(restaurant_id)s AND o.item_id = n.item_id AND o.group_id = n.group_id
- WHERE o.item_id IS NULL OR (o.min_select, o.max_select, o.rank) IS DISTINCT FROM (n.min_select, n.max_select, n.rank)
-ON CONFLICT (restaurant_id, item_id, group_id) DO UPDATE
-   SET min_select = excluded.min_select, max_select = excluded.max_select, rank = excluded.rank
- WHERE (l.min_select, l.max_select, l.rank) IS DISTINCT FROM (excluded.min_select, excluded.max_select, excluded.rank);
+SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated,
+       (SELECT count(*) FROM dropped) AS deleted
+  FROM written;
 
 -- name: insert_menu_sync
 -- Records one menu sync (an import, or a failure that imported nothing).

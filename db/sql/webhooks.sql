@@ -82,7 +82,9 @@ SELECT accepting_orders OR (reopens_at IS NOT NULL AND reopens_at <= now()) AS o
  WHERE id = %(restaurant_id)s;
 
 -- name: set_store_status
--- Flips the store switch PetPooja's store-status callback controls.
+-- Flips the store switch PetPooja's store-status callback controls; touches no row when it is already so.
 UPDATE restaurants
    SET accepting_orders = %(accepting_orders)s, closed_reason = %(closed_reason)s, reopens_at = %(reopens_at)s
- WHERE id = %(restaurant_id)s;
+ WHERE id = %(restaurant_id)s
+   AND (accepting_orders, closed_reason, reopens_at)
+       IS DISTINCT FROM (%(accepting_orders)s, %(closed_reason)s::text, %(reopens_at)s::timestamptz);
