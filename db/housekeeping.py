@@ -12,6 +12,7 @@ STATEMENTS = {
     "refresh_tokens": "prune_refresh_tokens",
     "idempotency_keys": "prune_idempotency_keys",
     "webhook_deliveries": "prune_webhook_deliveries",
+    "member_invitations": "prune_member_invitations",
 }
 
 

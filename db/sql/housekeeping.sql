@@ -32,3 +32,12 @@ DELETE FROM idempotency_keys k
 -- name: prune_webhook_deliveries
 -- Partner callbacks received longer ago than the retention (through a function: the app role may not delete them otherwise).
 SELECT prune_webhook_deliveries(%(retention_s)s, %(limit)s) AS deleted;
+
+-- name: prune_member_invitations
+-- Member invitations expired longer ago than the retention, answered or not.
+DELETE FROM member_invitations m
+ USING (SELECT restaurant_id, id FROM member_invitations
+         WHERE expires_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE m.restaurant_id = old.restaurant_id AND m.id = old.id;
