@@ -163,6 +163,7 @@ def _menu_price(row: Row) -> MenuPrice:
             for g in row["addon_groups"]
         ),
         taxes=tuple(ItemTax(UUID(t["id"]), t["name"], t["rate_bps"], t["external_id"]) for t in row["taxes"]),
+        imported=row["imported"],
     )
 
 

@@ -5,10 +5,12 @@ menu (which variation, which addons). A line's unit price is its variation's pri
 the item's when it has none) plus the prices of its addons.
 
 Tax, rounded half up to the minor unit:
-* a line whose item has its own taxes (imported from the POS) is taxed line by line at
-  each of them, and each amount is recorded on the line;
-* the lines whose item has none are taxed together at the restaurant's rate, rounded once
-  (so an order without imported taxes is taxed exactly as before they existed).
+* an item imported from the POS is taxed at exactly its own (the POS's) taxes, line by line
+  at each of them, each amount recorded on the line; none means none: the POS said the item
+  is tax-free (no taxes, or PetPooja's ignore_taxes), and the restaurant's rate never applies
+  to it;
+* the lines of items made here are taxed together at the restaurant's rate, rounded once
+  (so an order without imported items is taxed exactly as before imports existed).
 A discount is shared among the lines in proportion to their totals and comes off each
 line's taxable amount before tax.
 """
@@ -75,13 +77,15 @@ class ItemTax:
 
 @dataclass(frozen=True)
 class MenuPrice:
-    """An orderable item with its live variations, addon groups and taxes."""
+    """An orderable item with its live variations, addon groups and taxes. ``imported``: it
+    came from the POS, whose taxes (``taxes``, maybe none) are then exactly its tax."""
 
     name: str
     price: int
     variations: tuple[Variation, ...] = ()
     addon_groups: tuple[AddonGroup, ...] = ()
     taxes: tuple[ItemTax, ...] = ()
+    imported: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,10 +252,10 @@ def price_order(
                                                         strict=True)]
     restaurant_base = 0
     for i, (line, base) in enumerate(zip(lines, taxable, strict=True)):
-        own = menu[line.menu_item_id].taxes
-        if own:
+        item = menu[line.menu_item_id]
+        if item.imported or item.taxes:
             priced[i] = replace(priced[i], taxes=tuple(
-                LineTax(t.id, t.external_id, t.name, t.rate_bps, tax_on(base, t.rate_bps)) for t in own))
+                LineTax(t.id, t.external_id, t.name, t.rate_bps, tax_on(base, t.rate_bps)) for t in item.taxes))
         else:
             restaurant_base += base
     tax = tax_on(restaurant_base, tax_rate_bps) + sum(t.amount for p in priced for t in p.taxes)

@@ -18,10 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from db.pricing import tax_on
 from tests import test_petpooja_push as push
 from tests.conftest import MakeRestaurant, PetpoojaStandin, Restaurant, expect
+from tests.test_petpooja_menu import fixture_menu, run_import
 from tests.test_petpooja_push import DbSql, MakeTarget, OpenGuest, connect, place, tracked
 
 # The push tests' fixtures: a system-scope database and targets aimed at the stand-in.
@@ -30,7 +32,8 @@ make_target = push.make_target
 
 def menu(db_sql: DbSql, r: Restaurant) -> dict[str, Any]:
     """PetPooja's sample menu, as an import would leave it: items with PetPooja ids, CGST and SGST
-    at 2.5 %, Garlic Bread in two sizes, a burger with toppings, a pizza with sizes, toppings and taxes."""
+    at 2.5 % on all but the Dal (tax-free in PetPooja: no item_tax), Garlic Bread in two sizes, a burger
+    with toppings, a pizza with sizes, toppings and taxes."""
     ids: dict[str, Any] = {}
 
     def one(query: str, *params: Any) -> Any:
@@ -68,8 +71,8 @@ def menu(db_sql: DbSql, r: Restaurant) -> dict[str, Any]:
     ids["Jalapenos"] = one("INSERT INTO menu_addons (restaurant_id, group_id, name, price, external_id)"
                            " VALUES (%s, %s, 'Jalapenos', 2000, '1150814') RETURNING id", r.id, toppings)
 
-    burger = item("Veg Burger", 15000, "118829149")
-    bread = item("Garlic Bread", 14000, "7765809")
+    burger = item("Veg Burger", 15000, "118829149", taxed=True)
+    bread = item("Garlic Bread", 14000, "7765809", taxed=True)
     ids["3Pieces"] = variation(bread, "3Pieces", 14000, "7765862", "89058")
     ids["6Pieces"] = variation(bread, "6Pieces", 16000, "7765097", "89059")
     pizza = item("Farmhouse Pizza", 30000, "118807411", taxed=True)
@@ -121,24 +124,28 @@ async def test_certification_case_is_accepted_by_petpooja_with_totals_that_add_u
     ids = menu(db_sql, r)
     paneer, dal = r.items["Paneer Tikka"]["id"], r.items["Dal Makhani"]["id"]
     lines = {
-        # Paneer 2 x 250.00 with CGST + SGST 2.5 % (12.50 each); Dal 180.50 at the restaurant's 5 % (9.03).
+        # Paneer 2 x 250.00 with CGST + SGST 2.5 % (12.50 each); Dal 180.50 tax-free (PetPooja gave it no tax:
+        # the restaurant's 5 % does not apply to an imported item).
         "items_tax": [line(paneer, 2), line(dal, 1)],
-        # Burger 150.00 + Cheese 30.00 + Jalapenos 20.00 = 200.00 a unit, x 2, at 5 % (20.00).
+        # Burger 150.00 + Cheese 30.00 + Jalapenos 20.00 = 200.00 a unit, x 2, CGST + SGST 2.5 % (10.00 each).
         "addons": [line(ids["Veg Burger"], 2, None, ids["Cheese"], ids["Jalapenos"])],
-        # Garlic Bread 6Pieces 160.00 x 3 = 480.00 at 5 % (24.00).
+        # Garlic Bread 6Pieces 160.00 x 3 = 480.00, CGST + SGST 2.5 % (12.00 each).
         "variation": [line(ids["Garlic Bread"], 3, ids["6Pieces"])],
-        # Dal 2 x 180.50 = 361.00, 30.00 off, 5 % of 331.00 = 16.55.
-        "discount": [line(dal, 2)],
+        # Paneer 2 x 250.00 = 500.00, 30.00 off, CGST + SGST 2.5 % of 470.00 = 11.75 each.
+        "discount": [line(paneer, 2)],
         # Pizza Large 450.00 + Cheese 30.00 = 480.00 a unit, x 2 = 960.00; CGST + SGST 2.5 % = 24.00 each.
         "addon_variation_tax": [line(ids["Farmhouse Pizza"], 2, ids["Large"], ids["Cheese"])],
     }[case]
     order = await place(client, r, await open_guest(r), lines)
     if case == "discount":
-        # Orders take no discount through the API yet: set one as a POS-side promotion would.
+        # Orders take no discount through the API yet: set one as a POS-side promotion would (each line tax
+        # on the discounted amount).
         subtotal = order["subtotal"]
-        tax = tax_on(subtotal - 3000, 500)
+        line_tax = tax_on(subtotal - 3000, 250)
         db_sql("UPDATE orders SET discount = 3000, tax = %s, total = %s WHERE id = %s",
-               (tax, subtotal - 3000 + tax, order["id"]))
+               (2 * line_tax, subtotal - 3000 + 2 * line_tax, order["id"]))
+        db_sql("UPDATE order_items SET taxes = (SELECT jsonb_agg(t || jsonb_build_object('amount', %s::bigint))"
+               " FROM jsonb_array_elements(taxes) t) WHERE order_id = %s", (line_tax, order["id"]))
 
     assert (await make_target().round(owner="w1")).synced == 1, db_sql(
         "SELECT last_error FROM sync_log WHERE target = 'petpooja'")
@@ -157,23 +164,24 @@ async def test_certification_case_is_accepted_by_petpooja_with_totals_that_add_u
     if case == "items_tax":
         assert summary == [("10001", "250.00", "2", "500.00", "", "", [], [("11213", "12.50"), ("20375", "12.50")]),
                            ("10002", "180.50", "1", "180.50", "", "", [], [])]
-        assert tax_entries == [("11213", "CGST", "P", "2.5", "12.50"), ("20375", "SGST", "P", "2.5", "12.50"),
-                               ("", "Tax", "F", "9.03", "9.03")]
-        assert amounts == ("34.03", "0.00", "714.53")
+        assert tax_entries == [("11213", "CGST", "P", "2.5", "12.50"), ("20375", "SGST", "P", "2.5", "12.50")]
+        assert amounts == ("25.00", "0.00", "705.50")
     elif case == "addons":
         assert summary == [("118829149", "200.00", "2", "400.00", "", "",
-                            [("1150813", "135707", "30.00"), ("1150814", "135707", "20.00")], [])]
+                            [("1150813", "135707", "30.00"), ("1150814", "135707", "20.00")],
+                            [("11213", "10.00"), ("20375", "10.00")])]
         assert [(a["name"], a["group_name"], a["quantity"]) for a in items[0]["AddonItem"]["details"]] == [
             ("Cheese", "Extra Toppings", "1"), ("Jalapenos", "Extra Toppings", "1")]
-        assert tax_entries == [("", "Tax", "F", "20.00", "20.00")]
+        assert tax_entries == [("11213", "CGST", "P", "2.5", "10.00"), ("20375", "SGST", "P", "2.5", "10.00")]
         assert amounts == ("20.00", "0.00", "420.00")
     elif case == "variation":
-        assert summary == [("7765097", "160.00", "3", "480.00", "89059", "6Pieces", [], [])]
+        assert summary == [("7765097", "160.00", "3", "480.00", "89059", "6Pieces", [],
+                            [("11213", "12.00"), ("20375", "12.00")])]
         assert amounts == ("24.00", "0.00", "504.00")
     elif case == "discount":
-        assert summary == [("10002", "180.50", "2", "361.00", "", "", [], [])]
+        assert summary == [("10001", "250.00", "2", "500.00", "", "", [], [("11213", "11.75"), ("20375", "11.75")])]
         assert info["Discount"]["details"] == [{"id": "", "title": "Discount", "type": "F", "price": "30.00"}]
-        assert amounts == ("16.55", "30.00", "347.55")
+        assert amounts == ("23.50", "30.00", "493.50")
     else:
         assert summary == [("7766002", "480.00", "2", "960.00", "89061", "Large", [("1150813", "135707", "30.00")],
                             [("11213", "24.00"), ("20375", "24.00")])]
@@ -181,3 +189,38 @@ async def test_certification_case_is_accepted_by_petpooja_with_totals_that_add_u
         assert amounts == ("48.00", "0.00", "1008.00")
     stored = expect(await client.get(r.url(f"/orders/{order['id']}"), headers=r.owner.headers), 200)
     assert details["total"] == f"{Decimal(stored['total']) / 100:.2f}"
+
+
+async def test_imported_items_without_petpooja_taxes_are_tax_free_and_reach_petpooja_without_an_unnamed_tax(
+    app: Starlette, client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    petpooja_standin: PetpoojaStandin, make_target: MakeTarget, db_sql: DbSql,
+) -> None:
+    """Issue 11, finding 9: an item PetPooja sends with an empty item_tax (packaged water) or with ignore_taxes "1"
+    is charged no tax at all, not the restaurant's 5 %; an imported item with taxes pays exactly those; only an item
+    made here pays the restaurant's rate. PetPooja gets no tax line without one of its tax ids, and total adds up."""
+    r = await make_restaurant(tax_rate_bps=500)
+    await connect(client, r, petpooja_standin)
+    menu = fixture_menu()
+    next(i for i in menu["items"] if i["itemid"] == "10001")["ignore_taxes"] = "1"  # Paneer Tikka, item_tax kept
+    await run_import(app, r, menu)
+    imported = {row["external_id"]: row["id"] for row in db_sql(
+        "SELECT external_id, id FROM menu_items WHERE restaurant_id = %s AND external_id IS NOT NULL", (r.id,))}
+
+    order = await place(client, r, await open_guest(r), [
+        line(imported["10033"], 2), line(imported["10001"], 1), line(imported["10004"], 1),
+        line(r.items["Dal Makhani"]["id"], 1)])
+
+    # Water 2 x 20.00 and Paneer 260.00: no tax; Egg Bhurji Pav 150.00: CGST + SGST 3.75 each; Dal (made here)
+    # 180.50 at the restaurant's 5 %: 9.03.
+    assert (order["subtotal"], order["tax"], order["total"]) == (63050, 750 + 903, 63050 + 750 + 903)
+    assert (await make_target().round(owner="w1")).synced == 1
+    (saved,) = petpooja_standin.saved()
+    info = saved["body"]["orderinfo"]["OrderInfo"]
+    assert [(t["id"], t["title"], t["tax"]) for t in info["Tax"]["details"]] == [
+        ("3196", "CGST", "3.75"), ("3197", "SGST", "3.75")]
+    assert [(i["id"], [t["id"] for t in i["item_tax"]]) for i in info["OrderItem"]["details"]] == [
+        ("10033", []), ("10001", []), ("10004", ["3196", "3197"]), (r.items["Dal Makhani"]["id"], [])]
+    details = info["Order"]["details"]
+    items_total = sum(Decimal(i["final_price"]) for i in info["OrderItem"]["details"])
+    assert (details["tax_total"], details["total"]) == ("16.53", "647.03")
+    assert items_total + Decimal(details["tax_total"]) + Decimal(details["service_charge"]) == Decimal(details["total"])

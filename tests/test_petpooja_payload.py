@@ -89,8 +89,8 @@ def test_a_dine_in_qr_order_maps_every_field_with_its_table_label() -> None:
          "item_discount": "0", "price": "80.00", "final_price": "160.00", "quantity": "2",
          "description": "", "variation_name": "", "variation_id": "", "AddonItem": {"details": []}},
     ]
-    assert details(payload, "Tax") == [
-        {"id": "", "title": "Tax", "type": "F", "price": "33.00", "tax": "33.00", "restaurant_liable_amt": "0.00"}]
+    # Items made here pay the restaurant's rate, which has no PetPooja tax id: no Tax entry, tax_total keeps it.
+    assert details(payload, "Tax") == []
     assert details(payload, "Discount") == [{"id": "", "title": "Discount", "type": "F", "price": "60.00"}]
 
 
@@ -174,9 +174,11 @@ def test_a_variation_with_addons_and_item_taxes_maps_to_petpooja_ids_and_unit_pr
     assert (second["item_tax"], second["variation_id"], second["AddonItem"]) == ([], "", {"details": []})
     assert details(payload, "Tax") == [
         {"id": "11213", "title": "CGST", "type": "P", "price": "2.5", "tax": "22.50", "restaurant_liable_amt": "0.00"},
-        {"id": "20375", "title": "SGST", "type": "P", "price": "2.5", "tax": "22.50", "restaurant_liable_amt": "0.00"},
-        {"id": "", "title": "Tax", "type": "F", "price": "8.00", "tax": "8.00", "restaurant_liable_amt": "0.00"}]
-    assert sum(Decimal(t["tax"]) for t in details(payload, "Tax")) == Decimal(details(payload, "Order")["tax_total"])
+        {"id": "20375", "title": "SGST", "type": "P", "price": "2.5", "tax": "22.50", "restaurant_liable_amt": "0.00"}]
+    # Every Tax entry names a PetPooja tax; the lassi's 8.00 at the restaurant's rate is in tax_total only.
+    assert all(t["id"] for t in details(payload, "Tax"))
+    assert details(payload, "Order")["tax_total"] == "53.00"
+    assert sum(Decimal(t["tax"]) for t in details(payload, "Tax")) + Decimal("8.00") == Decimal("53.00")
     assert all(isinstance(v, str) for v in leaves(payload))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID, uuid4
 
@@ -215,6 +216,23 @@ def test_lines_without_their_own_taxes_are_taxed_together_at_the_restaurants_rat
     assert (lines[0].taxes, lines[2].taxes) == ((), ())
     # 36100 at 5 % = 1805 (two lines of 902.5, rounded once), and 40000 at 2 x 2.5 % = 2000.
     assert totals.tax == reference_tax(36100, 500) + 2 * 1000
+
+
+def test_an_imported_item_without_taxes_of_its_own_is_tax_free_not_taxed_at_the_restaurants_rate():
+    """The POS's taxes are exactly an imported item's tax: none (PetPooja's empty item_tax, or ignore_taxes)
+    means none; only items made here are taxed at the restaurant's rate."""
+    water = UUID("00000000-0000-0000-0000-000000000009")
+    menu = {**OPTIONS, water: MenuPrice("Mineral water", 4000, imported=True),
+            PIZZA: replace(OPTIONS[PIZZA], imported=True)}
+    lines, totals = price_order([LineRequest(water, 2), LineRequest(DAL, 1), pizza(1, REGULAR)], menu,
+                                tax_rate_bps=1800)
+    assert [line.taxes for line in lines[:2]] == [(), ()]
+    assert [(t.name, t.amount) for t in lines[2].taxes] == [("CGST", 1000), ("SGST", 1000)]
+    # 18 % of the dal alone (18050 -> 3249), the pizza's own 2 x 2.5 %, nothing on the water.
+    assert totals == Totals(subtotal=8000 + 18050 + 40000, tax=3249 + 2000, tip=0, discount=0,
+                            total=8000 + 18050 + 40000 + 3249 + 2000)
+    _, only_water = price_order([LineRequest(water, 3)], menu, tax_rate_bps=1800)
+    assert (only_water.tax, only_water.total) == (0, 12000)
 
 
 def test_a_discount_is_shared_by_line_totals_before_each_lines_tax():

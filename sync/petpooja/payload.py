@@ -21,9 +21,13 @@ Choices where PetPooja's documentation is silent or leaves it to the integrator:
   ``total`` still adds up: items - discount + tax + service charge.
 - Taxes: a line whose item has its own (imported) taxes lists them in ``item_tax`` (id,
   name, amount for the line) and ``Tax.details`` gets one percentage entry per tax
-  (``type`` "P", ``price`` the rate, ``tax`` the sum over the lines). Lines taxed at the
-  restaurant's rate are taxed together (db/pricing.py), so that part is one fixed entry
-  titled "Tax" with a blank id. ``tax_total`` is the order's tax either way.
+  (``type`` "P", ``price`` the rate, ``tax`` the sum over the lines). An imported item with
+  no taxes is tax-free (db/pricing.py) and lists none. Every entry carries PetPooja's tax id:
+  the restaurant's own rate, which only items made here pay (they go out with our ids,
+  PetPooja knows neither them nor that tax), has no PetPooja id and gets no entry of its own.
+  ``tax_total`` and ``total`` are still the order's, what the guest pays, so ``total`` adds
+  up (items - discount + tax_total + charges); ``tax_total`` then exceeds the sum of
+  ``Tax.details`` by exactly that restaurant-rate tax.
 - The discount is order-level: ``discount_total`` and one fixed ``Discount.details`` entry;
   ``item_discount`` is "0" on every line (PetPooja would otherwise count it twice).
 - Variations and addons: ``price`` is the unit price with the variation and the addons
@@ -179,11 +183,8 @@ def save_order_payload(
          "tax": amount(entry["amount"]), "restaurant_liable_amt": amount(0)}
         for key, entry in per_tax.items()
     ]
-    # Lines without their own taxes were taxed together at the restaurant's rate: one fixed entry.
-    rest = order["tax"] - sum(entry["amount"] for entry in per_tax.values())
-    if rest:
-        taxes.append({"id": "", "title": "Tax", "type": "F", "price": amount(rest), "tax": amount(rest),
-                      "restaurant_liable_amt": amount(0)})
+    # The restaurant-rate tax of items made here (order["tax"] minus the entries above) has no
+    # PetPooja tax id, so no entry: it stays in tax_total, which keeps total adding up.
     discounts = (
         [{"id": discount_id, "title": "Discount", "type": "F", "price": amount(order["discount"])}]
         if order["discount"]
