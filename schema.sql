@@ -333,6 +333,10 @@ CREATE TABLE menu_items (
     rank          int NOT NULL DEFAULT 0,
     -- NULL: not said. PetPooja's item_attributeid (veg / non-veg / egg) of an imported item.
     is_veg        boolean,
+    -- The order types the item may be ordered for: PetPooja's item_ordertype of an imported
+    -- item, every type for one made here. An order of another type is refused (422).
+    order_types   text[] NOT NULL DEFAULT '{dine_in,takeaway,delivery}'
+                  CONSTRAINT menu_items_order_types_valid CHECK (order_types <@ ARRAY['dine_in', 'takeaway', 'delivery']),
     -- The POS's id (PetPooja itemid) of an imported item; NULL when made here.
     external_id   text,
     deleted_at    timestamptz,
