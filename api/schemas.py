@@ -300,6 +300,9 @@ class MenuEntry(MenuItem):
     variations: list[Variation]
     addon_groups: list[AddonGroup]
     taxes: list[ItemTax]
+    order_types: list[Literal["dine_in", "takeaway", "delivery"]] = Field(
+        description="the order types it may be ordered for (PetPooja's item_ordertype; every type for items made "
+                    "here); another is refused with order_type_not_offered")
 
 
 class MenuCategory(Answer):

@@ -27,6 +27,9 @@ from db import queries as q
 from db.queries import Conn, Row
 
 Source = Literal["pull", "push"]
+OrderType = Literal["dine_in", "takeaway", "delivery"]
+# Every order type, in the order menus show them (menu_items.order_types).
+ORDER_TYPES: tuple[OrderType, ...] = ("dine_in", "takeaway", "delivery")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class MenuItem:
     tax_external_ids: tuple[str, ...] = ()
     variations: tuple[MenuVariation, ...] = ()
     addon_groups: tuple[ItemAddonGroup, ...] = ()
+    # The order types it may be ordered for (PetPooja's item_ordertype).
+    order_types: tuple[OrderType, ...] = ORDER_TYPES
 
     @property
     def is_available(self) -> bool:
@@ -197,7 +202,7 @@ async def _import(
     items = await q.all(conn, "import_upsert_items", restaurant_id=rid, items=Jsonb([
         {"external_id": i.external_id, "category": i.category_external_id, "name": i.name,
          "description": i.description, "price": i.price, "is_available": i.is_available, "is_veg": i.is_veg,
-         "rank": i.rank}
+         "rank": i.rank, "order_types": list(i.order_types)}
         for i in menu.items]))
     gone = await q.all(conn, "import_delete_vanished_items", restaurant_id=rid,
                        external_ids=[i.external_id for i in menu.items])

@@ -114,6 +114,15 @@ async def create(
     if unavailable:
         raise Unprocessable("some items are unavailable right now", code="menu_item_unavailable",
                             extra={"errors": unavailable})
+    # PetPooja says which order types an item is sold for (a delivery-only item at a table, say).
+    not_offered = [
+        {"loc": ["body", "items", i, "menu_item_id"], "code": "order_type_not_offered",
+         "msg": f"{found[line.menu_item_id]['name']} is not offered for {new.order_type.replace('_', ' ')}"}
+        for i, line in enumerate(new.lines) if new.order_type not in found[line.menu_item_id]["order_types"]
+    ]
+    if not_offered:
+        raise Unprocessable(f"some items are not offered for {new.order_type.replace('_', ' ')}",
+                            code="order_type_not_offered", extra={"errors": not_offered})
 
     menu = {i: _menu_price(row) for i, row in found.items()}
     try:

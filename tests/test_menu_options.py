@@ -317,6 +317,29 @@ async def test_an_out_of_stock_item_with_options_is_422_like_any_unavailable_ite
     assert [e["loc"] for e in problem["errors"]] == [["body", "items", 0, "menu_item_id"]]
 
 
+async def test_an_item_not_offered_for_the_orders_type_is_422_naming_its_line_and_writes_nothing(
+        client, menu, guest, db_sql):
+    """Issue 11, finding 10: PetPooja's item_ordertype (menu_items.order_types) is enforced: a delivery-and-pickup
+    item cannot be ordered at a table (the guest's dine-in order names the line), but may be taken away."""
+    db_sql("UPDATE menu_items SET order_types = '{takeaway,delivery}' WHERE id = %s", (menu["Garlic Bread"],))
+    before = written(db_sql)
+    body = {"items": [menu.line("Paneer Tikka", variation=None, addons=()),
+                      menu.line("Garlic Bread", variation=None, addons=())]}
+    problem = expect(await client.post(menu.shop.url("/orders"), headers=guest.headers, json=body), 422)
+    assert problem["code"] == "order_type_not_offered"
+    assert [(e["loc"], e["code"], e["msg"]) for e in problem["errors"]] == [
+        (["body", "items", 1, "menu_item_id"], "order_type_not_offered", "Garlic Bread is not offered for dine in")]
+    assert written(db_sql) == before
+    taken_away = expect(await client.post(menu.shop.url("/orders"), headers=menu.shop.owner.headers,
+                                          json={**body, "order_type": "takeaway"}), 201)
+    assert [line["name"] for line in taken_away["items"]] == ["Paneer Tikka", "Garlic Bread"]
+    # Items made here are offered for every type; the menu says which types each item takes.
+    got = expect(await client.get(menu.shop.url("/menu"), headers=guest.headers), 200)
+    types = {i["name"]: i["order_types"] for c in got["categories"] for i in c["items"]}
+    assert types["Garlic Bread"] == ["takeaway", "delivery"]
+    assert types["Paneer Tikka"] == ["dine_in", "takeaway", "delivery"]
+
+
 async def test_addon_lists_that_repeat_an_addon_or_are_too_long_are_refused_at_the_edge(
         client, menu, guest, db_sql):
     before = written(db_sql)

@@ -607,6 +607,34 @@ async def test_a_pushed_menu_that_cannot_be_read_is_400_with_its_errors_and_a_fa
     assert [d["result"] for d in deliveries(db_sql, outlet)] == ["invalid"]
 
 
+async def test_an_item_petpooja_sells_only_for_delivery_and_pickup_cannot_be_ordered_at_a_table(
+    outlet: Outlet, client: httpx.AsyncClient, open_guest: OpenGuest,
+    send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
+) -> None:
+    """Issue 11, finding 10: item_ordertype "1,2" is imported; the menu shows it; a guest at a table gets 422
+    order_type_not_offered naming the line and nothing is written; a takeaway order of it goes through."""
+    menu = pushed_menu()
+    item = next(i for i in menu["items"] if not i["variation"] and not i["addon"] and i["in_stock"] != "0"
+                and i["active"] == "1")
+    item["item_ordertype"] = "1,2"
+    expect(await send(outlet, "pushmenu", menu), 200)
+    r = outlet.restaurant
+    item_id = db_sql("SELECT id FROM menu_items WHERE restaurant_id = %s AND external_id = %s",
+                     (r.id, item["itemid"]))[0]["id"]
+    guest = await open_guest(r, 0)
+    shown = {i["id"]: i["order_types"] for c in expect(await client.get(r.url("/menu"), headers=guest.headers),
+                                                         200)["categories"] for i in c["items"]}
+    assert shown[str(item_id)] == ["takeaway", "delivery"]
+    orders = db_sql("SELECT count(*) AS n FROM orders WHERE restaurant_id = %s", (r.id,))
+    body = {"items": [{"menu_item_id": r.items["Dal Makhani"]["id"], "quantity": 1},
+                      {"menu_item_id": str(item_id), "quantity": 2}]}
+    problem = expect(await client.post(r.url("/orders"), headers=guest.headers, json=body), 422)
+    assert (problem["code"], [e["loc"] for e in problem["errors"]]) == (
+        "order_type_not_offered", [["body", "items", 1, "menu_item_id"]])
+    assert db_sql("SELECT count(*) AS n FROM orders WHERE restaurant_id = %s", (r.id,)) == orders
+    expect(await client.post(r.url("/orders"), headers=r.owner.headers, json={**body, "order_type": "takeaway"}), 201)
+
+
 async def test_a_menu_pushed_for_another_outlet_is_refused_and_imports_nothing(
     outlet: Outlet, send: Callable[..., Awaitable[httpx.Response]], db_sql: DbSql
 ) -> None:

@@ -200,6 +200,32 @@ def test_flags_limits_and_duplicate_category_names() -> None:
         "Starters (Food)", "starters (Drinks)"]
 
 
+def test_item_ordertype_becomes_the_order_types_an_item_is_offered_for() -> None:
+    """PetPooja's codes (1 delivery, 2 pick up, 3 dine in, as its ordertypes list says) in our words and order;
+    not said: every type; codes PetPooja lists under a name we do not take are dropped, unknown ones noted."""
+    raw = fixture_menu()
+    for itemid, listed in (("10001", "1,2"), ("10002", "3"), ("10004", ""), ("10011", " 2 , 3 ,"),
+                           ("10013", "1,9")):
+        find(raw["items"], "itemid", itemid)["item_ordertype"] = listed
+    items = {i.external_id: i for i in parse_menu(raw, currency="INR").items}
+    assert items["10001"].order_types == ("takeaway", "delivery")
+    assert items["10002"].order_types == ("dine_in",)
+    assert items["10004"].order_types == items["10012"].order_types == ("dine_in", "takeaway", "delivery")
+    assert items["10011"].order_types == ("dine_in", "takeaway")
+    assert items["10013"].order_types == ("delivery",)
+    assert "item 10013 Farmhouse Pizza: unknown order type 9 ignored" in parse_menu(raw, currency="INR").errors
+
+    # A menu whose ordertypes list numbers them otherwise is read by name; one we do not take is dropped.
+    raw["ordertypes"] = [{"ordertypeid": 7, "ordertype": "Dine In"}, {"ordertypeid": 8, "ordertype": "Catering"}]
+    find(raw["items"], "itemid", "10001")["item_ordertype"] = "7,8"
+    assert next(i for i in parse_menu(raw, currency="INR").items if i.external_id == "10001").order_types == (
+        "dine_in",)
+    find(raw["items"], "itemid", "10001")["item_ordertype"] = "1;2"
+    with pytest.raises(MenuFormatError) as err:
+        parse_menu(raw, currency="INR")
+    assert err.value.errors == ["item 10001 Paneer Tikka: item_ordertype '1;2' is not a list of order type codes"]
+
+
 def test_parse_menu_is_pure_and_leaves_its_input_alone() -> None:
     raw = fixture_menu()
     before = json.dumps(raw, sort_keys=True)

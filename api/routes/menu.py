@@ -19,8 +19,9 @@ from db.queries import Row
 
 _ITEM_FIELDS = ("id", "category_id", "name", "description", "price", "is_available", "is_veg", "rank", "version",
                 "created_at", "updated_at")
-# What a guest chooses from on an order line (variation_id, addon_ids), and the item's taxes.
-_OPTION_FIELDS = ("variations", "addon_groups", "taxes")
+# What a guest chooses from on an order line (variation_id, addon_ids), the item's taxes, and
+# the order types it is offered for (PetPooja's item_ordertype; every type for items made here).
+_OPTION_FIELDS = ("variations", "addon_groups", "taxes", "order_types")
 
 
 def _item(row: Row) -> dict[str, Any]:

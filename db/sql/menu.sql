@@ -40,10 +40,11 @@ SELECT id, name, rank
  ORDER BY rank, name, id;
 
 -- name: list_menu_items
--- Live items in display order, each with its live variations, the live addon groups it
--- offers (with its own min/max and their live addons) and its live taxes.
+-- Live items in display order, each with the order types it is offered for, its live
+-- variations, the live addon groups it offers (with its own min/max and their live addons)
+-- and its live taxes.
 SELECT m.id, m.category_id, m.name, m.description, m.price, m.is_available, m.is_veg, m.rank, m.version,
-       m.created_at, m.updated_at,
+       m.created_at, m.updated_at, m.order_types,
        coalesce((SELECT json_agg(json_build_object(
                             'id', v.id, 'name', v.name, 'price', v.price, 'is_available', v.is_available)
                         ORDER BY v.rank, v.name, v.id)

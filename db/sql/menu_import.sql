@@ -127,23 +127,25 @@ SELECT i.external_id, i.name, i.wanted_name, up.id, coalesce(up.created, false) 
 -- name: import_upsert_items
 -- Creates, updates or revives the menu's items in their categories (by PetPooja ids); returns the rows written.
 INSERT INTO menu_items AS m (restaurant_id, external_id, category_id, name, description, price, is_available,
-                             is_veg, rank)
-SELECT %(restaurant_id)s, n.external_id, c.id, n.name, n.description, n.price, n.is_available, n.is_veg, n.rank
+                             is_veg, rank, order_types)
+SELECT %(restaurant_id)s, n.external_id, c.id, n.name, n.description, n.price, n.is_available, n.is_veg, n.rank,
+       n.order_types
   FROM jsonb_to_recordset(%(items)s::jsonb)
        AS n(external_id text, category text, name text, description text, price bigint, is_available boolean,
-            is_veg boolean, rank int)
+            is_veg boolean, rank int, order_types text[])
   JOIN menu_categories c ON c.restaurant_id = %(restaurant_id)s AND c.external_id = n.category
   LEFT JOIN menu_items o ON o.restaurant_id = %(restaurant_id)s AND o.external_id = n.external_id
  WHERE o.id IS NULL
-    OR (o.category_id, o.name, o.description, o.price, o.is_available, o.is_veg, o.rank, o.deleted_at)
-       IS DISTINCT FROM (c.id, n.name, n.description, n.price, n.is_available, n.is_veg, n.rank, NULL)
+    OR (o.category_id, o.name, o.description, o.price, o.is_available, o.is_veg, o.rank, o.order_types, o.deleted_at)
+       IS DISTINCT FROM (c.id, n.name, n.description, n.price, n.is_available, n.is_veg, n.rank, n.order_types, NULL)
 ON CONFLICT (restaurant_id, external_id) DO UPDATE
    SET category_id = excluded.category_id, name = excluded.name, description = excluded.description,
        price = excluded.price, is_available = excluded.is_available, is_veg = excluded.is_veg,
-       rank = excluded.rank, deleted_at = NULL
- WHERE (m.category_id, m.name, m.description, m.price, m.is_available, m.is_veg, m.rank, m.deleted_at)
+       rank = excluded.rank, order_types = excluded.order_types, deleted_at = NULL
+ WHERE (m.category_id, m.name, m.description, m.price, m.is_available, m.is_veg, m.rank, m.order_types,
+        m.deleted_at)
        IS DISTINCT FROM (excluded.category_id, excluded.name, excluded.description, excluded.price,
-                         excluded.is_available, excluded.is_veg, excluded.rank, NULL)
+                         excluded.is_available, excluded.is_veg, excluded.rank, excluded.order_types, NULL)
 RETURNING m.id, (m.xmax = 0) AS created;
 
 -- name: import_delete_vanished_items

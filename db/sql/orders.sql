@@ -14,14 +14,15 @@ SELECT principal, request_hash, order_id
 
 -- name: order_menu
 -- The restaurant's pricing settings and store switch with the live items an order names,
--- each with whether it came from the POS (then its taxes are exactly the POS's), its live
--- variations, the live addon groups it offers (its own min/max, with their live addons) and
--- its live taxes (one row with NULL item columns when the order names none of them). The
--- store is closed while accepting_orders is off, until reopens_at.
+-- each with the order types it is offered for, whether it came from the POS (then its taxes
+-- are exactly the POS's), its live variations, the live addon groups it offers (its own
+-- min/max, with their live addons) and its live taxes (one row with NULL item columns when
+-- the order names none of them). The store is closed while accepting_orders is off, until
+-- reopens_at.
 SELECT r.currency, r.tax_rate_bps,
        NOT r.accepting_orders AND (r.reopens_at IS NULL OR r.reopens_at > now()) AS store_closed,
        r.closed_reason, r.reopens_at,
-       m.id, m.name, m.price, m.is_available, m.external_id IS NOT NULL AS imported,
+       m.id, m.name, m.price, m.is_available, m.order_types, m.external_id IS NOT NULL AS imported,
        coalesce((SELECT json_agg(json_build_object(
                             'id', v.id, 'name', v.name, 'price', v.price, 'is_available', v.is_available)
                         ORDER BY v.rank, v.name, v.id)

@@ -50,6 +50,7 @@ from decimal import Decimal
 from typing import Any
 
 from db.menu_import import (
+    ORDER_TYPES,
     ItemAddonGroup,
     MenuAddon,
     MenuAddonGroup,
@@ -57,6 +58,7 @@ from db.menu_import import (
     MenuItem,
     MenuTax,
     MenuVariation,
+    OrderType,
     ParsedMenu,
 )
 from db.pricing import MAX_PRICE
@@ -77,6 +79,12 @@ _PRICE = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,12})?")
 _INTEGER = re.compile(r"-?[0-9]{1,20}(\.0{1,12})?")
 _PERCENT = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,12})?")
 _DEFAULT_ATTRIBUTES = {"1": "veg", "2": "non-veg", "24": "egg"}
+# PetPooja's order types (the menu's own ``ordertypes`` list says the same in every sample:
+# 1 Delivery, 2 PickUp, 3 DineIn) in our words; a menu's list, when given, is read by name.
+_DEFAULT_ORDER_TYPES: dict[str, str | None] = {"1": "delivery", "2": "takeaway", "3": "dine_in"}
+_ORDER_TYPE_NAMES = {"delivery": "delivery", "homedelivery": "delivery", "pickup": "takeaway",
+                     "takeaway": "takeaway", "takeout": "takeaway", "dinein": "dine_in"}
+_CODES = re.compile(r"[0-9]{1,9}")
 _VEG = {"veg": True, "non-veg": False, "nonveg": False, "non veg": False, "egg": False}
 _ON = {"1", "true", "yes", "y", "2"}
 _OFF = {"0", "false", "no", "n"}
@@ -232,6 +240,38 @@ def _unique(ids: Iterable[str], what: str, reader: _Reader) -> None:
         if i and i in seen:
             reader.problems.append(f"{what} {i} appears twice")
         seen.add(i)
+
+
+def _order_type_codes(raw: dict[str, Any], r: _Reader) -> dict[str, str | None]:
+    """PetPooja's order type codes -> ours (None: a type of PetPooja's that we do not take)."""
+    codes = dict(_DEFAULT_ORDER_TYPES)
+    for entry in _objects(raw, "ordertypes", r, required=False):
+        code = r.text(entry, "ordertypeid", "order type", required=False)
+        name = re.sub(r"[\s_-]", "", r.text(entry, "ordertype", f"order type {code}", required=False).lower())
+        if _CODES.fullmatch(code):
+            codes[code] = _ORDER_TYPE_NAMES.get(name)
+    return codes
+
+
+def _order_types(
+    item: dict[str, Any], where: str, r: _Reader, codes: dict[str, str | None], notes: list[str],
+) -> tuple[OrderType, ...]:
+    """An item's ``item_ordertype`` ("1,2") as our order types, in our order; not said: every type."""
+    listed = r.text(item, "item_ordertype", where, required=False)
+    if not listed:
+        return ORDER_TYPES
+    found: set[str] = set()
+    for code in (c.strip() for c in listed.split(",")):
+        if not code:
+            continue
+        if not _CODES.fullmatch(code):
+            r.problems.append(f"{where}: item_ordertype {_q(listed)} is not a list of order type codes")
+            return ORDER_TYPES
+        if code not in codes:
+            notes.append(f"{where}: unknown order type {code} ignored")
+        elif codes[code] is not None:
+            found.add(str(codes[code]))
+    return tuple(t for t in ORDER_TYPES if t in found)
 
 
 def _veg(attribute_id: str, attributes: dict[str, str]) -> bool | None:
@@ -397,6 +437,7 @@ def parse_menu(raw: Any, *, currency: str) -> ParsedMenu:
         raise MenuFormatError([f"{shown(where)[:200]}: text holds NUL (\\u0000) or a lone surrogate, which cannot"
                                " be stored"])
     r = _Reader(MINOR_DIGITS.get(currency.upper(), 2), currency.upper())
+    order_type_codes = _order_type_codes(raw, r)
     attributes = {str(a.get("attributeid", "")).strip(): str(a.get("attribute", ""))
                   for a in _objects(raw, "attributes", r, required=False)} or dict(_DEFAULT_ATTRIBUTES)
     taxes, all_taxes = _taxes(raw, r)
@@ -441,6 +482,7 @@ def parse_menu(raw: Any, *, currency: str) -> ParsedMenu:
                     tax_ids.append(tid)
                 elif tid not in all_taxes:
                     link_problems.append(f"{where}: unknown tax {tid} left out")
+        order_types = _order_types(i, where, r, order_type_codes, link_problems)
         in_stock = r.flag(i, "in_stock", where, default=True)
         active = r.flag(i, "active", where, default=True)
         if category in inactive_categories:
@@ -458,6 +500,7 @@ def parse_menu(raw: Any, *, currency: str) -> ParsedMenu:
             is_veg=_veg(r.text(i, "item_attributeid", where, required=False), attributes),
             in_stock=in_stock, is_active=active, rank=r.integer(i, "itemrank", where),
             tax_external_ids=tuple(tax_ids), variations=tuple(variations), addon_groups=tuple(links),
+            order_types=order_types,
         ))
     _unique(variation_ids, "variation", r)
     if not r.problems and not items:
