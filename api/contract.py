@@ -259,7 +259,8 @@ OPERATIONS: dict[str, Operation] = {
         example={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 2, "notes": "less spicy"}]},
         errors={400: ("invalid_idempotency_key",), 409: ("idempotency_key_reused", "store_closed"),
                 422: ("table_mismatch", "order_type_not_allowed", "table_required", "unknown_menu_item",
-                      "menu_item_unavailable", "order_type_not_offered", "unknown_table", *_PRICING)},
+                      "menu_item_unavailable", "order_type_not_offered", "order_too_large", "unknown_table",
+                      *_PRICING)},
         rate_limited=True, request_headers=(IDEMPOTENCY_KEY,), answer_headers={200: (REPLAYED,)},
         description="Priced from the menu in the database. 200 replays the order of an earlier request with the "
                     "same Idempotency-Key and body, and creates nothing.",

@@ -13,6 +13,7 @@ from db import lifecycle
 from db import queries as q
 from db.errors import Conflict, NotFound, Unprocessable
 from db.pricing import (
+    MAX_AMOUNT,
     Addon,
     AddonGroup,
     InvalidChoices,
@@ -135,6 +136,11 @@ async def create(
             code=first.code,
             extra={"errors": [{"loc": p.loc, "msg": p.msg, "code": p.code} for p in exc.problems]},
         ) from exc
+    if max(totals.subtotal, totals.total) > MAX_AMOUNT:
+        # Only an imported menu gets here (prices, addons and taxes each within bounds, many of them at
+        # once): refuse before a JavaScript client or Convex loses units, and long before bigint overflows.
+        raise Unprocessable(f"the order comes to more than {MAX_AMOUNT} minor units; split it",
+                            code="order_too_large")
     order = await q.one(
         conn, "insert_order",
         restaurant_id=restaurant_id, table_id=new.table_id,

@@ -340,6 +340,26 @@ async def test_an_item_not_offered_for_the_orders_type_is_422_naming_its_line_an
     assert types["Paneer Tikka"] == ["dine_in", "takeaway", "delivery"]
 
 
+async def test_an_order_beyond_what_a_json_number_holds_exactly_is_422_and_writes_nothing(
+        client, menu, guest, db_sql):
+    """Every price, addon and tax of an imported menu is within bounds, but many at once multiply: 30 lines of 99
+    items at the largest price with 50 such addons and six 100 % taxes come to more than 2**53 minor units, which
+    a browser or Convex cannot hold exactly (thousands of taxes would overflow bigint: a 500). It is refused."""
+    rid, item = menu.shop.id, menu["Garlic Bread"]
+    db_sql("UPDATE menu_items SET price = 10000000000 WHERE id = %s", (item,))
+    group = _group(db_sql, rid, "Everything", 9)
+    addons = [_addon(db_sql, rid, group, f"Gold {n}", 10_000_000_000, n) for n in range(50)]
+    _link(db_sql, rid, item, group, 0, 50, 2)
+    for n in range(6):
+        _tax(db_sql, rid, item, f"Levy {n}", 10_000)
+    before = written(db_sql)
+    line = {"menu_item_id": item, "quantity": 99, "addon_ids": addons}
+    problem = expect(await client.post(menu.shop.url("/orders"), headers=guest.headers,
+                                       json={"items": [line] * 30}), 422)
+    assert problem["code"] == "order_too_large"
+    assert written(db_sql) == before
+
+
 async def test_addon_lists_that_repeat_an_addon_or_are_too_long_are_refused_at_the_edge(
         client, menu, guest, db_sql):
     before = written(db_sql)
