@@ -226,6 +226,33 @@ def test_item_ordertype_becomes_the_order_types_an_item_is_offered_for() -> None
     assert err.value.errors == ["item 10001 Paneer Tikka: item_ordertype '1;2' is not a list of order type codes"]
 
 
+def test_text_loses_control_characters_keeps_printable_unicode_and_ids_or_nul_refuse_the_menu() -> None:
+    """Names and descriptions keep every printable character (Devanagari, emoji, Arabic with its direction mark)
+    and their line breaks, and lose escape sequences, bells and C1 controls; an id holding a control character,
+    or a NUL anywhere (even in a field we do not read), makes the menu unreadable rather than a failed write."""
+    raw = fixture_menu()
+    paneer = find(raw["items"], "itemid", "10001")
+    paneer["itemname"] = "\x1b[1mपनीर टिक्का 🧀\x07"
+    paneer["itemdescription"] = "Smoky\u0085\r\nشاورما\u200f\tspicy"
+    find(raw["categories"], "categoryid", "500773")["categoryname"] = "Starters\x7f"
+    menu = parse_menu(raw, currency="INR")
+    item = next(i for i in menu.items if i.external_id == "10001")
+    assert (item.name, item.description) == ("[1mपनीर टिक्का 🧀", "Smoky\r\nشاورما\u200f\tspicy")
+    assert next(c.name for c in menu.categories if c.external_id == "500773") == "Starters"
+
+    for where, edit in (
+        ("itemid '10001\\x01'", lambda m: find(m["items"], "itemid", "10001").update(itemid="10001\x01")),
+        ("items[0].item_image_url", lambda m: m["items"][0].update(item_image_url="x\u0000")),
+        ("taxes[0].taxname", lambda m: m["taxes"][0].update(taxname="\ud800")),
+    ):
+        broken = fixture_menu()
+        edit(broken)
+        with pytest.raises(MenuFormatError) as err:
+            parse_menu(broken, currency="INR")
+        assert any(where in e for e in err.value.errors), err.value.errors
+        assert all("\x00" not in e and "\ud800" not in e for e in err.value.errors)
+
+
 def test_parse_menu_is_pure_and_leaves_its_input_alone() -> None:
     raw = fixture_menu()
     before = json.dumps(raw, sort_keys=True)

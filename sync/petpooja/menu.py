@@ -93,7 +93,7 @@ _OFF = {"0", "false", "no", "n"}
 def _q(value: Any) -> str:
     """A value as a message quotes it: a string in quotes, anything else as Python shows it,
     control characters escaped, at most 80 characters of it."""
-    return repr(shown(value)[:80]) if isinstance(value, str) else shown(value)[:80]
+    return f"'{shown(value)[:80]}'" if isinstance(value, str) else shown(value)[:80]
 
 
 class MenuFormatError(ValueError):
