@@ -10,7 +10,7 @@ document's links: restaurant -> table -> QR session -> order -> status moves, an
 restaurant -> category -> item -> order.
 
 Bounded for CI and repeatable: FUZZ_EXAMPLES cases per operation (default 25) and
-FUZZ_STEPS stateful steps, derandomized from FUZZ_SEED. A longer fuzz by hand:
+FUZZ_STEPS stateful steps (one walk, never replayed), derandomized from FUZZ_SEED. A longer fuzz by hand:
 
     FUZZ_EXAMPLES=500 FUZZ_STEPS=2000 FUZZ_SEED=$RANDOM .venv/bin/python -m pytest tests/test_fuzz.py -q
 
@@ -231,9 +231,14 @@ def test_a_walk_along_the_documents_links_finds_no_server_error(fuzz_schema: Bas
             super().validate_response(response, case, additional_checks=[validation_agrees_with_the_document],
                                       **kwargs)
 
+    # One long walk, generated once and never replayed: which steps a walk can take depends on
+    # what the server answered, and the server remembers every earlier walk (a category named
+    # 'Mains' exists after the first), so a second walk sharing a first one's beginning would
+    # meet other answers and hypothesis would call the strategy flaky. A failing walk is
+    # reported as it was found.
     Walk.run(settings=hypothesis.settings(
-        max_examples=FUZZ_SCENARIOS, stateful_step_count=FUZZ_STEPS, derandomize=True, deadline=None, database=None,
-        suppress_health_check=list(hypothesis.HealthCheck)))
+        max_examples=1, stateful_step_count=FUZZ_SCENARIOS * FUZZ_STEPS, derandomize=True, deadline=None,
+        database=None, phases=[hypothesis.Phase.generate], suppress_health_check=list(hypothesis.HealthCheck)))
     print("stateful steps:", sum(reached.values()), dict(sorted(reached.items())))  # the run's counts in -s output
     assert reached.get("POST /api/qr/{qr_token}/session 201"), reached
     assert reached.get("POST /api/restaurants/{rid}/orders 201"), reached
