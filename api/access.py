@@ -1,8 +1,9 @@
 """Who is calling, and what they may touch.
 
 Authentication reads the bearer token (no database). Authorisation for a restaurant's
-endpoints happens in ``restaurant_scope``: it opens the tenant transaction and, for a
-person, reads their role in that restaurant inside it. A caller with no business in the
+endpoints happens in ``restaurant_scope``: it opens the tenant transaction and, in the
+statement that binds it to the restaurant, checks a guest's session or reads a person's
+role there (enter_restaurant in schema.sql). A caller with no business in the
 restaurant gets 404 (ids do not leak); one whose role is not enough gets 403.
 """
 
@@ -22,9 +23,8 @@ from starlette.requests import Request
 from api.errors import ApiError
 from api.state import services
 from api.tokens import InvalidToken
-from db import tables, users
 from db.orders import Actor
-from db.queries import Conn
+from db.queries import Conn, Row
 
 OWNER_MANAGER = frozenset({"owner", "manager"})
 FLOOR = frozenset({"owner", "manager", "staff", "kitchen"})
@@ -99,15 +99,9 @@ def require_user(request: Request) -> Principal:
     return principal
 
 
-@asynccontextmanager
-async def restaurant_scope(
-    request: Request, restaurant_id: UUID, roles: frozenset[str], *, guest: bool = False
-) -> AsyncIterator[Scope]:
-    """A tenant transaction for ``restaurant_id`` once the caller may act in it.
-
-    ``roles`` are the member roles allowed; a platform admin may act everywhere;
-    ``guest`` lets a guest session of this very restaurant in.
-    """
+def knock(request: Request, restaurant_id: UUID, *, guest: bool = False) -> Principal:
+    """The caller of a restaurant's endpoint, refused before any database work when it is a
+    guest of another restaurant (404) or a guest where guests may not go (403)."""
     principal = authenticate(request)
     structlog.contextvars.bind_contextvars(restaurant_id=str(restaurant_id))
     if principal.kind == "guest":
@@ -115,21 +109,14 @@ async def restaurant_scope(
             raise ApiError(404, "not_found", "restaurant not found")
         if not guest:
             raise ApiError(403, "forbidden", "guest sessions cannot use this endpoint")
-    async with services(request).db.tenant(restaurant_id) as conn:
-        if principal.kind == "guest":
-            await _check_guest_session(conn, principal)
-            yield Scope(conn, principal, "guest")
-            return
-        assert principal.user_id is not None
-        row = await users.caller_role(conn, user_id=principal.user_id, restaurant_id=restaurant_id)
-        if row is None:
-            raise ApiError(401, "invalid_token", "the token's account no longer exists")
-        role = "admin" if row["is_platform_admin"] else row["role"]
-        if role is None:
-            raise ApiError(404, "not_found", "restaurant not found")
-        if role != "admin" and role not in roles:
-            raise ApiError(403, "forbidden", f"the {role} role cannot do this")
-        yield Scope(conn, principal, role)
+    return principal
+
+
+def entry_of(principal: Principal) -> dict[str, UUID | None]:
+    """What enter_restaurant (schema.sql) checks for this caller: its guest session or its account."""
+    if principal.kind == "guest":
+        return {"session_id": principal.session_id, "user_id": None}
+    return {"session_id": None, "user_id": principal.user_id}
 
 
 _SESSION_ENDED = {
@@ -140,21 +127,42 @@ _SESSION_ENDED = {
 }
 
 
-async def _check_guest_session(conn: Conn, principal: Principal) -> None:
-    """A guest token is only as good as its session: closing the table or replacing its QR
-    code ends the session (end_table_sessions in schema.sql) before the token expires.
+def admit(principal: Principal, entry: Row, roles: frozenset[str]) -> str:
+    """The caller's role in the restaurant once enter_restaurant's answer lets it in.
 
-    One primary-key probe in the request's own transaction, so there is no staleness: the
+    A guest token is only as good as its session: closing the table or replacing its QR code
+    ends the session (end_table_sessions in schema.sql) before the token expires. The check
+    is a primary-key probe in the request's own statement, so there is no staleness: the
     first request after the change is refused.
     """
-    assert principal.restaurant_id is not None
-    assert principal.session_id is not None
-    ended = await tables.guest_session_end(
-        conn, restaurant_id=principal.restaurant_id, session_id=principal.session_id
-    )
-    if ended is not None:
-        raise ApiError(401, "session_ended", _SESSION_ENDED[ended], extra={"reason": ended},
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if principal.kind == "guest":
+        ended = entry["session_end"]
+        if ended is not None:
+            raise ApiError(401, "session_ended", _SESSION_ENDED[ended], extra={"reason": ended},
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return "guest"
+    if not entry["user_found"]:
+        raise ApiError(401, "invalid_token", "the token's account no longer exists")
+    role: str | None = "admin" if entry["is_platform_admin"] else entry["role"]
+    if role is None:
+        raise ApiError(404, "not_found", "restaurant not found")
+    if role != "admin" and role not in roles:
+        raise ApiError(403, "forbidden", f"the {role} role cannot do this")
+    return role
+
+
+@asynccontextmanager
+async def restaurant_scope(
+    request: Request, restaurant_id: UUID, roles: frozenset[str], *, guest: bool = False
+) -> AsyncIterator[Scope]:
+    """A tenant transaction for ``restaurant_id`` once the caller may act in it.
+
+    ``roles`` are the member roles allowed; a platform admin may act everywhere;
+    ``guest`` lets a guest session of this very restaurant in.
+    """
+    principal = knock(request, restaurant_id, guest=guest)
+    async with services(request).db.restaurant(restaurant_id, **entry_of(principal)) as (conn, entry):
+        yield Scope(conn, principal, admit(principal, entry, roles))
 
 
 def path_restaurant_id(request: Request) -> UUID:

@@ -12,6 +12,7 @@ from uuid import UUID
 from db import lifecycle
 from db import queries as q
 from db.errors import Conflict, NotFound, Unprocessable
+from db.pool import trace_context
 from db.pricing import (
     MAX_AMOUNT,
     Addon,
@@ -70,36 +71,45 @@ class Created:
     replayed: bool = False
 
 
+async def context(
+    conn: Conn, *, restaurant_id: UUID, session_id: UUID | None, user_id: UUID | None,
+    key: str | None, item_ids: Sequence[UUID],
+) -> list[Row]:
+    """Everything needed to judge and price an order, in one statement that writes nothing
+    (order_context in schema.sql): the caller's entry (as enter_restaurant answers it), the
+    earlier use of its Idempotency-Key ``key``, and the named items' pricing rows."""
+    return await q.all(
+        conn, "order_context", restaurant_id=restaurant_id, trace_context=trace_context(), session_id=session_id,
+        user_id=user_id, key=key, item_ids=list(set(item_ids)),
+    )
+
+
 async def create(
-    conn: Conn, *, restaurant_id: UUID, new: NewOrder, actor: Actor, idempotency: Idempotency | None
+    conn: Conn, *, restaurant_id: UUID, new: NewOrder, actor: Actor, idempotency: Idempotency | None,
+    context: list[Row],
 ) -> Created:
-    """Creates an order in the caller's transaction, or returns the one its key created.
+    """Creates an order from its ``context()``, or returns the one its key created.
 
     Prices, tax and totals come from the menu in the database. An unknown, deleted,
     unavailable or other-restaurant item, or a variation or addons the item does not
-    allow, is Unprocessable; a guest's order while the store is closed is a Conflict. The
-    caller's transaction then rolls back, so nothing (not even the key) is written.
+    allow, is Unprocessable; a guest's order while the store is closed is a Conflict.
+    Nothing is written then (not even the key). The order is written by one statement, its
+    own transaction (place_order in schema.sql), so ``conn`` is in autocommit: under
+    read-committed isolation, reading the menu in the statement before is what reading it
+    earlier in the same transaction was (no lock was taken on it).
     """
-    if idempotency is not None:
-        claimed = await q.maybe_one(
-            conn, "claim_idempotency_key", restaurant_id=restaurant_id, key=idempotency.key,
-            principal=actor.principal, request_hash=idempotency.request_hash,
-        )
-        if claimed is None:
-            return await _replay(conn, restaurant_id, actor, idempotency)
-
-    ids = list({line.menu_item_id for line in new.lines})
-    rows = await q.all(conn, "order_menu", restaurant_id=restaurant_id, item_ids=ids)
-    if not rows:
+    head = context[0]
+    if idempotency is not None and head["key_principal"] is not None:
+        return await _replay(conn, restaurant_id, actor, idempotency)
+    if head["currency"] is None:
         raise NotFound("restaurant not found")
-    pricing = rows[0]
-    if actor.kind == "guest" and pricing["store_closed"]:
+    if actor.kind == "guest" and head["store_closed"]:
         raise Conflict(
-            "the restaurant is not taking orders right now" + (f": {pricing['closed_reason']}"
-                                                                 if pricing["closed_reason"] else ""),
-            code="store_closed", extra={"reason": pricing["closed_reason"], "reopens_at": pricing["reopens_at"]},
+            "the restaurant is not taking orders right now" + (f": {head['closed_reason']}"
+                                                                 if head["closed_reason"] else ""),
+            code="store_closed", extra={"reason": head["closed_reason"], "reopens_at": head["reopens_at"]},
         )
-    found = {row["id"]: row for row in rows if row["id"] is not None}
+    found = {row["id"]: row for row in context if row["id"] is not None}
     problems = [
         {"loc": ["body", "items", i, "menu_item_id"], "msg": "unknown menu item", "code": "unknown_menu_item"}
         for i, line in enumerate(new.lines) if line.menu_item_id not in found
@@ -127,7 +137,7 @@ async def create(
 
     menu = {i: _menu_price(row) for i, row in found.items()}
     try:
-        lines, totals = price_order(new.lines, menu, tax_rate_bps=pricing["tax_rate_bps"], tip=new.tip)
+        lines, totals = price_order(new.lines, menu, tax_rate_bps=head["tax_rate_bps"], tip=new.tip)
     except InvalidChoices as exc:
         first = exc.problems[0]
         raise Unprocessable(
@@ -141,12 +151,14 @@ async def create(
         # once): refuse before a JavaScript client or Convex loses units, and long before bigint overflows.
         raise Unprocessable(f"the order comes to more than {MAX_AMOUNT} minor units; split it",
                             code="order_too_large")
-    order = await q.one(
-        conn, "insert_order",
-        restaurant_id=restaurant_id, table_id=new.table_id,
-        session_id=new.session_id, placed_by_user=actor.id if actor.kind == "user" else None,
+    order = await q.maybe_one(
+        conn, "place_order",
+        restaurant_id=restaurant_id, trace_context=trace_context(),
+        key=idempotency.key if idempotency is not None else None,
+        principal=actor.principal, request_hash=idempotency.request_hash if idempotency is not None else None,
+        table_id=new.table_id, session_id=new.session_id, placed_by_user=actor.id if actor.kind == "user" else None,
         order_type=new.order_type, customer_name=new.customer_name, customer_phone=new.customer_phone,
-        notes=new.notes, currency=pricing["currency"], subtotal=totals.subtotal, tax=totals.tax,
+        notes=new.notes, currency=head["currency"], subtotal=totals.subtotal, tax=totals.tax,
         tip=totals.tip, discount=totals.discount, total=totals.total,
         positions=list(range(1, len(lines) + 1)),
         menu_item_ids=[line.menu_item_id for line in lines],
@@ -160,8 +172,11 @@ async def create(
         line_addons=[_addons_json(line) for line in lines],
         line_taxes=[_taxes_json(line) for line in lines],
         actor_type=actor.kind, actor_id=actor.id,
-        idempotency_key=idempotency.key if idempotency is not None else None,
     )
+    if order is None:
+        # A concurrent request with the same key committed first (place_order waited for it).
+        assert idempotency is not None
+        return await _replay(conn, restaurant_id, actor, idempotency)
     return Created(order)
 
 
@@ -198,12 +213,15 @@ def _taxes_json(line: PricedLine) -> str:
 
 
 async def _replay(conn: Conn, restaurant_id: UUID, actor: Actor, idempotency: Idempotency) -> Created:
-    earlier = await q.one(conn, "get_idempotency_key", restaurant_id=restaurant_id, key=idempotency.key)
-    if earlier["principal"] != actor.principal or earlier["request_hash"] != idempotency.request_hash:
-        raise Conflict(
-            "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
-        )
-    return Created(await get(conn, restaurant_id, earlier["order_id"]), replayed=True)
+    """The order an earlier request with this key created, if it was this caller's same request."""
+    async with conn.transaction():
+        await q.run(conn, "set_tenant", restaurant_id=restaurant_id, trace_context=trace_context())
+        earlier = await q.one(conn, "get_idempotency_key", restaurant_id=restaurant_id, key=idempotency.key)
+        if earlier["principal"] != actor.principal or earlier["request_hash"] != idempotency.request_hash:
+            raise Conflict(
+                "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
+            )
+        return Created(await get(conn, restaurant_id, earlier["order_id"]), replayed=True)
 
 
 async def get(conn: Conn, restaurant_id: UUID, order_id: UUID) -> Row:

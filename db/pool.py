@@ -21,7 +21,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from psycopg_pool import AsyncConnectionPool
 
 from db import queries as q
-from db.queries import Conn
+from db.queries import Conn, Row
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -66,6 +66,27 @@ class Database:
     async def tenant(self, restaurant_id: UUID) -> AsyncIterator[Conn]:
         async with self.pool.connection() as conn:
             await q.run(conn, "set_tenant", restaurant_id=restaurant_id, trace_context=trace_context())
+            yield conn
+
+    @asynccontextmanager
+    async def restaurant(
+        self, restaurant_id: UUID, *, session_id: UUID | None, user_id: UUID | None
+    ) -> AsyncIterator[tuple[Conn, Row]]:
+        """``tenant()`` for a caller, with what says whether it may come in, from the same
+        statement: its guest session's end (``session_end``), or its account (``user_found``,
+        ``is_platform_admin``, ``role``). See enter_restaurant in schema.sql."""
+        async with self.pool.connection() as conn:
+            entry = await q.one(conn, "enter_restaurant", restaurant_id=restaurant_id, trace_context=trace_context(),
+                                session_id=session_id, user_id=user_id)
+            yield conn, entry
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[Conn]:
+        """A connection on which every statement is its own transaction (autocommit), for
+        work done in one statement that scopes itself (order_context, place_order): no BEGIN
+        and COMMIT round trips. The pool puts it back in transaction mode (``_reset``)."""
+        async with self.pool.connection() as conn:
+            await conn.set_autocommit(True)
             yield conn
 
     @asynccontextmanager

@@ -53,17 +53,3 @@ async def by_qr_token(conn: Conn, qr_token: str) -> Row | None:
 
 async def open_guest_session(conn: Conn, *, restaurant_id: UUID, table_id: UUID, ttl_s: int) -> Row:
     return await q.one(conn, "insert_guest_session", restaurant_id=restaurant_id, table_id=table_id, ttl_s=ttl_s)
-
-
-async def guest_session_end(conn: Conn, *, restaurant_id: UUID, session_id: UUID) -> str | None:
-    """Why a guest session no longer lets its guest in, or None while it does.
-
-    ``table_closed`` or ``qr_rotated`` (end_table_sessions in schema.sql), ``expired``, or
-    ``gone`` when no such session exists (its table was deleted, or it was pruned).
-    """
-    row = await q.maybe_one(conn, "guest_session_state", restaurant_id=restaurant_id, session_id=session_id)
-    if row is None:
-        return "gone"
-    if row["ended_reason"] is not None:
-        return str(row["ended_reason"])
-    return "expired" if row["expired"] else None

@@ -38,10 +38,6 @@ async def memberships(conn: Conn, user_id: UUID) -> list[Row]:
     return await q.all(conn, "user_memberships", user_id=user_id)
 
 
-async def caller_role(conn: Conn, *, user_id: UUID, restaurant_id: UUID) -> Row | None:
-    return await q.maybe_one(conn, "caller_role", user_id=user_id, restaurant_id=restaurant_id)
-
-
 async def issue_refresh_token(
     conn: Conn, *, user_id: UUID, token: str, ttl_s: int, family_id: UUID | None = None
 ) -> None:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.access import FLOOR, MEMBERS, Scope, restaurant_scope
+from api.access import FLOOR, MEMBERS, Scope, admit, entry_of, knock, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
@@ -80,18 +80,33 @@ def _new_order(scope: Scope, body: NewOrder) -> orders.NewOrder:
 
 
 async def create_order(request: Request) -> Response:
+    """Two statements, each its own transaction (db/orders.py): the order's context, then the
+    order. The checks keep restaurant_scope's order: the caller (401/403/404), its rate limits
+    (429), then its body (4xx)."""
     svc = services(request)
-    async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
-        await svc.limits.hit(svc.limits.order_create, "order", scope.principal.actor.principal)
+    rid = _rid(request)
+    principal = knock(request, rid, guest=True)
+    try:
+        body: NewOrder | None = await json_body(request, NewOrder)
+    except ApiError as exc:
+        body, refused = None, exc
+    key = request.headers.get("idempotency-key")
+    async with svc.db.statements() as conn:
+        context = await orders.context(
+            conn, restaurant_id=rid, **entry_of(principal), key=key if key is not None and _KEY.match(key) else None,
+            item_ids=[line.menu_item_id for line in body.items] if body is not None else [],
+        )
+        scope = Scope(conn, principal, admit(principal, context[0], MEMBERS))
+        await svc.limits.hit(svc.limits.order_create, "order", principal.actor.principal)
         if scope.is_guest:
             # Per table too: a new session must not reset a guest's budget (docs/auth.md).
-            await svc.limits.hit(svc.limits.order_table, "order-table", str(scope.principal.table_id),
-                                 scope.principal.qr_tag or "")
-        body = await json_body(request, NewOrder)
-        created = await orders.create(
-            scope.conn, restaurant_id=_rid(request), new=_new_order(scope, body),
-            actor=scope.principal.actor, idempotency=_idempotency(request, body),
-        )
+            await svc.limits.hit(svc.limits.order_table, "order-table", str(principal.table_id), principal.qr_tag or "")
+        if body is None:
+            raise refused
+        new = _new_order(scope, body)
+        idempotency = _idempotency(request, body)
+        created = await orders.create(conn, restaurant_id=rid, new=new, actor=principal.actor,
+                                      idempotency=idempotency, context=context)
     structlog.contextvars.bind_contextvars(order_id=str(created.order["id"]), replayed=created.replayed)
     if created.replayed:
         return JSON(_order(created.order), status_code=200, headers={"Idempotent-Replayed": "true"})

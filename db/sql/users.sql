@@ -27,13 +27,6 @@ SELECT restaurant_id, role
  WHERE user_id = %(user_id)s
  ORDER BY created_at, restaurant_id;
 
--- name: caller_role
--- The caller's account flags and role in the transaction's restaurant (NULL role: not a member).
-SELECT u.is_platform_admin, m.role
-  FROM users u
-  LEFT JOIN memberships m ON m.user_id = u.id AND m.restaurant_id = %(restaurant_id)s
- WHERE u.id = %(user_id)s;
-
 -- name: insert_refresh_token
 -- Stores the hash of a new refresh token in its rotation family.
 INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
