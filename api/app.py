@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from api.admission import Admission
 from api.config import ConfigError, Settings, load_settings
 from api.credentials import credential_box
 from api.errors import EXCEPTION_HANDLERS
@@ -62,6 +63,8 @@ def create_app(
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level, cache=settings.production)
     metrics = Metrics()
+    admission = Admission(settings.admission_max_in_flight, settings.admission_retry_after_s)
+    metrics.in_flight.set_function(lambda: admission.in_flight)
     sync_metrics = SyncMetrics(metrics.registry)
     traced = tracing.setup("tabletop-api", os.environ)
     if traced:
@@ -75,7 +78,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                      timeout_s=settings.db_pool_timeout_s)
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
@@ -106,7 +110,7 @@ def create_app(
 
     middleware = [
         Middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes,
-                   production=settings.production,
+                   production=settings.production, admission=admission,
                    body_limits={"/api/webhooks/petpooja/pushmenu/": settings.petpooja_menu_push_max_bytes}),
         Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                    allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],

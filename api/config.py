@@ -34,6 +34,16 @@ class Settings(BaseModel):
     database_url: str | None = None
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(10, ge=1)
+    # The longest a request waits for a pool connection before it is refused with 503
+    # `overloaded` (a healthy wait is milliseconds; seconds mean the database is the bottleneck).
+    db_pool_timeout_s: float = Field(2.0, gt=0, le=60)
+    # Admission control (api/admission.py): HTTP requests in flight in this process above which a
+    # new one is refused at once with 503 `overloaded` and Retry-After (0: no limit); /health,
+    # /ready and /metrics are never refused. 64 for one process with a 10-connection pool: about
+    # 1-2 ms of CPU per order, so at most ~64-130 ms of work queued ahead of an admitted request,
+    # while six times the pool keeps every connection busy.
+    admission_max_in_flight: int = Field(64, ge=0)
+    admission_retry_after_s: int = Field(1, ge=1, le=3600)
 
     jwt_private_key: str | None = None  # PEM; or jwt_private_key_file
     jwt_private_key_file: Path | None = None

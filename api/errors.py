@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -98,6 +99,20 @@ async def _too_large(request: Request, exc: Exception) -> Response:
     return problem(ApiError(413, "payload_too_large", "the request body is larger than this API accepts"))
 
 
+def overloaded(retry_after_s: int, detail: str) -> ApiError:
+    """503 ``overloaded``: admission control's refusal (api/admission.py), or no database connection
+    in time. Retry-After tells when to try again."""
+    return ApiError(503, "overloaded", detail, headers={"Retry-After": str(retry_after_s)})
+
+
+async def _pool_timeout(request: Request, exc: Exception) -> Response:
+    """No database connection within DB_POOL_TIMEOUT_S: the database is the bottleneck. Nothing
+    was written by the transaction that never began; the client is told when to retry."""
+    services = request.app.state.services
+    services.metrics.refused_pool_timeout.inc()
+    return problem(overloaded(services.settings.admission_retry_after_s, "the database is at capacity; retry shortly"))
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", exc_info=exc)
     request_id = structlog.contextvars.get_contextvars().get("request_id", "")
@@ -111,5 +126,6 @@ EXCEPTION_HANDLERS = {
     DomainError: _domain_error,
     HTTPException: _http_exception,
     BodyTooLarge: _too_large,
+    PoolTimeout: _pool_timeout,
     Exception: _unhandled,
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -20,6 +20,20 @@ class Metrics:
             "http_request_duration_seconds", "HTTP request latency by route template and method.",
             ["method", "route"], registry=self.registry,
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        # Admission control (api/admission.py): requests refused with 503 `overloaded`, by why:
+        # in_flight (over ADMISSION_MAX_IN_FLIGHT) or pool_timeout (no connection within
+        # DB_POOL_TIMEOUT_S). They are in http_requests too, with their status.
+        self.refused = Counter(
+            "http_requests_refused", "Requests refused with 503 overloaded, by reason (in_flight, pool_timeout).",
+            ["reason"], registry=self.registry,
+        )
+        self.refused_in_flight = self.refused.labels("in_flight")
+        self.refused_pool_timeout = self.refused.labels("pool_timeout")
+        # Read at scrape time (set_function): nothing to update per request.
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "HTTP requests in progress in this process (/health, /ready, /metrics not "
+            "counted).", registry=self.registry,
         )
 
         # What the floor does, after commit: orders placed by channel (qr: a guest's phone,

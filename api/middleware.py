@@ -1,5 +1,5 @@
-"""Pure ASGI middleware around every request: request id, body cap, security headers,
-metrics, and one canonical log line per request.
+"""Pure ASGI middleware around every request: admission control (api/admission.py), request
+id, body cap, security headers, metrics, and one canonical log line per request.
 
 The last segment of a webhook path is a secret (it names and authenticates the caller,
 api/routes/webhooks.py): the request log shows it as ``[redacted]``.
@@ -15,6 +15,7 @@ from uuid import uuid4
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import Admission
 from api.errors import ApiError, BodyTooLarge, problem
 from api.metrics import Metrics
 
@@ -51,11 +52,12 @@ def security_headers(production: bool) -> list[tuple[bytes, bytes]]:
 class RequestContext:
     def __init__(
         self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, production: bool,
-        body_limits: Mapping[str, int] | None = None,
+        body_limits: Mapping[str, int] | None = None, admission: Admission | None = None,
     ):
         """``body_limits`` maps path prefixes to their own cap (a pushed menu is megabytes)."""
         self.app = app
         self.metrics = metrics
+        self.admission = admission or Admission(0, 1)
         self.max_body_bytes = max_body_bytes
         self.body_limits = dict(body_limits or {})
         self.headers = security_headers(production)
@@ -99,9 +101,14 @@ class RequestContext:
                     raise BodyTooLarge()
             return message
 
+        admitted = self.admission.enter(scope["path"])
         try:
             declared = dict(scope["headers"]).get(b"content-length")
-            if _CONTROL.search(scope["path"]):
+            if admitted is False:
+                # Before routing: a refused request reaches no handler, reads and writes nothing.
+                self.metrics.refused_in_flight.inc()
+                await self.admission.refusal()(scope, receive, send_with_headers)
+            elif _CONTROL.search(scope["path"]):
                 await problem(ApiError(404, "not_found", "no such path"))(scope, receive, send_with_headers)
             elif declared is not None and declared.isdigit() and int(declared) > cap:
                 # Refused before reading a byte of it.
@@ -111,6 +118,8 @@ class RequestContext:
             else:
                 await self.app(scope, capped_receive, send_with_headers)
         finally:
+            if admitted:
+                self.admission.leave()
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

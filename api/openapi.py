@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
 from api import schemas
+from api.admission import EXEMPT
 from api.contract import (
     GUEST_SESSION,
     METRICS_TOKEN,
@@ -56,6 +57,8 @@ restaurant's integrations.
 * Money is an integer in the minor unit of the restaurant's `currency`; ids are UUIDs; times
   are RFC 3339 in UTC.
 * Every response carries `X-Request-ID` (yours when you send one).
+* An overloaded server answers 503 `overloaded` with `Retry-After` (seconds) at once, before
+  doing anything: retry after that long. Only `/health`, `/ready` and `/metrics` are never refused.
 * Answers may gain fields: clients must ignore fields they do not know.
 """
 
@@ -145,7 +148,7 @@ def _operation(route: Route, op: Operation, ref: Any) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, answer in sorted(op.answers.items()):
         responses[str(status)] = _answer(status, answer, op, ref)
-    for status, codes in sorted(_errors(op).items()):
+    for status, codes in sorted(_errors(op, overloadable=route.path not in EXEMPT).items()):
         problem = _problem(status, codes, ref)
         if str(status) in responses:  # PetPooja's own 404 beside our problem+json one
             responses[str(status)]["content"].update(problem["content"])
@@ -155,7 +158,7 @@ def _operation(route: Route, op: Operation, ref: Any) -> dict[str, Any]:
     return document
 
 
-def _errors(op: Operation) -> dict[int, tuple[str, ...]]:
+def _errors(op: Operation, *, overloadable: bool = True) -> dict[int, tuple[str, ...]]:
     errors: dict[int, list[str]] = {}
     layers = [op.access.errors, op.errors]
     if op.body is not None:
@@ -164,6 +167,8 @@ def _errors(op: Operation) -> dict[int, tuple[str, ...]]:
         layers.append({422: ("validation_error",)})
     if op.rate_limited:
         layers.append({429: ("rate_limited",)})
+    if overloadable:  # admission control, or no database connection in time (api/admission.py)
+        layers.append({503: ("overloaded",)})
     for layer in layers:
         for status, codes in layer.items():
             errors.setdefault(status, [])
@@ -204,6 +209,9 @@ def _problem(status: int, codes: tuple[str, ...], ref: Any) -> dict[str, Any]:
     if status == 429:
         described["headers"] = {"Retry-After": _header(Header("Retry-After", {"type": "integer", "minimum": 1},
                                                               "seconds until the limit allows another request"))}
+    if "overloaded" in codes:
+        described["headers"] = {"Retry-After": _header(Header("Retry-After", {"type": "integer", "minimum": 1},
+                                                              "with `overloaded`: seconds to wait before retrying"))}
     return described
 
 
