@@ -112,11 +112,15 @@ def create_app(
         Middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                    production=settings.production, admission=admission,
                    body_limits={"/api/webhooks/petpooja/pushmenu/": settings.petpooja_menu_push_max_bytes}),
-        Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                   allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-                   allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-                   expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600),
     ]
+    if settings.cors_origins:
+        # Only with an origin to allow: without one it allowed nothing and cost every request a
+        # layer (a preflight is then a 405 problem like any other unserved method).
+        middleware.append(
+            Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                       expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600))
     routes = [*service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes, *orders.routes,
               *admin.routes, *integrations.routes, *webhooks.routes, *menu_sync.routes, *docs.routes]
     app = Starlette(

@@ -293,6 +293,17 @@ async def test_cors_allows_configured_origins_only(offline_client: httpx.AsyncCl
         await offline_client.get("/health", headers={"Origin": "https://evil.example"})).headers
 
 
+async def test_without_cors_origins_there_is_no_cors_layer(offline_client: httpx.AsyncClient) -> None:
+    """No CORS_ORIGINS: no answer carries a CORS header (not even Vary: Origin), and a preflight is refused like
+    any other unserved method, as a 405 problem."""
+    preflight = await offline_client.options("/api/auth/login", headers={
+        "Origin": "https://kitchen.example", "Access-Control-Request-Method": "POST"})
+    assert problem_code(preflight, 405) == "method_not_allowed"
+    simple = await offline_client.get("/health", headers={"Origin": "https://kitchen.example"})
+    for response in (preflight, simple):
+        assert not [h for h in response.headers if h.startswith("access-control-") or h == "vary"], response.headers
+
+
 # ------------------------------------------------------------------------------- headers
 
 
