@@ -3,8 +3,12 @@
 --   <restaurant id> <guest session token> <item id> <item id> <item id>
 -- written by bench/run.py; requests go round-robin over them. BENCH_RUN keeps keys of
 -- different runs apart. done() prints one JSON line for bench/run.py.
+-- thread_id is a global on purpose: setup() sets it in each thread's own Lua state with
+-- thread:set, which a local of the same name would shadow (every thread would then be thread 0,
+-- and two threads would send the same key to the same restaurant: replays, not orders).
 local next_thread = 0
-local targets, counter, thread_id = {}, 0, 0
+local targets, counter = {}, 0
+thread_id = 0
 
 function setup(thread)
   thread:set("thread_id", next_thread)

@@ -3,6 +3,8 @@ baseline measured in the same run. See bench/README.md.
 
     bash bench/run            # the full run (about ten minutes), table + JSON
     bash bench/run --smoke    # a few seconds per phase, small data: keeps it from rotting
+    bash bench/run --compare OLD.json [--against NEW.json]   # figures then / now / verdict
+    bash bench/run --noise    # the same commit three times: writes the noise band per figure
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from bench import data
+from bench import compare, data
 from bench.system import ROOT, Processes, cpu_used, peak_rss_mb, run_measured, tree_cpu_seconds, wait_http
 from db import embedded, migrate
 
@@ -48,14 +50,30 @@ class Plan:
     history: tuple[int, int]  # fullSync sizes; the larger is also the read path's restaurant
     menu_items: int
     retry_interval_s: float
+    baseline_clients: tuple[int, ...] = (1, 8)
+    # The open-loop window tied to the run: this fraction of the run's best pgbench tx/s.
+    tied_fraction: float = 0.2
+    # The overload window: open loop at this multiple of the run's best closed-loop rate.
+    overload_factor: float = 2.0
+    # Orders sent to a freshly started API process before its window is measured.
+    warmup_s: float = 1.0
 
 
-FULL = Plan(10, (1, 8, 32), (100, 300), 2000, (10_000, 100_000), 500, 30)
-SMOKE = Plan(3, (8,), (100,), 200, (500, 1000), 500, 5)
+# Fixed open-loop rates are extra windows beside the tied one; 100/s is also the rate of the
+# "Convex hanging" window (the first fixed rate).
+FULL = Plan(10, (1, 8, 32), (100,), 2000, (10_000, 100_000), 500, 30)
+SMOKE = Plan(3, (8,), (100,), 200, (500, 1000), 500, 5, baseline_clients=(8,))
+
+_STARTED = time.monotonic()
 
 
 def say(message: str) -> None:
-    print(f"==> {message}", file=sys.stderr, flush=True)
+    print(f"==> [{time.monotonic() - _STARTED:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def rate_of(figure: float, factor: float) -> int:
+    """A rate derived from a same-run figure, rounded to tens (at least 10/s)."""
+    return max(10, round(figure * factor / 10) * 10)
 
 
 class Run:
@@ -152,13 +170,23 @@ class Run:
         self.wait_synced(60)
 
     def wait_synced(self, timeout_s: float) -> float:
-        """Seconds until the outbox holds nothing unsynced for Convex."""
+        """Seconds until the outbox holds nothing unsynced for Convex (one connection polls, so
+        the polling itself adds next to nothing to Postgres's CPU of the window being measured)."""
         started = time.monotonic()
-        while self.pg("SELECT count(*) FROM sync_log WHERE status IN ('pending', 'failed', 'in_flight')")[0][0]:
-            if time.monotonic() - started > timeout_s:
-                raise RuntimeError(f"the outbox did not drain within {timeout_s:.0f}s")
-            time.sleep(0.05)
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while conn.execute("SELECT count(*) FROM sync_log"
+                               " WHERE status IN ('pending', 'failed', 'in_flight')").fetchone()[0]:  # type: ignore[index]
+                if time.monotonic() - started > timeout_s:
+                    raise RuntimeError(f"the outbox did not drain within {timeout_s:.0f}s")
+                time.sleep(0.05)
         return time.monotonic() - started
+
+    def per_order(self, before: dict[str, float], orders: int) -> dict[str, float]:
+        """CPU milliseconds per order of each process, from ``before`` (a window's start) to now."""
+        after = self.procs.cpu()
+        if not orders:
+            return {}
+        return {name: round((after[name] - before.get(name, 0.0)) * 1000 / orders, 3) for name in after}
 
     # ------------------------------------------------------------------ baselines
 
@@ -185,25 +213,33 @@ class Run:
             raise RuntimeError(f"pgbench failed: {done.stdout}")
         tps = float(re.search(r"tps = ([\d.]+) \(without", done.stdout).group(1))  # type: ignore[union-attr]
         latency = float(re.search(r"latency average = ([\d.]+) ms", done.stdout).group(1))  # type: ignore[union-attr]
+        processed = int(re.search(r"actually processed: (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
         cpu = cpu_used(before, after, done.seconds)
         cpu["pgbench"] = round(done.cpu_s / done.seconds, 2)
-        return {"clients": clients, "tps": round(tps, 1), "latency_avg_ms": latency, "cpu_cores": cpu}
+        per_tx = {name: round((after[name] - before[name]) * 1000 / processed, 3) for name in after if processed}
+        return {"clients": clients, "tps": round(tps, 1), "transactions": processed, "latency_avg_ms": latency,
+                "cpu_cores": cpu, "cpu_ms_per_tx": per_tx}
 
     # ------------------------------------------------------------------ load
 
-    def wrk(self, script: str, connections: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
+    def wrk(self, script: str, connections: int, seconds: float, env: dict[str, str],
+            base: str | None = None) -> dict[str, Any]:
         argv = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds:.0f}s",
-                "-s", str(BENCH / script), self.base]
+                "-s", str(BENCH / script), base or self.base]
         before = self.procs.cpu()
         done = run_measured(argv, {**os.environ, **env, "BENCH_RUN": f"{self.run_id}-{connections}-{time.time_ns()}"})
         after = self.procs.cpu()
         result = json.loads(done.stdout.split("WRKJSON ", 1)[1].splitlines()[0])
-        rps = result["requests"] / (result["duration_us"] / 1e6)
+        duration_s = result["duration_us"] / 1e6
+        rps = result["requests"] / duration_s
         cpu = cpu_used(before, after, done.seconds)
         cpu["wrk"] = round(done.cpu_s / done.seconds, 2)
-        return {"connections": connections, "rps": round(rps, 1), "non2xx": result["non2xx"],
-                "errors": result["errors"], "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000,
-                "p99_ms": result["p99_us"] / 1000, "max_ms": result["max_us"] / 1000, "cpu_cores": cpu}
+        return {"connections": connections, "requests": result["requests"], "rps": round(rps, 1),
+                "duration_s": round(duration_s, 2),
+                "ok_per_s": round((result["requests"] - result["non2xx"]) / duration_s, 1),
+                "non2xx": result["non2xx"], "errors": result["errors"], "p50_ms": result["p50_us"] / 1000,
+                "p90_ms": result["p90_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
+                "max_ms": result["max_us"] / 1000, "cpu_cores": cpu}
 
     def py_spy(self, service: str, name: str) -> subprocess.Popen[bytes]:
         """Samples a service's Python stacks for one load window (collapsed stacks + flame graph)."""
@@ -214,8 +250,8 @@ class Run:
                 "--output", str(self.out / f"profile-{name}.txt"), "--nonblocking"]
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
-    def open_loop(self, rate: int, seconds: float) -> dict[str, Any]:
-        argv = ["node", str(BENCH / "openloop.mjs"), self.base, str(self.targets), str(rate), str(seconds),
+    def open_loop(self, rate: int, seconds: float, base: str | None = None) -> dict[str, Any]:
+        argv = ["node", str(BENCH / "openloop.mjs"), base or self.base, str(self.targets), str(rate), str(seconds),
                 f"{self.run_id}-r{rate}-{time.time_ns()}"]
         before = self.procs.cpu()
         done = run_measured(argv)
@@ -236,43 +272,152 @@ class Run:
                       FROM sync_log
                      WHERE entity_type = 'order' AND status = 'synced'
                        AND created_at >= to_timestamp(%s)) x""", (since,))
+        if not row[0]:
+            return {"orders": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
         return {"orders": row[0], "p50_ms": round(float(row[1]), 1), "p99_ms": round(float(row[2]), 1),
                 "max_ms": round(float(row[3]), 1)}
 
+    def written(self, since: float, answered_201: int) -> dict[str, Any]:
+        """What the load's orders left in Postgres since ``since``: every order whole (its three
+        lines, its first event, its outbox row), no idempotency key claimed without its order,
+        and as many orders as 201s answered."""
+        ids = [s.id for s in self.shops]
+        [row] = self.pg("""
+            WITH w AS (SELECT restaurant_id, id FROM orders
+                        WHERE restaurant_id = ANY(%(ids)s::uuid[]) AND created_at >= to_timestamp(%(since)s))
+            SELECT (SELECT count(*) FROM w),
+                   (SELECT count(*) FROM w WHERE NOT EXISTS (
+                        SELECT 1 FROM order_items i WHERE i.restaurant_id = w.restaurant_id AND i.order_id = w.id)),
+                   (SELECT count(*) FROM w WHERE (
+                        SELECT count(*) FROM order_items i
+                         WHERE i.restaurant_id = w.restaurant_id AND i.order_id = w.id) <> 3),
+                   (SELECT count(*) FROM w WHERE NOT EXISTS (
+                        SELECT 1 FROM order_events e WHERE e.restaurant_id = w.restaurant_id AND e.order_id = w.id)),
+                   (SELECT count(*) FROM w WHERE NOT EXISTS (
+                        SELECT 1 FROM sync_log s WHERE s.entity_type = 'order' AND s.entity_id = w.id)),
+                   (SELECT count(*) FROM idempotency_keys k
+                     WHERE k.restaurant_id = ANY(%(ids)s::uuid[]) AND k.created_at >= to_timestamp(%(since)s)
+                       AND k.order_id IS NULL)""", {"ids": ids, "since": since})
+        orders, no_items, not_three, no_event, no_outbox, orphan_keys = row
+        return {"orders": orders, "answered_201": answered_201, "without_items": no_items,
+                "without_three_lines": not_three, "without_event": no_event, "without_outbox_row": no_outbox,
+                "keys_without_order": orphan_keys,
+                "whole": orders == answered_201 and not (no_items or not_three or no_event or no_outbox or orphan_keys)}
+
+    def orders_since(self, since: float) -> int:
+        ids = [s.id for s in self.shops]
+        [(count,)] = self.pg("SELECT count(*) FROM orders WHERE restaurant_id = ANY(%s::uuid[])"
+                             " AND created_at >= to_timestamp(%s)", (ids, since))
+        return int(count)
+
+    def closed_window(self, connections: int, *, base: str | None = None, profile: bool = False,
+                      propagation: bool = True) -> dict[str, Any]:
+        """wrk at ``connections``; CPU per order counts from the window's start until every
+        order it created is synced (the pusher's and the worker's work for them included)."""
+        self.fresh_convex()
+        since = time.time()
+        before = self.procs.cpu()
+        spy = self.py_spy("web", f"orders-c{connections}") if profile else None
+        result = self.wrk("orders.lua", connections, self.plan.seconds, {"BENCH_TARGETS": str(self.targets)}, base)
+        if spy is not None:
+            spy.wait()
+        if propagation:
+            result["propagation"] = self.propagation(since)
+        else:
+            result["drained_s"] = round(self.wait_synced(120), 2)
+        # Orders counted in Postgres: what was created, whatever wrk counted (it leaves out the
+        # requests in flight at its end, and would count an idempotent replay as one).
+        result["orders"] = self.orders_since(since)
+        result["orders_per_s"] = round(result["orders"] / result["duration_s"], 1)
+        result["cpu_ms_per_order"] = self.per_order(before, result["orders"])
+        return result
+
+    def open_window(self, rate: int) -> dict[str, Any]:
+        self.fresh_convex()
+        since = time.time()
+        before = self.procs.cpu()
+        result = self.open_loop(rate, self.plan.seconds)
+        result["propagation"] = self.propagation(since)
+        result["cpu_ms_per_order"] = self.per_order(before, result["accepted"])
+        result["written"] = self.written(since, result["statuses"].get("201", 0))
+        return result
+
+    def without_pusher(self, connections: int) -> dict[str, Any]:
+        """The pusher's share of the API's CPU: the same closed-loop window against a second
+        `web` process (the Procfile line, same settings) whose CONVEX_URL is empty, so it runs
+        no post-commit pusher; the worker delivers its orders. A second process rather than a
+        restart of the first, so the measured `web` stays the warm one; this one is warmed up
+        with orders before its window. The idle first process is not counted."""
+        port = PORT + 1
+        base = f"http://127.0.0.1:{port}"
+        service = self.procs.start_procfile("web", {**self.app_env, "PORT": str(port), "CONVEX_URL": ""},
+                                            name="web_nopush")
+        try:
+            wait_http(f"{base}/ready")
+            self.wrk("orders.lua", connections, self.plan.warmup_s, {"BENCH_TARGETS": str(self.targets)}, base)
+            result = self.closed_window(connections, base=base, propagation=False)
+        finally:
+            service.stop()
+            del self.procs.services["web_nopush"]
+        result["cpu_ms_per_order"]["web"] = result["cpu_ms_per_order"].pop("web_nopush", None)
+        result["cpu_cores"]["web"] = result["cpu_cores"].pop("web_nopush", 0.0)
+        return result
+
+    def overload(self, closed_best_per_s: float) -> dict[str, Any]:
+        """Open loop at overload_factor x the run's best closed-loop rate for one window: what
+        was accepted and how fast, what was refused (503) and how fast, that nothing was half
+        written, and how long after the burst the outbox is drained."""
+        rate = rate_of(closed_best_per_s, self.plan.overload_factor)
+        self.fresh_convex()
+        since = time.time()
+        before = self.procs.cpu()
+        result = self.open_loop(rate, self.plan.seconds)
+        result["catch_up_s"] = round(self.wait_synced(3 * self.plan.retry_interval_s + 120), 2)
+        result["responses_after_window_s"] = round(max(0.0, result["wall_s"] - self.plan.seconds), 2)
+        result["offered_of_closed_best"] = {"closed_best_per_s": closed_best_per_s,
+                                            "factor": self.plan.overload_factor}
+        result["cpu_ms_per_order"] = self.per_order(before, result["accepted"])
+        result["propagation"] = self.propagation(since)
+        result["written"] = self.written(since, result["statuses"].get("201", 0))
+        return result
+
     def orders(self) -> None:
         plan = self.plan
-        say("baseline: pgbench, the order transaction, 1 and 8 clients")
+        say(f"baseline: pgbench, the order transaction, {', '.join(map(str, plan.baseline_clients))} clients")
         self.results["baseline_orders"] = [self.pgbench("order_tx.sql.in", self.baseline_shops, c, plan.seconds)
-                                           for c in (1, 8)]
+                                           for c in plan.baseline_clients]
         data.forget_orders(self.admin_url, [s.id for s in self.baseline_shops])
         closed = []
+        top = max(plan.concurrency)
         for c in plan.concurrency:
             say(f"orders, closed loop, {c} connections")
-            self.fresh_convex()
-            since = time.time()
-            spy = self.py_spy("web", f"orders-c{c}") if self.profile and c == max(plan.concurrency) else None
-            result = self.wrk("orders.lua", c, plan.seconds, {"BENCH_TARGETS": str(self.targets)})
-            if spy is not None:
-                spy.wait()
-            result["propagation"] = self.propagation(since)
-            closed.append(result)
+            closed.append(self.closed_window(c, profile=self.profile and c == top))
         self.results["orders_closed"] = closed
         self.results["api_peak_rss_mb"] = round(peak_rss_mb(self.procs.services["web"].proc.pid), 1)
+        say(f"orders, closed loop, {top} connections, against an API without its pusher")
+        self.results["orders_closed_no_pusher"] = self.without_pusher(top)
+        best_tps = max(b["tps"] for b in self.results["baseline_orders"])
+        rate = rate_of(best_tps, plan.tied_fraction)
+        say(f"orders, open loop, {rate}/s ({plan.tied_fraction} x pgbench's {best_tps:.0f} tx/s)")
+        tied = self.open_window(rate)
+        tied["tied_to"] = {"pgbench_tps": best_tps, "fraction": plan.tied_fraction}
+        self.results["orders_open_tied"] = tied
         opened = []
         for rate in plan.rates:
             say(f"orders, open loop, {rate}/s")
-            self.fresh_convex()
-            since = time.time()
-            result = self.open_loop(rate, plan.seconds)
-            result["propagation"] = self.propagation(since)
-            opened.append(result)
+            opened.append(self.open_window(rate))
         self.results["orders_open"] = opened
         say(f"orders, open loop, {plan.rates[0]}/s with Convex hanging (the pusher must add nothing)")
         self.convex("fault", {"mode": "hang"})
+        before = self.procs.cpu()
         hanging = self.open_loop(plan.rates[0], plan.seconds)
+        hanging["cpu_ms_per_order"] = self.per_order(before, hanging["accepted"])  # the load window only
         self.convex("fault", {"mode": "ok"})
         self.results["orders_open_convex_hanging"] = hanging
         self.wait_synced(3 * plan.retry_interval_s + 60)
+        best = max(c["orders_per_s"] for c in closed)
+        say(f"overload: open loop at {plan.overload_factor} x the best closed-loop rate ({best:.0f}/s)")
+        self.results["orders_overload"] = self.overload(best)
 
     def recovery(self) -> None:
         plan = self.plan
@@ -398,44 +543,144 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "kernel": platform.release()}
 
 
-def main() -> int:
+def commit() -> dict[str, Any]:
+    """The commit measured, and whether the working tree differed from it."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603,S607
+        return done.stdout.strip()
+    return {"sha": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s")[:120],
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def _rates(value: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in value.split(","))
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="seconds per phase and small data")
+    plan = parser.add_argument_group("the plan (also what --compare and --noise run)")
+    plan.add_argument("--smoke", action="store_true", help="seconds per phase and small data")
+    plan.add_argument("--only-orders", action="store_true", help="only the order-creation phases")
+    plan.add_argument("--rates", type=_rates, help="fixed open-loop rates beside the tied one, e.g. 100,300")
+    plan.add_argument("--concurrency", type=_rates, help="closed-loop connections, e.g. 8,32")
     parser.add_argument("--profile", action="store_true", help="py-spy the API at the highest concurrency")
-    parser.add_argument("--only-orders", action="store_true", help="only the order-creation phases (for profiling)")
-    parser.add_argument("--rates", type=lambda v: tuple(int(x) for x in v.split(",")), help="open-loop rates, e.g. 300")
-    parser.add_argument("--concurrency", type=lambda v: tuple(int(x) for x in v.split(",")), help="e.g. 8,32")
-    parser.add_argument("--json", type=Path, help="where to write the results (default .data/bench/<time>.json)")
-    args = parser.parse_args()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = ROOT / ".data" / "bench" / stamp
-    out.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--json", type=Path, help="the results' path (default .data/bench/<time>/results.json)")
+    parser.add_argument("--compare", type=Path, metavar="OLD",
+                        help="compare with a saved results JSON: after this run, or with --against")
+    parser.add_argument("--against", type=Path, metavar="NEW", help="with --compare: a saved run instead of a new one")
+    parser.add_argument("--noise", action="store_true", help="run the plan --repeat times; write the noise bands")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of --noise (default 3)")
+    parser.add_argument("--noise-from", type=Path, nargs="+", metavar="RUN",
+                        help="write the noise bands from saved runs of one commit (no run)")
+    parser.add_argument("--noise-file", type=Path, default=BENCH / "noise.json",
+                        help="the bands --compare reads and --noise writes (default bench/noise.json)")
+    args = parser.parse_args(argv)
+    if args.against and not args.compare:
+        parser.error("--against needs --compare OLD")
+    return args
+
+
+def plan_flags(args: argparse.Namespace) -> list[str]:
+    flags = [*(["--smoke"] if args.smoke else []), *(["--only-orders"] if args.only_orders else [])]
+    if args.rates:
+        flags += ["--rates", ",".join(map(str, args.rates))]
+    if args.concurrency:
+        flags += ["--concurrency", ",".join(map(str, args.concurrency))]
+    return flags
+
+
+def load(path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def label(path: Path, r: dict[str, Any]) -> str:
+    c = r.get("commit") or {}
+    sha = f"{c['sha'][:10]}{'+dirty' if c.get('dirty') else ''} " if c.get("sha") else ""
+    return f"{path} ({sha}{' '.join(r.get('flags', [])) or 'flags not recorded'})"
+
+
+def print_compare(old: Path, new: Path, noise_file: Path) -> None:
+    then, now = load(old), load(new)
+    bands = load(noise_file).get("bands", {}) if noise_file.exists() else {}
+    print(compare.render(compare.compare(then, now, bands), label(old, then), label(new, now)))
+    print(f"bands: {noise_file}" if bands else f"bands: none ({noise_file} missing): the default for every figure")
+
+
+def write_noise(runs: list[Path], noise_file: Path) -> None:
+    results = [load(p) for p in runs]
+    shas = {(r.get("commit") or {}).get("sha") for r in results}
+    bands, values = compare.noise_bands(results), compare.noise_values(results)
+    noise = {
+        "measured": True, "runs": [str(p) for p in runs], "commits": sorted(s or "?" for s in shas),
+        "flags": results[0].get("flags"), "spread": "(max - min) / min over the runs, per figure",
+        "bands": bands, "values": values,
+    }
+    noise_file.write_text(json.dumps(noise, indent=2) + "\n")
+    for name, band in bands.items():
+        shown = ", ".join("-" if v is None else f"{v:.3f}" for v in values[name])
+        print(f"  {name:<28} ±{band:6.1%}   ({shown})")
+    if len(shas) > 1:
+        say(f"warning: the runs are of different commits {sorted(s or '?' for s in shas)}")
+    say(f"noise bands: {noise_file}")
+
+
+def measure(args: argparse.Namespace, out: Path) -> Path:
+    """One run of the plan; returns the path of its results JSON."""
     plan = SMOKE if args.smoke else FULL
     plan = dataclasses.replace(plan, rates=args.rates or plan.rates, concurrency=args.concurrency or plan.concurrency)
     run = Run(plan, out, profile=args.profile)
+    run.results["commit"] = commit()
+    run.results["flags"] = plan_flags(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the services on the way out
     started = time.monotonic()
     try:
         run.start()
         run.seed()
         run.orders()
-        if args.only_orders:
-            print(json.dumps({k: run.results[k] for k in ("baseline_orders", "orders_closed", "orders_open")},
-                             indent=1))
-            return 0
-        run.recovery()
-        run.reads()
-        run.full_sync()
+        if not args.only_orders:
+            run.recovery()
+            run.reads()
+            run.full_sync()
     finally:
         run.stop()
     run.results["wall_seconds"] = round(time.monotonic() - started, 1)
     from bench.report import table, verdicts
 
     run.results["targets"] = verdicts(run.results)
-    path = args.json or out / "results.json"
+    path: Path = args.json or out / "results.json"
     path.write_text(json.dumps(run.results, indent=2, default=str) + "\n")
     print(table(run.results))
     say(f"results: {path}  (process logs in {out})")
+    return path
+
+
+def main() -> int:
+    args = parse()
+    if args.compare and args.against:
+        print_compare(args.compare, args.against, args.noise_file)
+        return 0
+    if args.noise_from:
+        write_noise(args.noise_from, args.noise_file)
+        return 0
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = ROOT / ".data" / "bench" / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    if args.noise:
+        # Separate processes: each run starts and stops its own Postgres, stand-in and API.
+        runs = []
+        for n in range(1, args.repeat + 1):
+            say(f"noise: run {n} of {args.repeat}")
+            path = out / f"noise-{n}.json"
+            subprocess.run([sys.executable, "-m", "bench.run", *plan_flags(args), "--json", str(path)],  # noqa: S603
+                           cwd=ROOT, check=True)
+            runs.append(path)
+        write_noise(runs, args.noise_file)
+        return 0
+    path = measure(args, out)
+    if args.compare:
+        print()
+        print_compare(args.compare, path, args.noise_file)
     return 0
 
 

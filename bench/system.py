@@ -117,13 +117,14 @@ class Processes:
         self.services[name] = service
         return service
 
-    def start_procfile(self, entry: str, env: Mapping[str, str]) -> Service:
-        """Starts one Procfile line exactly as written (the shell expands its ${VAR:-x})."""
+    def start_procfile(self, entry: str, env: Mapping[str, str], *, name: str | None = None) -> Service:
+        """Starts one Procfile line exactly as written (the shell expands its ${VAR:-x}), as
+        service ``name`` (the entry's own name unless given)."""
         lines = (ROOT / "Procfile").read_text().splitlines()
         line = next(text for text in lines if text.startswith(f"{entry}:"))
         command = line.split(":", 1)[1].strip()
         path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.environ['PATH'])}"
-        return self.start(entry, ["/bin/sh", "-c", f"exec {command}"], {**env, "PATH": path})
+        return self.start(name or entry, ["/bin/sh", "-c", f"exec {command}"], {**env, "PATH": path})
 
     def pids(self) -> dict[str, int]:
         return {**{n: s.proc.pid for n, s in self.services.items()}, **self.extra_pids}

@@ -20,17 +20,43 @@ def test_the_benchmark_smoke_run_completes_every_phase_with_every_request_answer
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads(out.read_text())
 
-    assert all(b["tps"] > 0 for b in results["baseline_orders"])
-    for run in results["orders_closed"]:
+    assert all(b["tps"] > 0 and b["cpu_ms_per_tx"]["postgres"] > 0 for b in results["baseline_orders"])
+    no_pusher = results["orders_closed_no_pusher"]
+    for run in [*results["orders_closed"], no_pusher]:
         assert run["rps"] > 0
         assert (run["non2xx"], run["errors"]) == (0, 0)
-        assert run["propagation"]["orders"] > 0
-    for run in [*results["orders_open"], results["orders_open_convex_hanging"]]:
+        # Every answered request created an order (no key sent twice: replays are not orders);
+        # wrk leaves out the requests in flight when it stops, at most one per connection.
+        answered = run["requests"] - run["non2xx"]
+        assert answered <= run["orders"] <= answered + run["connections"]
+        assert {"web", "postgres", "convex"} <= set(run["cpu_ms_per_order"])
+        assert run["cpu_ms_per_order"]["web"] > 0
+    assert all(run["propagation"]["orders"] > 0 for run in results["orders_closed"])
+    assert no_pusher["connections"] == max(run["connections"] for run in results["orders_closed"])
+    assert "web_nopush" not in no_pusher["cpu_ms_per_order"]  # reported as the API's own figure
+
+    tied = results["orders_open_tied"]
+    assert tied["rate"] == max(10, round(0.2 * max(b["tps"] for b in results["baseline_orders"]) / 10) * 10)
+    for run in [tied, *results["orders_open"], results["orders_open_convex_hanging"]]:
         assert run["statuses"] == {"201": run["requests"]}
         assert run["errors"] == 0
-    # Every order of an open-loop window reached Convex (counted by the propagation query).
-    assert [r["propagation"]["orders"] for r in results["orders_open"]] == [
-        r["requests"] for r in results["orders_open"]]
+        assert run["cpu_ms_per_order"]["web"] > 0
+    # Every order of an open-loop window is whole and reached Convex (counted by the propagation query).
+    for run in [tied, *results["orders_open"]]:
+        assert run["written"]["whole"]
+        assert run["propagation"]["orders"] == run["requests"]
+
+    overload = results["orders_overload"]
+    best = max(run["orders_per_s"] for run in results["orders_closed"])
+    assert overload["rate"] == max(10, round(2 * best / 10) * 10)
+    assert overload["errors"] == 0
+    assert set(overload["statuses"]) <= {"201", "503"}  # a refusal is 503, anything else is a failure
+    assert overload["statuses"].get("201", 0) + overload["statuses"].get("503", 0) == overload["requests"]
+    assert overload["refusals_without_retry_after"] == 0
+    assert set(overload["refusal_codes"]) <= {"overloaded"}
+    assert overload["written"]["whole"]
+    assert overload["written"]["orders"] == overload["statuses"].get("201", 0)
+    assert overload["catch_up_s"] >= 0
     recovery = results["recovery"]
     assert recovery["rows_failed_at_end_of_outage"] > 0
     assert recovery["rows_synced"] >= recovery["orders"]
