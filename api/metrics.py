@@ -21,6 +21,7 @@ class Metrics:
             ["method", "route"], registry=self.registry,
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         # Admission control (api/admission.py): requests refused with 503 `overloaded`, by why:
         # in_flight (over ADMISSION_MAX_IN_FLIGHT) or pool_timeout (no connection within
         # DB_POOL_TIMEOUT_S). They are in http_requests too, with their status.
@@ -47,8 +48,14 @@ class Metrics:
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # Label children resolved once per (method, route, status): labels() validates, converts
+        # and locks on every call. As many entries as the registry has series.
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = self._request_children[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
