@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from uuid import uuid4
+from secrets import token_hex
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +20,7 @@ from api.errors import ApiError, BodyTooLarge, problem
 from api.metrics import Metrics
 
 log = structlog.get_logger("api")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 # A path segment with a control character names nothing (a NUL reached Postgres as a QR token: a 500).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WEBHOOKS_PREFIX = "/api/webhooks/"
@@ -72,21 +72,31 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid4().hex
+        # The two headers read here, in one pass (ASGI names are lower-case; the last one wins).
+        incoming, declared = b"", None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+            elif name == b"content-length":
+                declared = value
+        if _REQUEST_ID.match(incoming):
+            request_id = incoming.decode("ascii")
+        else:
+            request_id = token_hex(16)  # 32 hex digits, as uuid4().hex, without building a UUID
+            incoming = request_id.encode("ascii")
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
-        extra_headers = [*self.headers, (b"x-request-id", request_id.encode())]
+        extra_headers = [*self.headers, (b"x-request-id", incoming)]
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                added = [(k, v) for k, v in extra_headers if k not in present]
-                message["headers"] = [*message.get("headers", []), *added]
+                headers = message.get("headers", [])
+                present = {k.lower() for k, _ in headers}
+                message["headers"] = [*headers, *((k, v) for k, v in extra_headers if k not in present)]
             await send(message)
 
         received = 0
@@ -103,7 +113,6 @@ class RequestContext:
 
         admitted = self.admission.enter(scope["path"])
         try:
-            declared = dict(scope["headers"]).get(b"content-length")
             if admitted is False:
                 # Before routing: a refused request reaches no handler, reads and writes nothing.
                 self.metrics.refused_in_flight.inc()
