@@ -6,6 +6,7 @@ Pure functions over results dicts (bench/run.py's JSON); bench/run.py does the I
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -195,7 +196,8 @@ def noise_bands(runs: Sequence[Results]) -> dict[str, float]:
     for name in (f.name for f in FIGURES):
         values = [v for v in (figures(r)[name] for r in runs) if v is not None]
         if len(values) == len(runs) >= 2 and min(values) > 0:
-            bands[name] = round((max(values) - min(values)) / min(values), 3)
+            # Rounded up, so that no two of these runs would be judged apart.
+            bands[name] = math.ceil((max(values) - min(values)) / min(values) * 1000) / 1000
     return bands
 
 

@@ -1,7 +1,7 @@
 """The benchmark: the real system end to end on this machine, every figure beside a
 baseline measured in the same run. See bench/README.md.
 
-    bash bench/run            # the full run (about ten minutes), table + JSON
+    bash bench/run            # the full run (about five minutes), table + JSON
     bash bench/run --smoke    # a few seconds per phase, small data: keeps it from rotting
     bash bench/run --compare OLD.json [--against NEW.json]   # figures then / now / verdict
     bash bench/run --noise    # the same commit three times: writes the noise band per figure

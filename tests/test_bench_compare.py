@@ -68,7 +68,9 @@ def test_a_change_within_the_band_is_the_same_and_beyond_it_better_or_worse_by_t
     assert compare.verdict(0.34, 0.36, 0.12, "higher")[1] == "same"
     assert compare.verdict(0.34, 0.25, 0.12, "higher")[1] == "worse"
     # p99 at the tied rate: lower is better.
-    assert compare.verdict(91.8, 47.0, 0.28, "lower") == (pytest.approx((47.0 - 91.8) / 91.8), "better")
+    change, judged = compare.verdict(91.8, 47.0, 0.28, "lower")
+    assert judged == "better"
+    assert change == pytest.approx((47.0 - 91.8) / 91.8)
     assert compare.verdict(72.0, 91.8, 0.28, "lower")[1] == "same"  # the same commit, back to back
     assert compare.verdict(47.0, 91.8, 0.28, "lower")[1] == "worse"
     assert compare.verdict(None, 47.0, 0.28, "lower") == (None, "n/a")
@@ -108,3 +110,8 @@ def test_the_noise_band_is_the_widest_relative_spread_of_one_commits_runs() -> N
     assert bands["throughput_ratio"] == pytest.approx((max(ratios) - min(ratios)) / min(ratios), abs=1e-3)
     assert bands["api_cpu_ratio"] == 0.0  # the same CPU figures in every run
     assert "overload_accepted_p99_ms" not in bands  # missing from one run: no band, the default applies
+    # No two runs of the commit are judged apart by its own bands.
+    for then in runs:
+        for now in runs:
+            rows = compare.compare(then, now, bands)
+            assert {row.verdict for row in rows if row.name in bands} == {"same"}
