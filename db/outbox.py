@@ -34,11 +34,13 @@ class Backoff:
 
 
 async def claim_entities(
-    conn: Conn, keys: Iterable[EntityKey], *, target: str, owner: str, lease_s: float
+    conn: Conn, keys: Iterable[EntityKey], *, target: str, owner: str, lease_s: float, trace_context: str
 ) -> list[Row]:
+    """Claims the entities' pending rows and binds the transaction to the system scope (with
+    ``trace_context`` as set_system_scope records it): run it on an unscoped connection."""
     keys = list(keys)
     return await q.all(
-        conn, "claim_entities", target=target, owner=owner, lease_s=lease_s,
+        conn, "claim_entities", target=target, owner=owner, lease_s=lease_s, trace_context=trace_context,
         entity_types=[k.entity_type for k in keys], entity_ids=[k.entity_id for k in keys],
     )
 
@@ -56,6 +58,11 @@ async def renew(conn: Conn, ids: Sequence[int], *, owner: str, lease_s: float) -
 
 async def mark_synced(conn: Conn, ids: Sequence[int], *, owner: str) -> int:
     return await q.run(conn, "mark_synced", ids=list(ids), owner=owner)
+
+
+async def mark_synced_alone(conn: Conn, ids: Sequence[int], *, owner: str) -> int:
+    """mark_synced in one self-scoping statement, for an autocommit connection (Database.statements)."""
+    return int((await q.one(conn, "mark_synced_alone", ids=list(ids), owner=owner))["marked"])
 
 
 async def mark_failed(

@@ -26,7 +26,7 @@ import structlog
 
 from db import outbox
 from db.outbox import EntityKey
-from db.pool import Database
+from db.pool import Database, trace_context
 from db.queries import Conn, Row
 from sync import tracing
 from sync.metrics import SyncMetrics
@@ -64,16 +64,18 @@ class Engine:
         keys = list(keys)
 
         async def claim(conn: Conn) -> list[Row]:
+            # Binds the transaction to the system scope itself: one statement fewer per round.
             return await outbox.claim_entities(conn, keys, target=target.name, owner=self.owner,
-                                               lease_s=target.policy.lease_s)
+                                               lease_s=target.policy.lease_s, trace_context=trace_context())
 
-        return await self.round(target, claim)
+        return await self.round(target, claim, claim_scopes=True)
 
     # -- one round --------------------------------------------------------------------
 
-    async def round(self, target: Target[Any], claim: ClaimRows) -> Report:
+    async def round(self, target: Target[Any], claim: ClaimRows, *, claim_scopes: bool = False) -> Report:
+        """``claim_scopes``: the claim binds its transaction to the system scope itself."""
         started = time.perf_counter()
-        async with self.db.system() as conn:
+        async with self.db.unscoped() if claim_scopes else self.db.system() as conn:
             rows = await claim(conn)
             jobs = await target.prepare(conn, rows) if rows else []
         report = Report(claimed=len(rows))
@@ -82,7 +84,12 @@ class Engine:
         report.rounds = 1
         ids = [row["id"] for row in rows]
         spans = tracing.delivery_spans(target.name, jobs)
-        heartbeat = asyncio.create_task(self._heartbeat(target, ids), name=f"lease-{target.name}")
+        # The lease is renewed only by a delivery that outlasts a third of it: most rounds end
+        # well before, and never start the heartbeat's task.
+        heartbeat: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            target.policy.lease_s / 3, lambda: heartbeat.append(
+                asyncio.create_task(self._heartbeat(target, ids), name=f"lease-{target.name}")))
         try:
             with tracing.current(spans):
                 outcomes = await self._deliver(target, jobs)
@@ -93,12 +100,13 @@ class Engine:
             tracing.end_spans(spans, None)
             raise
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            timer.cancel()
+            for task in heartbeat:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         tracing.end_spans(spans, outcomes)
-        async with self.db.system() as conn:
-            await self._record(conn, target, jobs, outcomes, report)
+        await self._record(target, jobs, outcomes, report)
         self._observe(target, outcomes, report, time.perf_counter() - started)
         return report
 
@@ -124,20 +132,32 @@ class Engine:
         return [job.settled if job.settled is not None else next(answers) for job in jobs]
 
     async def _heartbeat(self, target: Target[Any], ids: list[int]) -> None:
-        """Renews the round's leases every third of a lease while the delivery is alive."""
+        """Renews the round's leases now (a third of a lease into the delivery) and every
+        third of a lease after, while the delivery is alive."""
         interval = target.policy.lease_s / 3
         while True:
-            await asyncio.sleep(interval)
             try:
                 async with self.db.system() as conn:
                     await outbox.renew(conn, ids, owner=self.owner, lease_s=target.policy.lease_s)
             except Exception as exc:  # the database may be down: the lease runs out, another takes over
                 log.warning("sync_lease_renewal_failed", target=target.name, error=str(exc))
+            await asyncio.sleep(interval)
 
     # -- recording --------------------------------------------------------------------
 
-    async def _record(self, conn: Conn, target: Target[Any], jobs: Sequence[Job[Any]],
-                      outcomes: Sequence[Outcome], report: Report) -> None:
+    async def _record(self, target: Target[Any], jobs: Sequence[Job[Any]], outcomes: Sequence[Outcome],
+                      report: Report) -> None:
+        if not target.policy.supersede and all(isinstance(outcome, Delivered) for outcome in outcomes):
+            # The usual round: every row delivered, one self-scoping statement, no transaction.
+            async with self.db.statements() as conn:
+                report.synced += await outbox.mark_synced_alone(
+                    conn, [row_id for job in jobs for row_id in job.row_ids], owner=self.owner)
+            return
+        async with self.db.system() as conn:
+            await self._record_each(conn, target, jobs, outcomes, report)
+
+    async def _record_each(self, conn: Conn, target: Target[Any], jobs: Sequence[Job[Any]],
+                           outcomes: Sequence[Outcome], report: Report) -> None:
         policy = target.policy
         synced: list[int] = []
         superseding: list[Job[Any]] = []

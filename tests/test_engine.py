@@ -11,12 +11,14 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from db.outbox import Backoff
+from db import queries
+from db.outbox import Backoff, EntityKey
 from db.pool import Database
 from db.queries import Conn, Row
 from sync.config import SyncSettings
@@ -205,6 +207,31 @@ async def test_a_target_that_raises_has_every_job_retried_and_loses_nothing(
     assert (report.claimed, report.failed) == (2, 2)
     assert {(row["status"], row["last_error"]) for row in audit_rows(db_sql)} == {
         ("failed", "the audit target crashed: RuntimeError: a bug in the target")}
+
+
+async def test_a_pushed_round_claims_in_one_statement_and_records_its_deliveries_in_one_autocommit_statement(
+        make_restaurant, place, routed, db_sql, system_db, monkeypatch):
+    r = await make_restaurant()
+    routed(r)
+    orders = [await place(r) for _ in range(2)]
+    sent: list[tuple[str, bool]] = []
+    execute = queries._execute
+
+    async def spy(conn: Conn, name: str, params: dict[str, Any]) -> Any:
+        sent.append((name, conn.autocommit))
+        return await execute(conn, name, params)
+
+    monkeypatch.setattr(queries, "_execute", spy)
+    report = await Engine(system_db, owner="pusher").round_entities(
+        Scripted(), [EntityKey("order", UUID(o["id"])) for o in orders])
+    monkeypatch.undo()
+
+    assert (report.claimed, report.synced) == (2, 2)
+    # The API's pusher runs a round per few milliseconds: the claim binds its transaction to the
+    # system scope itself (no set_system_scope first), and a round whose every row was
+    # delivered is recorded by one statement that is its own transaction (no BEGIN, no COMMIT).
+    assert sent == [("claim_entities", False), ("mark_synced_alone", True)]
+    assert {(row["status"], row["lease_owner"]) for row in audit_rows(db_sql)} == {("synced", "pusher")}
 
 
 # ------------------------------------------------------------------------------- leases

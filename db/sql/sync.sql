@@ -3,17 +3,10 @@
 -- writer besides the triggers in schema.sql; operators' reads are at the end.
 
 -- name: claim_entities
--- The API's pusher claims the pending rows of entities it has just committed. A claimed
--- row's next_attempt_at is its lease expiry: past it, the worker may reclaim the row.
-UPDATE sync_log s
-   SET status = 'in_flight', next_attempt_at = now() + make_interval(secs => %(lease_s)s),
-       lease_owner = %(owner)s, updated_at = now()
-  FROM (SELECT id FROM sync_log
-         WHERE target = %(target)s AND status = 'pending'
-           AND (entity_type, entity_id) IN (SELECT * FROM unnest(%(entity_types)s::text[], %(entity_ids)s::uuid[]))
-           FOR UPDATE SKIP LOCKED) claimed
- WHERE s.id = claimed.id
-RETURNING s.id, s.restaurant_id, s.entity_type, s.entity_id, s.entity_version, s.attempts, s.trace_context;
+-- The API's pusher claims the pending rows of entities it has just committed, binding its transaction to the system scope first (sync_claim_entities in schema.sql: no set_system_scope statement before it).
+-- A claimed row's next_attempt_at is its lease expiry: past it, the worker may reclaim the row.
+SELECT * FROM sync_claim_entities(%(target)s, %(owner)s, %(lease_s)s, %(entity_types)s::text[], %(entity_ids)s::uuid[],
+                                  %(trace_context)s);
 
 -- name: claim_due
 -- A worker claims a target's due rows, oldest first: failed rows past their backoff, pending
@@ -64,6 +57,10 @@ UPDATE sync_log
 UPDATE sync_log
    SET status = 'synced', synced_at = now(), last_error = NULL, target_down = false, updated_at = now()
  WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
+
+-- name: mark_synced_alone
+-- mark_synced as a statement of its own on an autocommit connection, scoping itself (sync_mark_synced in schema.sql): a round whose every row was delivered is recorded in one round trip.
+SELECT sync_mark_synced(%(ids)s::bigint[], %(owner)s) AS marked;
 
 -- name: mark_failed
 -- Rows to retry: count the attempt and back off exponentially with jitter, capped (or after
