@@ -13,13 +13,9 @@ from typing import Any
 
 import structlog
 from argon2 import PasswordHasher
-from starlette._utils import get_route_path
 from starlette.applications import Starlette
-from starlette.convertors import PathConvertor
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import Receive, Scope, Send
 
 from api.admission import Admission
 from api.config import ConfigError, Settings, load_settings
@@ -54,72 +50,6 @@ from sync.pusher import Pusher, new_owner
 from sync.registry import convex_target
 
 log = structlog.get_logger("api")
-
-
-class IndexedRouter(Router):
-    """Starlette's router, without trying every route in turn for every request.
-
-    Starlette matches a request against each route's regex in order (the order page was the
-    29th of 52: 29 regex matches and two UUID parses per order). No convertor used here matches
-    a '/', so a route can only match a path with as many segments, and one whose last segment
-    is literal only a path ending with it: routes are indexed by (segments, last segment), the
-    candidates for a path kept in their original order, and the first full match (else the first
-    partial one, for a 405) wins, as in Starlette. A path no route matches falls back to
-    Starlette's own loop (redirect_slashes, then 404), as does any route the index cannot place.
-    """
-
-    def _index(self) -> None:
-        exact: dict[tuple[int, str], list[tuple[int, BaseRoute]]] = {}
-        wild: dict[int, list[tuple[int, BaseRoute]]] = {}
-        anywhere: list[tuple[int, BaseRoute]] = []
-        for order, route in enumerate(self.routes):
-            if not isinstance(route, Route) or any(
-                    isinstance(c, PathConvertor) for c in route.param_convertors.values()):
-                anywhere.append((order, route))
-                continue
-            last = route.path.rsplit("/", 1)[-1]
-            segments = route.path.count("/")
-            if "{" in last:
-                wild.setdefault(segments, []).append((order, route))
-            else:
-                exact.setdefault((segments, last), []).append((order, route))
-
-        def merged(*parts: list[tuple[int, BaseRoute]]) -> list[BaseRoute]:
-            return [route for _, route in sorted(p for part in parts for p in part)]
-
-        self._exact = {key: merged(found, wild.get(key[0], []), anywhere) for key, found in exact.items()}
-        self._wild = {segments: merged(found, anywhere) for segments, found in wild.items()}
-        self._anywhere = merged(anywhere)
-        self._indexed = len(self.routes)
-
-    def choose(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
-        """The route Starlette's loop would hand an HTTP request to (first full match, else first
-        partial match), and its child scope; None when no route matches."""
-        if getattr(self, "_indexed", -1) != len(self.routes):
-            self._index()
-        path = get_route_path(scope)
-        segments = path.count("/")
-        candidates = self._exact.get((segments, path.rsplit("/", 1)[-1])) or self._wild.get(segments) \
-            or self._anywhere
-        partial = None
-        for route in candidates:
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                return route, child_scope
-            if match is Match.PARTIAL and partial is None:
-                partial = route, child_scope
-        return partial
-
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chosen = self.choose(scope) if scope["type"] == "http" else None
-        if chosen is None:
-            await super().app(scope, receive, send)
-            return
-        route, child_scope = chosen
-        scope.setdefault("router", self)
-        scope["route"] = route
-        scope.update(child_scope)
-        await route.handle(scope, receive, send)
 
 
 def create_app(
@@ -198,7 +128,6 @@ def create_app(
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )
-    app.router = IndexedRouter(routes, lifespan=lifespan)
     if traced:
         # One server span per request, the parent of everything it does (SQL, the outbox rows
         # it writes, and through them their deliveries).
