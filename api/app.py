@@ -123,7 +123,9 @@ def create_app(
                        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
                        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600))
-    routes = [*service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes, *orders.routes,
+    # Starlette tries routes in order, a regex each: the order routes, the busiest, come first (order
+    # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
+    routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
               *admin.routes, *integrations.routes, *webhooks.routes, *menu_sync.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

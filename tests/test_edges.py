@@ -563,3 +563,21 @@ def test_a_production_app_starts_and_serves_with_all_settings_present(
     assert result["ready"] == 200
     assert result["hsts"].startswith("max-age=")
     assert result["kids"] == ["2026-01"]
+
+
+def test_no_two_routes_match_the_same_path_so_their_order_in_the_app_only_decides_speed(
+        tmp_path: Path, signing_key_pem: str) -> None:
+    """api/app.py puts the busiest routes first (Starlette tries them in order): safe only while
+    a path that one route matches fully is matched fully by no other for the same method."""
+    from starlette.routing import Match, Route
+
+    app = create_app(offline_settings(tmp_path, signing_key_pem))
+    samples = {"uuid": "00000000-0000-0000-0000-0000000000a1", "str": "sample", "int": "7", "path": "a/b"}
+    routes = [r for r in app.routes if isinstance(r, Route)]
+    assert len(routes) > 40
+    for route in routes:
+        path = re.sub(r"\{(\w+)(?::(\w+))?\}", lambda m: samples[m.group(2) or "str"], route.path)
+        for method in sorted(route.methods or {"GET"}):
+            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+            full = [other.path for other in routes if other.matches(scope)[0] is Match.FULL]
+            assert full == [route.path], (method, path, full)
