@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
@@ -60,22 +61,28 @@ class Engine:
         return await self.round(target, claim)
 
     async def round_entities(self, target: Target[Any], keys: Iterable[EntityKey]) -> Report:
-        """One round of the pending rows of these entities (what a request just committed)."""
+        """One round of the pending rows of these entities (what a request just committed).
+
+        The claim binds its transaction to the system scope itself; for a target whose policy
+        says ``state_in_claim`` it also reads the entities' state, and is a statement of its
+        own (no BEGIN, no COMMIT): the API's pusher runs a round every few milliseconds."""
         keys = list(keys)
+        alone = target.policy.state_in_claim
 
         async def claim(conn: Conn) -> list[Row]:
-            # Binds the transaction to the system scope itself: one statement fewer per round.
             return await outbox.claim_entities(conn, keys, target=target.name, owner=self.owner,
-                                               lease_s=target.policy.lease_s, trace_context=trace_context())
+                                               lease_s=target.policy.lease_s, trace_context=trace_context(),
+                                               with_state=alone)
 
-        return await self.round(target, claim, claim_scopes=True)
+        return await self.round(target, claim, connection=self.db.statements if alone else self.db.unscoped)
 
     # -- one round --------------------------------------------------------------------
 
-    async def round(self, target: Target[Any], claim: ClaimRows, *, claim_scopes: bool = False) -> Report:
-        """``claim_scopes``: the claim binds its transaction to the system scope itself."""
+    async def round(self, target: Target[Any], claim: ClaimRows, *,
+                    connection: Callable[[], AbstractAsyncContextManager[Conn]] | None = None) -> Report:
+        """``connection``: where the claim and prepare run (by default a system-scoped transaction)."""
         started = time.perf_counter()
-        async with self.db.unscoped() if claim_scopes else self.db.system() as conn:
+        async with (connection or self.db.system)() as conn:
             rows = await claim(conn)
             jobs = await target.prepare(conn, rows) if rows else []
         report = Report(claimed=len(rows))
@@ -127,7 +134,7 @@ class Engine:
                 delivered = [Retry(f"the {target.name} target answered {len(delivered)} outcomes for "
                                    f"{len(todo)} jobs")] * len(todo)
             if self.metrics:
-                self.metrics.push_duration.labels(target.name).observe(time.perf_counter() - started)
+                self.metrics.push_duration_of(target.name).observe(time.perf_counter() - started)
         answers = iter(delivered)
         return [job.settled if job.settled is not None else next(answers) for job in jobs]
 
@@ -191,7 +198,7 @@ class Engine:
             for outcome in outcomes:
                 counts[label(outcome)] = counts.get(label(outcome), 0) + 1
             for name, n in counts.items():
-                self.metrics.results.labels(target.name, name).inc(n)
+                self.metrics.results_of(target.name, name).inc(n)
         errors: dict[str, str] = {}
         for outcome in outcomes:
             if isinstance(outcome, Retry | GiveUp) and len(errors) < 3:

@@ -48,6 +48,22 @@ class SyncMetrics:
             "housekeeping_pruned_rows", "Rows the worker's housekeeping deleted, by table.",
             ["table"], registry=registry,
         )
+        # labels() validates and locks on every call; the API's pusher records a round every
+        # few milliseconds, so the engine's children are looked up once (never cleared).
+        self._push_durations: dict[str, Histogram] = {}
+        self._results: dict[tuple[str, str], Counter] = {}
+
+    def push_duration_of(self, target: str) -> Histogram:
+        child = self._push_durations.get(target)
+        if child is None:
+            child = self._push_durations[target] = self.push_duration.labels(target)
+        return child
+
+    def results_of(self, target: str, outcome: str) -> Counter:
+        child = self._results.get((target, outcome))
+        if child is None:
+            child = self._results[(target, outcome)] = self.results.labels(target, outcome)
+        return child
 
     def set_queue(self, rows: Iterable[Mapping[str, object]], targets: Iterable[str]) -> None:
         """Queue gauges from sync_queue_depth rows; every known target reads 0, not absent,

@@ -19,7 +19,7 @@ from sync.webhook.target import webhook_target
 
 def convex_policy(settings: SyncSettings, *, batch_size: int | None = None) -> Policy:
     return Policy(batch_size=batch_size or settings.sync_batch_size, lease_s=settings.sync_lease_s,
-                  backoff=backoff_of(settings), grace_s=settings.sync_grace_s)
+                  backoff=backoff_of(settings), grace_s=settings.sync_grace_s, state_in_claim=True)
 
 
 def convex_target(settings: SyncSettings, *, batch_size: int | None = None,

@@ -33,6 +33,10 @@ class Policy:
     grace_s: float = 0.0  # pending rows are left this long to an in-process pusher (Convex)
     ordered: bool = False  # never claim an entity while another row of it is in flight
     supersede: bool = False  # a delivered version settles the entity's older undelivered rows
+    # The pusher's claim (round_entities) also returns each row's entity state (row["state"],
+    # see db/outbox.py claim_entities) in its one statement, and prepare builds from that
+    # outside any transaction: for a target whose prepare only reads the entities (Convex).
+    state_in_claim: bool = False
 
 
 @dataclass

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from db import queries
+from db import outbox, queries
 from db.outbox import Backoff, EntityKey
 from db.pool import Database
 from db.queries import Conn, Row
@@ -26,7 +26,7 @@ from sync.convex.target import ConvexTarget
 from sync.engine import Engine
 from sync.metrics import SyncMetrics
 from sync.outcome import Delivered, GiveUp, Outcome, Retry, Skip
-from sync.registry import build_targets
+from sync.registry import build_targets, convex_target
 from sync.target import Job, Policy, by_entity
 from sync.worker import Worker
 from tests.conftest import Restaurant, close_worker, expect, new_worker, order_body
@@ -232,6 +232,58 @@ async def test_a_pushed_round_claims_in_one_statement_and_records_its_deliveries
     # delivered is recorded by one statement that is its own transaction (no BEGIN, no COMMIT).
     assert sent == [("claim_entities", False), ("mark_synced_alone", True)]
     assert {(row["status"], row["lease_owner"]) for row in audit_rows(db_sql)} == {("synced", "pusher")}
+
+
+async def test_the_pushers_convex_round_claims_with_each_entitys_state_in_one_statement_and_sends_what_a_read_would(
+        make_restaurant, place, db_sql, system_db, standin, monkeypatch):
+    r = await make_restaurant()
+    order = await place(r)
+    gone_item = r.items["Dal Makhani"]["id"]
+    db_sql("UPDATE menu_items SET deleted_at = now() WHERE id = %s", (gone_item,))
+    db_sql("UPDATE dining_tables SET label = 'Terrace 1' WHERE id = %s", (r.tables[0]["id"],))
+    db_sql("INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version)"
+           " VALUES (%s, 'convex', 'table', gen_random_uuid(), 3)", (r.id,))  # a table gone from Postgres
+    keys = [EntityKey(row["entity_type"], row["entity_id"]) for row in db_sql(
+        "SELECT entity_type, entity_id FROM sync_log WHERE target = 'convex' AND restaurant_id = %s"
+        " AND status = 'pending'", (r.id,))]
+    assert sorted(k.entity_type for k in keys) == ["menu_item"] * 3 + ["order"] + ["table"] * 3
+    target = convex_target(sync_settings_for(standin))
+    assert target is not None and target.policy.state_in_claim
+    try:
+        async with system_db.statements() as conn:
+            claimed = await outbox.claim_entities(conn, keys, target="convex", owner="p", lease_s=30,
+                                                  trace_context="", with_state=True)
+            from_state = [job.payload for job in await target.prepare(conn, claimed)]
+        async with system_db.system() as conn:  # the worker's way: read in the claiming transaction
+            read = [job.payload for job in await target.prepare(
+                conn, [{k: v for k, v in row.items() if k != "state"} for row in claimed])]
+        assert len(claimed) == 7
+        assert from_state == read
+        assert sorted(c["op"] for c in from_state) == ["delete"] * 2 + ["upsert"] * 5
+        [pushed] = [c for c in from_state if c["entity"] == "orders"]
+        assert (pushed["pgId"], pushed["doc"]["number"], len(pushed["doc"]["items"])) == (order["id"], 1.0, 2)
+
+        db_sql("UPDATE sync_log SET status = 'pending', lease_owner = NULL WHERE target = 'convex'"
+               " AND restaurant_id = %s", (r.id,))
+        sent: list[tuple[str, bool]] = []
+        execute = queries._execute
+
+        async def spy(conn: Conn, name: str, params: dict[str, Any]) -> Any:
+            sent.append((name, conn.autocommit))
+            return await execute(conn, name, params)
+
+        monkeypatch.setattr(queries, "_execute", spy)
+        report = await Engine(system_db, owner="pusher").round_entities(target, keys)
+        monkeypatch.undo()
+    finally:
+        await target.close()
+    assert (report.claimed, report.synced) == (7, 7)
+    # Two statements, each its own transaction: claim with the entities' state, then record.
+    assert sent == [("claim_entities", True), ("mark_synced_alone", True)]
+    # Version 2: relabelling its table touched the order (a change the claim's state includes).
+    assert standin.versions("orders") == {order["id"]: 2}
+    assert standin.dump()["orders"][0]["tableLabel"] == "Terrace 1"
+    assert gone_item not in standin.versions("menuItems")
 
 
 # ------------------------------------------------------------------------------- leases

@@ -3,10 +3,11 @@
 -- writer besides the triggers in schema.sql; operators' reads are at the end.
 
 -- name: claim_entities
--- The API's pusher claims the pending rows of entities it has just committed, binding its transaction to the system scope first (sync_claim_entities in schema.sql: no set_system_scope statement before it).
+-- The API's pusher claims the pending rows of entities it has just committed, binding its transaction to the system scope itself, and with with_state each entity's current state (sync_claim_entities in schema.sql).
 -- A claimed row's next_attempt_at is its lease expiry: past it, the worker may reclaim the row.
-SELECT * FROM sync_claim_entities(%(target)s, %(owner)s, %(lease_s)s, %(entity_types)s::text[], %(entity_ids)s::uuid[],
-                                  %(trace_context)s);
+SELECT id, restaurant_id, entity_type, entity_id, entity_version, attempts, trace_context, state::text AS state
+  FROM sync_claim_entities(%(target)s, %(owner)s, %(lease_s)s, %(entity_types)s::text[], %(entity_ids)s::uuid[],
+                           %(trace_context)s, %(with_state)s);
 
 -- name: claim_due
 -- A worker claims a target's due rows, oldest first: failed rows past their backoff, pending
@@ -165,18 +166,12 @@ ON CONFLICT (target) DO UPDATE SET epoch = excluded.epoch, epoch_set_at = exclud
 SELECT * FROM order_documents WHERE id = ANY(%(ids)s::uuid[]);
 
 -- name: menu_item_documents_by_ids
--- Current state of menu items to send, with their category's name.
-SELECT i.id, i.restaurant_id, i.category_id, c.name AS category_name, i.name, i.description, i.price,
-       i.is_available, i.rank, i.version, i.deleted_at
-  FROM menu_items i
-  JOIN menu_categories c ON c.restaurant_id = i.restaurant_id AND c.id = i.category_id
- WHERE i.id = ANY(%(ids)s::uuid[]);
+-- Current state of menu items to send, with their category's name (menu_item_documents in schema.sql).
+SELECT * FROM menu_item_documents(%(ids)s::uuid[]);
 
 -- name: table_documents_by_ids
--- Current state of tables to send (never their QR tokens).
-SELECT id, restaurant_id, label, seats, is_active, version
-  FROM dining_tables
- WHERE id = ANY(%(ids)s::uuid[]);
+-- Current state of tables to send, never their QR tokens (table_documents in schema.sql).
+SELECT * FROM table_documents(%(ids)s::uuid[]);
 
 -- name: sync_status_for_restaurant
 -- Queue depth of one restaurant by target and status, and the age of its oldest row not

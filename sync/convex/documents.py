@@ -15,7 +15,11 @@ from db.queries import Row
 CONVEX_TABLE = {"order": "orders", "menu_item": "menuItems", "table": "tables"}
 
 
-def _ms(value: datetime) -> float:
+def _ms(value: datetime | str) -> float:
+    # A row's timestamps are datetimes; an entity's state claimed as JSON (the pusher's claim)
+    # has them as Postgres writes them in JSON (ISO 8601 with offset, microseconds): the same instant.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.timestamp() * 1000.0
 
 

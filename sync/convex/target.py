@@ -37,12 +37,18 @@ class ConvexTarget:
         self.chunk = min(policy.batch_size, MAX_BATCH)
 
     async def prepare(self, conn: Conn, rows: list[Row]) -> list[Job[Change]]:
-        """One change per entity (several claimed rows of one entity collapse into one)."""
+        """One change per entity (several claimed rows of one entity collapse into one), from
+        its current state: claimed with it (the pusher's claim, Policy.state_in_claim), or read
+        here (the worker's)."""
         groups = by_entity(rows)
         current: dict[str, dict[Any, Row]] = {}
-        for entity_type in {t for t, _ in groups}:
-            ids = [i for t, i in groups if t == entity_type]
-            current[entity_type] = await outbox.entity_rows(conn, entity_type, ids)
+        if "state" in rows[0]:
+            for row in rows:
+                current.setdefault(row["entity_type"], {})[row["entity_id"]] = row["state"]
+        else:
+            for entity_type in {t for t, _ in groups}:
+                ids = [i for t, i in groups if t == entity_type]
+                current[entity_type] = await outbox.entity_rows(conn, entity_type, ids)
         jobs = []
         for (entity_type, entity_id), group in groups.items():
             newest = max(group, key=lambda r: r["entity_version"])
