@@ -11,13 +11,16 @@ import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import orjson
 import pytest
 from convex.values import ConvexInt64, convex_to_json
 
 from sync.convex import client as convex_client
+from sync.convex import documents
 from sync.convex.client import ConvexFunctionError, ConvexHttp, ConvexUnavailable, to_json
 
 OK = orjson.dumps({"status": "success", "value": {"results": []}})
@@ -301,3 +304,36 @@ def test_values_the_convex_package_refuses_are_refused_alike(value: Any):
         convex_to_json(value)
     with pytest.raises(type(theirs.value)):
         to_json(value)
+
+
+def test_documents_are_built_in_convex_json_encoding_so_the_target_sends_them_as_they_are():
+    """ConvexTarget sends changes with ``encoded=True`` (no encoder walk): documents.change
+    must build nothing the encoder would change (ints, special floats, bytes, bad names)."""
+    moment = datetime(2026, 12, 3, 13, 20, 42, 123456, tzinfo=UTC)
+    order = {"id": uuid4(), "restaurant_id": uuid4(), "number": 2**40, "table_id": uuid4(), "table_label": "T1",
+             "status": "pending", "order_type": "dine_in", "customer_name": None, "notes": "no onions",
+             "subtotal": 68050, "tax": 0, "tip": 0, "discount": 0, "total": 68050, "currency": "INR", "version": 3,
+             "created_at": moment, "updated_at": moment.isoformat(),
+             "items": [{"id": str(uuid4()), "menu_item_id": str(uuid4()), "name": "Naan", "unit_price": 0,
+                        "quantity": 2, "line_total": 0, "notes": None, "variation_name": "Large",
+                        "addons": [{"id": str(uuid4()), "name": "Butter", "group_name": "Extras", "price": 1500}]}]}
+    item = {"id": uuid4(), "restaurant_id": uuid4(), "category_id": uuid4(), "category_name": "Mains",
+            "name": "Dal", "description": None, "price": 18050, "is_available": False, "rank": 0, "version": 1,
+            "deleted_at": None}
+    table = {"id": uuid4(), "restaurant_id": uuid4(), "label": "T2", "seats": None, "is_active": True, "version": 9}
+    changes = [documents.change(kind, {"entity_id": row["id"], "restaurant_id": row["restaurant_id"],
+                                       "entity_version": row["version"]}, row)
+               for kind, row in (("order", order), ("menu_item", item), ("table", table))]
+    changes.append(documents.change("table", {"entity_id": uuid4(), "restaurant_id": uuid4(),
+                                              "entity_version": 4}, None))
+    for change in changes:
+        assert orjson.dumps(to_json(change)) == orjson.dumps(change)
+        assert orjson.dumps(convex_to_json(change)) == orjson.dumps(change)
+
+
+async def test_an_encoded_mutation_sends_its_args_as_they_are(server: Server, convex: ConvexHttp):
+    args = {"changes": [{"pgId": "p", "version": 2.0, "doc": {"name": "Naan", "price": 2500.0}}]}
+    await convex.mutation("sync:applyBatch", args, encoded=True)
+    await convex.mutation("sync:applyBatch", {"changes": [{"version": 2}]})  # ints become floats, as before
+    assert [r["body"]["args"] for r in server.requests] == [args, {"changes": [{"version": 2.0}]}]
+    assert b'"version":2.0' in orjson.dumps(server.requests[-1]["body"])

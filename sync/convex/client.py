@@ -65,14 +65,17 @@ class ConvexHttp:
         if self._httpx is not None:
             await self._httpx.aclose()
 
-    async def mutation(self, path: str, args: dict[str, Any]) -> Any:
-        return await self._call("/api/mutation", path, args)
+    async def mutation(self, path: str, args: dict[str, Any], *, encoded: bool = False) -> Any:
+        """``encoded``: ``args`` are already in Convex's JSON encoding (no int, no NaN or
+        infinite or negative-zero float, no bytes, only valid field names), as
+        documents.change builds them: sent as they are, without the encoder's walk."""
+        return await self._call("/api/mutation", path, args if encoded else to_json(args))
 
     async def query(self, path: str, args: dict[str, Any]) -> Any:
-        return await self._call("/api/query", path, args)
+        return await self._call("/api/query", path, to_json(args))
 
-    async def _call(self, endpoint: str, path: str, args: dict[str, Any]) -> Any:
-        body = orjson.dumps({"path": path, "args": to_json(args), "format": "json"})
+    async def _call(self, endpoint: str, path: str, args: Any) -> Any:
+        body = orjson.dumps({"path": path, "args": args, "format": "json"})
         if self._fast is not None and not tracing.enabled():
             status, content = await self._fast.post(endpoint, body)
         else:

@@ -60,7 +60,8 @@ class ConvexTarget:
         return await self.apply([job.payload for job in jobs])
 
     async def apply(self, changes: list[Change]) -> list[Outcome]:
-        """One outcome per change, in order (fullSync pushes through this too)."""
+        """One outcome per change, in order (fullSync pushes through this too); changes as
+        documents.change builds them, in Convex's JSON encoding already."""
         outcomes: list[Outcome] = []
         for start in range(0, len(changes), self.chunk):
             chunk = changes[start:start + self.chunk]
@@ -74,7 +75,8 @@ class ConvexTarget:
 
     async def _apply(self, chunk: list[Change]) -> list[Outcome]:
         try:
-            value = await self.client.mutation("sync:applyBatch", {"changes": chunk})
+            # documents.change builds changes in Convex's JSON encoding already.
+            value = await self.client.mutation("sync:applyBatch", {"changes": chunk}, encoded=True)
         except ConvexUnavailable as exc:
             log.warning("sync_push_unavailable", target=TARGET, error=str(exc), changes=len(chunk))
             return [Retry(str(exc), target_down=True)] * len(chunk)
