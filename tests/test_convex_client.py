@@ -1,13 +1,12 @@
-"""The Convex client's own HTTP/1.1 (sync/convex/client.py): kept-alive connections, the
-server closing them, chunked and close-delimited answers, timeouts, cancellation; and its
-value encoding, the `convex` package's exactly. A scripted server of the test's own plays
+"""The Convex client (sync/convex/client.py): kept-alive connections, the server closing
+them, what each answer becomes, timeouts; and the pusher's changes sent without the encoder
+(documents build Convex JSON already). A scripted server of the test's own plays
 Convex, so each test chooses how it answers; tests/test_sync.py drives the client against
 the stand-in through the whole system."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,11 +16,10 @@ from uuid import uuid4
 
 import orjson
 import pytest
-from convex.values import ConvexInt64, convex_to_json
+from convex.values import convex_to_json
 
-from sync.convex import client as convex_client
 from sync.convex import documents
-from sync.convex.client import ConvexFunctionError, ConvexHttp, ConvexUnavailable, to_json
+from sync.convex.client import ConvexFunctionError, ConvexHttp, ConvexUnavailable
 
 OK = orjson.dumps({"status": "success", "value": {"results": []}})
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]], Awaitable[bool]]
@@ -134,63 +132,6 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(server: Ser
     assert server.connections == 2
 
 
-async def test_a_kept_alive_connection_closed_as_the_request_arrives_is_sent_again_once(
-        server: Server, convex: ConvexHttp):
-    async def vanish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
-        return False  # read the request, close without a byte of answer
-
-    await convex.query("sync:epoch", {})
-    server.script = [vanish]
-    assert await convex.mutation("sync:applyBatch", {"changes": []}) == {"results": []}
-    assert [r["connection"] for r in server.requests] == [1, 1, 2]
-
-    # On a fresh connection the same silence is Convex failing, not a stale connection: no resend.
-    server.script = [vanish]
-    fresh = ConvexHttp(server.url, None, timeout_s=1.0)
-    try:
-        with pytest.raises(ConvexUnavailable):
-            await fresh.query("sync:epoch", {})
-    finally:
-        await fresh.close()
-    assert len(server.requests) == 4
-
-
-async def test_chunked_and_close_delimited_answers_are_read_whole(server: Server, convex: ConvexHttp):
-    body = orjson.dumps({"status": "success", "value": "x" * 5000})
-
-    async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
-        chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(body[i:i + 999]), body[i:i + 999])
-                          for i in range(0, len(body), 999))
-        writer.write(answer(chunks + b"0\r\nTrailer: t\r\n\r\n", "200 OK", "Transfer-Encoding: chunked"))
-        return True
-
-    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body)
-        return False
-
-    async def interim(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(body))
-        return True
-
-    server.script = [chunked, interim, until_close]
-    for _ in range(3):
-        assert await convex.query("sync:epoch", {}) == "x" * 5000
-    assert [r["connection"] for r in server.requests] == [1, 1, 1]
-    await convex.query("sync:epoch", {})  # the close-delimited answer's connection was not reused
-    assert server.requests[-1]["connection"] == 2
-
-
-async def test_an_answer_with_connection_close_is_not_reused(server: Server, convex: ConvexHttp):
-    async def closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
-        writer.write(answer(OK, "200 OK", "Connection: close"))
-        return True  # the server would keep it; the client must not
-
-    server.script = [closing]
-    await convex.query("sync:epoch", {})
-    await convex.query("sync:epoch", {})
-    assert [r["connection"] for r in server.requests] == [1, 2]
-
-
 async def test_what_convex_answers_becomes_the_same_errors_as_before(server: Server, convex: ConvexHttp):
     def scripted(raw: bytes) -> Answer:
         async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
@@ -246,66 +187,6 @@ async def test_a_convex_that_never_answers_times_out_and_a_refused_connection_is
         await nobody.close()
 
 
-async def test_a_call_cancelled_mid_answer_leaves_no_half_read_connection_behind(server: Server, convex: ConvexHttp):
-    started = asyncio.Event()
-
-    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
-        started.set()
-        await asyncio.sleep(30)
-        return False
-
-    server.script = [slow]
-    call = asyncio.create_task(convex.query("sync:epoch", {}))
-    await started.wait()
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
-    assert await convex.query("sync:epoch", {}) == {"results": []}
-    assert [r["connection"] for r in server.requests] == [1, 2]
-
-
-async def test_while_tracing_or_behind_a_proxy_calls_go_through_httpx(
-        server: Server, convex: ConvexHttp, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(convex_client.tracing, "enabled", lambda: True)
-    assert await convex.query("sync:epoch", {}) == {"results": []}
-    request = server.requests[-1]
-    assert request["headers"]["user-agent"].startswith("python-httpx/")  # so its instrumentation makes a span
-    assert request["headers"]["authorization"] == "Convex deploy-key"
-    assert request["body"] == {"path": "sync:epoch", "args": {}, "format": "json"}
-    monkeypatch.undo()
-
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    assert ConvexHttp("https://happy-otter-123.convex.cloud", "k")._fast is None
-    monkeypatch.setenv("NO_PROXY", "convex.cloud")
-    assert ConvexHttp("https://happy-otter-123.convex.cloud", "k")._fast is not None
-
-
-VALUES: list[Any] = [
-    None, True, False, "", "naan", "\u0928\u093e\u0928 \U0001f35b", 0.0, -0.0, 1.5, -2.25, 1e300,
-    math.inf, -math.inf, math.nan, 0, 7, -7, 2**53, -(2**53), b"\x00\xff", ConvexInt64(5),
-    [], [1, [2.0, None]], (1, "a"), {}, {"a": {"b": [1, {"c": math.nan}]}, "d": -0.0},
-    {"number": 3.0, "items": [{"pgId": "x", "unitPrice": 25000.0, "addons": []}], "createdAt": 1.7e12},
-]
-
-
-@pytest.mark.parametrize("value", VALUES, ids=repr)
-def test_values_are_encoded_exactly_as_the_convex_package_encodes_them(value: Any):
-    expected = convex_to_json(value)
-    got = to_json(value)
-    assert orjson.dumps(got) == orjson.dumps(expected)
-    assert to_json(value) == got  # again, with its field names already known
-
-
-@pytest.mark.parametrize("value", [{"$id": 1.0}, {"caf\u00e9": 1.0}, {"a\nb": 1.0}, {1: "x"}, {"ok": {"$x": None}},
-                                   2**53 + 1, {"x": object()}], ids=repr)
-def test_values_the_convex_package_refuses_are_refused_alike(value: Any):
-    with pytest.raises((ValueError, TypeError)) as theirs:
-        convex_to_json(value)
-    with pytest.raises(type(theirs.value)):
-        to_json(value)
-
-
 def test_documents_are_built_in_convex_json_encoding_so_the_target_sends_them_as_they_are():
     """ConvexTarget sends changes with ``encoded=True`` (no encoder walk): documents.change
     must build nothing the encoder would change (ints, special floats, bytes, bad names)."""
@@ -327,7 +208,6 @@ def test_documents_are_built_in_convex_json_encoding_so_the_target_sends_them_as
     changes.append(documents.change("table", {"entity_id": uuid4(), "restaurant_id": uuid4(),
                                               "entity_version": 4}, None))
     for change in changes:
-        assert orjson.dumps(to_json(change)) == orjson.dumps(change)
         assert orjson.dumps(convex_to_json(change)) == orjson.dumps(change)
 
 
