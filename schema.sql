@@ -961,7 +961,8 @@ BEGIN
 END
 $$;
 
--- Writes an order priced by the API in one statement (its own transaction): claims the
+-- Writes an order priced by the API in one statement (its own transaction), its lines one JSON
+-- array (one parameter instead of eleven arrays, which cost the API more to send): claims the
 -- client's Idempotency-Key (returns nothing when an earlier request holds it: a concurrent one
 -- waits here until that request's transaction ends; the caller then replays it), takes the
 -- restaurant's next order number, creates the order with its lines, its first status event
@@ -972,10 +973,7 @@ CREATE FUNCTION place_order(
     p_restaurant_id uuid, p_trace_context text, p_key text, p_principal text, p_request_hash bytea,
     p_table_id uuid, p_session_id uuid, p_placed_by_user uuid, p_order_type text, p_customer_name text,
     p_customer_phone text, p_notes text, p_currency char(3), p_subtotal bigint, p_tax bigint, p_tip bigint,
-    p_discount bigint, p_total bigint, p_positions int[], p_menu_item_ids uuid[], p_names text[],
-    p_unit_prices bigint[], p_quantities int[], p_line_totals bigint[], p_line_notes text[],
-    p_variation_ids uuid[], p_variation_names text[], p_line_addons text[], p_line_taxes text[],
-    p_actor_type text, p_actor_id uuid)
+    p_discount bigint, p_total bigint, p_lines jsonb, p_actor_type text, p_actor_id uuid)
 RETURNS SETOF order_documents
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -1008,11 +1006,11 @@ BEGIN
         INSERT INTO order_items (restaurant_id, order_id, position, menu_item_id, name, unit_price,
                                  quantity, line_total, notes, variation_id, variation_name, addons, taxes)
         SELECT o.restaurant_id, o.id, l.position, l.menu_item_id, l.name, l.unit_price, l.quantity,
-               l.line_total, l.notes, l.variation_id, l.variation_name, l.addons::jsonb, l.taxes::jsonb
-          FROM o, unnest(p_positions, p_menu_item_ids, p_names, p_unit_prices, p_quantities, p_line_totals,
-                         p_line_notes, p_variation_ids, p_variation_names, p_line_addons, p_line_taxes)
-                  AS l(position, menu_item_id, name, unit_price, quantity, line_total, notes, variation_id,
-                       variation_name, addons, taxes)
+               l.line_total, l.notes, l.variation_id, l.variation_name, l.addons, l.taxes
+          FROM o, jsonb_to_recordset(p_lines)
+                  AS l(position int, menu_item_id uuid, name text, unit_price bigint, quantity int,
+                       line_total bigint, notes text, variation_id uuid, variation_name text, addons jsonb,
+                       taxes jsonb)
         RETURNING *
     ), event AS (
         INSERT INTO order_events (restaurant_id, order_id, from_status, to_status, actor_type, actor_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
+
+import orjson
 
 from db import lifecycle
 from db import queries as q
@@ -160,17 +161,7 @@ async def create(
         order_type=new.order_type, customer_name=new.customer_name, customer_phone=new.customer_phone,
         notes=new.notes, currency=head["currency"], subtotal=totals.subtotal, tax=totals.tax,
         tip=totals.tip, discount=totals.discount, total=totals.total,
-        positions=list(range(1, len(lines) + 1)),
-        menu_item_ids=[line.menu_item_id for line in lines],
-        names=[line.name for line in lines],
-        unit_prices=[line.unit_price for line in lines],
-        quantities=[line.quantity for line in lines],
-        line_totals=[line.line_total for line in lines],
-        line_notes=[line.notes for line in lines],
-        variation_ids=[line.variation_id for line in lines],
-        variation_names=[line.variation_name for line in lines],
-        line_addons=[_addons_json(line) for line in lines],
-        line_taxes=[_taxes_json(line) for line in lines],
+        lines=_lines_json(lines),
         actor_type=actor.kind, actor_id=actor.id,
     )
     if order is None:
@@ -197,19 +188,19 @@ def _menu_price(row: Row) -> MenuPrice:
     )
 
 
-def _addons_json(line: PricedLine) -> str:
-    return json.dumps([
-        {"id": str(a.id), "external_id": a.external_id, "group_id": str(a.group_id),
-         "group_external_id": a.group_external_id, "group_name": a.group_name, "name": a.name, "price": a.price}
-        for a in line.addons
-    ])
-
-
-def _taxes_json(line: PricedLine) -> str:
-    return json.dumps([
-        {"id": str(t.id), "external_id": t.external_id, "name": t.name, "rate_bps": t.rate_bps, "amount": t.amount}
-        for t in line.taxes
-    ])
+def _lines_json(lines: list[PricedLine]) -> str:
+    """The priced lines as place_order's ``p_lines`` (one JSON array, read by jsonb_to_recordset)."""
+    return orjson.dumps([
+        {"position": n, "menu_item_id": line.menu_item_id, "name": line.name, "unit_price": line.unit_price,
+         "quantity": line.quantity, "line_total": line.line_total, "notes": line.notes,
+         "variation_id": line.variation_id, "variation_name": line.variation_name,
+         "addons": [{"id": a.id, "external_id": a.external_id, "group_id": a.group_id,
+                     "group_external_id": a.group_external_id, "group_name": a.group_name, "name": a.name,
+                     "price": a.price} for a in line.addons],
+         "taxes": [{"id": t.id, "external_id": t.external_id, "name": t.name, "rate_bps": t.rate_bps,
+                    "amount": t.amount} for t in line.taxes]}
+        for n, line in enumerate(lines, start=1)
+    ]).decode()
 
 
 async def _replay(conn: Conn, restaurant_id: UUID, actor: Actor, idempotency: Idempotency) -> Created:

@@ -35,14 +35,6 @@ def trace_context() -> str:
     return carrier.get("traceparent", "")
 
 
-async def _reset(conn: Conn) -> None:
-    """A connection comes back to the pool as the next user expects it: in transaction mode.
-    Every scope below sets its settings transaction-locally; on a connection left in
-    autocommit they would last one statement and row-level security would hide everything."""
-    if conn.autocommit:
-        await conn.set_autocommit(False)
-
-
 class Database:
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 10, timeout_s: float = 5.0):
         self.pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -52,7 +44,6 @@ class Database:
             timeout=timeout_s,
             open=False,
             kwargs={"application_name": "tabletop"},
-            reset=_reset,
         )
 
     async def open(self, *, wait: bool = False) -> None:
@@ -84,10 +75,18 @@ class Database:
     async def statements(self) -> AsyncIterator[Conn]:
         """A connection on which every statement is its own transaction (autocommit), for
         work done in one statement that scopes itself (order_context, place_order): no BEGIN
-        and COMMIT round trips. The pool puts it back in transaction mode (``_reset``)."""
+        and COMMIT round trips. The connection goes back in transaction mode, as every other
+        scope expects it: they set their settings transaction-locally, which on a connection left
+        in autocommit would last one statement (row-level security would hide everything). Done
+        here rather than by a pool ``reset`` callback, which sends every returned connection
+        through the pool's maintenance task."""
         async with self.pool.connection() as conn:
             await conn.set_autocommit(True)
-            yield conn
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(False)
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Conn]:

@@ -409,12 +409,15 @@ async def test_a_convex_without_our_epoch_is_rebuilt_once_by_one_of_two_racing_w
             await close_worker(worker)
 
 
-async def test_the_pool_hands_a_connection_left_in_autocommit_back_in_transaction_mode(app_conninfo):
+async def test_a_connection_used_for_statements_goes_back_in_transaction_mode_even_when_its_user_fails(
+        app_conninfo):
     db = Database(app_conninfo, min_size=1, max_size=1)
     await db.open(wait=True)
     try:
-        async with db.pool.connection() as conn:
-            await conn.set_autocommit(True)
+        with pytest.raises(RuntimeError):
+            async with db.statements() as conn:
+                assert conn.autocommit
+                raise RuntimeError("the caller failed between its statements")
         async with db.system() as conn:
             assert not conn.autocommit
             row = await (await conn.execute("SELECT current_setting('app.scope', true)")).fetchone()

@@ -19,12 +19,7 @@ SELECT * FROM place_order(
     p_session_id => %(session_id)s, p_placed_by_user => %(placed_by_user)s, p_order_type => %(order_type)s,
     p_customer_name => %(customer_name)s, p_customer_phone => %(customer_phone)s, p_notes => %(notes)s,
     p_currency => %(currency)s, p_subtotal => %(subtotal)s, p_tax => %(tax)s, p_tip => %(tip)s,
-    p_discount => %(discount)s, p_total => %(total)s, p_positions => %(positions)s::int[],
-    p_menu_item_ids => %(menu_item_ids)s::uuid[], p_names => %(names)s::text[],
-    p_unit_prices => %(unit_prices)s::bigint[], p_quantities => %(quantities)s::int[],
-    p_line_totals => %(line_totals)s::bigint[], p_line_notes => %(line_notes)s::text[],
-    p_variation_ids => %(variation_ids)s::uuid[], p_variation_names => %(variation_names)s::text[],
-    p_line_addons => %(line_addons)s::text[], p_line_taxes => %(line_taxes)s::text[],
+    p_discount => %(discount)s, p_total => %(total)s, p_lines => %(lines)s::jsonb,
     p_actor_type => %(actor_type)s, p_actor_id => %(actor_id)s);
 
 -- name: get_idempotency_key
