@@ -414,10 +414,13 @@ async def test_a_connection_used_for_statements_goes_back_in_transaction_mode_ev
     db = Database(app_conninfo, min_size=1, max_size=1)
     await db.open(wait=True)
     try:
-        with pytest.raises(RuntimeError):
+        async def fail_between_statements() -> None:
             async with db.statements() as conn:
                 assert conn.autocommit
                 raise RuntimeError("the caller failed between its statements")
+
+        with pytest.raises(RuntimeError):
+            await fail_between_statements()
         async with db.system() as conn:
             assert not conn.autocommit
             row = await (await conn.execute("SELECT current_setting('app.scope', true)")).fetchone()
