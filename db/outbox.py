@@ -42,7 +42,6 @@ def array_literal(values: Iterable[int | str | UUID]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-
 async def claim_entities(
     conn: Conn, keys: Iterable[EntityKey], *, target: str, owner: str, lease_s: float, trace_context: str,
     with_state: bool = False,
