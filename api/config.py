@@ -42,7 +42,7 @@ class Settings(BaseModel):
     # /ready and /metrics are never refused. 64 for one process with a 10-connection pool: about
     # 1-2 ms of CPU per order, so at most ~64-130 ms of work queued ahead of an admitted request,
     # while six times the pool keeps every connection busy.
-    admission_max_in_flight: int = Field(64, ge=0)
+    admission_max_in_flight: int = Field(32, ge=0)
     admission_retry_after_s: int = Field(1, ge=1, le=3600)
 
     jwt_private_key: str | None = None  # PEM; or jwt_private_key_file
