@@ -121,9 +121,15 @@ def db_sql(admin_conninfo: str) -> Iterator[Callable[..., list[dict[str, Any]]]]
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Override in a test module (or with indirect parametrisation) to change settings."""
-    return {}
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Override in a test module, or per test with ``@overrides(...)`` (indirect parametrisation)."""
+    values: dict[str, Any] = getattr(request, "param", {})
+    return values
+
+
+def overrides(**values: Any) -> pytest.MarkDecorator:
+    """Settings for one test: ``@overrides(admission_max_in_flight=2)``."""
+    return pytest.mark.parametrize("settings_overrides", [values], indirect=True, ids=["overrides"])
 
 
 @pytest.fixture

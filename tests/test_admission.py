@@ -19,20 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from tests.conftest import MakeUser, expect
+from tests.conftest import MakeUser, expect, overrides
 
 Sql = Callable[..., list[dict[str, Any]]]
-
-
-@pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    # conftest's fixture ignores indirect parametrisation; this one honours it.
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    return overrides
-
-
-def overrides(**values: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings_overrides", [values], indirect=True, ids=["overrides"])
 
 
 def restaurant(name: str) -> dict[str, Any]:

@@ -19,20 +19,9 @@ from starlette.applications import Starlette
 
 from api.access import client_address
 from api.config import ConfigError, load_settings
-from tests.conftest import ROOT, free_port, process_env, spawn, stop
+from tests.conftest import ROOT, free_port, overrides, process_env, spawn, stop
 
 PROXY = "203.0.113.7"  # conftest's client address
-
-
-@pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    # conftest's fixture ignores indirect parametrisation; this one honours it.
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    return overrides
-
-
-def overrides(**values: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings_overrides", [values], indirect=True, ids=["overrides"])
 
 
 def login_statuses(responses: list[httpx.Response]) -> list[int]:

@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from api.config import Settings
-from tests.conftest import Guest, MakeRestaurant, MakeUser, Restaurant, User, expect, order_body
+from tests.conftest import Guest, MakeRestaurant, MakeUser, Restaurant, User, expect, order_body, overrides
 
 Sql = Callable[..., list[dict[str, Any]]]
 OpenGuest = Callable[[Restaurant, int], Awaitable[Guest]]
@@ -24,17 +23,6 @@ DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}
 # The login limits as they are by default, which conftest raises for other tests.
 LOGIN_DEFAULTS = {**{k: DEFAULT[k] for k in ("rate_limit_login", "rate_limit_login_failures",
                                               "rate_limit_login_account")}, "forwarded_allow_ips": [PROXY]}
-
-
-@pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    # conftest's fixture ignores indirect parametrisation; this one honours it.
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    return overrides
-
-
-def overrides(**values: Any) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("settings_overrides", [values], indirect=True, ids=["overrides"])
 
 
 def code_of(response: httpx.Response) -> tuple[int, str | None]:

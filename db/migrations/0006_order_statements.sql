@@ -146,9 +146,10 @@ CREATE FUNCTION place_order(
 RETURNS SETOF order_documents
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+DECLARE
+    new_id uuid;
 BEGIN
-    PERFORM set_config('app.restaurant_id', p_restaurant_id::text, true),
-            set_config('app.trace_context', p_trace_context, true);
+    PERFORM enter_restaurant(p_restaurant_id, p_trace_context, NULL, NULL);
     IF p_key IS NOT NULL THEN
         INSERT INTO idempotency_keys (restaurant_id, key, principal, request_hash)
         VALUES (p_restaurant_id, p_key, p_principal, p_request_hash)
@@ -157,7 +158,6 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    RETURN QUERY
     WITH n AS (
         UPDATE order_counters c SET last_order_number = c.last_order_number + 1
          WHERE c.restaurant_id = p_restaurant_id
@@ -170,7 +170,7 @@ BEGIN
                p_order_type, p_customer_name, p_customer_phone, p_notes, p_currency,
                p_subtotal, p_tax, p_tip, p_discount, p_total
           FROM n
-        RETURNING *
+        RETURNING id, restaurant_id, status
     ), lines AS (
         INSERT INTO order_items (restaurant_id, order_id, position, menu_item_id, name, unit_price,
                                  quantity, line_total, notes, variation_id, variation_name, addons, taxes)
@@ -180,7 +180,6 @@ BEGIN
                   AS l(position int, menu_item_id uuid, name text, unit_price bigint, quantity int,
                        line_total bigint, notes text, variation_id uuid, variation_name text, addons jsonb,
                        taxes jsonb)
-        RETURNING *
     ), event AS (
         INSERT INTO order_events (restaurant_id, order_id, from_status, to_status, actor_type, actor_id)
         SELECT o.restaurant_id, o.id, NULL, o.status, p_actor_type, p_actor_id FROM o
@@ -189,18 +188,8 @@ BEGIN
           FROM o
          WHERE k.restaurant_id = o.restaurant_id AND k.key = p_key
     )
-    SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label, o.session_id,
-           o.status, o.order_type, o.customer_name, o.customer_phone, o.notes, o.subtotal, o.tax,
-           o.tip, o.discount, o.total, o.currency, o.version, o.created_at, o.updated_at,
-           (SELECT json_agg(json_build_object(
-                       'id', i.id, 'menu_item_id', i.menu_item_id, 'name', i.name,
-                       'unit_price', i.unit_price, 'quantity', i.quantity,
-                       'line_total', i.line_total, 'notes', i.notes,
-                       'variation_id', i.variation_id, 'variation_name', i.variation_name,
-                       'addons', i.addons)
-                   ORDER BY i.position)
-              FROM lines i)
-      FROM o
-      LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
+    SELECT o.id INTO new_id FROM o;
+    -- A statement of its own, so the view sees the lines the one above wrote.
+    RETURN QUERY SELECT * FROM order_documents d WHERE d.restaurant_id = p_restaurant_id AND d.id = new_id;
 END
 $$;
