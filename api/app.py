@@ -56,14 +56,15 @@ def create_app(
     settings: Settings | None = None, sync_settings: SyncSettings | None = None,
     petpooja_settings: PetpoojaSettings | None = None, *, long_lived: bool = False,
 ) -> Starlette:
-    """``long_lived``: the process serves this one app until it exits (uvicorn's), so its loggers
-    are frozen on first use (db/logs.py), as production's always are."""
+    """``long_lived``: the process serves this one app until it exits (uvicorn's, in every
+    ENV_MODE), so its loggers are frozen on first use (db/logs.py); an app a test builds keeps
+    them unfrozen, whatever its mode, so the next test's configure() reaches them."""
     settings = settings or load_settings(os.environ)
     sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
     petpooja_settings = petpooja_settings or load_petpooja_settings(os.environ)
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
-    logs.configure(settings.log_format, settings.log_level, cache=settings.production or long_lived)
+    logs.configure(settings.log_format, settings.log_level, cache=long_lived)
     metrics = Metrics()
     admission = Admission(settings.admission_max_in_flight, settings.admission_retry_after_s)
     metrics.in_flight.set_function(lambda: admission.in_flight)

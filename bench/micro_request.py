@@ -52,7 +52,7 @@ def scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[st
 
 
 async def main() -> None:
-    app: Any = create_app(settings(), SyncSettings.model_validate({}))
+    app: Any = create_app(settings(), SyncSettings.model_validate({}), long_lived=True)  # as uvicorn builds it
     wrapped: Any = ProxyHeadersMiddleware(app, trusted_hosts="")  # as the Procfile's uvicorn wraps it
     body = {"type": "http.request", "body": b"", "more_body": False}
 

@@ -64,9 +64,6 @@ def test_staging_sends_every_outlet_to_petpoojas_sandbox_and_opens_no_secret_wit
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The app without Convex (production requires its settings; these tests need none)."""
     application = create_app(settings, SyncSettings.model_validate({}))
-    # A production app freezes its loggers on first use (db.logs); before any is used, undo
-    # that, or every later test of this process would log through these frozen ones.
-    logs.configure(settings.log_format, settings.log_level)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import Settings
-from db import logs, outbound_webhooks
+from db import outbound_webhooks
 from db.errors import Unprocessable
 from db.outbox import Backoff
 from db.pool import Database
@@ -71,8 +71,6 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The app of these settings; in production without Convex (no pusher: this module checks webhooks)."""
     application = create_app(settings, SyncSettings.model_validate({}))
-    # Production freezes loggers on first use, for the life of the process: not in a test session.
-    logs.configure(settings.log_format, settings.log_level)
     async with application.router.lifespan_context(application):
         yield application
 
