@@ -76,12 +76,9 @@ async def renew(conn: Conn, ids: Sequence[int], *, owner: str, lease_s: float) -
     return await q.run(conn, "renew_leases", ids=list(ids), owner=owner, lease_s=lease_s)
 
 
-async def mark_synced(conn: Conn, ids: Sequence[int], *, owner: str) -> int:
-    return await q.run(conn, "mark_synced", ids=list(ids), owner=owner)
-
-
 async def mark_synced_alone(conn: Conn, ids: Sequence[int], *, owner: str) -> int:
-    """mark_synced in one self-scoping statement, for an autocommit connection (Database.statements)."""
+    """Marks rows synced in one self-scoping statement: alone on an autocommit connection
+    (Database.statements), or inside a system transaction."""
     return int((await q.one(conn, "mark_synced_alone", ids=array_literal(ids), owner=owner))["marked"])
 
 

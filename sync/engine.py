@@ -187,7 +187,7 @@ class Engine:
                     report.failed += sum(1 for m in marked if m["status"] == "failed")
                     report.target_down = report.target_down or outcome.target_down
         if synced:
-            report.synced += await outbox.mark_synced(conn, synced, owner=self.owner)
+            report.synced += await outbox.mark_synced_alone(conn, synced, owner=self.owner)
         if superseding:
             await outbox.supersede(conn, target.name, [(j.rows[0]["restaurant_id"], j.rows[0]["entity_type"],
                                                         j.entity_id, j.version or 0) for j in superseding])

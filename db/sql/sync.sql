@@ -53,14 +53,8 @@ UPDATE sync_log
    SET next_attempt_at = now() + make_interval(secs => %(lease_s)s)
  WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
 
--- name: mark_synced
--- Rows whose change the target holds now.
-UPDATE sync_log
-   SET status = 'synced', synced_at = now(), last_error = NULL, target_down = false, updated_at = now()
- WHERE id = ANY(%(ids)s::bigint[]) AND status = 'in_flight' AND lease_owner = %(owner)s;
-
 -- name: mark_synced_alone
--- mark_synced as a statement of its own on an autocommit connection, scoping itself (sync_mark_synced in schema.sql): a round whose every row was delivered is recorded in one round trip.
+-- Rows whose change the target holds now (sync_mark_synced in schema.sql). It scopes itself, so it can be a statement of its own on an autocommit connection (a round whose every row was delivered is recorded in one round trip) or one statement of a system transaction.
 SELECT sync_mark_synced(%(ids)s::bigint[], %(owner)s) AS marked;
 
 -- name: mark_failed
