@@ -241,8 +241,11 @@ def main() -> None:
     parser.add_argument("--reset", action="store_true", help="wipe the embedded database first")
     parser.add_argument("--check", action="store_true", help="start, place a demo order, stop")
     args = parser.parse_args()
-    # SIGTERM (process managers, containers, CI) and SIGHUP stop everything as Ctrl-C does.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # Ctrl-C, SIGTERM (process managers, containers, CI) and SIGHUP stop everything. SIGINT gets
+    # a handler of its own too: a runner started in the background by a shell inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt (found by hand: Ctrl-C sent to
+    # such a run's group stopped nothing).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     started: list[subprocess.Popen[Any]] = []
     try:

@@ -48,15 +48,22 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_the_dev_runner_stops_every_process_it_started_and_its_postgres_on_a_signal(tmp_path, signum):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job ("&")
+
+
+@pytest.mark.parametrize(("signum", "started_ignoring_sigint"),
+                         [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-started-in-the-background"])
+def test_the_dev_runner_stops_every_process_it_started_and_its_postgres_on_a_signal(
+        tmp_path, signum, started_ignoring_sigint):
     pg_dir, port = tmp_path / "pg", free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CONVEX_URL", "PETPOOJA_SANDBOX_URL"}}
     env.update(TABLETOP_PG_DIR=str(pg_dir), PORT=str(port), WORKER_METRICS_PORT=str(free_port()),
                LOG_FORMAT="json", PYTHONUNBUFFERED="1")
     out = (tmp_path / "dev.log").open("w")
     runner = subprocess.Popen([sys.executable, "-m", "scripts.dev"], cwd=ROOT, env=env, stdout=out,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, preexec_fn=_ignore_sigint if started_ignoring_sigint else None)
     try:
         deadline = time.monotonic() + 120
         while "Ctrl-C stops everything." not in (tmp_path / "dev.log").read_text():
