@@ -13,6 +13,12 @@ encoded once with orjson, and the pusher's changes sent as ``documents.change`` 
 (already Convex JSON: ``encoded=True``) without the encoder's walk. httpx's pool asks which
 async library runs it on every call; without ``sniffio`` installed that is a failing import
 each time (about 0.4 ms of CPU per call here), hence ``sniffio`` in pyproject.toml.
+
+Calls go to httpx's transport (its connection pool), not through ``httpx.AsyncClient``: the
+client's layer (URL merging, auth, redirects, cookie extraction, event hooks) does nothing
+for one fixed JSON endpoint and was about 45% of a call's CPU (py-spy and cProfile of
+``python -m bench.micro_pusher``, bench/README.md). The transport raises the same httpx
+errors and is what OpenTelemetry's httpx instrumentation wraps, so traces are unchanged.
 """
 
 from __future__ import annotations
@@ -40,16 +46,16 @@ class ConvexFunctionError(ConvexError):
 
 class ConvexHttp:
     def __init__(self, url: str, deploy_key: str | None, *, timeout_s: float = 10.0, max_connections: int = 8):
-        self._url = url.rstrip("/")
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Convex {deploy_key}"} if deploy_key else {})},
-        )
+        base = url.rstrip("/")
+        self._urls = {endpoint: httpx.URL(f"{base}{endpoint}") for endpoint in ("/api/mutation", "/api/query")}
+        self._extensions = {"timeout": httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)).as_dict()}
+        self._headers = {"Content-Type": "application/json",
+                         **({"Authorization": f"Convex {deploy_key}"} if deploy_key else {})}
+        self._transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def mutation(self, path: str, args: dict[str, Any], *, encoded: bool = False) -> Any:
         """``encoded``: ``args`` are Convex JSON already (no int, bytes or special float in them)."""
@@ -59,9 +65,15 @@ class ConvexHttp:
         return await self._call("/api/query", path, convex_to_json(args))
 
     async def _call(self, endpoint: str, path: str, args: Any) -> Any:
-        body = orjson.dumps({"path": path, "args": args, "format": "json"})
+        request = httpx.Request("POST", self._urls[endpoint], headers=self._headers,
+                                content=orjson.dumps({"path": path, "args": args, "format": "json"}),
+                                extensions=self._extensions)
         try:
-            response = await self._client.post(f"{self._url}{endpoint}", content=body)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             raise ConvexUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
