@@ -96,7 +96,8 @@ def create_app(
         if convex is not None:
             engine = Engine(db, owner=new_owner("api"), metrics=sync_metrics, quiet=True)
             svc.pusher = Pusher(engine, convex, window_s=sync_settings.sync_batch_window_ms / 1000,
-                                max_in_flight=sync_settings.sync_max_in_flight)
+                                max_in_flight=sync_settings.sync_max_in_flight,
+                                overlap_after_s=sync_settings.sync_overlap_after_ms / 1000)
             svc.pusher.start()
         try:
             log.info("api_started", env_mode=settings.env_mode, jwt_kid=tokens.kid, convex=sync_settings.enabled,

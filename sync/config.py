@@ -22,6 +22,9 @@ class SyncSettings(BaseModel):
     sync_batch_window_ms: float = Field(5.0, ge=0)
     sync_batch_size: int = Field(200, ge=1, le=500)
     sync_max_in_flight: int = Field(4, ge=1, le=12)
+    # The pusher starts a round beside one in flight only for a big batch, or once the round in
+    # flight has taken this long (sync/pusher.py).
+    sync_overlap_after_ms: float = Field(50.0, ge=0)
     sync_retry_interval_s: float = Field(30.0, gt=0)
     sync_max_attempts: int = Field(10, ge=1)
     sync_backoff_base_s: float = Field(1.0, gt=0)

@@ -137,6 +137,41 @@ async def test_a_hanging_convex_does_not_hold_back_order_responses(
     assert set(standin.versions("orders")) & {o["id"] for o in orders} == set()
 
 
+@pytest.mark.parametrize("sync_overrides", [{"sync_overlap_after_ms": 60_000}])
+async def test_orders_committed_while_a_push_is_in_flight_go_together_in_the_next_round(
+        client, make_restaurant, open_guest, standin, db_sql, sync_overrides):
+    """Batches grow with load (sync/pusher.py): while one round waits on Convex, the orders
+    committed meanwhile queue and then go in one round, not a round each."""
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    await until(lambda: set(outbox_statuses(db_sql)) <= {"synced"})
+    standin.fault("hang_after_apply", count=1)
+    before = standin.stats()["mutationCalls"]
+    expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+    await until(lambda: standin.stats()["mutationCalls"] == before + 1)  # that round now hangs (2 s timeout)
+    later = [expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
+             for _ in range(5)]
+    await until(lambda: {o["id"] for o in later} <= set(standin.versions("orders")))
+    assert standin.stats()["mutationCalls"] == before + 2
+
+
+@pytest.mark.parametrize("sync_overrides", [{"convex_timeout_s": 10.0}])
+async def test_a_hanging_round_holds_nothing_back(client, make_restaurant, standin, db_sql, sync_overrides):
+    """...but not behind a slow round: a batch of OVERLAP_BATCH goes at once, beside it, and
+    what is left after SYNC_OVERLAP_AFTER_MS (50 ms)."""
+    r = await make_restaurant()
+    await until(lambda: set(outbox_statuses(db_sql)) <= {"synced"})
+    standin.fault("hang_after_apply", count=1)
+    first = expect(await client.post(r.url("/orders"), headers=r.owner.headers, json=order_body(r)), 201)
+    await until(lambda: outbox_statuses(db_sql).get("in_flight") == 1)
+    later = await asyncio.gather(*[client.post(r.url("/orders"), headers=r.owner.headers, json=order_body(r))
+                                   for _ in range(20)])
+    ids = {expect(response, 201)["id"] for response in later}
+    await until(lambda: ids <= set(standin.versions("orders")))
+    # The first order's round is still waiting for its answer.
+    assert db_sql("SELECT status FROM sync_log WHERE entity_id = %s", (first["id"],)) == [{"status": "in_flight"}]
+
+
 def assert_convex_equals_postgres(standin: Standin, db_sql: Callable[..., list[dict[str, Any]]]) -> None:
     assert standin.versions("orders") == pg_versions(db_sql, "orders")
     assert standin.versions("menuItems") == live_menu_versions(db_sql)
