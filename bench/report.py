@@ -204,6 +204,13 @@ def cpu_table(r: dict[str, Any]) -> list[str]:
     if share is not None and top:
         lines.append(f"  the pusher's share of API CPU per order at {_top(r)['connections']} connections: "
                      f"{share:.2f} ms ({share / top:.0%} of {top:.2f} ms)")
+    if _top(r).get("pusher_rounds"):
+        lines.append(f"  the pusher's rounds at {_top(r)['connections']} connections: {_top(r)['pusher_rounds']} for "
+                     f"{_top(r)['orders']} orders ({_top(r)['orders'] / _top(r)['pusher_rounds']:.1f} per round)")
+    tied = r.get("orders_open_tied")
+    if tied and tied.get("pusher_rounds"):
+        lines.append(f"  the pusher's rounds at {tied['rate']}/s: {tied['pusher_rounds']} for "
+                     f"{tied['accepted']} orders ({tied['accepted'] / tied['pusher_rounds']:.1f} per round)")
     return lines
 
 

@@ -310,13 +310,19 @@ class Run:
                              " AND created_at >= to_timestamp(%s)", (ids, since))
         return int(count)
 
+    def pusher_rounds(self) -> int:
+        """The API's Convex deliveries so far (its pusher's rounds), from its /metrics."""
+        text = httpx.get(f"{self.base}/metrics", timeout=10).text
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                   if line.startswith('sync_push_duration_seconds_count{target="convex"}'))
+
     def closed_window(self, connections: int, *, base: str | None = None, profile: bool = False,
                       propagation: bool = True) -> dict[str, Any]:
         """wrk at ``connections``; CPU per order counts from the window's start until every
         order it created is synced (the pusher's and the worker's work for them included)."""
         self.fresh_convex()
         since = time.time()
-        before = self.procs.cpu()
+        before, rounds_before = self.procs.cpu(), self.pusher_rounds()
         spy = self.py_spy("web", f"orders-c{connections}") if profile else None
         result = self.wrk("orders.lua", connections, self.plan.seconds, {"BENCH_TARGETS": str(self.targets)}, base)
         if spy is not None:
@@ -330,14 +336,17 @@ class Run:
         result["orders"] = self.orders_since(since)
         result["orders_per_s"] = round(result["orders"] / result["duration_s"], 1)
         result["cpu_ms_per_order"] = self.per_order(before, result["orders"])
+        if base is None:  # the measured API's pusher (the no-pusher window's API has none)
+            result["pusher_rounds"] = self.pusher_rounds() - rounds_before
         return result
 
     def open_window(self, rate: int) -> dict[str, Any]:
         self.fresh_convex()
         since = time.time()
-        before = self.procs.cpu()
+        before, rounds_before = self.procs.cpu(), self.pusher_rounds()
         result = self.open_loop(rate, self.plan.seconds)
         result["propagation"] = self.propagation(since)
+        result["pusher_rounds"] = self.pusher_rounds() - rounds_before
         result["cpu_ms_per_order"] = self.per_order(before, result["accepted"])
         result["written"] = self.written(since, result["statuses"].get("201", 0))
         return result
