@@ -132,6 +132,33 @@ BEGIN
 END
 $$;
 
+-- A platform takes whole menus (sync_targets with 'menu'): a change to anything a menu shows
+-- besides its items (which route through enqueue_sync) writes (or coalesces into) the pending
+-- 'menu' row of the restaurant, entity id the restaurant's, for every such target, and wakes
+-- the workers at commit.
+CREATE FUNCTION enqueue_menu() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rid uuid;
+    t record;
+BEGIN
+    rid := CASE WHEN TG_OP = 'DELETE' THEN OLD.restaurant_id ELSE NEW.restaurant_id END;
+    FOR t IN SELECT s.name, s.wake
+               FROM sync_targets s
+              WHERE 'menu' = ANY (s.entity_types)
+                AND (s.all_restaurants
+                     OR EXISTS (SELECT FROM restaurant_targets r WHERE r.restaurant_id = rid AND r.target = s.name))
+              ORDER BY s.name
+    LOOP
+        PERFORM enqueue_outbox(rid, t.name, 'menu', rid, 0);
+        IF t.wake THEN
+            PERFORM pg_notify('sync_wake', t.name);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
 -- An order's items are part of the order entity: changing them raises the order's
 -- version (through bump_version) unless the order was already touched in this
 -- transaction, in which case that touch is an identical row and is skipped.
@@ -684,7 +711,8 @@ CREATE TABLE restaurant_webhooks (
 CREATE TABLE sync_targets (
     name            text PRIMARY KEY CONSTRAINT sync_targets_name_valid CHECK (name ~ '^[a-z][a-z0-9_]*$'),
     entity_types    text[] NOT NULL
-                    CONSTRAINT sync_targets_entity_types_valid CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table']),
+                    CONSTRAINT sync_targets_entity_types_valid
+                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu']),
     events          text[] NOT NULL
                     CONSTRAINT sync_targets_events_valid
                     CHECK (events <@ ARRAY['created', 'changed', 'deleted', 'status_changed', 'cancelled']),
@@ -695,7 +723,8 @@ CREATE TABLE sync_targets (
 INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VALUES
     ('convex', '{order,menu_item,table}', '{created,changed,deleted}', true, false),
     ('petpooja', '{order}', '{created,cancelled}', false, true),
-    ('webhook', '{order}', '{created,status_changed}', false, true);
+    ('webhook', '{order}', '{created,status_changed}', false, true),
+    ('ubereats', '{menu_item,menu}', '{created,changed,deleted}', false, true);
 
 -- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
 CREATE TABLE restaurant_targets (
@@ -705,6 +734,33 @@ CREATE TABLE restaurant_targets (
     CONSTRAINT restaurant_targets_pkey PRIMARY KEY (restaurant_id, target)
 );
 
+-- A restaurant's store on a delivery platform: the platform's store id, the sealed
+-- credentials (db/credentials.py, purpose = the platform), and the state of its menu there:
+-- pending until the first publish, then synced or failed, with what the platform last
+-- answered. published_menu is the payload the platform last accepted, so a change of
+-- availability alone can go as the platform's cheaper suspend call.
+CREATE TABLE platform_connections (
+    restaurant_id    uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    platform         text NOT NULL CONSTRAINT platform_connections_platform_valid CHECK (platform IN ('ubereats')),
+    store_id         text NOT NULL
+                     CONSTRAINT platform_connections_store_id_valid CHECK (store_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
+    credentials      bytea NOT NULL CONSTRAINT platform_connections_credentials_sealed CHECK (octet_length(credentials) > 28),
+    key_id           text NOT NULL CONSTRAINT platform_connections_key_id_valid CHECK (key_id <> ''),
+    sync_status      text NOT NULL DEFAULT 'pending'
+                     CONSTRAINT platform_connections_sync_status_valid CHECK (sync_status IN ('pending', 'synced', 'failed')),
+    last_sync_at     timestamptz,
+    item_count       int,
+    external_menu_id text,
+    last_error       text,
+    last_response    jsonb,
+    retry_count      int NOT NULL DEFAULT 0,
+    published_menu   jsonb,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT platform_connections_pkey PRIMARY KEY (restaurant_id, platform),
+    -- A platform's webhooks name the store: one restaurant per store.
+    CONSTRAINT platform_connections_store_key UNIQUE (platform, store_id)
+);
 -- The epoch a target was last rebuilt under: fullSync writes a new one to Convex and here,
 -- and a worker that finds Convex at another epoch (wiped, restored from an old backup,
 -- replaced) rebuilds it.
@@ -721,7 +777,7 @@ CREATE TABLE sync_log (
     restaurant_id  uuid NOT NULL,
     target         text NOT NULL CONSTRAINT sync_log_target_valid CHECK (target ~ '^[a-z][a-z0-9_]*$'),
     entity_type    text NOT NULL
-                   CONSTRAINT sync_log_entity_type_valid CHECK (entity_type IN ('order', 'menu_item', 'table')),
+                   CONSTRAINT sync_log_entity_type_valid CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu')),
     entity_id      uuid NOT NULL,
     entity_version bigint NOT NULL,
     status         text NOT NULL DEFAULT 'pending'
@@ -795,6 +851,22 @@ CREATE TRIGGER dining_tables_relabel_orders AFTER UPDATE OF label ON dining_tabl
 CREATE TRIGGER dining_tables_end_sessions AFTER UPDATE OF is_active, qr_token ON dining_tables
     FOR EACH ROW WHEN ((OLD.is_active AND NOT NEW.is_active) OR OLD.qr_token IS DISTINCT FROM NEW.qr_token)
     EXECUTE FUNCTION end_table_sessions();
+CREATE TRIGGER platform_connections_touch BEFORE UPDATE ON platform_connections
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE TRIGGER menu_categories_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_categories
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER menu_variations_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_variations
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER menu_addon_groups_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER menu_addons_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_addons
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER menu_item_addon_groups_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_item_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER menu_taxes_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_taxes
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER menu_item_taxes_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_item_taxes
+    FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
 CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
 
@@ -809,7 +881,7 @@ BEGIN
                              'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
                              'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets',
-                             'member_invitations']
+                             'member_invitations', 'platform_connections']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -1119,4 +1191,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (4, 'petpooja_order_types'),
     (5, 'member_invitations'),
     (6, 'order_statements'),
-    (7, 'sync_round_statements');
+    (7, 'sync_round_statements'),
+    (8, 'platform_menus');

@@ -42,12 +42,20 @@ from api.tokens import TokenService
 from db import logs
 from db.pool import Database
 from sync import tracing
-from sync.config import PetpoojaSettings, SyncSettings, load_petpooja_settings, load_sync_settings
+from sync.config import (
+    PetpoojaSettings,
+    SyncSettings,
+    UberEatsSettings,
+    load_petpooja_settings,
+    load_sync_settings,
+    load_ubereats_settings,
+)
 from sync.engine import Engine
 from sync.metrics import PoolCollector, SyncMetrics
 from sync.petpooja.client import PetpoojaClient
 from sync.pusher import Pusher, new_owner
 from sync.registry import convex_target
+from sync.ubereats.client import UberEatsClient
 
 log = structlog.get_logger("api")
 
@@ -55,6 +63,7 @@ log = structlog.get_logger("api")
 def create_app(
     settings: Settings | None = None, sync_settings: SyncSettings | None = None,
     petpooja_settings: PetpoojaSettings | None = None, *, long_lived: bool = False,
+    ubereats_settings: UberEatsSettings | None = None,
 ) -> Starlette:
     """``long_lived``: the process serves this one app until it exits (uvicorn's, in every
     ENV_MODE), so its loggers are frozen on first use (db/logs.py); an app a test builds keeps
@@ -62,6 +71,7 @@ def create_app(
     settings = settings or load_settings(os.environ)
     sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
     petpooja_settings = petpooja_settings or load_petpooja_settings(os.environ)
+    ubereats_settings = ubereats_settings or load_ubereats_settings(os.environ)
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level, cache=long_lived)
@@ -87,6 +97,8 @@ def create_app(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
             credentials=credentials, petpooja=PetpoojaClient(petpooja_settings),
+            ubereats=UberEatsClient(ubereats_settings.ubereats_api_url, ubereats_settings.ubereats_auth_url,
+                                    timeout_s=ubereats_settings.ubereats_timeout_s),
         )
         app.state.services = svc
         pool_gauges = PoolCollector(db)
@@ -110,6 +122,8 @@ def create_app(
                 await svc.pusher.target.close()
             if svc.petpooja:
                 await svc.petpooja.close()
+            if svc.ubereats:
+                await svc.ubereats.close()
             await db.close()
 
     middleware = [

@@ -309,6 +309,22 @@ OPERATIONS: dict[str, Operation] = {
         "The PetPooja connection", "integrations", members(*_OWNER_MANAGER), {200: schemas.PetpoojaConnection}),
     "DELETE /api/restaurants/{rid}/integrations/petpooja": Operation(
         "Disconnect PetPooja", "integrations", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "PUT /api/restaurants/{rid}/integrations/ubereats": Operation(
+        "Connect the restaurant's Uber Eats store", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PlatformConnection}, body=models.UberEatsConnect,
+        example={"store_id": "6f1c9a8e-store", "client_id": "uber-client-id", "client_secret": "uber-client-secret"},
+        errors={409: ("store_taken",), 422: ("invalid_credentials",), 503: ("platform_unreachable",)},
+        description="The client credentials are checked with Uber (a token is requested), sealed at rest and never "
+                    "answered; connecting queues a publish of the whole menu (docs/ubereats.md). 503 when Uber "
+                    "cannot be reached to check them."),
+    "GET /api/restaurants/{rid}/integrations/ubereats": Operation(
+        "The Uber Eats store and its menu's state there", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PlatformConnection}),
+    "DELETE /api/restaurants/{rid}/integrations/ubereats": Operation(
+        "Disconnect Uber Eats", "integrations", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "POST /api/restaurants/{rid}/integrations/ubereats/refresh": Operation(
+        "Publish the whole menu to Uber Eats again", "integrations", members(*_OWNER_MANAGER),
+        {202: schemas.Queued}, errors={404: ("not_connected",)}),
     "PUT /api/restaurants/{rid}/integrations/webhook": Operation(
         "Register (or change) the restaurant's webhook", "integrations", members(*_OWNER_MANAGER),
         {201: schemas.WebhookRegistration, 200: schemas.WebhookRegistration}, body=WebhookRegister,

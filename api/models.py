@@ -295,7 +295,9 @@ class OrderQuery(BaseModel):
 
 # PetPooja's restID is a short mapping code; its keys and token are opaque tokens without spaces.
 PetpoojaRestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-PetpoojaSecret = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+# A partner's key, secret or token: printable ASCII without spaces.
+PartnerSecret = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+PetpoojaSecret = PartnerSecret
 
 
 class PetpoojaConnect(Input):
@@ -308,3 +310,16 @@ class PetpoojaConnect(Input):
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # repr() and str() never show the secrets (a failed assertion, a traceback's locals).
         return [("rest_id", self.rest_id), ("environment", self.environment)]
+
+
+# A delivery platform's store id (platform_connections_store_id_valid).
+PlatformStoreId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+
+
+class UberEatsConnect(Input):
+    store_id: PlatformStoreId
+    client_id: PartnerSecret
+    client_secret: PartnerSecret
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        return [("store_id", self.store_id)]

@@ -447,6 +447,30 @@ class PetpoojaConnection(Answer):
     callback_urls: CallbackUrls | None = Field(None, description="to register in PetPooja's dashboard")
 
 
+class PlatformMenuState(Answer):
+    status: Literal["pending", "synced", "failed"] = Field(
+        description="pending until the first publish; then whether the last one was accepted")
+    last_sync_at: datetime | None = Field(None, description="when the platform last accepted the menu")
+    item_count: int | None = Field(None, description="items (options included) in the last accepted menu")
+    external_menu_id: str | None = Field(None, description="the platform's id of the menu, where it has one")
+    error: str | None = Field(None, description="why the last publish failed, with the platform's answer")
+    retry_count: int = Field(description="failed publishes since the last accepted one")
+
+
+class PlatformConnection(Answer):
+    """A delivery platform store; ``connected: false`` and the platform alone when none is connected.
+    The credentials are never answered."""
+
+    connected: bool
+    platform: Literal["ubereats"]
+    store_id: str | None = None
+    menu: PlatformMenuState | None = None
+
+
+class Queued(Answer):
+    queued: bool
+
+
 class WebhookRegistration(Answer):
     """``registered: false`` alone when none is registered."""
 

@@ -17,6 +17,7 @@ from sync.config import SyncSettings
 from sync.metrics import SyncMetrics
 from sync.petpooja.client import PetpoojaClient
 from sync.pusher import Pusher
+from sync.ubereats.client import UberEatsClient
 from sync.webhook.guard import Resolver, system_resolver
 
 
@@ -34,6 +35,7 @@ class Services:
     credentials: CredentialBox
     pusher: Pusher | None = None
     petpooja: PetpoojaClient | None = None
+    ubereats: UberEatsClient | None = None
     # How a webhook URL's host is resolved when it is registered (tests make names resolve as they need).
     webhook_resolver: Resolver = system_resolver
 

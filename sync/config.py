@@ -142,3 +142,32 @@ def load_petpooja_settings(environ: Mapping[str, str]) -> PetpoojaSettings:
 
 def backoff_of(settings: SyncSettings) -> Backoff:
     return Backoff(settings.sync_backoff_base_s, settings.sync_backoff_max_s, settings.sync_max_attempts)
+
+
+class UberEatsSettings(BaseModel):
+    """Where Uber Eats is (docs/ubereats.md); the per-store client credentials live sealed in
+    the database. The URLs are configuration so that tests and the dev runner point them at
+    the stand-in (scripts/ubereats_standin.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ubereats_api_url: str = "https://api.uber.com"
+    ubereats_auth_url: str = "https://auth.uber.com"
+    ubereats_timeout_s: float = Field(10.0, gt=0)
+    # Menu edits wait this long in the outbox before a publish, so a burst of them goes as one.
+    ubereats_debounce_s: float = Field(10.0, ge=0)
+
+    @field_validator("ubereats_api_url", "ubereats_auth_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def load_ubereats_settings(environ: Mapping[str, str]) -> UberEatsSettings:
+    """UBEREATS_API_URL, UBEREATS_AUTH_URL, UBEREATS_TIMEOUT_S, UBEREATS_DEBOUNCE_S."""
+    raw = {name: environ[name.upper()] for name in UberEatsSettings.model_fields if environ.get(name.upper())}
+    try:
+        return UberEatsSettings.model_validate(raw)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
+        raise SyncConfigError(f"invalid Uber Eats configuration: {fields}") from None

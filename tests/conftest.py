@@ -55,6 +55,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for name in list(os.environ):
         if name in {"DATABASE_URL", "ENV_MODE", "JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE", "CONVEX_URL"}:
             del os.environ[name]
+    # No test reaches the real Uber Eats: an app built without a stand-in finds it down (port 9 refuses).
+    for name in ("UBEREATS_API_URL", "UBEREATS_AUTH_URL"):
+        os.environ[name] = "http://127.0.0.1:9"
     # Kept running between sessions: several test runs may share it, and starting costs a second.
     embedded.start(PG_DIR, keep_running=True)
     # A run that was killed leaves its databases behind; drop those of runs no longer alive.
@@ -682,3 +685,153 @@ def receiver() -> Iterator[Receiver]:
     yield state["receiver"]
     server.shutdown()
     server.server_close()
+
+
+# -------------------------------------------------------------------- Uber Eats stand-in
+
+UBER_CLIENT = {"client_id": "test-uber-client", "client_secret": "test-uber-secret"}
+UBER_STORE_ID = "test-uber-store"
+
+
+@dataclass
+class UberStandin:
+    """The Uber Eats stand-in (scripts/ubereats_standin.py) as a real process; its control API as methods."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log: Any
+    # One client for the session: building one per call costs ~20-100 ms (its TLS context).
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15))
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.request(method, f"{self.url}/_standin/{path}", json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def register(self, client_id: str = UBER_CLIENT["client_id"], client_secret: str = UBER_CLIENT["client_secret"],
+                 store_ids: tuple[str, ...] = (UBER_STORE_ID,), *, scopes: list[str] | None = None,
+                 expires_in: int | None = None, token_limit: int | None = None) -> dict[str, str]:
+        """Registers (or replaces) a client linked to ``store_ids``; returns {client_id, client_secret}."""
+        body: dict[str, Any] = {"client_id": client_id, "client_secret": client_secret, "store_ids": list(store_ids)}
+        for name, value in (("scopes", scopes), ("expires_in", expires_in), ("token_limit", token_limit)):
+            if value is not None:
+                body[name] = value
+        self._control("POST", "clients", body)
+        return {"client_id": client_id, "client_secret": client_secret}
+
+    def token(self, client_id: str = UBER_CLIENT["client_id"], client_secret: str = UBER_CLIENT["client_secret"],
+              scope: str = "eats.store eats.order") -> str:
+        """An access token from the real token endpoint (a client must be registered)."""
+        response = self.http.post(f"{self.url}/oauth/v2/token", data={
+            "grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
+            "scope": scope})
+        response.raise_for_status()
+        access_token: str = response.json()["access_token"]
+        return access_token
+
+    def clients(self) -> dict[str, Any]:
+        """Registered clients with their token requests in the last hour and live tokens."""
+        result: dict[str, Any] = self._control("GET", "clients")
+        return result
+
+    def expire_tokens(self, client_id: str | None = None) -> int:
+        """Expires every token now (or those of ``client_id``); returns how many."""
+        expired: int = self._control("POST", "expire", {} if client_id is None else {"client_id": client_id})["expired"]
+        return expired
+
+    def fault(self, mode: str, count: int | None = None, paths: list[str] | None = None, *,
+              retry_after: int | None = None) -> None:
+        """``mode`` (ok, http500, http429, hang, reject) for the next ``count`` calls (all while None) of
+        ``paths`` (token, menus, items, order, accept, deny; default all)."""
+        body: dict[str, Any] = {"mode": mode}
+        for name, value in (("count", count), ("paths", paths), ("retry_after", retry_after)):
+            if value is not None:
+                body[name] = value
+        self._control("POST", "fault", body)
+
+    def menu(self, store_id: str = UBER_STORE_ID) -> dict[str, Any] | None:
+        """The store's last accepted menu upload, or None when none was."""
+        response = self.http.get(f"{self.url}/_standin/stores/{store_id}/menu")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        menu: dict[str, Any] = response.json()
+        return menu
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call of a real path: {method, path, name, status, fault, at, client_id?, items?}."""
+        result: list[dict[str, Any]] = self._control("GET", "calls")
+        return result
+
+    def create_order(self, store_id: str = UBER_STORE_ID, **fields: Any) -> dict[str, Any]:
+        """Places an order (GET /v2/eats/order's shape); ``cart_items=[{id, quantity, price}]`` or
+        the store's first uploaded item; any other field overrides."""
+        result: dict[str, Any] = self._control("POST", "orders", {"store_id": store_id, **fields})
+        return result
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Orders with their recorded ``actions`` (accept/deny bodies)."""
+        result: list[dict[str, Any]] = self._control("GET", "orders")
+        return result
+
+    def webhook(self, url: str, event_type: str = "orders.notification", store_id: str = UBER_STORE_ID,
+                resource_id: str | None = None, **options: Any) -> dict[str, Any]:
+        """Sends Uber's signed webhook to ``url``; returns {status_code, body, sent: {url, body, headers}}.
+        Options: status, client_id, secret (forged key), dry_run."""
+        body: dict[str, Any] = {"url": url, "event_type": event_type, "store_id": store_id, **options}
+        if resource_id is not None:
+            body["resource_id"] = resource_id
+        result: dict[str, Any] = self._control("POST", "webhook", body)
+        return result
+
+    def webhook_request(self, url: str, event_type: str = "orders.notification", store_id: str = UBER_STORE_ID,
+                        resource_id: str | None = None, **options: Any) -> dict[str, Any]:
+        """The webhook Uber would send, without sending it: {url, body (raw text), headers}."""
+        sent: dict[str, Any] = self.webhook(url, event_type, store_id, resource_id, dry_run=True, **options)["sent"]
+        return sent
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.log.close()
+        self.http.close()
+
+
+def start_ubereats_standin(log_file: Path, port: int = 0) -> UberStandin:
+    """``port`` 0 picks a free one."""
+    log = log_file.open("a")
+    process = subprocess.Popen(  # our own stand-in with fixed arguments
+        [sys.executable, "-m", "scripts.ubereats_standin", "--port", str(port)],
+        cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # the one ready line; blocks until it listens
+    standin = UberStandin(line.split()[-1] if line else "", process, log)
+    if not line.startswith("ubereats-standin ready "):
+        standin.stop()
+        raise RuntimeError(f"the Uber Eats stand-in did not start: {line!r}; see {log_file}")
+    return standin
+
+
+@pytest.fixture(scope="session")
+def ubereats_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UberStandin]:
+    standin = start_ubereats_standin(tmp_path_factory.mktemp("ubereats-standin") / "standin.log")
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def ubereats_standin(ubereats_standin_process: UberStandin) -> UberStandin:
+    """The shared Uber Eats stand-in, with no clients, tokens, menus, orders, calls or fault at the start."""
+    ubereats_standin_process.reset()
+    return ubereats_standin_process

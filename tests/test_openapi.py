@@ -237,6 +237,12 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
                json={"restID": "walk1", "orderID": "1", "status": 1})
     await call("DELETE", r.url("/integrations/petpooja"), 204, headers=auth)
     await call("POST", r.url("/menu/sync"), 409, headers=auth)
+    await call("GET", r.url("/integrations/ubereats"), 200, headers=auth)
+    await call("POST", r.url("/integrations/ubereats/refresh"), 404, headers=auth)
+    await call("PUT", r.url("/integrations/ubereats"), 422, headers=auth, json={"store_id": "s 1"})
+    await call("PUT", r.url("/integrations/ubereats"), 503, headers=auth,  # this app's Uber is down (conftest)
+               json={"store_id": "s1", "client_id": "c", "client_secret": "s"})
+    await call("DELETE", r.url("/integrations/ubereats"), 204, headers=auth)
     await call("GET", r.url("/integrations/webhook"), 200, headers=auth)
     await call("PUT", r.url("/integrations/webhook"), 201, headers=auth, json={"url": "https://hooks.example.com/t"})
     await call("PUT", r.url("/integrations/webhook"), 200, headers=auth, params={"rotate": "true"},

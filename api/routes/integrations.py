@@ -1,5 +1,5 @@
-"""Integrations with a restaurant's other systems: connecting its PetPooja POS outlet, and
-registering its own backend's webhook.
+"""Integrations with a restaurant's other systems: connecting its PetPooja POS outlet, its
+Uber Eats store, and registering its own backend's webhook.
 
 Credentials go in and never come out: responses, logs and errors name the outlet
 (rest_id, environment) and the callback URLs to register in PetPooja's dashboard, never
@@ -22,11 +22,12 @@ from api.access import OWNER_MANAGER, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.models import Input, PetpoojaConnect
+from api.models import Input, PetpoojaConnect, UberEatsConnect
 from api.responses import JSON
 from api.state import services
-from db import outbound_webhooks, petpooja
+from db import outbound_webhooks, petpooja, platforms
 from db.queries import Row
+from sync.ubereats.client import UberAuthRefused, UberUnreachable
 from sync.webhook.guard import AddressRefused, Resolver, Unresolvable, resolve_public, system_resolver
 from sync.webhook.urls import UnsafeUrl, canonical_url
 
@@ -76,6 +77,63 @@ async def disconnect_petpooja(request: Request) -> Response:
         if await petpooja.disconnect(scope.conn, _rid(request)):
             log.info("petpooja_disconnected")
     return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- Uber Eats
+
+def _store(row: Row) -> dict[str, Any]:
+    """A platform connection as the owner sees it: the store and its menu's state there."""
+    return {
+        "connected": True, "platform": row["platform"], "store_id": row["store_id"],
+        "menu": {"status": row["sync_status"], "last_sync_at": row["last_sync_at"], "item_count": row["item_count"],
+                 "external_menu_id": row["external_menu_id"], "error": row["last_error"],
+                 "retry_count": row["retry_count"]},
+    }
+
+
+async def connect_ubereats(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER):  # who may, before any call out
+        body = await json_body(request, UberEatsConnect)
+    credentials = platforms.Credentials(body.client_id, body.client_secret)
+    client = services(request).ubereats
+    assert client is not None
+    # Asking Uber may take seconds: not while holding a database connection.
+    try:
+        await client.token(credentials, fresh=True)
+    except UberAuthRefused:
+        detail = "Uber Eats refused this client id and secret"
+        raise ApiError(422, "invalid_credentials", detail, errors=[
+            {"loc": ["body", "client_secret"], "msg": detail, "type": "invalid_credentials"}]) from None
+    except UberUnreachable:
+        raise ApiError(503, "platform_unreachable", "Uber Eats could not be reached to check the credentials",
+                       headers={"Retry-After": "30"}) from None
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        row = await platforms.connect(scope.conn, services(request).credentials, restaurant_id=_rid(request),
+                                      platform="ubereats", store_id=body.store_id, credentials=credentials)
+    log.info("platform_connected", platform="ubereats", store_id=body.store_id)
+    return JSON(_store(row))
+
+
+async def get_ubereats(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        row = await platforms.get(scope.conn, _rid(request), "ubereats")
+    return JSON({"connected": False, "platform": "ubereats"} if row is None else _store(row))
+
+
+async def disconnect_ubereats(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        if await platforms.disconnect(scope.conn, _rid(request), "ubereats"):
+            log.info("platform_disconnected", platform="ubereats")
+    return Response(status_code=204)
+
+
+async def refresh_ubereats(request: Request) -> Response:
+    """Publishes the whole menu again (after a fix on Uber's side, say)."""
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        if await platforms.get(scope.conn, _rid(request), "ubereats") is None:
+            raise ApiError(404, "not_connected", "the restaurant has no Uber Eats store connected")
+        await platforms.full_refresh(scope.conn, _rid(request), "ubereats")
+    return JSON({"queued": True}, status_code=202)
 
 
 # ---------------------------------------------------------------- outbound webhook
@@ -159,7 +217,12 @@ async def delete_webhook(request: Request) -> Response:
 
 _PATH = "/api/restaurants/{rid:uuid}/integrations/petpooja"
 _WEBHOOK_PATH = "/api/restaurants/{rid:uuid}/integrations/webhook"
+_UBEREATS_PATH = "/api/restaurants/{rid:uuid}/integrations/ubereats"
 routes = [
+    Route(_UBEREATS_PATH, connect_ubereats, methods=["PUT"]),
+    Route(_UBEREATS_PATH, get_ubereats, methods=["GET"]),
+    Route(_UBEREATS_PATH, disconnect_ubereats, methods=["DELETE"]),
+    Route(f"{_UBEREATS_PATH}/refresh", refresh_ubereats, methods=["POST"]),
     Route(_PATH, connect_petpooja, methods=["PUT"]),
     Route(_PATH, get_petpooja, methods=["GET"]),
     Route(_PATH, disconnect_petpooja, methods=["DELETE"]),

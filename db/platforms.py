@@ -1,0 +1,91 @@
+"""A restaurant's stores on delivery platforms: the store id, sealed credentials, and the
+state of its menu there (pending, synced, failed; what the platform last answered).
+
+Credentials go in and never come out of this module unopened: rows read for the API carry
+none; the worker opens them in the transaction that publishes (``locked``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from db import outbox
+from db import queries as q
+from db.credentials import CredentialBox
+from db.errors import Conflict
+from db.queries import Conn, Row
+
+Platform = Literal["ubereats"]
+PLATFORMS: tuple[Platform, ...] = ("ubereats",)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:
+        # Never printed, whatever logs or tracebacks reach for.
+        return "Credentials(<sealed>)"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A connected store as the worker publishes to it (locked until the transaction ends)."""
+
+    store_id: str
+    credentials: Credentials
+    published_menu: dict[str, Any] | None
+
+
+async def connect(conn: Conn, box: CredentialBox, *, restaurant_id: UUID, platform: Platform, store_id: str,
+                  credentials: Credentials) -> Row:
+    """Stores (or replaces) the store and queues a publish of the whole menu; returns the
+    connection without credentials. Conflict when another restaurant holds the store (the
+    platform's webhooks name the store, so it belongs to one restaurant)."""
+    sealed = box.seal(platform, restaurant_id, {"client_id": credentials.client_id,
+                                                 "client_secret": credentials.client_secret})
+    await outbox.enable_target(conn, restaurant_id, platform)
+    try:
+        row = await q.one(conn, "upsert_platform_connection", restaurant_id=restaurant_id, platform=platform,
+                          store_id=store_id, credentials=sealed, key_id=box.key_id)
+    except pg_errors.UniqueViolation:
+        raise Conflict("this store is connected to another restaurant", code="store_taken") from None
+    await full_refresh(conn, restaurant_id, platform)
+    return row
+
+
+async def full_refresh(conn: Conn, restaurant_id: UUID, platform: Platform) -> None:
+    await q.run(conn, "enqueue_full_menu", restaurant_id=restaurant_id, target=platform)
+
+
+async def get(conn: Conn, restaurant_id: UUID, platform: Platform) -> Row | None:
+    return await q.maybe_one(conn, "get_platform_connection", restaurant_id=restaurant_id, platform=platform)
+
+
+async def disconnect(conn: Conn, restaurant_id: UUID, platform: Platform) -> bool:
+    """Forgets the store; False when there was none. Rows already queued are skipped."""
+    await outbox.disable_target(conn, restaurant_id, platform)
+    return await q.run(conn, "delete_platform_connection", restaurant_id=restaurant_id, platform=platform) > 0
+
+
+async def locked(conn: Conn, box: CredentialBox, restaurant_id: UUID, platform: Platform) -> Store | None:
+    """The store, locked until the transaction ends, with its credentials opened; None when
+    the restaurant is no longer connected. CredentialsUnreadable when they do not open."""
+    row = await q.maybe_one(conn, "lock_platform_connection", restaurant_id=restaurant_id, platform=platform)
+    if row is None:
+        return None
+    values = box.open(platform, restaurant_id, bytes(row["credentials"]), row["key_id"])
+    return Store(row["store_id"], Credentials(values["client_id"], values["client_secret"]), row["published_menu"])
+
+
+async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *, ok: bool, response: Any,
+                         menu: dict[str, Any] | None = None, item_count: int | None = None,
+                         error: str | None = None) -> None:
+    await q.run(conn, "record_platform_publish", restaurant_id=restaurant_id, platform=platform, ok=ok,
+                response=Jsonb(response), published_menu=Jsonb(menu) if menu is not None else None,
+                item_count=item_count, error=error)

@@ -1,0 +1,52 @@
+-- name: upsert_platform_connection
+-- Connects a restaurant's store on a platform, or replaces its store id and credentials; a
+-- new store starts pending (its menu not yet published there).
+INSERT INTO platform_connections (restaurant_id, platform, store_id, credentials, key_id)
+VALUES (%(restaurant_id)s, %(platform)s, %(store_id)s, %(credentials)s, %(key_id)s)
+ON CONFLICT (restaurant_id, platform) DO UPDATE
+   SET store_id = excluded.store_id,
+       credentials = excluded.credentials,
+       key_id = excluded.key_id,
+       sync_status = CASE WHEN platform_connections.store_id = excluded.store_id
+                          THEN platform_connections.sync_status ELSE 'pending' END,
+       published_menu = CASE WHEN platform_connections.store_id = excluded.store_id
+                             THEN platform_connections.published_menu END
+RETURNING platform, store_id, sync_status, last_sync_at, item_count, external_menu_id, last_error,
+          retry_count, created_at, updated_at;
+
+-- name: get_platform_connection
+-- A restaurant's store on a platform and its menu's state there, without credentials.
+SELECT platform, store_id, sync_status, last_sync_at, item_count, external_menu_id, last_error,
+       retry_count, created_at, updated_at
+  FROM platform_connections
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
+
+-- name: delete_platform_connection
+-- Forgets a restaurant's store on a platform.
+DELETE FROM platform_connections
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
+
+-- name: lock_platform_connection
+-- The store with its sealed credentials and last accepted menu, locked until the transaction
+-- ends, so two workers never publish one restaurant's menu at once (the later one then reads
+-- the later menu). NULL row: not connected any more.
+SELECT store_id, credentials, key_id, published_menu, retry_count
+  FROM platform_connections
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s
+   FOR UPDATE;
+
+-- name: record_platform_publish
+-- What the platform answered to a publish: synced (with the menu it now has) or failed.
+UPDATE platform_connections
+   SET sync_status = CASE WHEN %(ok)s THEN 'synced' ELSE 'failed' END,
+       last_sync_at = CASE WHEN %(ok)s THEN now() ELSE last_sync_at END,
+       item_count = CASE WHEN %(ok)s THEN %(item_count)s ELSE item_count END,
+       published_menu = CASE WHEN %(ok)s THEN %(published_menu)s ELSE published_menu END,
+       last_error = CASE WHEN %(ok)s THEN NULL ELSE %(error)s END,
+       last_response = %(response)s,
+       retry_count = CASE WHEN %(ok)s THEN 0 ELSE retry_count + 1 END
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
+
+-- name: enqueue_full_menu
+-- A publish of the restaurant's whole menu to one target (connecting, a full refresh).
+SELECT enqueue_outbox(%(restaurant_id)s, %(target)s, 'menu', %(restaurant_id)s, 0), pg_notify('sync_wake', %(target)s);

@@ -1,0 +1,1 @@
+"""Uber Eats: the menu payloads (menu_format.py)."""

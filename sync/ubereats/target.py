@@ -1,0 +1,143 @@
+"""The ``ubereats`` outbox target: a restaurant's menu published to its Uber Eats store.
+
+Rows are menu items (routed as to Convex) and 'menu' rows (anything else the menu shows, a
+connect, a full refresh: migration 0008). The target's grace period is the debounce window
+(UBEREATS_DEBOUNCE_S), so a burst of edits is claimed together, and a round publishes each
+restaurant once, whatever number of its rows it claimed.
+
+``deliver`` publishes one restaurant at a time in a transaction that holds its
+``platform_connections`` row (FOR UPDATE), reading the menu under that lock: two workers
+never publish one store at once, and the later publish always carries the later menu. When
+the menu differs from the one Uber last accepted only in which items are suspended, the
+items are suspended or unsuspended one by one (Uber's sparse item update) instead of
+uploading the whole menu.
+
+Outcomes (docs/ubereats.md):
+* accepted: the menu recorded as published (status synced, item count): delivered;
+* a menu Uber would refuse (check_menu) or refused (4xx): retried up to the attempt limit,
+  then dead, the problem recorded on the connection and the row for the operator;
+* 429: retried after Uber's Retry-After; 5xx, network, timeout: retried with backoff;
+* credentials Uber refuses: retried (the owner can reconnect), recorded;
+* the restaurant no longer connected: skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from db import menu, platforms
+from db.credentials import CredentialBox, CredentialsUnreadable, worker_box
+from db.pool import Database
+from db.queries import Conn, Row
+from sync.config import SyncSettings, UberEatsSettings, backoff_of, load_ubereats_settings
+from sync.outcome import Delivered, Outcome, Retry, Skip
+from sync.target import Job, Policy
+from sync.ubereats.client import UberAnswer, UberAuthRefused, UberEatsClient, UberUnreachable
+from sync.ubereats.menu_format import availability_diff, check_menu, item_suspension, uber_menu
+
+log = structlog.get_logger("sync")
+
+TARGET: platforms.Platform = "ubereats"
+
+
+def _excerpt(answer: UberAnswer) -> str:
+    return str(answer.body)[:300] if answer.body is not None else ""
+
+
+class UberEatsTarget:
+    name: str = TARGET
+
+    def __init__(self, db: Database, client: UberEatsClient, box: CredentialBox, *, policy: Policy):
+        self.db, self.client, self.box, self.policy = db, client, box, policy
+
+    async def prepare(self, conn: Conn, rows: list[Row]) -> list[Job[UUID]]:
+        """One job per restaurant: every claimed row of it settles with one publish."""
+        by_restaurant: dict[UUID, list[Row]] = {}
+        for row in rows:
+            by_restaurant.setdefault(row["restaurant_id"], []).append(row)
+        return [Job(group, restaurant_id) for restaurant_id, group in by_restaurant.items()]
+
+    async def deliver(self, jobs: list[Job[UUID]]) -> list[Outcome]:
+        outcomes = []
+        for job in jobs:
+            async with self.db.system() as conn:
+                outcomes.append(await self._publish(conn, job.payload))
+        return outcomes
+
+    async def _publish(self, conn: Conn, restaurant_id: UUID) -> Outcome:
+        try:
+            store = await platforms.locked(conn, self.box, restaurant_id, TARGET)
+        except CredentialsUnreadable as exc:
+            return Retry(f"the store's Uber Eats credentials do not open with this process's key: {exc}")
+        if store is None:
+            return Skip("the restaurant is no longer connected to Uber Eats")
+        categories = await menu.full_menu(conn, restaurant_id)
+        problems = check_menu(categories)
+        if problems:
+            error = "; ".join(f"{p.item_name}: {p.field}: {p.message}" for p in problems[:5])
+            await platforms.record_publish(conn, restaurant_id, TARGET, ok=False, response=None,
+                                           error=f"not sent, Uber would refuse it: {error}")
+            return Retry(f"menu not sent, Uber would refuse it: {error}", limited=True)
+        payload = uber_menu(categories, menu_title="Menu")
+        try:
+            answer = await self._send(store, payload)
+        except UberUnreachable as exc:
+            log.warning("ubereats_publish_unreachable", restaurant_id=str(restaurant_id), error=str(exc))
+            return Retry(str(exc))
+        except UberAuthRefused as exc:
+            await platforms.record_publish(conn, restaurant_id, TARGET, ok=False, response=None, error=str(exc))
+            return Retry(str(exc), limited=True)
+        if answer.ok:
+            await platforms.record_publish(conn, restaurant_id, TARGET, ok=True, response=answer.body, menu=payload,
+                                           item_count=len(payload["items"]))
+            log.info("ubereats_menu_published", restaurant_id=str(restaurant_id), items=len(payload["items"]))
+            return Delivered()
+        error = f"Uber Eats answered HTTP {answer.status}: {_excerpt(answer)}"
+        await platforms.record_publish(conn, restaurant_id, TARGET, ok=False, response=answer.body, error=error)
+        log.warning("ubereats_publish_failed", restaurant_id=str(restaurant_id), status=answer.status)
+        if answer.status == 429:
+            return Retry(error, after_s=answer.retry_after_s)
+        if answer.status >= 500:
+            return Retry(error)
+        return Retry(error, limited=True)
+
+    async def _send(self, store: platforms.Store, payload: dict[str, Any]) -> UberAnswer:
+        """Only suspensions changed since Uber last accepted a menu: those items one by one;
+        anything else, or nothing at all (a full refresh): the whole menu."""
+        changes = availability_diff(store.published_menu, payload)
+        if not changes:
+            return await self.client.upload_menu(store.credentials, store.store_id, payload)
+        answer = UberAnswer(204, None)
+        for item_id, suspended in changes:
+            answer = await self.client.update_item(store.credentials, store.store_id, item_id,
+                                                   item_suspension({"id": item_id}, suspended=suspended))
+            if not answer.ok:
+                return answer
+        return answer
+
+    async def probe(self) -> bool | None:
+        return None  # no side-effect-free call: rows back off one by one
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def ubereats_target(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None,
+                    ) -> UberEatsTarget | None:
+    """The target, or None when stores' credentials cannot be opened here (production
+    without the credentials key)."""
+    env = os.environ if environ is None else environ
+    box = worker_box(env)
+    if box is None:
+        log.warning("ubereats_target_disabled", reason="PETPOOJA_CREDENTIALS_KEY is not set")
+        return None
+    uber: UberEatsSettings = load_ubereats_settings(env)
+    policy = Policy(batch_size=500, lease_s=settings.sync_lease_s, backoff=backoff_of(settings),
+                    grace_s=uber.ubereats_debounce_s)
+    return UberEatsTarget(db, UberEatsClient(uber.ubereats_api_url, uber.ubereats_auth_url,
+                                             timeout_s=uber.ubereats_timeout_s), box, policy=policy)
