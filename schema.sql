@@ -589,7 +589,7 @@ CREATE TABLE order_events (
     from_status   text,
     to_status     text NOT NULL,
     actor_type    text NOT NULL CONSTRAINT order_events_actor_type_valid
-                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja')),
+                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats')),
     actor_id      uuid,
     reason        text,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -712,7 +712,7 @@ CREATE TABLE sync_targets (
     name            text PRIMARY KEY CONSTRAINT sync_targets_name_valid CHECK (name ~ '^[a-z][a-z0-9_]*$'),
     entity_types    text[] NOT NULL
                     CONSTRAINT sync_targets_entity_types_valid
-                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu']),
+                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order']),
     events          text[] NOT NULL
                     CONSTRAINT sync_targets_events_valid
                     CHECK (events <@ ARRAY['created', 'changed', 'deleted', 'status_changed', 'cancelled']),
@@ -724,7 +724,7 @@ INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VAL
     ('convex', '{order,menu_item,table}', '{created,changed,deleted}', true, false),
     ('petpooja', '{order}', '{created,cancelled}', false, true),
     ('webhook', '{order}', '{created,status_changed}', false, true),
-    ('ubereats', '{menu_item,menu}', '{created,changed,deleted}', false, true);
+    ('ubereats', '{menu_item,menu,platform_order}', '{created,changed,deleted}', false, true);
 
 -- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
 CREATE TABLE restaurant_targets (
@@ -761,6 +761,41 @@ CREATE TABLE platform_connections (
     -- A platform's webhooks name the store: one restaurant per store.
     CONSTRAINT platform_connections_store_key UNIQUE (platform, store_id)
 );
+-- Every webhook event a platform delivered, by the platform's event id: a retry of one is
+-- answered without doing anything again. Not a tenant table: the event names its store,
+-- and the route looks the store up before it knows the restaurant.
+CREATE TABLE platform_webhook_events (
+    platform    text NOT NULL CONSTRAINT platform_webhook_events_platform_valid CHECK (platform IN ('ubereats')),
+    event_id    text NOT NULL CONSTRAINT platform_webhook_events_event_id_valid CHECK (event_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
+    event_type  text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT platform_webhook_events_pkey PRIMARY KEY (platform, event_id)
+);
+-- An order placed on a platform: received (the webhook named it), then ours created
+-- (order_id), then accepted or denied back to the platform. The platform's own order and
+-- totals are kept as it sent them; totals_differ flags an order whose items the platform
+-- charged differently from our menu.
+CREATE TABLE platform_orders (
+    restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id             uuid NOT NULL DEFAULT gen_random_uuid(),
+    platform       text NOT NULL CONSTRAINT platform_orders_platform_valid CHECK (platform IN ('ubereats')),
+    external_id    text NOT NULL CONSTRAINT platform_orders_external_id_valid CHECK (external_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
+    state          text NOT NULL DEFAULT 'received'
+                   CONSTRAINT platform_orders_state_valid CHECK (state IN ('received', 'accepted', 'denied')),
+    order_id       uuid,
+    platform_order jsonb,
+    platform_total bigint,
+    totals_differ  boolean,
+    error          text,
+    version        bigint NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT platform_orders_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT platform_orders_id_key UNIQUE (id),
+    CONSTRAINT platform_orders_external_key UNIQUE (platform, external_id),
+    CONSTRAINT platform_orders_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE SET NULL (order_id)
+);
 -- The epoch a target was last rebuilt under: fullSync writes a new one to Convex and here,
 -- and a worker that finds Convex at another epoch (wiped, restored from an old backup,
 -- replaced) rebuilds it.
@@ -777,7 +812,8 @@ CREATE TABLE sync_log (
     restaurant_id  uuid NOT NULL,
     target         text NOT NULL CONSTRAINT sync_log_target_valid CHECK (target ~ '^[a-z][a-z0-9_]*$'),
     entity_type    text NOT NULL
-                   CONSTRAINT sync_log_entity_type_valid CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu')),
+                   CONSTRAINT sync_log_entity_type_valid
+                   CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu', 'platform_order')),
     entity_id      uuid NOT NULL,
     entity_version bigint NOT NULL,
     status         text NOT NULL DEFAULT 'pending'
@@ -867,6 +903,11 @@ CREATE TRIGGER menu_taxes_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_
     FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
 CREATE TRIGGER menu_item_taxes_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON menu_item_taxes
     FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
+CREATE TRIGGER platform_orders_bump_version BEFORE UPDATE ON platform_orders
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+-- Only its arrival routes it: the target's own updates (created, accepted) need no delivery.
+CREATE TRIGGER platform_orders_enqueue_sync AFTER INSERT ON platform_orders
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('platform_order');
 CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
 
@@ -881,7 +922,7 @@ BEGIN
                              'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
                              'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets',
-                             'member_invitations', 'platform_connections']
+                             'member_invitations', 'platform_connections', 'platform_orders']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -1192,4 +1233,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (5, 'member_invitations'),
     (6, 'order_statements'),
     (7, 'sync_round_statements'),
-    (8, 'platform_menus');
+    (8, 'platform_menus'),
+    (9, 'platform_orders');

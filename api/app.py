@@ -33,6 +33,7 @@ from api.routes import (
     menu,
     menu_sync,
     orders,
+    platform_webhooks,
     restaurants,
     service,
     webhooks,
@@ -142,7 +143,8 @@ def create_app(
     # Starlette tries routes in order, a regex each: the order routes, the busiest, come first (order
     # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
     routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
-              *admin.routes, *integrations.routes, *webhooks.routes, *menu_sync.routes, *docs.routes]
+              *admin.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes, *menu_sync.routes,
+              *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, RootModel
 from api import models, schemas
 from api.routes.admin import ErrorsQuery
 from api.routes.integrations import WebhookQuery, WebhookRegister
+from api.routes.platform_webhooks import UberEvent
 from api.routes.webhooks import OrderCallback, StockCallback, StoreStatusCallback
 
 USER_TOKEN, GUEST_SESSION, METRICS_TOKEN = "userToken", "guestSession", "metricsToken"
@@ -45,6 +46,8 @@ USER = Access((USER_TOKEN,), "any signed-in user", {401: _UNAUTHENTICATED, 403: 
 ADMIN = Access((USER_TOKEN,), "platform administrators", {401: _UNAUTHENTICATED, 403: ("forbidden",)})
 PARTNER = Access((), "PetPooja: the {secret} path segment names and authenticates the outlet",
                  {401: ("invalid_signature",), 404: ("not_found",)})
+UBER = Access((), "Uber Eats: X-Uber-Signature, the hex HMAC-SHA256 of the body keyed with the store's client secret",
+              {401: ("invalid_signature",)})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
                  {401: ("not_authenticated",), 404: ("not_found",)}, optional=True)
 
@@ -344,6 +347,18 @@ OPERATIONS: dict[str, Operation] = {
                     "recorded (502, with sync_id)."),
     "GET /api/restaurants/{rid}/menu/syncs": Operation(
         "Recent menu imports", "integrations", members(*_OWNER_MANAGER), {200: schemas.MenuSyncs}),
+    # ---------------------------------------------------------------- delivery platforms
+    "POST /api/webhooks/ubereats": Operation(
+        "Uber Eats: an order was placed (or another event)", _CALLBACK, UBER, {200: NO_CONTENT}, body=UberEvent,
+        example={"event_id": "c4d2261e-2779-4eb6-beb0-cb41235c751e", "event_time": 1733227200,
+                 "event_type": "orders.notification",
+                 "meta": {"user_id": "6f1c9a8e-store", "resource_id": "153dd7f1-339d-4619-940c-418943c14636",
+                          "status": "pos"},
+                 "resource_href": "https://api.uber.com/v2/eats/order/153dd7f1-339d-4619-940c-418943c14636"},
+        errors={400: ("invalid_event",), 503: ("unavailable",)},
+        description="Answered at once with an empty 200; a retried event_id does nothing again. An order "
+                    "notification queues the order: it is fetched, created here and accepted (or denied, "
+                    "naming the items) back through the outbox (docs/ubereats.md)."),
     # ---------------------------------------------------------------- PetPooja callbacks
     "POST /api/webhooks/petpooja/order-status/{secret}": Operation(
         "PetPooja: an order's status changed at the POS", _CALLBACK, PARTNER, {200: NO_CONTENT},

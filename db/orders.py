@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -23,6 +23,7 @@ from db.pricing import (
     LineRequest,
     MenuPrice,
     PricedLine,
+    Totals,
     Variation,
     price_order,
 )
@@ -169,6 +170,33 @@ async def create(
         assert idempotency is not None
         return await _replay(conn, restaurant_id, actor, idempotency)
     return Created(order)
+
+
+async def menu_prices(conn: Conn, restaurant_id: UUID, item_ids: Sequence[UUID]) -> dict[UUID, MenuPrice]:
+    """The live items among ``item_ids`` as pricing's input (unavailable ones included, with
+    ``MenuPrice.available`` false), by id: what an order from elsewhere (a delivery platform)
+    is checked against."""
+    rows = await q.all(conn, "order_menu", restaurant_id=restaurant_id, item_ids=list(set(item_ids)))
+    return {row["id"]: replace(_menu_price(row), available=row["is_available"])
+            for row in rows if row["id"] is not None}
+
+
+async def create_from_platform(
+    conn: Conn, *, restaurant_id: UUID, lines: list[PricedLine], totals: Totals, currency: str, order_type: str,
+    customer_name: str | None, customer_phone: str | None, notes: str | None, actor_type: str,
+) -> Row:
+    """Writes an order a platform placed and charged (its lines and totals as the platform priced
+    them) through the same statement as our own orders (place_order), without an
+    Idempotency-Key: the platform order's row, locked by the caller, says whether it exists."""
+    row = await q.maybe_one(
+        conn, "place_order", restaurant_id=restaurant_id, trace_context=trace_context(), key=None,
+        principal=f"{actor_type}:", request_hash=None, table_id=None, session_id=None, placed_by_user=None,
+        order_type=order_type, customer_name=customer_name, customer_phone=customer_phone, notes=notes,
+        currency=currency, subtotal=totals.subtotal, tax=totals.tax, tip=totals.tip, discount=totals.discount,
+        total=totals.total, lines=_lines_json(lines), actor_type=actor_type, actor_id=None,
+    )
+    assert row is not None  # without a key place_order always writes
+    return row
 
 
 def _menu_price(row: Row) -> MenuPrice:

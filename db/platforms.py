@@ -83,6 +83,44 @@ async def locked(conn: Conn, box: CredentialBox, restaurant_id: UUID, platform: 
     return Store(row["store_id"], Credentials(values["client_id"], values["client_secret"]), row["published_menu"])
 
 
+async def store_by_id(conn: Conn, box: CredentialBox, platform: Platform, store_id: str,
+                      ) -> tuple[UUID, Credentials] | None:
+    """The restaurant holding the store and the store's credentials (opened), or None. Needs
+    the system scope: a webhook names the store, not the restaurant."""
+    row = await q.maybe_one(conn, "platform_store_by_id", platform=platform, store_id=store_id)
+    if row is None:
+        return None
+    values = box.open(platform, row["restaurant_id"], bytes(row["credentials"]), row["key_id"])
+    return row["restaurant_id"], Credentials(values["client_id"], values["client_secret"])
+
+
+async def record_event(conn: Conn, platform: Platform, event_id: str, event_type: str) -> bool:
+    """Records a webhook event; False when it was recorded before (the platform retried it)."""
+    return await q.maybe_one(conn, "record_webhook_event", platform=platform, event_id=event_id,
+                             event_type=event_type) is not None
+
+
+async def receive_order(conn: Conn, restaurant_id: UUID, platform: Platform, external_id: str) -> None:
+    await q.run(conn, "receive_platform_order", restaurant_id=restaurant_id, platform=platform,
+                external_id=external_id)
+
+
+async def lock_order(conn: Conn, restaurant_id: UUID, platform_order_id: UUID) -> Row | None:
+    return await q.maybe_one(conn, "lock_platform_order", restaurant_id=restaurant_id, id=platform_order_id)
+
+
+async def record_order(conn: Conn, restaurant_id: UUID, platform_order_id: UUID, *, state: str,
+                       order_id: UUID | None = None, platform_order: Any = None, platform_total: int | None = None,
+                       totals_differ: bool | None = None, error: str | None = None) -> None:
+    await q.run(conn, "record_platform_order", restaurant_id=restaurant_id, id=platform_order_id, state=state,
+                order_id=order_id, platform_order=Jsonb(platform_order) if platform_order is not None else None,
+                platform_total=platform_total, totals_differ=totals_differ, error=error)
+
+
+async def restaurant_pricing(conn: Conn, restaurant_id: UUID) -> Row:
+    return await q.one(conn, "restaurant_pricing", restaurant_id=restaurant_id)
+
+
 async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *, ok: bool, response: Any,
                          menu: dict[str, Any] | None = None, item_count: int | None = None,
                          error: str | None = None) -> None:

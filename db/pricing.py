@@ -86,6 +86,7 @@ class MenuPrice:
     addon_groups: tuple[AddonGroup, ...] = ()
     taxes: tuple[ItemTax, ...] = ()
     imported: bool = False
+    available: bool = True
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ processes with honcho, and prints how to try it.
 In development mode (PETPOOJA_SANDBOX_URL unset) it also starts the local PetPooja stand-in
 (scripts/petpooja_standin.py), registers the demo outlet there, connects the demo restaurant
 to it and points the API and the worker at it, so QR orders flow to the "POS" and the
-stand-in's callbacks flow back.
+stand-in's callbacks flow back. Likewise (UBEREATS_API_URL unset) the Uber Eats stand-in
+(scripts/ubereats_standin.py): the demo restaurant's store there gets its menu, and menu
+edits follow (UBEREATS_DEBOUNCE_S 2 s here, so a demo edit shows quickly).
 """
 
 from __future__ import annotations
@@ -37,7 +39,16 @@ from psycopg import sql
 
 from db import embedded, migrate
 from db.credentials import load_box
-from scripts.seed import DEMO_PASSWORD, DEMO_PETPOOJA_KEYS, DEMO_PETPOOJA_REST_ID, connect_demo_petpooja, seed
+from scripts.seed import (
+    DEMO_PASSWORD,
+    DEMO_PETPOOJA_KEYS,
+    DEMO_PETPOOJA_REST_ID,
+    DEMO_UBEREATS_CLIENT,
+    DEMO_UBEREATS_STORE_ID,
+    connect_demo_petpooja,
+    connect_demo_ubereats,
+    seed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # TABLETOP_PG_DIR: another embedded server's data (tests run the runner on one of their own).
@@ -80,6 +91,23 @@ def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
     return proc, url
 
 
+def _start_ubereats_standin() -> tuple[subprocess.Popen[str], str]:
+    """The local Uber Eats stand-in, with the demo client registered for the demo store."""
+    proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
+        [sys.executable, "-m", "scripts.ubereats_standin", "--port", os.environ.get("UBEREATS_STANDIN_PORT", "0")],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("ubereats-standin ready "):
+        proc.kill()
+        raise SystemExit(f"the Uber Eats stand-in did not start: {line!r}")
+    url = line.split()[-1]
+    httpx.post(f"{url}/_standin/clients", json={**DEMO_UBEREATS_CLIENT, "store_ids": [DEMO_UBEREATS_STORE_ID]},
+               ).raise_for_status()
+    return proc, url
+
+
 def _embedded_urls(reset: bool) -> tuple[str, str]:
     if reset and PG_DIR.exists():
         shutil.rmtree(PG_DIR)
@@ -109,7 +137,19 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30)
     raise SystemExit(f"the API was not ready within {timeout_s:.0f}s")
 
 
-def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None) -> str:
+def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None,
+            uber_url: str | None) -> str:
+    uber = "" if uber_url is None else f"""
+The menu is on Uber Eats too (the local stand-in at {uber_url}, store {DEMO_UBEREATS_STORE_ID}).
+Mark an item sold out as the owner, and a couple of seconds later Uber shows it suspended:
+
+  OWNER=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
+       -d '{{"email": "owner@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -X PUT {base}/api/restaurants/{rid}/menu/items/{item}/availability -H "Authorization: Bearer $OWNER" \\
+       -H 'Content-Type: application/json' -d '{{"is_available": false}}'
+  curl -s {base}/api/restaurants/{rid}/integrations/ubereats -H "Authorization: Bearer $OWNER"
+  curl -s {uber_url}/_standin/stores/{DEMO_UBEREATS_STORE_ID}/menu
+"""
     pos = "" if petpooja_url is None else f"""
 see it reach the PetPooja POS (the local stand-in at {petpooja_url}) and walk it through the
 kitchen as PetPooja would (1 accepted, 5 food ready, 10 delivered = served at the table):
@@ -143,7 +183,7 @@ and watch it as the kitchen:
   STAFF=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
        -d '{{"email": "kitchen@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s "{base}/api/restaurants/{rid}/orders?status=pending" -H "Authorization: Bearer $STAFF"
-{pos}{convex}
+{pos}{convex}{uber}
 Metrics: {base}/metrics (the API) and http://127.0.0.1:{os.environ.get("WORKER_METRICS_PORT", "9108")}/metrics (the worker).
 Ctrl-C stops everything.
 """
@@ -187,6 +227,40 @@ def _pos_walk(base: str, rid: str, order: dict[str, object], petpooja_url: str) 
         if now.get("status") != status:
             raise SystemExit(f"after PetPooja's callback {code} the order is {now.get('status')}, not {status}")
         _say(f"check: PetPooja callback {code} moved order #{order['number']} to {status}")
+
+
+def _uber_walk(base: str, rid: str, item: str, uber_url: str) -> None:
+    """Waits for the demo menu on the Uber Eats stand-in, marks an item sold out as the owner,
+    and sees Uber suspend it; then puts it back."""
+    def uber_item() -> dict[str, Any] | None:
+        answer = httpx.get(f"{uber_url}/_standin/stores/{DEMO_UBEREATS_STORE_ID}/menu")
+        found = [i for i in answer.json()["items"] if i["id"] == item] if answer.status_code == 200 else []
+        return found[0] if found else None
+
+    def wait(what: str, check: Any) -> float:
+        started = time.monotonic()
+        while time.monotonic() < started + 30:
+            if check():
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise SystemExit(f"{what} did not happen within 30 s")
+
+    wait("the demo menu on Uber Eats", lambda: uber_item() is not None)
+    _say(f"check: the demo menu is on the Uber Eats stand-in (store {DEMO_UBEREATS_STORE_ID})")
+    login = httpx.post(f"{base}/api/auth/login", json={"email": "owner@demo.tabletop", "password": DEMO_PASSWORD})
+    owner = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    for available in (False, True):
+        httpx.put(f"{base}/api/restaurants/{rid}/menu/items/{item}/availability", headers=owner,
+                  json={"is_available": available}).raise_for_status()
+
+        def suspended_as_wanted(available: bool = available) -> bool:
+            found = uber_item()
+            until = ((found or {}).get("suspension_info") or {}).get("suspension", {}).get("suspend_until")
+            return found is not None and bool(until) != available
+
+        took = wait("the availability change on Uber Eats", suspended_as_wanted)
+        _say(f"check: {'back on' if available else 'sold out'} here -> "
+             f"{'unsuspended' if available else 'suspended'} on Uber Eats in {took:.1f} s")
 
 
 def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None) -> None:
@@ -302,6 +376,17 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         _say(f"local PetPooja stand-in at {petpooja_url} (test and dev substitute, in memory); demo restaurant "
              f"{'connected to' if connected else 'already connected to'} its outlet {DEMO_PETPOOJA_REST_ID}")
 
+    uber_url, uber_env = None, {}
+    if not os.environ.get("UBEREATS_API_URL"):
+        uber_standin, uber_url = _start_ubereats_standin()
+        started.append(uber_standin)
+        uber_env = {"UBEREATS_API_URL": uber_url, "UBEREATS_AUTH_URL": uber_url,
+                    "UBEREATS_DEBOUNCE_S": os.environ.get("UBEREATS_DEBOUNCE_S", "2")}
+        box = load_box(os.environ.get("PETPOOJA_CREDENTIALS_KEY"), os.environ.get("PETPOOJA_CREDENTIALS_KEY_ID"))
+        asyncio.run(connect_demo_ubereats(app_url, box))
+        _say(f"local Uber Eats stand-in at {uber_url} (test and dev substitute, in memory); demo restaurant "
+             f"connected to its store {DEMO_UBEREATS_STORE_ID}")
+
     env = {
         **os.environ,
         "DATABASE_URL": app_url,
@@ -315,6 +400,7 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console" if sys.stdout.isatty() else "json"),
         **convex_env,
         **petpooja_env,
+        **uber_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
@@ -325,8 +411,10 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
     rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
     if args.check:
         _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
+        if uber_url is not None:
+            _uber_walk(base, rid, item, uber_url)
         return
-    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url), flush=True)
+    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url, uber_url), flush=True)
     procs.wait()
 
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from argon2 import PasswordHasher
 
-from db import menu, petpooja, restaurants, tables, users
+from db import menu, petpooja, platforms, restaurants, tables, users
 from db.credentials import CredentialBox, CredentialsUnreadable
 from db.errors import NotFound
 from db.pool import Database
@@ -34,6 +34,8 @@ DEMO_MENU = {
 DEMO_PETPOOJA_REST_ID = "demo-bistro"
 DEMO_PETPOOJA_KEYS = {"app_key": "dev-app-key", "app_secret": "dev-app-secret",
                       "access_token": "dev-access-token"}
+DEMO_UBEREATS_STORE_ID = "demo-bistro-uber"
+DEMO_UBEREATS_CLIENT = {"client_id": "dev-uber-client", "client_secret": "dev-uber-secret"}
 
 
 @dataclass
@@ -109,6 +111,20 @@ async def connect_demo_petpooja(database_url: str, box: CredentialBox) -> bool:
             await petpooja.connect(conn, box, restaurant_id=DEMO_RESTAURANT_ID, rest_id=DEMO_PETPOOJA_REST_ID,
                                    environment="sandbox", credentials=wanted)
             return True
+    finally:
+        await db.close()
+
+
+async def connect_demo_ubereats(database_url: str, box: CredentialBox) -> None:
+    """Connects the demo restaurant to its Uber Eats stand-in store, which queues a publish of
+    the whole menu (the stand-in starts empty every run)."""
+    db = Database(database_url, min_size=1, max_size=2)
+    await db.open(wait=True)
+    try:
+        async with db.tenant(DEMO_RESTAURANT_ID) as conn:
+            await platforms.connect(conn, box, restaurant_id=DEMO_RESTAURANT_ID, platform="ubereats",
+                                    store_id=DEMO_UBEREATS_STORE_ID,
+                                    credentials=platforms.Credentials(**DEMO_UBEREATS_CLIENT))
     finally:
         await db.close()
 

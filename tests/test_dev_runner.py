@@ -28,11 +28,13 @@ def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves
     db_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner;"
            " GRANT USAGE ON SCHEMA public TO PUBLIC;")
     db_sql(V4_SCHEMA.read_text())
-    env = {**os.environ, "DATABASE_URL": app_conninfo, "DATABASE_ADMIN_URL": admin_conninfo,
+    # Without UBEREATS_* (conftest points them nowhere): the runner starts its Uber Eats stand-in.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("UBEREATS_")},
+           "DATABASE_URL": app_conninfo, "DATABASE_ADMIN_URL": admin_conninfo,
            "PORT": str(_free_port()), "LOG_FORMAT": "json"}
     done = subprocess.run(  # our own runner with fixed arguments
         [sys.executable, "-m", "scripts.dev", "--check"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=90,
+        capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "==> schema: 0001_initial: recorded as applied (baseline" in done.stdout
@@ -44,6 +46,11 @@ def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves
     assert "check: PetPooja callback 1 moved order #1 to confirmed" in done.stdout
     assert "check: PetPooja callback 5 moved order #1 to ready" in done.stdout
     assert "is on the kitchen screen (Convex, ready" in done.stdout
+    assert "check: the demo menu is on the Uber Eats stand-in (store demo-bistro-uber)" in done.stdout
+    assert "check: sold out here -> suspended on Uber Eats in" in done.stdout
+    assert "check: back on here -> unsuspended on Uber Eats in" in done.stdout
+    assert db_sql("SELECT store_id, sync_status FROM platform_connections") == [
+        {"store_id": "demo-bistro-uber", "sync_status": "synced"}]
     [restaurant] = db_sql("SELECT name, tax_rate_bps FROM restaurants")
     assert restaurant == {"name": "Demo Bistro", "tax_rate_bps": 500}
     [order] = db_sql("SELECT status, order_type, session_id IS NOT NULL AS by_guest FROM orders")

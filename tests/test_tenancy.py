@@ -36,8 +36,8 @@ from starlette.routing import Route
 
 from api.app import create_app
 from api.config import Settings
-from sync.config import PetpoojaSettings
-from tests.conftest import Guest, PetpoojaStandin, Restaurant, User, expect, order_body
+from sync.config import PetpoojaSettings, UberEatsSettings
+from tests.conftest import Guest, PetpoojaStandin, Restaurant, UberStandin, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
 
@@ -149,13 +149,21 @@ def _petpooja(restaurant_id: str) -> dict[str, str]:
             "environment": "sandbox"}
 
 
+def _uber(restaurant_id: str) -> dict[str, str]:
+    # The store id names the restaurant, so it serves as a marker of that restaurant's data.
+    return {"store_id": f"uber-{restaurant_id}", "client_id": f"client-{restaurant_id}", "client_secret": "secret"}
+
+
 def _webhook(restaurant_id: str, path: str = "orders") -> dict[str, str]:
     # The URL names the restaurant, so it serves as a marker of that restaurant's data.
     return {"url": f"https://hooks.example.com/{restaurant_id}/{path}"}
 
 
-async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any) -> Side:
+async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any, uber: UberStandin) -> Side:
     r = await make_restaurant()
+    keys = _uber(r.id)
+    uber.register(keys["client_id"], keys["client_secret"], (keys["store_id"],))
+    store = expect(await client.put(r.url("/integrations/ubereats"), headers=r.owner.headers, json=keys), 200)
     guest = await open_guest(r, 0)
     order = await _order(client, r, guest, "guest-order-1")
     empty = expect(await client.post(r.url("/menu/categories"), headers=r.owner.headers,
@@ -169,7 +177,7 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
                                           json={"email": f"invitee-{r.id}@example.com", "role": "staff"}), 202)
     side = Side(r, guest, order, empty["id"], invitation["id"])
     side.markers = {
-        r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"],
+        r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
@@ -178,19 +186,24 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
 
 
 @pytest.fixture
-async def app(settings: Settings, petpooja_standin: PetpoojaStandin) -> AsyncIterator[Starlette]:
-    """The API calling the PetPooja stand-in, so that a menu pull (the control) can succeed."""
+async def app(settings: Settings, petpooja_standin: PetpoojaStandin,
+              ubereats_standin: UberStandin) -> AsyncIterator[Starlette]:
+    """The API calling the PetPooja and Uber Eats stand-ins, so that a menu pull and a store
+    connection (the controls) can succeed."""
     application = create_app(settings, petpooja_settings=PetpoojaSettings.model_validate(
-        {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}))
+        {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}),
+        ubereats_settings=UberEatsSettings(ubereats_api_url=ubereats_standin.url,
+                                           ubereats_auth_url=ubereats_standin.url, ubereats_timeout_s=5))
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
 async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: Any, open_guest: Any,
-                petpooja_standin: PetpoojaStandin) -> World:
+                petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin) -> World:
     # Built concurrently: setup is most of this file's running time.
-    a, b = await asyncio.gather(_side(client, make_restaurant, open_guest), _side(client, make_restaurant, open_guest))
+    a, b = await asyncio.gather(_side(client, make_restaurant, open_guest, ubereats_standin),
+                                _side(client, make_restaurant, open_guest, ubereats_standin))
     for side in (a, b):
         keys = _petpooja(side.id)
         petpooja_standin.register(keys["rest_id"], app_key=keys["app_key"], app_secret=keys["app_secret"],
@@ -275,6 +288,12 @@ ENDPOINTS = [
     Endpoint("put_webhook", "PUT", R + "/integrations/webhook", OM, lambda s: _webhook(s.id, "moved")),
     Endpoint("get_webhook", "GET", R + "/integrations/webhook", OM, writes=False),
     Endpoint("delete_webhook", "DELETE", R + "/integrations/webhook", OM),
+    # In this order too: reconnect the store connected in _side, read, refresh, disconnect.
+    Endpoint("connect_ubereats", "PUT", R + "/integrations/ubereats", OM, lambda s: _uber(s.id)),
+    Endpoint("get_ubereats", "GET", R + "/integrations/ubereats", OM, writes=False),
+    # Its one write coalesces into the pending publish connecting queued: nothing the fingerprint sees.
+    Endpoint("refresh_ubereats", "POST", R + "/integrations/ubereats/refresh", OM, writes=False, reveals=False),
+    Endpoint("disconnect_ubereats", "DELETE", R + "/integrations/ubereats", OM),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]

@@ -50,3 +50,47 @@ UPDATE platform_connections
 -- name: enqueue_full_menu
 -- A publish of the restaurant's whole menu to one target (connecting, a full refresh).
 SELECT enqueue_outbox(%(restaurant_id)s, %(target)s, 'menu', %(restaurant_id)s, 0), pg_notify('sync_wake', %(target)s);
+
+-- name: platform_store_by_id
+-- The restaurant holding a platform store, with the store's sealed credentials (a webhook names
+-- the store, not the restaurant: read in the system scope). NULL row: no such store here.
+SELECT restaurant_id, credentials, key_id
+  FROM platform_connections
+ WHERE platform = %(platform)s AND store_id = %(store_id)s;
+
+-- name: record_webhook_event
+-- Records a platform's webhook event by its id; no row when it was recorded before (a retry).
+INSERT INTO platform_webhook_events (platform, event_id, event_type)
+VALUES (%(platform)s, %(event_id)s, %(event_type)s)
+ON CONFLICT (platform, event_id) DO NOTHING
+RETURNING event_id;
+
+-- name: receive_platform_order
+-- An order the platform's webhook named; its insert routes it to the platform's target.
+-- Named twice (two events of one order): one row.
+INSERT INTO platform_orders (restaurant_id, platform, external_id)
+VALUES (%(restaurant_id)s, %(platform)s, %(external_id)s)
+ON CONFLICT (platform, external_id) DO NOTHING;
+
+-- name: lock_platform_order
+-- A platform order, locked until the transaction ends (one worker handles it at a time).
+SELECT id, platform, external_id, state, order_id
+  FROM platform_orders
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s
+   FOR UPDATE;
+
+-- name: record_platform_order
+-- What became of a platform order: ours created, accepted or denied, the platform's order
+-- and total as it sent them, and the last error.
+UPDATE platform_orders
+   SET state = %(state)s,
+       order_id = coalesce(%(order_id)s, order_id),
+       platform_order = coalesce(%(platform_order)s, platform_order),
+       platform_total = coalesce(%(platform_total)s, platform_total),
+       totals_differ = coalesce(%(totals_differ)s, totals_differ),
+       error = %(error)s
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s;
+
+-- name: restaurant_pricing
+-- The restaurant's currency and tax rate.
+SELECT currency, tax_rate_bps FROM restaurants WHERE id = %(restaurant_id)s;

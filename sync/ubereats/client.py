@@ -18,7 +18,8 @@ import orjson
 
 from db.platforms import Credentials
 
-MENU_SCOPES = "eats.store"
+# One token carries both: the menu calls need eats.store, the order calls eats.order.
+MENU_SCOPES = "eats.store eats.order"
 # A token is renewed this long before Uber says it expires.
 EXPIRY_MARGIN_S = 60.0
 
@@ -102,8 +103,18 @@ class UberEatsClient:
         """A sparse update of one item (its suspension, say)."""
         return await self._call(credentials, "POST", f"/v2/eats/stores/{store_id}/menus/items/{item_id}", body)
 
+    async def get_order(self, credentials: Credentials, order_id: str) -> UberAnswer:
+        return await self._call(credentials, "GET", f"/v2/eats/order/{order_id}", None)
+
+    async def accept_order(self, credentials: Credentials, order_id: str, body: dict[str, Any]) -> UberAnswer:
+        return await self._call(credentials, "POST", f"/v1/eats/orders/{order_id}/accept_pos_order", body)
+
+    async def deny_order(self, credentials: Credentials, order_id: str, reason: dict[str, Any]) -> UberAnswer:
+        return await self._call(credentials, "POST", f"/v1/eats/orders/{order_id}/deny_pos_order",
+                                {"reason": reason})
+
     async def _call(self, credentials: Credentials, method: str, path: str, body: Any) -> UberAnswer:
-        content = orjson.dumps(body)
+        content = orjson.dumps(body) if body is not None else None
         for attempt in (0, 1):
             token = await self.token(credentials, fresh=attempt == 1)
             try:

@@ -1,4 +1,5 @@
-"""The ``ubereats`` outbox target: a restaurant's menu published to its Uber Eats store.
+"""The ``ubereats`` outbox target: a restaurant's menu published to its Uber Eats store, and
+Uber Eats orders made ours and accepted (or denied) back.
 
 Rows are menu items (routed as to Convex) and 'menu' rows (anything else the menu shows, a
 connect, a full refresh: migration 0008). The target's grace period is the debounce window
@@ -12,7 +13,14 @@ the menu differs from the one Uber last accepted only in which items are suspend
 items are suspended or unsuspended one by one (Uber's sparse item update) instead of
 uploading the whole menu.
 
-Outcomes (docs/ubereats.md):
+An order (a ``platform_order`` row, written when Uber's webhook named it) is handled in a
+transaction holding its ``platform_orders`` row: fetched from Uber, mapped to our menu
+(sync/ubereats/orders.py), created as our order (the same statement as our own orders),
+then accepted back; an order we cannot make is denied back with the reason, naming the
+items. Each step is recorded before the next, so a retry after a failed accept only
+accepts (the order is never created twice).
+
+Menu outcomes (docs/ubereats.md):
 * accepted: the menu recorded as published (status synced, item count): delivered;
 * a menu Uber would refuse (check_menu) or refused (4xx): retried up to the attempt limit,
   then dead, the problem recorded on the connection and the row for the operator;
@@ -30,19 +38,23 @@ from uuid import UUID
 
 import structlog
 
-from db import menu, platforms
+from db import menu, orders, platforms
 from db.credentials import CredentialBox, CredentialsUnreadable, worker_box
 from db.pool import Database
 from db.queries import Conn, Row
 from sync.config import SyncSettings, UberEatsSettings, backoff_of, load_ubereats_settings
-from sync.outcome import Delivered, Outcome, Retry, Skip
+from sync.outcome import Delivered, GiveUp, Outcome, Retry, Skip
 from sync.target import Job, Policy
 from sync.ubereats.client import UberAnswer, UberAuthRefused, UberEatsClient, UberUnreachable
 from sync.ubereats.menu_format import availability_diff, check_menu, item_suspension, uber_menu
+from sync.ubereats.orders import Refused, item_ids, map_order
 
 log = structlog.get_logger("sync")
 
 TARGET: platforms.Platform = "ubereats"
+# What a job does: ("menu", restaurant, restaurant) publishes the menu, ("order", restaurant,
+# platform order) takes an order.
+Work = tuple[str, UUID, UUID]
 
 
 def _excerpt(answer: UberAnswer) -> str:
@@ -55,19 +67,104 @@ class UberEatsTarget:
     def __init__(self, db: Database, client: UberEatsClient, box: CredentialBox, *, policy: Policy):
         self.db, self.client, self.box, self.policy = db, client, box, policy
 
-    async def prepare(self, conn: Conn, rows: list[Row]) -> list[Job[UUID]]:
-        """One job per restaurant: every claimed row of it settles with one publish."""
-        by_restaurant: dict[UUID, list[Row]] = {}
+    async def prepare(self, conn: Conn, rows: list[Row]) -> list[Job[Work]]:
+        """A job per platform order, and one per restaurant for its menu rows: every claimed
+        menu row of a restaurant settles with one publish."""
+        menus: dict[UUID, list[Row]] = {}
+        jobs: list[Job[Work]] = []
         for row in rows:
-            by_restaurant.setdefault(row["restaurant_id"], []).append(row)
-        return [Job(group, restaurant_id) for restaurant_id, group in by_restaurant.items()]
+            if row["entity_type"] == "platform_order":
+                jobs.append(Job([row], ("order", row["restaurant_id"], row["entity_id"])))
+            else:
+                menus.setdefault(row["restaurant_id"], []).append(row)
+        return [*jobs, *(Job(group, ("menu", rid, rid)) for rid, group in menus.items())]
 
-    async def deliver(self, jobs: list[Job[UUID]]) -> list[Outcome]:
+    async def deliver(self, jobs: list[Job[Work]]) -> list[Outcome]:
         outcomes = []
         for job in jobs:
+            kind, restaurant_id, entity_id = job.payload
             async with self.db.system() as conn:
-                outcomes.append(await self._publish(conn, job.payload))
+                if kind == "order":
+                    outcomes.append(await self._take_order(conn, restaurant_id, entity_id))
+                else:
+                    outcomes.append(await self._publish(conn, restaurant_id))
         return outcomes
+
+    # -- orders in ----------------------------------------------------------------------
+
+    async def _take_order(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID) -> Outcome:
+        row = await platforms.lock_order(conn, restaurant_id, platform_order_id)
+        if row is None:
+            return Skip("the platform order no longer exists")
+        if row["state"] != "received":
+            return Delivered(row["state"])
+        try:
+            store = await platforms.locked(conn, self.box, restaurant_id, TARGET)
+        except CredentialsUnreadable as exc:
+            return Retry(f"the store's Uber Eats credentials do not open with this process's key: {exc}")
+        if store is None:
+            return GiveUp("the restaurant is no longer connected to Uber Eats: the order cannot be taken")
+        external_id, order_id = row["external_id"], row["order_id"]
+        try:
+            if order_id is None:
+                fetched = await self.client.get_order(store.credentials, external_id)
+                if not fetched.ok:
+                    return self._failed(f"GET order: HTTP {fetched.status}: {_excerpt(fetched)}", fetched)
+                created = await self._create(conn, restaurant_id, platform_order_id, fetched.body)
+                if isinstance(created, Refused):
+                    return await self._deny(conn, restaurant_id, platform_order_id, store, external_id, created)
+                order_id = created
+            answer = await self.client.accept_order(store.credentials, external_id, {"reason": "accepted"})
+        except (UberUnreachable, UberAuthRefused) as exc:
+            return Retry(str(exc))
+        if not answer.ok and answer.status != 409:  # 409: Uber has it decided already
+            error = f"accept_pos_order: HTTP {answer.status}: {_excerpt(answer)}"
+            await platforms.record_order(conn, restaurant_id, platform_order_id, state="received", error=error)
+            return self._failed(error, answer)
+        await platforms.record_order(conn, restaurant_id, platform_order_id, state="accepted", error=None)
+        log.info("ubereats_order_accepted", restaurant_id=str(restaurant_id), order_id=str(order_id))
+        return Delivered("accepted")
+
+    async def _create(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID,
+                      uber_order: Any) -> UUID | Refused:
+        """Our order for Uber's, recorded on the platform order; Refused when we cannot make it."""
+        if not isinstance(uber_order, dict):
+            return Refused("the order could not be read", "OTHER", [], [])
+        pricing = await platforms.restaurant_pricing(conn, restaurant_id)
+        menu_items = await orders.menu_prices(conn, restaurant_id, item_ids(uber_order))
+        mapped = map_order(uber_order, menu_items, currency=pricing["currency"],
+                           tax_rate_bps=pricing["tax_rate_bps"])
+        if isinstance(mapped, Refused):
+            return mapped
+        created = await orders.create_from_platform(
+            conn, restaurant_id=restaurant_id, lines=mapped.lines, totals=mapped.totals,
+            currency=pricing["currency"], order_type=mapped.order_type, customer_name=mapped.customer_name,
+            customer_phone=mapped.customer_phone, notes=mapped.notes, actor_type=TARGET)
+        order_id: UUID = created["id"]
+        await platforms.record_order(conn, restaurant_id, platform_order_id, state="received", order_id=order_id,
+                                     platform_order=uber_order, platform_total=mapped.platform_total,
+                                     totals_differ=mapped.totals_differ)
+        return order_id
+
+    async def _deny(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID, store: platforms.Store,
+                    external_id: str, refused: Refused) -> Outcome:
+        answer = await self.client.deny_order(store.credentials, external_id, refused.reason)
+        error = f"denied: {refused.explanation}: {', '.join(refused.invalid_items + refused.out_of_stock_items)}"
+        if not answer.ok and answer.status != 409:
+            await platforms.record_order(conn, restaurant_id, platform_order_id, state="received", error=error)
+            return self._failed(f"deny_pos_order: HTTP {answer.status}: {_excerpt(answer)}", answer)
+        await platforms.record_order(conn, restaurant_id, platform_order_id, state="denied", error=error)
+        log.warning("ubereats_order_denied", restaurant_id=str(restaurant_id), reason=refused.explanation,
+                    items=refused.invalid_items + refused.out_of_stock_items)
+        return Delivered("denied")
+
+    @staticmethod
+    def _failed(error: str, answer: UberAnswer) -> Outcome:
+        if answer.status == 429:
+            return Retry(error, after_s=answer.retry_after_s)
+        return Retry(error, limited=400 <= answer.status < 500)
+
+    # -- menus out ----------------------------------------------------------------------
 
     async def _publish(self, conn: Conn, restaurant_id: UUID) -> Outcome:
         try:
