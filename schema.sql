@@ -724,7 +724,8 @@ INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VAL
     ('convex', '{order,menu_item,table}', '{created,changed,deleted}', true, false),
     ('petpooja', '{order}', '{created,cancelled}', false, true),
     ('webhook', '{order}', '{created,status_changed}', false, true),
-    ('ubereats', '{menu_item,menu,platform_order}', '{created,changed,deleted}', false, true);
+    ('ubereats', '{menu_item,menu}', '{created,changed,deleted}', false, true),
+    ('ubereats_orders', '{platform_order}', '{created}', false, true);
 
 -- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
 CREATE TABLE restaurant_targets (

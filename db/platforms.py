@@ -23,6 +23,11 @@ Platform = Literal["ubereats"]
 PLATFORMS: tuple[Platform, ...] = ("ubereats",)
 
 
+def targets(platform: Platform) -> tuple[str, str]:
+    """A platform's two outbox targets: its menus (debounced) and its orders (at once)."""
+    return platform, f"{platform}_orders"
+
+
 @dataclass(frozen=True)
 class Credentials:
     client_id: str
@@ -49,7 +54,8 @@ async def connect(conn: Conn, box: CredentialBox, *, restaurant_id: UUID, platfo
     platform's webhooks name the store, so it belongs to one restaurant)."""
     sealed = box.seal(platform, restaurant_id, {"client_id": credentials.client_id,
                                                  "client_secret": credentials.client_secret})
-    await outbox.enable_target(conn, restaurant_id, platform)
+    for target in targets(platform):
+        await outbox.enable_target(conn, restaurant_id, target)
     try:
         row = await q.one(conn, "upsert_platform_connection", restaurant_id=restaurant_id, platform=platform,
                           store_id=store_id, credentials=sealed, key_id=box.key_id)
@@ -69,7 +75,8 @@ async def get(conn: Conn, restaurant_id: UUID, platform: Platform) -> Row | None
 
 async def disconnect(conn: Conn, restaurant_id: UUID, platform: Platform) -> bool:
     """Forgets the store; False when there was none. Rows already queued are skipped."""
-    await outbox.disable_target(conn, restaurant_id, platform)
+    for target in targets(platform):
+        await outbox.disable_target(conn, restaurant_id, target)
     return await q.run(conn, "delete_platform_connection", restaurant_id=restaurant_id, platform=platform) > 0
 
 

@@ -14,7 +14,7 @@ from sync.convex.client import ConvexHttp
 from sync.convex.target import ConvexTarget
 from sync.petpooja.target import petpooja_target
 from sync.target import Policy, Target
-from sync.ubereats.target import ubereats_target
+from sync.ubereats.target import ubereats_targets
 from sync.webhook.target import webhook_target
 
 
@@ -43,7 +43,7 @@ def build_targets(db: Database, settings: SyncSettings,
     if convex is not None:
         targets[convex.name] = convex
     for target in (petpooja_target(db, settings, env), webhook_target(db, settings, env),
-                   ubereats_target(db, settings, env)):
+                   *ubereats_targets(db, settings, env)):
         if target is not None:
             targets[target.name] = target
     return targets

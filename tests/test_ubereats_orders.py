@@ -36,27 +36,44 @@ async def app(settings: Settings, ubereats_standin: UberStandin) -> AsyncIterato
 
 
 @pytest.fixture
-async def uber(app_conninfo: str, settings: Settings, ubereats_standin: UberStandin) -> AsyncIterator[Served]:
+async def uber_db(app_conninfo: str) -> AsyncIterator[Database]:
     db = Database(app_conninfo, min_size=1, max_size=4)
     await db.open(wait=True)
-    target = UberEatsTarget(db, UberEatsClient(ubereats_standin.url, ubereats_standin.url, timeout_s=3),
-                            credential_box(settings),
-                            policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3)))
-    served = Served(db, target)
+    yield db
+    await db.close()
+
+
+def _served(db: Database, settings: Settings, standin: UberStandin, name: str) -> Served:
+    """One of the platform's targets as the worker runs it (rounds driven by the tests, no debounce)."""
+    return Served(db, UberEatsTarget(db, UberEatsClient(standin.url, standin.url, timeout_s=3),
+                                     credential_box(settings), name=name,
+                                     policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3))))
+
+
+@pytest.fixture
+async def uber_menus(uber_db: Database, settings: Settings, ubereats_standin: UberStandin) -> AsyncIterator[Served]:
+    served = _served(uber_db, settings, ubereats_standin, "ubereats")
     yield served
     await served.close()
-    await db.close()
+
+
+@pytest.fixture
+async def uber(uber_db: Database, settings: Settings, ubereats_standin: UberStandin) -> AsyncIterator[Served]:
+    """The order target."""
+    served = _served(uber_db, settings, ubereats_standin, "ubereats_orders")
+    yield served
+    await served.close()
 
 
 @pytest.fixture
 async def connected(client: httpx.AsyncClient, make_restaurant: Any, ubereats_standin: UberStandin,
-                    uber: Served) -> Restaurant:
+                    uber_menus: Served) -> Restaurant:
     """A restaurant (INR) whose store has its menu on Uber."""
     ubereats_standin.register()
     r: Restaurant = await make_restaurant()
     expect(await client.put(r.url("/integrations/ubereats"), headers=r.owner.headers,
                             json={"store_id": UBER_STORE_ID, **UBER_CLIENT}), 200)
-    assert (await uber.round()).synced == 1
+    assert (await uber_menus.round()).synced == 1
     return r
 
 
@@ -182,7 +199,7 @@ async def test_a_failed_accept_is_retried_without_creating_the_order_twice(clien
     assert (await uber.round()).failed == 1
     [taken] = db_sql("SELECT state, order_id, error FROM platform_orders")
     assert taken["state"] == "received" and taken["order_id"] is not None and "500" in taken["error"]
-    db_sql("UPDATE sync_log SET next_attempt_at = now() WHERE target = 'ubereats'")
+    db_sql("UPDATE sync_log SET next_attempt_at = now() WHERE target = 'ubereats_orders'")
     assert (await uber.round()).synced == 1
     assert db_sql("SELECT state FROM platform_orders") == [{"state": "accepted"}]
     assert db_sql("SELECT count(*) AS n FROM orders") == [{"n": 1}]

@@ -5,6 +5,8 @@ without a full upload, Uber's refusals and rate limits recorded and retried, ten
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,7 +19,8 @@ from api.config import Settings
 from api.credentials import credential_box
 from db.outbox import Backoff
 from db.pool import Database
-from sync.config import UberEatsSettings
+from sync.config import SyncSettings, UberEatsSettings
+from sync.registry import build_targets
 from sync.target import Policy
 from sync.ubereats.client import UberEatsClient
 from sync.ubereats.target import UberEatsTarget
@@ -251,3 +254,16 @@ async def test_refresh_queues_a_full_publish(client, make_restaurant, ubereats_s
     assert (await uber.round()).synced == 1
     # Nothing changed since the last publish: the same menu goes again in full (a refresh is a full upload).
     assert len(uploads(ubereats_standin)) == 2
+
+
+async def test_the_worker_serves_menus_debounced_and_orders_at_once(app_conninfo):
+    """The registry builds both of the platform's targets: menus wait UBEREATS_DEBOUNCE_S, orders nothing."""
+    env = {"PETPOOJA_CREDENTIALS_KEY": base64.b64encode(os.urandom(32)).decode(), "UBEREATS_DEBOUNCE_S": "7"}
+    db = Database(app_conninfo, min_size=1, max_size=1)
+    targets = build_targets(db, SyncSettings(), env)
+    try:
+        assert targets["ubereats"].policy.grace_s == 7
+        assert targets["ubereats_orders"].policy.grace_s == 0
+    finally:
+        for target in targets.values():
+            await target.close()

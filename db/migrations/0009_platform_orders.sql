@@ -11,7 +11,10 @@ ALTER TABLE sync_log DROP CONSTRAINT sync_log_entity_type_valid,
 ALTER TABLE sync_targets DROP CONSTRAINT sync_targets_entity_types_valid,
     ADD CONSTRAINT sync_targets_entity_types_valid
         CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order']);
-UPDATE sync_targets SET entity_types = '{menu_item,menu,platform_order}' WHERE name = 'ubereats';
+-- Orders have a target of their own: menus wait out a debounce window (the menu target's grace
+-- period), an order must not (Uber gives 11.5 minutes to accept it, the guest less patience).
+INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VALUES
+    ('ubereats_orders', '{platform_order}', '{created}', false, true);
 
 -- A platform is one more kind of actor in an order's history (its order created it).
 ALTER TABLE order_events DROP CONSTRAINT order_events_actor_type_valid,

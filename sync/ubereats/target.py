@@ -62,10 +62,12 @@ def _excerpt(answer: UberAnswer) -> str:
 
 
 class UberEatsTarget:
-    name: str = TARGET
+    """Serves either of the platform's targets: ``ubereats`` (menus, debounced) and
+    ``ubereats_orders`` (orders, at once); ``prepare`` tells the rows apart."""
 
-    def __init__(self, db: Database, client: UberEatsClient, box: CredentialBox, *, policy: Policy):
-        self.db, self.client, self.box, self.policy = db, client, box, policy
+    def __init__(self, db: Database, client: UberEatsClient, box: CredentialBox, *, policy: Policy,
+                 name: str = TARGET):
+        self.db, self.client, self.box, self.policy, self.name = db, client, box, policy, name
 
     async def prepare(self, conn: Conn, rows: list[Row]) -> list[Job[Work]]:
         """A job per platform order, and one per restaurant for its menu rows: every claimed
@@ -224,17 +226,25 @@ class UberEatsTarget:
         await self.client.close()
 
 
-def ubereats_target(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None,
-                    ) -> UberEatsTarget | None:
-    """The target, or None when stores' credentials cannot be opened here (production
-    without the credentials key)."""
+def ubereats_targets(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None,
+                     ) -> list[UberEatsTarget]:
+    """The menu and order targets, or none when stores' credentials cannot be opened here
+    (production without the credentials key)."""
     env = os.environ if environ is None else environ
     box = worker_box(env)
     if box is None:
         log.warning("ubereats_target_disabled", reason="PETPOOJA_CREDENTIALS_KEY is not set")
-        return None
+        return []
     uber: UberEatsSettings = load_ubereats_settings(env)
-    policy = Policy(batch_size=500, lease_s=settings.sync_lease_s, backoff=backoff_of(settings),
-                    grace_s=uber.ubereats_debounce_s)
-    return UberEatsTarget(db, UberEatsClient(uber.ubereats_api_url, uber.ubereats_auth_url,
-                                             timeout_s=uber.ubereats_timeout_s), box, policy=policy)
+    menus, orders_ = platforms.targets(TARGET)
+    # A round of menus publishes each restaurant once for all its rows; orders go one by one,
+    # each holding a database connection while it waits on Uber: small rounds.
+    return [
+        UberEatsTarget(db, UberEatsClient(uber.ubereats_api_url, uber.ubereats_auth_url,
+                                          timeout_s=uber.ubereats_timeout_s), box, name=name, policy=policy)
+        for name, policy in (
+            (menus, Policy(batch_size=500, lease_s=settings.sync_lease_s, backoff=backoff_of(settings),
+                           grace_s=uber.ubereats_debounce_s)),
+            (orders_, Policy(batch_size=10, lease_s=settings.sync_lease_s, backoff=backoff_of(settings))),
+        )
+    ]
