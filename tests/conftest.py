@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -398,8 +398,9 @@ PETPOOJA_WALK = ("1", "5", "4", "10")  # accepted, food ready, dispatched, deliv
 
 
 @dataclass
-class PetpoojaStandin:
-    """The PetPooja stand-in (scripts/petpooja_standin.py) as a real process; its control API as methods."""
+class PartnerStandin:
+    """A partner's stand-in (scripts/*_standin.py) as a real process: its URL, its control API
+    under /_standin/, and how it stops."""
 
     url: str
     process: subprocess.Popen[str]
@@ -411,6 +412,43 @@ class PetpoojaStandin:
         response = self.http.request(method, f"{self.url}/_standin/{path}", json=body)
         response.raise_for_status()
         return response.json()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.log.close()
+        self.http.close()
+
+
+S = TypeVar("S", bound=PartnerStandin)
+
+
+def start_partner_standin(kind: type[S], module: str, ready: str, log_file: Path, args: list[str]) -> S:
+    """``python -m scripts.<module> <args>``, once it prints its ``<ready> <url>`` line."""
+    log = log_file.open("a")
+    process = subprocess.Popen(  # our own stand-in with fixed arguments
+        [sys.executable, "-m", f"scripts.{module}", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+        stderr=log, start_new_session=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # the one ready line; blocks until it listens
+    standin = kind(line.split()[-1] if line else "", process, log)
+    if not line.startswith(f"{ready} "):
+        standin.stop()
+        raise RuntimeError(f"the {module} did not start: {line!r}; see {log_file}")
+    return standin
+
+
+@dataclass
+class PetpoojaStandin(PartnerStandin):
+    """The PetPooja stand-in (scripts/petpooja_standin.py) as a real process; its control API as methods."""
 
     def register(self, rest_id: str = "test-outlet", *, menu: dict[str, Any] | None = None,
                  **keys: str) -> dict[str, str]:
@@ -477,36 +515,10 @@ class PetpoojaStandin:
         result: dict[str, Any] = self._control("POST", "send", {"url": url, "body": body, "headers": headers or {}})
         return result
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
-        self.log.close()
-        self.http.close()
-
-
 def start_petpooja_standin(log_file: Path, *, port: int = 0, menu: Path | None = None) -> PetpoojaStandin:
     """``port`` 0 picks a free one; ``menu`` is the default menu of registered outlets."""
-    args = [sys.executable, "-m", "scripts.petpooja_standin", "--port", str(port)]
-    if menu is not None:
-        args += ["--menu", str(menu)]
-    log = log_file.open("a")
-    process = subprocess.Popen(  # our own stand-in with fixed arguments
-        args, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()  # the one ready line; blocks until it listens
-    standin = PetpoojaStandin(line.split()[-1] if line else "", process, log)
-    if not line.startswith("petpooja-standin ready "):
-        standin.stop()
-        raise RuntimeError(f"the PetPooja stand-in did not start: {line!r}; see {log_file}")
-    return standin
+    args = ["--port", str(port), *(["--menu", str(menu)] if menu is not None else [])]
+    return start_partner_standin(PetpoojaStandin, "petpooja_standin", "petpooja-standin ready", log_file, args)
 
 
 @pytest.fixture(scope="session")
@@ -694,19 +706,8 @@ UBER_STORE_ID = "test-uber-store"
 
 
 @dataclass
-class UberStandin:
+class UberStandin(PartnerStandin):
     """The Uber Eats stand-in (scripts/ubereats_standin.py) as a real process; its control API as methods."""
-
-    url: str
-    process: subprocess.Popen[str]
-    log: Any
-    # One client for the session: building one per call costs ~20-100 ms (its TLS context).
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15))
-
-    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.request(method, f"{self.url}/_standin/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
 
     def register(self, client_id: str = UBER_CLIENT["client_id"], client_secret: str = UBER_CLIENT["client_secret"],
                  store_ids: tuple[str, ...] = (UBER_STORE_ID,), *, scopes: list[str] | None = None,
@@ -793,34 +794,11 @@ class UberStandin:
     def reset(self) -> None:
         self._control("POST", "reset")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
-        self.log.close()
-        self.http.close()
-
 
 def start_ubereats_standin(log_file: Path, port: int = 0) -> UberStandin:
     """``port`` 0 picks a free one."""
-    log = log_file.open("a")
-    process = subprocess.Popen(  # our own stand-in with fixed arguments
-        [sys.executable, "-m", "scripts.ubereats_standin", "--port", str(port)],
-        cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()  # the one ready line; blocks until it listens
-    standin = UberStandin(line.split()[-1] if line else "", process, log)
-    if not line.startswith("ubereats-standin ready "):
-        standin.stop()
-        raise RuntimeError(f"the Uber Eats stand-in did not start: {line!r}; see {log_file}")
-    return standin
+    return start_partner_standin(UberStandin, "ubereats_standin", "ubereats-standin ready", log_file,
+                                 ["--port", str(port)])
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, Response
 from schemathesis.schemas import BaseSchema
 
-from tests.conftest import process_env, start_api, stop
+from tests.conftest import UberStandin, process_env, start_api, stop
 from tests.contract_harness import strict
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -96,11 +96,13 @@ def _build(http: httpx.Client) -> World:
 
 
 @pytest.fixture
-def world(app_conninfo: str, signing_key_pem: str, tmp_path: Path) -> Iterator[World]:
+def world(app_conninfo: str, signing_key_pem: str, tmp_path: Path, ubereats_standin: UberStandin) -> Iterator[World]:
     # PetPooja is a closed local port: a menu pull fails at once (502) instead of leaving the machine.
+    # Uber Eats is its stand-in, as in the running system: generated credentials are refused there (422).
     env = process_env(app_conninfo, signing_key_pem, LOG_LEVEL="WARNING",
                       PETPOOJA_SANDBOX_URL="http://127.0.0.1:9", PETPOOJA_PRODUCTION_URL="http://127.0.0.1:9",
-                      PETPOOJA_TIMEOUT_S="2")
+                      PETPOOJA_TIMEOUT_S="2", UBEREATS_API_URL=ubereats_standin.url,
+                      UBEREATS_AUTH_URL=ubereats_standin.url)
     api, url = start_api(env, tmp_path / "api.log")
     try:
         with httpx.Client(base_url=url, timeout=30) as http:

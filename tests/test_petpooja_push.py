@@ -483,7 +483,8 @@ async def test_the_workers_own_target_opens_what_the_api_sealed_and_is_off_in_pr
                                                          "PUBLIC_BASE_URL": "https://api.example.test/"})
     assert target is not None
     served = build_targets(system_db, SyncSettings())
-    assert list(served) == ["petpooja", "webhook"]  # no CONVEX_URL here: no Convex target
+    # No CONVEX_URL here: no Convex target.
+    assert list(served) == ["petpooja", "webhook", "ubereats", "ubereats_orders"]
     for other in served.values():
         await other.close()
     try:

@@ -95,7 +95,7 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
 
 def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
     """A row in each table that the API does not write on its own yet: menu options and taxes,
-    a menu import's record, a callback delivery, an outbound webhook."""
+    a menu import's record, a callback delivery, an outbound webhook, a platform store and order."""
     db_sql("""
         WITH item AS (SELECT id FROM menu_items WHERE restaurant_id = %(r)s LIMIT 1),
         tax AS (INSERT INTO menu_taxes (restaurant_id, external_id, name, rate_bps)
@@ -112,7 +112,11 @@ def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
         delivery AS (INSERT INTO webhook_deliveries (restaurant_id, source, kind, body, body_sha256, result)
                      VALUES (%(r)s, 'petpooja', 'stock', '{}', sha256('{}'), 'applied')),
         hook AS (INSERT INTO restaurant_webhooks (restaurant_id, url, secret, key_id)
-                 VALUES (%(r)s, 'https://example.test/hook', '\\x00', 'k'))
+                 VALUES (%(r)s, 'https://example.test/hook', '\\x00', 'k')),
+        store AS (INSERT INTO platform_connections (restaurant_id, platform, store_id, credentials, key_id)
+                  VALUES (%(r)s, 'ubereats', 'uber-' || %(r)s, decode(repeat('00', 29), 'hex'), 'k')),
+        platform_order AS (INSERT INTO platform_orders (restaurant_id, platform, external_id)
+                           VALUES (%(r)s, 'ubereats', 'uo-' || %(r)s))
         INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (%(r)s, %(o)s) ON CONFLICT DO NOTHING
     """, {"r": rid, "o": order_id})
 
