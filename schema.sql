@@ -85,37 +85,16 @@ BEGIN
 END
 $$;
 
--- The one routing trigger of synced entities: writes (or coalesces into) the pending outbox
--- row of every target that takes this kind of change (sync_targets) from this restaurant
--- (all_restaurants, or a restaurant_targets row), and wakes the workers at commit for
--- targets without a post-commit pusher. What happened: created, changed or deleted, and
--- for an order status_changed and cancelled. A delete is recorded one version above the
--- last state so that it outranks every earlier upsert. A new target adds rows, not code.
-CREATE FUNCTION enqueue_sync() RETURNS trigger
+-- The one routing loop: writes (or coalesces into) the pending outbox row of an entity for
+-- every target that takes this kind of change (sync_targets) from this restaurant
+-- (all_restaurants, or a restaurant_targets row), and wakes the workers at commit for targets
+-- without a post-commit pusher. enqueue_sync (a synced entity's row changed) and enqueue_menu
+-- (anything else a menu shows changed) call it.
+CREATE FUNCTION enqueue_targets(rid uuid, etype text, eid uuid, ver bigint, happened text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    etype text := TG_ARGV[0];
-    rid uuid;
-    eid uuid;
-    ver bigint;
-    happened text[];
     t record;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        rid := OLD.restaurant_id; eid := OLD.id; ver := OLD.version + 1; happened := '{deleted}';
-    ELSIF TG_OP = 'INSERT' THEN
-        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version; happened := '{created}';
-    ELSE
-        rid := NEW.restaurant_id; eid := NEW.id; ver := NEW.version; happened := '{changed}';
-        IF etype = 'order' THEN
-            IF NEW.status IS DISTINCT FROM OLD.status THEN
-                happened := happened || '{status_changed}'::text[];
-                IF NEW.status = 'cancelled' THEN
-                    happened := happened || '{cancelled}'::text[];
-                END IF;
-            END IF;
-        END IF;
-    END IF;
     FOR t IN SELECT s.name, s.wake
                FROM sync_targets s
               WHERE etype = ANY (s.entity_types) AND s.events && happened
@@ -128,33 +107,46 @@ BEGIN
             PERFORM pg_notify('sync_wake', t.name);
         END IF;
     END LOOP;
+END
+$$;
+
+-- The routing trigger of synced entities: works out what happened (created, changed or
+-- deleted, and for an order status_changed and cancelled; a delete is recorded one version
+-- above the last state so that it outranks every earlier upsert) and routes it.
+CREATE FUNCTION enqueue_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    etype text := TG_ARGV[0];
+    happened text[];
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM enqueue_targets(OLD.restaurant_id, etype, OLD.id, OLD.version + 1, '{deleted}');
+        RETURN NULL;
+    END IF;
+    happened := CASE WHEN TG_OP = 'INSERT' THEN '{created}'::text[] ELSE '{changed}'::text[] END;
+    -- Nested: only an order has a status, and NEW.status is resolved when the expression is
+    -- planned, so an AND in the same expression cannot guard it.
+    IF TG_OP = 'UPDATE' AND etype = 'order' THEN
+        IF NEW.status IS DISTINCT FROM OLD.status THEN
+            happened := happened || '{status_changed}'::text[];
+            IF NEW.status = 'cancelled' THEN
+                happened := happened || '{cancelled}'::text[];
+            END IF;
+        END IF;
+    END IF;
+    PERFORM enqueue_targets(NEW.restaurant_id, etype, NEW.id, NEW.version, happened);
     RETURN NULL;
 END
 $$;
 
--- A platform takes whole menus (sync_targets with 'menu'): a change to anything a menu shows
--- besides its items (which route through enqueue_sync) writes (or coalesces into) the pending
--- 'menu' row of the restaurant, entity id the restaurant's, for every such target, and wakes
--- the workers at commit.
+-- A change to anything a menu shows besides its items: the restaurant's 'menu' entity (its id
+-- the restaurant's) changed, for the targets that take whole menus.
 CREATE FUNCTION enqueue_menu() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    rid uuid;
-    t record;
+    rid uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.restaurant_id ELSE NEW.restaurant_id END;
 BEGIN
-    rid := CASE WHEN TG_OP = 'DELETE' THEN OLD.restaurant_id ELSE NEW.restaurant_id END;
-    FOR t IN SELECT s.name, s.wake
-               FROM sync_targets s
-              WHERE 'menu' = ANY (s.entity_types)
-                AND (s.all_restaurants
-                     OR EXISTS (SELECT FROM restaurant_targets r WHERE r.restaurant_id = rid AND r.target = s.name))
-              ORDER BY s.name
-    LOOP
-        PERFORM enqueue_outbox(rid, t.name, 'menu', rid, 0);
-        IF t.wake THEN
-            PERFORM pg_notify('sync_wake', t.name);
-        END IF;
-    END LOOP;
+    PERFORM enqueue_targets(rid, 'menu', rid, 0, '{changed}');
     RETURN NULL;
 END
 $$;
