@@ -74,35 +74,33 @@ def _start_standin(base: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[-1]
 
 
-def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
-    """The local PetPooja stand-in, with the demo outlet registered (its menu named like the seed's)."""
+def _start_partner_standin(module: str, name: str, args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """``python -m scripts.<module> <args>``, once it prints its ready line; answers it and its URL."""
     proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
-        [sys.executable, "-m", "scripts.petpooja_standin", "--port", os.environ.get("PETPOOJA_STANDIN_PORT", "0"),
-         "--menu", str(ROOT / "scripts" / "petpooja_standin_menu.json")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-m", f"scripts.{module}", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    if not line.startswith("petpooja-standin ready "):
+    if not line.startswith(f"{module.replace('_', '-')} ready "):
         proc.kill()
-        raise SystemExit(f"the PetPooja stand-in did not start: {line!r}")
-    url = line.split()[-1]
+        raise SystemExit(f"the {name} stand-in did not start: {line!r}")
+    return proc, line.split()[-1]
+
+
+def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
+    """The local PetPooja stand-in, with the demo outlet registered (its menu named like the seed's)."""
+    proc, url = _start_partner_standin("petpooja_standin", "PetPooja", [
+        "--port", os.environ.get("PETPOOJA_STANDIN_PORT", "0"),
+        "--menu", str(ROOT / "scripts" / "petpooja_standin_menu.json")])
     httpx.put(f"{url}/_standin/outlets/{DEMO_PETPOOJA_REST_ID}", json=DEMO_PETPOOJA_KEYS).raise_for_status()
     return proc, url
 
 
 def _start_ubereats_standin() -> tuple[subprocess.Popen[str], str]:
     """The local Uber Eats stand-in, with the demo client registered for the demo store."""
-    proc = subprocess.Popen(  # noqa: S603  # our own stand-in, fixed arguments
-        [sys.executable, "-m", "scripts.ubereats_standin", "--port", os.environ.get("UBEREATS_STANDIN_PORT", "0")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("ubereats-standin ready "):
-        proc.kill()
-        raise SystemExit(f"the Uber Eats stand-in did not start: {line!r}")
-    url = line.split()[-1]
+    proc, url = _start_partner_standin("ubereats_standin", "Uber Eats",
+                                       ["--port", os.environ.get("UBEREATS_STANDIN_PORT", "0")])
     httpx.post(f"{url}/_standin/clients", json={**DEMO_UBEREATS_CLIENT, "store_ids": [DEMO_UBEREATS_STORE_ID]},
                ).raise_for_status()
     return proc, url
@@ -149,6 +147,15 @@ Mark an item sold out as the owner, and a couple of seconds later Uber shows it 
        -H 'Content-Type: application/json' -d '{{"is_available": false}}'
   curl -s {base}/api/restaurants/{rid}/integrations/ubereats -H "Authorization: Bearer $OWNER"
   curl -s {uber_url}/_standin/stores/{DEMO_UBEREATS_STORE_ID}/menu
+
+and order on Uber Eats: the stand-in places the order and sends Uber's signed webhook to the API,
+which takes the order (the kitchen sees it) and accepts it back:
+
+  UBER_ORDER=$(curl -s -X POST {uber_url}/_standin/orders -H 'Content-Type: application/json' \\
+       -d '{{"store_id": "{DEMO_UBEREATS_STORE_ID}", "currency": "INR", "cart_items": [{{"id": "{item}", "quantity": 1, "price": 24900}}]}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -s -X POST {uber_url}/_standin/webhook -H 'Content-Type: application/json' \\
+       -d '{{"url": "{base}/api/webhooks/ubereats", "event_type": "orders.notification", "store_id": "{DEMO_UBEREATS_STORE_ID}", "resource_id": "'$UBER_ORDER'"}}'
+  curl -s {uber_url}/_standin/orders
 """
     pos = "" if petpooja_url is None else f"""
 see it reach the PetPooja POS (the local stand-in at {petpooja_url}) and walk it through the
@@ -229,9 +236,10 @@ def _pos_walk(base: str, rid: str, order: dict[str, object], petpooja_url: str) 
         _say(f"check: PetPooja callback {code} moved order #{order['number']} to {status}")
 
 
-def _uber_walk(base: str, rid: str, item: str, uber_url: str) -> None:
+def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | None) -> None:
     """Waits for the demo menu on the Uber Eats stand-in, marks an item sold out as the owner,
-    and sees Uber suspend it; then puts it back."""
+    and sees Uber suspend it, then puts it back; then orders on Uber Eats and sees the order
+    accepted back and on the kitchen screen."""
     def uber_item() -> dict[str, Any] | None:
         answer = httpx.get(f"{uber_url}/_standin/stores/{DEMO_UBEREATS_STORE_ID}/menu")
         found = [i for i in answer.json()["items"] if i["id"] == item] if answer.status_code == 200 else []
@@ -261,6 +269,27 @@ def _uber_walk(base: str, rid: str, item: str, uber_url: str) -> None:
         took = wait("the availability change on Uber Eats", suspended_as_wanted)
         _say(f"check: {'back on' if available else 'sold out'} here -> "
              f"{'unsuspended' if available else 'suspended'} on Uber Eats in {took:.1f} s")
+    # A guest orders on Uber Eats: Uber's signed webhook reaches the API, the order reaches the kitchen.
+    price = uber_item()["price_info"]["price"]  # type: ignore[index]
+    placed = httpx.post(f"{uber_url}/_standin/orders", json={
+        "store_id": DEMO_UBEREATS_STORE_ID, "currency": "INR",
+        "cart_items": [{"id": item, "quantity": 1, "price": price}]}).json()
+    sent = httpx.post(f"{uber_url}/_standin/webhook", json={
+        "url": f"{base}/api/webhooks/ubereats", "event_type": "orders.notification",
+        "store_id": DEMO_UBEREATS_STORE_ID, "resource_id": placed["id"]}).json()
+    if sent.get("status_code") != 200:
+        raise SystemExit(f"the API did not take Uber's webhook: {sent}")
+
+    def accepted() -> bool:
+        orders = httpx.get(f"{uber_url}/_standin/orders").json()
+        return any(o["id"] == placed["id"] and o["current_state"] == "ACCEPTED" for o in orders)
+
+    took = wait("the Uber Eats order accepted", accepted)
+    _say(f"check: Uber Eats order {placed['display_id']} taken here and accepted back in {took:.1f} s")
+    if convex_url is not None:
+        took = wait("the Uber Eats order on the kitchen screen", lambda: any(
+            o.get("orderType") == "delivery" for o in _kitchen_screen(base, rid, convex_url)))
+        _say(f"check: the Uber Eats order is on the kitchen screen (Convex) {took:.1f} s later")
 
 
 def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None) -> None:
@@ -412,7 +441,7 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
     if args.check:
         _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
         if uber_url is not None:
-            _uber_walk(base, rid, item, uber_url)
+            _uber_walk(base, rid, item, uber_url, env.get("CONVEX_URL"))
         return
     print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url, uber_url), flush=True)
     procs.wait()

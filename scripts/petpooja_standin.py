@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import re
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -26,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from scripts import standin_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # H4's realistic fetch-menu answer when it is there, else the dev demo menu.
@@ -563,32 +563,9 @@ def create_app(state: State) -> Callable[..., Awaitable[None]]:
     return with_transport
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, state: State):
-        super().__init__(config)
-        self.state = state
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Hanging calls would hold the graceful shutdown until it times out: answer them first.
-        self.state.released.set()
-        await super().shutdown(sockets)
-
-
 async def serve(port: int, menu: dict[str, Any]) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
     state = State(menu)
-    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=1)
-    server = _Server(config, state)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    # uvicorn.Server offers a flag, not an event, for "listening".
-    while not server.started and not task.done():  # noqa: ASYNC110  # no event to wait on
-        await asyncio.sleep(0.01)
-    if server.started:
-        print(f"petpooja-standin ready http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    await task
+    await standin_server.serve(create_app(state), state.released, port, "petpooja-standin")
 
 
 def main() -> None:

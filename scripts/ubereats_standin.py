@@ -20,7 +20,6 @@ import json
 import math
 import re
 import secrets
-import socket
 import sys
 import time
 import uuid
@@ -33,11 +32,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from scripts import standin_server
 
 # The 400 code of Uber's errors guide ("Invalid request"); one constant, so a sandbox run can
 # correct it in one edit.
@@ -716,32 +716,9 @@ def create_app(state: State) -> Starlette:
     return app
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, state: State):
-        super().__init__(config)
-        self.state = state
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Hanging calls would hold the graceful shutdown until it times out: answer them first.
-        self.state.released.set()
-        await super().shutdown(sockets)
-
-
 async def serve(port: int) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
     state = State()
-    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=1)
-    server = _Server(config, state)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    # uvicorn.Server offers a flag, not an event, for "listening".
-    while not server.started and not task.done():  # noqa: ASYNC110  # no event to wait on
-        await asyncio.sleep(0.01)
-    if server.started:
-        print(f"ubereats-standin ready http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    await task
+    await standin_server.serve(create_app(state), state.released, port, "ubereats-standin")
 
 
 def main() -> None:

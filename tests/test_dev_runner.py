@@ -49,16 +49,22 @@ def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves
     assert "check: the demo menu is on the Uber Eats stand-in (store demo-bistro-uber)" in done.stdout
     assert "check: sold out here -> suspended on Uber Eats in" in done.stdout
     assert "check: back on here -> unsuspended on Uber Eats in" in done.stdout
+    assert "check: Uber Eats order 1001 taken here and accepted back in" in done.stdout
+    assert "check: the Uber Eats order is on the kitchen screen (Convex)" in done.stdout
+    assert db_sql("SELECT state, totals_differ FROM platform_orders") == [{"state": "accepted", "totals_differ": False}]
     assert db_sql("SELECT store_id, sync_status FROM platform_connections") == [
         {"store_id": "demo-bistro-uber", "sync_status": "synced"}]
     [restaurant] = db_sql("SELECT name, tax_rate_bps FROM restaurants")
     assert restaurant == {"name": "Demo Bistro", "tax_rate_bps": 500}
-    [order] = db_sql("SELECT status, order_type, session_id IS NOT NULL AS by_guest FROM orders")
+    [order] = db_sql("SELECT status, order_type, session_id IS NOT NULL AS by_guest FROM orders"
+                     " WHERE session_id IS NOT NULL")
     assert order == {"status": "ready", "order_type": "dine_in", "by_guest": True}
     [outlet] = db_sql("SELECT rest_id, environment FROM petpooja_outlets")
     assert outlet == {"rest_id": "demo-bistro", "environment": "sandbox"}
-    [pushed] = db_sql("SELECT petpooja_order_id, pushed_at IS NOT NULL AS pushed, payload->'orderinfo'->'OrderInfo'"
-                      "->'Order'->'details'->>'table_no' AS table_no FROM petpooja_orders")
+    # The guest's order (the Uber Eats order goes to the POS too, with no table).
+    [pushed] = db_sql("SELECT p.petpooja_order_id, p.pushed_at IS NOT NULL AS pushed, p.payload->'orderinfo'"
+                      "->'OrderInfo'->'Order'->'details'->>'table_no' AS table_no FROM petpooja_orders p"
+                      " JOIN orders o ON o.id = p.order_id WHERE o.session_id IS NOT NULL")
     assert pushed == {"petpooja_order_id": pushed["petpooja_order_id"], "pushed": True, "table_no": "T1"}
     assert pushed["petpooja_order_id"].isdigit()
     events = db_sql("SELECT to_status FROM order_events WHERE actor_type = 'petpooja' ORDER BY id")

@@ -1,0 +1,40 @@
+"""What the Python partner stand-ins (PetPooja, Uber Eats) share: serving their app on
+loopback, printing the one ready line once it listens (``<name> ready http://127.0.0.1:<port>``,
+what tests and the dev runner wait for), and answering hanging calls before a graceful
+shutdown so that SIGTERM stops them at once."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, released: asyncio.Event):
+        super().__init__(config)
+        self.released = released
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Hanging calls would hold the graceful shutdown until it times out: answer them first.
+        self.released.set()
+        await super().shutdown(sockets)
+
+
+async def serve(app: Starlette, released: asyncio.Event, port: int, name: str) -> None:
+    """Serves ``app`` on 127.0.0.1:``port`` (0: a free one) until stopped; ``released`` is the
+    event the app's hanging calls wait on."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1)
+    server = _Server(config, released)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    # uvicorn.Server offers a flag, not an event, for "listening".
+    while not server.started and not task.done():  # noqa: ASYNC110  # no event to wait on
+        await asyncio.sleep(0.01)
+    if server.started:
+        print(f"{name} ready http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    await task
