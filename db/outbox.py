@@ -181,8 +181,10 @@ async def queue_depth(conn: Conn) -> list[Row]:
     return await q.all(conn, "sync_queue_depth")
 
 
-async def errors(conn: Conn, *, before_id: int | None, limit: int) -> list[Row]:
-    return await q.all(conn, "sync_errors", before_id=before_id or 2**63 - 1, limit=limit)
+async def errors(conn: Conn, *, before_id: int | None, limit: int, restaurant_id: UUID | None = None,
+                 target: str | None = None) -> list[Row]:
+    return await q.all(conn, "sync_errors", before_id=before_id or 2**63 - 1, limit=limit,
+                       restaurant_id=restaurant_id, target=target)
 
 
 async def retry(conn: Conn, row_id: int) -> Row | None:

@@ -267,3 +267,27 @@ async def test_the_worker_serves_menus_debounced_and_orders_at_once(app_conninfo
     finally:
         for target in targets.values():
             await target.close()
+
+
+async def test_operators_see_a_platforms_refusal_filtered_by_restaurant_and_target_and_retry_it(
+        client, make_restaurant, make_user, ubereats_standin, uber, db_sql):
+    ubereats_standin.register()
+    refused, other = await make_restaurant(), await make_restaurant()
+    expect(await connect(client, refused), 200)
+    ubereats_standin.fault("reject", count=1, paths=["menus"])
+    assert (await uber.round()).failed == 1
+    # Another restaurant's failed row of another target, which the filters must leave out.
+    db_sql("INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version, status, last_error)"
+           " VALUES (%s, 'convex', 'order', gen_random_uuid(), 1, 'failed', 'elsewhere')", (other.id,))
+    admin = await make_user()
+    db_sql("UPDATE users SET is_platform_admin = true WHERE id = %s", (admin.id,))
+    listed = expect(await client.get("/api/admin/sync/errors", headers=admin.headers,
+                                     params={"restaurant_id": refused.id, "target": "ubereats"}), 200)["items"]
+    assert [(e["target"], e["entity_type"]) for e in listed] == [("ubereats", "menu")]
+    assert "400" in listed[0]["last_error"]
+    assert expect(await client.get("/api/admin/sync/errors", headers=admin.headers,
+                                   params={"target": "convex"}), 200)["items"][0]["last_error"] == "elsewhere"
+    for bad in ({"target": "Not A Target"}, {"restaurant_id": "nope"}):
+        assert (await client.get("/api/admin/sync/errors", headers=admin.headers, params=bad)).status_code == 422
+    expect(await client.post(f"/api/admin/sync/errors/{listed[0]['id']}/retry", headers=admin.headers), 202)
+    assert (await uber.round()).synced == 1

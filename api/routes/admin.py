@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,7 +23,9 @@ STATUSES = ("pending", "in_flight", "failed", "dead", "synced")
 class ErrorsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    before_id: Annotated[int, Field(ge=1)] | None = None
+    before_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    restaurant_id: UUID | None = None
+    target: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")] | None = None
 
 
 async def _require_admin(request: Request) -> None:
@@ -55,7 +58,8 @@ async def sync_errors(request: Request) -> Response:
     await _require_admin(request)
     query = query_params(request, ErrorsQuery)
     async with services(request).db.system() as conn:
-        rows = await outbox.errors(conn, before_id=query.before_id, limit=query.limit)
+        rows = await outbox.errors(conn, before_id=query.before_id, limit=query.limit,
+                                   restaurant_id=query.restaurant_id, target=query.target)
     next_before = rows[-1]["id"] if len(rows) == query.limit else None
     return JSON({"items": rows, "next_before_id": next_before})
 

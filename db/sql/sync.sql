@@ -191,11 +191,14 @@ SELECT target, status, count(*) AS n,
  GROUP BY target, status;
 
 -- name: sync_errors
--- Failed and dead rows with their last error, newest first, for operators.
+-- Failed and dead rows with their last error, newest first, for operators; of one restaurant
+-- and one target when given.
 SELECT id, restaurant_id, target, entity_type, entity_id, entity_version, status, attempts,
        next_attempt_at, last_error, created_at, updated_at
   FROM sync_log
  WHERE status IN ('failed', 'dead') AND id < %(before_id)s
+   AND (%(restaurant_id)s::uuid IS NULL OR restaurant_id = %(restaurant_id)s::uuid)
+   AND (%(target)s::text IS NULL OR target = %(target)s::text)
  ORDER BY id DESC
  LIMIT %(limit)s;
 
