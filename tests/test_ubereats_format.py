@@ -234,11 +234,9 @@ def test_check_menu_finds_a_variation_sharing_an_addons_id() -> None:
 
 
 def test_item_suspension_sends_only_the_suspension() -> None:
-    lassi = item(LASSI, name="Lassi", price=9000)
-
-    assert item_suspension(lassi, suspended=True) == {
+    assert item_suspension(suspended=True) == {
         "suspension_info": {"suspension": {"suspend_until": SUSPEND_FOREVER, "reason": "Unavailable"}}}
-    assert item_suspension(lassi, suspended=False) == {
+    assert item_suspension(suspended=False) == {
         "suspension_info": {"suspension": {"suspend_until": 0, "reason": ""}}}
 
 

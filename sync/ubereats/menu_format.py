@@ -308,14 +308,10 @@ def _a(kind: str) -> str:
 # --- one item's availability ---------------------------------------------------------------
 
 
-def item_suspension(item: Item, *, suspended: bool) -> Payload:
+def item_suspension(*, suspended: bool) -> Payload:
     """The body of ``POST /v2/eats/stores/{store_id}/menus/items/{item_id}`` that suspends or
-    unsuspends ``item`` and changes nothing else (the endpoint updates only the fields sent).
-
-    ``item`` is ours or an entry of ``uber_menu``'s ``items``; its id goes in the URL, so the
-    body is the same for every item.
-    """
-    del item  # the body does not depend on which item; the caller puts its id in the URL
+    unsuspends that item and changes nothing else (the endpoint updates only the fields sent;
+    the item's id is in the URL)."""
     return {"suspension_info": _suspension(suspended)}
 
 

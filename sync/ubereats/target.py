@@ -214,7 +214,7 @@ class UberEatsTarget:
         answer = UberAnswer(204, None)
         for item_id, suspended in changes:
             answer = await self.client.update_item(store.credentials, store.store_id, item_id,
-                                                   item_suspension({"id": item_id}, suspended=suspended))
+                                                   item_suspension(suspended=suspended))
             if not answer.ok:
                 return answer
         return answer
