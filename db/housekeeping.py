@@ -13,6 +13,7 @@ STATEMENTS = {
     "idempotency_keys": "prune_idempotency_keys",
     "webhook_deliveries": "prune_webhook_deliveries",
     "member_invitations": "prune_member_invitations",
+    "platform_webhook_events": "prune_platform_webhook_events",
 }
 
 

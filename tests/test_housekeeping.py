@@ -49,11 +49,15 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
     db_sql("INSERT INTO webhook_deliveries (restaurant_id, source, kind, body, body_sha256, result, received_at)"
            " SELECT %s, 'petpooja', 'stock', 'x', '\\x00', 'applied', now() - make_interval(days => d)"
            " FROM unnest(ARRAY[40, 41, 42, 1]) AS d", (r.id,))
+    db_sql("INSERT INTO platform_webhook_events (platform, event_id, event_type, received_at)"
+           " SELECT 'ubereats', 'e' || d, 'orders.notification', now() - make_interval(days => d)"
+           " FROM unnest(ARRAY[31, 40, 2]) AS d")
     for email, expired_days_ago in (("old@example.com", 3), ("fresh@example.com", -7)):
         db_sql("INSERT INTO member_invitations (restaurant_id, email, role, expires_at)"
                " VALUES (%s, %s, 'staff', now() - make_interval(days => %s))", (r.id, email, expired_days_ago))
     before = {table: count(db_sql, table) for table in ("guest_sessions", "refresh_tokens", "idempotency_keys",
-                                                        "webhook_deliveries", "sync_log", "member_invitations")}
+                                                        "webhook_deliveries", "sync_log", "member_invitations",
+                                                        "platform_webhook_events")}
     old_items = count(db_sql, "sync_log WHERE entity_type = 'menu_item'")
     metrics = SyncMetrics(CollectorRegistry())
     logs.configure("json", "INFO")  # the worker's level (the app's fixture set WARNING)
@@ -68,7 +72,7 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
         await worker.db.close()
 
     assert deleted == {"sync_log": old_items, "guest_sessions": 2, "refresh_tokens": 1, "idempotency_keys": 1,
-                       "webhook_deliveries": 3, "member_invitations": 1}
+                       "webhook_deliveries": 3, "member_invitations": 1, "platform_webhook_events": 2}
     assert set(again.values()) == {0}
     after = {table: count(db_sql, table) for table in before}
     assert after == {table: before[table] - deleted[table] for table in before}
@@ -77,6 +81,7 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
                   " ON s.restaurant_id = o.restaurant_id AND s.id = o.session_id")[0]["n"] == 5
     assert count(db_sql, "sync_log WHERE entity_type = 'table' AND status = 'failed'") == 2
     assert count(db_sql, "webhook_deliveries") == 1
+    assert db_sql("SELECT event_id FROM platform_webhook_events") == [{"event_id": "e2"}]
     pruned = {s.labels["table"]: s.value for f in metrics.pruned.collect() for s in f.samples
               if s.name.endswith("_total")}
     assert pruned == {table: float(n) for table, n in deleted.items()}

@@ -41,3 +41,12 @@ DELETE FROM member_invitations m
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED) old
  WHERE m.restaurant_id = old.restaurant_id AND m.id = old.id;
+
+-- name: prune_platform_webhook_events
+-- Platform webhook events received longer ago than the retention (a platform retries for minutes, not days).
+DELETE FROM platform_webhook_events e
+ USING (SELECT platform, event_id FROM platform_webhook_events
+         WHERE received_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE e.platform = old.platform AND e.event_id = old.event_id;
