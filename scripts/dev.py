@@ -149,7 +149,11 @@ Mark an item sold out as the owner, and a couple of seconds later Uber shows it 
   curl -s {uber_url}/_standin/stores/{DEMO_UBEREATS_STORE_ID}/menu
 
 and order on Uber Eats: the stand-in places the order and sends Uber's signed webhook to the API,
-which takes the order (the kitchen sees it) and accepts it back:
+which takes the order (the kitchen sees it) and accepts it back. While the item is sold out the
+order is denied back, naming it; put it back on first to see it accepted:
+
+  curl -s -X PUT {base}/api/restaurants/{rid}/menu/items/{item}/availability -H "Authorization: Bearer $OWNER" \\
+       -H 'Content-Type: application/json' -d '{{"is_available": true}}'
 
   UBER_ORDER=$(curl -s -X POST {uber_url}/_standin/orders -H 'Content-Type: application/json' \\
        -d '{{"store_id": "{DEMO_UBEREATS_STORE_ID}", "currency": "INR", "cart_items": [{{"id": "{item}", "quantity": 1, "price": 24900}}]}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
