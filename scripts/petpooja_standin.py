@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from scripts import standin_server
+from scripts.standin_server import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
 # H4's realistic fetch-menu answer when it is there, else the dev demo menu.
@@ -73,30 +74,12 @@ class Outlet:
 
 
 @dataclass
-class Fault:
-    mode: str = "none"
-    remaining: int | None = None  # None: every call until told otherwise
-    paths: frozenset[str] = REAL_PATHS
-
-    def take(self, path: str) -> str:
-        """The fault for this call of ``path`` ("none" when none applies), counting it down."""
-        if self.mode == "none" or path not in self.paths:
-            return "none"
-        mode = self.mode
-        if self.remaining is not None:
-            self.remaining -= 1
-            if self.remaining <= 0:
-                self.mode, self.remaining = "none", None
-        return mode
-
-
-@dataclass
 class State:
     default_menu: dict[str, Any]
     outlets: dict[str, Outlet] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)  # save_order and cancels, in arrival order
     saved: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (restID, clientOrderID)
-    fault: Fault = field(default_factory=Fault)
+    fault: Fault = field(default_factory=lambda: Fault("none", None, REAL_PATHS, off="none"))
     calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(sorted(REAL_PATHS), 0))
     released: asyncio.Event = field(default_factory=asyncio.Event)  # set: hanging calls give up
     ids: count[int] = field(default_factory=lambda: count(1001))
@@ -112,7 +95,7 @@ class State:
         self.outlets.clear()
         self.records.clear()
         self.saved.clear()
-        self.fault = Fault()
+        self.fault = Fault("none", None, REAL_PATHS, off="none")
         self.calls = dict.fromkeys(sorted(REAL_PATHS), 0)
         self.released.set()  # answer every hanging call, then hang again for new ones
         self.released = asyncio.Event()
@@ -449,7 +432,7 @@ async def post_faults(request: Request) -> Response:
         return _control_error("count must be a positive integer")
     if not isinstance(paths, list) or not paths or not set(paths) <= REAL_PATHS:
         return _control_error(f"paths must be a non-empty subset of {sorted(REAL_PATHS)}")
-    state.fault = Fault(mode, amount, frozenset(paths))
+    state.fault = Fault(mode, amount, frozenset(paths), off="none")
     return JSONResponse({"mode": mode, "count": amount, "paths": sorted(paths)})
 
 

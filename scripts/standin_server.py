@@ -1,15 +1,39 @@
-"""What the Python partner stand-ins (PetPooja, Uber Eats) share: serving their app on
-loopback, printing the one ready line once it listens (``<name> ready http://127.0.0.1:<port>``,
-what tests and the dev runner wait for), and answering hanging calls before a graceful
-shutdown so that SIGTERM stops them at once."""
+"""What the Python partner stand-ins (PetPooja, Uber Eats) share: their fault injection,
+serving their app on loopback, printing the one ready line once it listens
+(``<name> ready http://127.0.0.1:<port>``, what tests and the dev runner wait for), and
+answering hanging calls before a graceful shutdown so that SIGTERM stops them at once."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
+
+
+@dataclass
+class Fault:
+    """A fault for the next ``remaining`` calls (every call while None) of ``paths``; ``off`` is
+    the stand-in's name for "no fault" (its control API's)."""
+
+    mode: str
+    remaining: int | None
+    paths: frozenset[str]
+    retry_after: int = 1  # a 429's Retry-After, where the stand-in answers one
+    off: str = "ok"
+
+    def take(self, path: str) -> str:
+        """The fault for this call of ``path`` (``off`` when none applies), counting it down."""
+        if self.mode == self.off or path not in self.paths:
+            return self.off
+        mode = self.mode
+        if self.remaining is not None:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self.mode, self.remaining = self.off, None
+        return mode
 
 
 class _Server(uvicorn.Server):

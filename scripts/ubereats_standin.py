@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from scripts import standin_server
+from scripts.standin_server import Fault
 
 # The 400 code of Uber's errors guide ("Invalid request"); one constant, so a sandbox run can
 # correct it in one edit.
@@ -98,25 +99,6 @@ class Token:
 
 
 @dataclass
-class Fault:
-    mode: str = "ok"
-    remaining: int | None = None  # None: every call until told otherwise
-    paths: frozenset[str] = REAL_PATHS
-    retry_after: int = 1
-
-    def take(self, path: str) -> str:
-        """The fault for this call of ``path`` ("ok" when none applies), counting it down."""
-        if self.mode == "ok" or path not in self.paths:
-            return "ok"
-        mode = self.mode
-        if self.remaining is not None:
-            self.remaining -= 1
-            if self.remaining <= 0:
-                self.mode, self.remaining = "ok", None
-        return mode
-
-
-@dataclass
 class State:
     clients: dict[str, Client] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
@@ -124,7 +106,7 @@ class State:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # order_id -> accept/deny bodies
     calls: list[dict[str, Any]] = field(default_factory=list)
-    fault: Fault = field(default_factory=Fault)
+    fault: Fault = field(default_factory=lambda: Fault("ok", None, REAL_PATHS))
     released: asyncio.Event = field(default_factory=asyncio.Event)  # set: hanging calls give up
     display_ids: count[int] = field(default_factory=lambda: count(1001))
     # One client for every webhook: building one costs ~20-100 ms (its TLS context).
@@ -142,7 +124,7 @@ class State:
         self.orders.clear()
         self.actions.clear()
         self.calls.clear()
-        self.fault = Fault()
+        self.fault = Fault("ok", None, REAL_PATHS)
         self.display_ids = count(1001)
         self.released.set()  # answer every hanging call, then hang again for new ones
         self.released = asyncio.Event()
