@@ -297,14 +297,13 @@ class OrderQuery(BaseModel):
 PetpoojaRestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 # A partner's key, secret or token: printable ASCII without spaces.
 PartnerSecret = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
-PetpoojaSecret = PartnerSecret
 
 
 class PetpoojaConnect(Input):
     rest_id: PetpoojaRestId
-    app_key: PetpoojaSecret
-    app_secret: PetpoojaSecret
-    access_token: PetpoojaSecret
+    app_key: PartnerSecret
+    app_secret: PartnerSecret
+    access_token: PartnerSecret
     environment: Literal["sandbox", "production"]
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:

@@ -172,13 +172,22 @@ async def create(
     return Created(order)
 
 
-async def menu_prices(conn: Conn, restaurant_id: UUID, item_ids: Sequence[UUID]) -> dict[UUID, MenuPrice]:
-    """The live items among ``item_ids`` as pricing's input (unavailable ones included, with
-    ``MenuPrice.available`` false), by id: what an order from elsewhere (a delivery platform)
-    is checked against."""
+@dataclass(frozen=True)
+class MenuPrices:
+    """The restaurant's currency and tax rate, and the live items an order names as pricing's
+    input (unavailable ones included, with ``MenuPrice.available`` false), by id."""
+
+    currency: str
+    tax_rate_bps: int
+    items: dict[UUID, MenuPrice]
+
+
+async def menu_prices(conn: Conn, restaurant_id: UUID, item_ids: Sequence[UUID]) -> MenuPrices:
+    """What an order from elsewhere (a delivery platform) is checked against: order_menu, the
+    read our own orders are priced from."""
     rows = await q.all(conn, "order_menu", restaurant_id=restaurant_id, item_ids=list(set(item_ids)))
-    return {row["id"]: replace(_menu_price(row), available=row["is_available"])
-            for row in rows if row["id"] is not None}
+    return MenuPrices(rows[0]["currency"], rows[0]["tax_rate_bps"], {
+        row["id"]: replace(_menu_price(row), available=row["is_available"]) for row in rows if row["id"] is not None})
 
 
 async def create_from_platform(

@@ -124,10 +124,6 @@ async def record_order(conn: Conn, restaurant_id: UUID, platform_order_id: UUID,
                 platform_total=platform_total, totals_differ=totals_differ, error=error)
 
 
-async def restaurant_pricing(conn: Conn, restaurant_id: UUID) -> Row:
-    return await q.one(conn, "restaurant_pricing", restaurant_id=restaurant_id)
-
-
 async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *, ok: bool, response: Any,
                          menu: dict[str, Any] | None = None, item_count: int | None = None,
                          error: str | None = None) -> None:

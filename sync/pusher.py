@@ -48,6 +48,8 @@ class Pusher:
         self._window_s, self._batch_size = window_s, target.policy.batch_size
         self._queued: dict[EntityKey, None] = {}
         self._wake = asyncio.Event()
+        # Counted in _flush's finally, not as len(self._tasks): the loop wakes on the round's end
+        # before the task's done callback has removed it from the set.
         self._max_in_flight, self._in_flight = max_in_flight, 0
         self._overlap_after_s, self._last_start = overlap_after_s, 0.0
         self._tasks: set[asyncio.Task[None]] = set()

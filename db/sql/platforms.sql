@@ -90,7 +90,3 @@ UPDATE platform_orders
        totals_differ = coalesce(%(totals_differ)s, totals_differ),
        error = %(error)s
  WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s;
-
--- name: restaurant_pricing
--- The restaurant's currency and tax rate.
-SELECT currency, tax_rate_bps FROM restaurants WHERE id = %(restaurant_id)s;

@@ -14,12 +14,11 @@ not allow, another currency, an empty cart) is ``Refused`` with the reason Uber'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from db.pricing import (
-    ChosenAddon,
     InvalidChoices,
     LineRequest,
     MenuPrice,
@@ -156,9 +155,8 @@ def _mapped(order: Mapping[str, Any], requests: list[LineRequest], charged: list
         ours, our_totals = price_order(requests, menu, tax_rate_bps=tax_rate_bps)
     except InvalidChoices:  # checked line by line above
         raise AssertionError("choices were checked") from None
-    lines = [PricedLine(line.menu_item_id, line.name, unit, line.quantity, total, line.notes, line.variation_id,
-                        line.variation_name, tuple(ChosenAddon(a.id, a.external_id, a.group_id, a.group_name, a.name,
-                                                               a.price, a.group_external_id) for a in line.addons))
+    # Our lines (names, options) at Uber's prices; Uber's taxes are in its total, not on lines.
+    lines = [replace(line, unit_price=unit, line_total=total, taxes=())
              for line, (unit, total) in zip(ours, charged, strict=True)]
     subtotal = sum(line.line_total for line in lines)
     # Uber's total as charged: what it adds to the items (taxes, fees) is our tax, what it

@@ -132,15 +132,13 @@ class UberEatsTarget:
         """Our order for Uber's, recorded on the platform order; Refused when we cannot make it."""
         if not isinstance(uber_order, dict):
             return Refused("the order could not be read", "OTHER", [], [])
-        pricing = await platforms.restaurant_pricing(conn, restaurant_id)
-        menu_items = await orders.menu_prices(conn, restaurant_id, item_ids(uber_order))
-        mapped = map_order(uber_order, menu_items, currency=pricing["currency"],
-                           tax_rate_bps=pricing["tax_rate_bps"])
+        menu = await orders.menu_prices(conn, restaurant_id, item_ids(uber_order))
+        mapped = map_order(uber_order, menu.items, currency=menu.currency, tax_rate_bps=menu.tax_rate_bps)
         if isinstance(mapped, Refused):
             return mapped
         created = await orders.create_from_platform(
             conn, restaurant_id=restaurant_id, lines=mapped.lines, totals=mapped.totals,
-            currency=pricing["currency"], order_type=mapped.order_type, customer_name=mapped.customer_name,
+            currency=menu.currency, order_type=mapped.order_type, customer_name=mapped.customer_name,
             customer_phone=mapped.customer_phone, notes=mapped.notes, actor_type=TARGET)
         order_id: UUID = created["id"]
         await platforms.record_order(conn, restaurant_id, platform_order_id, state="received", order_id=order_id,
