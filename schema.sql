@@ -139,6 +139,17 @@ BEGIN
 END
 $$;
 
+-- Our order's status onto its platform order. Only an order without a table, a guest session
+-- or a user who placed it can be a platform's, so our own orders never run this function.
+CREATE FUNCTION copy_status_to_platform_order() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE platform_orders SET order_status = NEW.status
+     WHERE restaurant_id = NEW.restaurant_id AND order_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
 -- A change to anything a menu shows besides its items: the restaurant's 'menu' entity (its id
 -- the restaurant's) changed, for the targets that take whole menus.
 CREATE FUNCTION enqueue_menu() RETURNS trigger
@@ -581,7 +592,7 @@ CREATE TABLE order_events (
     from_status   text,
     to_status     text NOT NULL,
     actor_type    text NOT NULL CONSTRAINT order_events_actor_type_valid
-                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats')),
+                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats', 'doordash', 'grubhub')),
     actor_id      uuid,
     reason        text,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -717,7 +728,11 @@ INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VAL
     ('petpooja', '{order}', '{created,cancelled}', false, true),
     ('webhook', '{order}', '{created,status_changed}', false, true),
     ('ubereats', '{menu_item,menu}', '{created,changed,deleted}', false, true),
-    ('ubereats_orders', '{platform_order}', '{created}', false, true);
+    ('ubereats_orders', '{platform_order}', '{created,changed}', false, true),
+    ('doordash', '{menu_item,menu}', '{created,changed,deleted}', false, true),
+    ('doordash_orders', '{platform_order}', '{created,changed}', false, true),
+    ('grubhub', '{menu_item,menu}', '{created,changed,deleted}', false, true),
+    ('grubhub_orders', '{platform_order}', '{created,changed}', false, true);
 
 -- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
 CREATE TABLE restaurant_targets (
@@ -734,7 +749,7 @@ CREATE TABLE restaurant_targets (
 -- availability alone can go as the platform's cheaper suspend call.
 CREATE TABLE platform_connections (
     restaurant_id    uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
-    platform         text NOT NULL CONSTRAINT platform_connections_platform_valid CHECK (platform IN ('ubereats')),
+    platform         text NOT NULL CONSTRAINT platform_connections_platform_valid CHECK (platform IN ('ubereats', 'doordash', 'grubhub')),
     store_id         text NOT NULL
                      CONSTRAINT platform_connections_store_id_valid CHECK (store_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
     credentials      bytea NOT NULL CONSTRAINT platform_connections_credentials_sealed CHECK (octet_length(credentials) > 28),
@@ -758,7 +773,7 @@ CREATE TABLE platform_connections (
 -- answered without doing anything again. Not a tenant table: the event names its store,
 -- and the route looks the store up before it knows the restaurant.
 CREATE TABLE platform_webhook_events (
-    platform    text NOT NULL CONSTRAINT platform_webhook_events_platform_valid CHECK (platform IN ('ubereats')),
+    platform    text NOT NULL CONSTRAINT platform_webhook_events_platform_valid CHECK (platform IN ('ubereats', 'doordash', 'grubhub')),
     event_id    text NOT NULL CONSTRAINT platform_webhook_events_event_id_valid CHECK (event_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
     event_type  text NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now(),
@@ -771,10 +786,10 @@ CREATE TABLE platform_webhook_events (
 CREATE TABLE platform_orders (
     restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
     id             uuid NOT NULL DEFAULT gen_random_uuid(),
-    platform       text NOT NULL CONSTRAINT platform_orders_platform_valid CHECK (platform IN ('ubereats')),
+    platform       text NOT NULL CONSTRAINT platform_orders_platform_valid CHECK (platform IN ('ubereats', 'doordash', 'grubhub')),
     external_id    text NOT NULL CONSTRAINT platform_orders_external_id_valid CHECK (external_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
     state          text NOT NULL DEFAULT 'received'
-                   CONSTRAINT platform_orders_state_valid CHECK (state IN ('received', 'accepted', 'denied')),
+                   CONSTRAINT platform_orders_state_valid CHECK (state IN ('received', 'accepted', 'denied', 'cancelled')),
     order_id       uuid,
     platform_order jsonb,
     platform_total bigint,
@@ -783,12 +798,17 @@ CREATE TABLE platform_orders (
     version        bigint NOT NULL DEFAULT 1,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
+    -- Our order's status as last copied onto it, and the last one the platform was told of
+    -- (or told us: a cancellation from the platform is not sent back).
+    order_status   text,
+    status_sent    text,
     CONSTRAINT platform_orders_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT platform_orders_id_key UNIQUE (id),
     CONSTRAINT platform_orders_external_key UNIQUE (platform, external_id),
     CONSTRAINT platform_orders_order_fkey FOREIGN KEY (restaurant_id, order_id)
         REFERENCES orders (restaurant_id, id) ON DELETE SET NULL (order_id)
 );
+CREATE INDEX platform_orders_order_idx ON platform_orders (restaurant_id, order_id);
 -- The epoch a target was last rebuilt under: fullSync writes a new one to Convex and here,
 -- and a worker that finds Convex at another epoch (wiped, restored from an old backup,
 -- replaced) rebuilds it.
@@ -898,9 +918,18 @@ CREATE TRIGGER menu_item_taxes_enqueue_menu AFTER INSERT OR UPDATE OR DELETE ON 
     FOR EACH ROW EXECUTE FUNCTION enqueue_menu();
 CREATE TRIGGER platform_orders_bump_version BEFORE UPDATE ON platform_orders
     FOR EACH ROW EXECUTE FUNCTION bump_version();
--- Only its arrival routes it: the target's own updates (created, accepted) need no delivery.
+-- Its arrival routes it, and our order's status moving (the platform hears of it); the
+-- target's own updates (created, accepted) need no delivery.
 CREATE TRIGGER platform_orders_enqueue_sync AFTER INSERT ON platform_orders
     FOR EACH ROW EXECUTE FUNCTION enqueue_sync('platform_order');
+CREATE TRIGGER platform_orders_status_changed AFTER UPDATE OF order_status ON platform_orders
+    FOR EACH ROW WHEN (OLD.order_status IS DISTINCT FROM NEW.order_status)
+    EXECUTE FUNCTION enqueue_sync('platform_order');
+CREATE TRIGGER orders_copy_status_to_platform_order AFTER UPDATE OF status ON orders
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          AND NEW.table_id IS NULL AND NEW.session_id IS NULL AND NEW.placed_by_user IS NULL)
+    EXECUTE FUNCTION copy_status_to_platform_order();
 CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
 
@@ -1227,4 +1256,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (6, 'order_statements'),
     (7, 'sync_round_statements'),
     (8, 'platform_menus'),
-    (9, 'platform_orders');
+    (9, 'platform_orders'),
+    (10, 'more_platforms');

@@ -7,7 +7,7 @@ the token keys) are opened in the lifespan and kept in one typed ``Services`` ob
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -46,17 +46,14 @@ from sync import tracing
 from sync.config import (
     PetpoojaSettings,
     SyncSettings,
-    UberEatsSettings,
     load_petpooja_settings,
     load_sync_settings,
-    load_ubereats_settings,
 )
 from sync.engine import Engine
 from sync.metrics import PoolCollector, SyncMetrics
 from sync.petpooja.client import PetpoojaClient
 from sync.pusher import Pusher, new_owner
-from sync.registry import convex_target
-from sync.ubereats.client import UberEatsClient
+from sync.registry import convex_target, platform_adapters
 
 log = structlog.get_logger("api")
 
@@ -64,15 +61,18 @@ log = structlog.get_logger("api")
 def create_app(
     settings: Settings | None = None, sync_settings: SyncSettings | None = None,
     petpooja_settings: PetpoojaSettings | None = None, *, long_lived: bool = False,
-    ubereats_settings: UberEatsSettings | None = None,
+    platform_env: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """``long_lived``: the process serves this one app until it exits (uvicorn's, in every
-    ENV_MODE), so its loggers are frozen on first use (db/logs.py); an app a test builds keeps
-    them unfrozen, whatever its mode, so the next test's configure() reaches them."""
+    """``platform_env``: the variables the delivery platforms' adapters are configured from
+    (the process's environment unless given). ``long_lived``: the process serves this one
+    app until it exits (uvicorn's, in every ENV_MODE), so its loggers are frozen on first use
+    (db/logs.py); an app a test builds keeps them unfrozen, whatever its mode, so the next
+    test's configure() reaches them."""
     settings = settings or load_settings(os.environ)
     sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
     petpooja_settings = petpooja_settings or load_petpooja_settings(os.environ)
-    ubereats_settings = ubereats_settings or load_ubereats_settings(os.environ)
+    # Where the delivery platforms are (UBEREATS_API_URL, ...): the environment unless given.
+    platform_env = os.environ if platform_env is None else platform_env
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level, cache=long_lived)
@@ -98,8 +98,7 @@ def create_app(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
             credentials=credentials, petpooja=PetpoojaClient(petpooja_settings),
-            ubereats=UberEatsClient(ubereats_settings.ubereats_api_url, ubereats_settings.ubereats_auth_url,
-                                    timeout_s=ubereats_settings.ubereats_timeout_s),
+            platforms={adapter.platform: adapter for adapter in platform_adapters(platform_env)},
         )
         app.state.services = svc
         pool_gauges = PoolCollector(db)
@@ -123,8 +122,8 @@ def create_app(
                 await svc.pusher.target.close()
             if svc.petpooja:
                 await svc.petpooja.close()
-            if svc.ubereats:
-                await svc.ubereats.close()
+            for adapter in svc.platforms.values():
+                await adapter.close()
             await db.close()
 
     middleware = [

@@ -315,10 +315,20 @@ class PetpoojaConnect(Input):
 PlatformStoreId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 
 
-class UberEatsConnect(Input):
+class PlatformConnect(Input):
+    """A store on a delivery platform and its credentials there: each platform's body adds
+    its credential fields, and every field but ``store_id`` is sealed."""
+
     store_id: PlatformStoreId
-    client_id: PartnerSecret
-    client_secret: PartnerSecret
+
+    def credentials(self) -> dict[str, str]:
+        return {name: value for name, value in self.model_dump().items() if name != "store_id"}
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # repr() and str() never show the secrets (a failed assertion, a traceback's locals).
         return [("store_id", self.store_id)]
+
+
+class UberEatsConnect(PlatformConnect):
+    client_id: PartnerSecret
+    client_secret: PartnerSecret

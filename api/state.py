@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from starlette.requests import Request
@@ -16,8 +16,8 @@ from db.pool import Database
 from sync.config import SyncSettings
 from sync.metrics import SyncMetrics
 from sync.petpooja.client import PetpoojaClient
+from sync.platform.adapter import PlatformAdapter
 from sync.pusher import Pusher
-from sync.ubereats.client import UberEatsClient
 from sync.webhook.guard import Resolver, system_resolver
 
 
@@ -35,7 +35,8 @@ class Services:
     credentials: CredentialBox
     pusher: Pusher | None = None
     petpooja: PetpoojaClient | None = None
-    ubereats: UberEatsClient | None = None
+    # Each delivery platform's adapter, by platform: connecting a store checks its credentials.
+    platforms: dict[str, PlatformAdapter] = field(default_factory=dict)
     # How a webhook URL's host is resolved when it is registered (tests make names resolve as they need).
     webhook_resolver: Resolver = system_resolver
 

@@ -6,6 +6,7 @@ none; the worker opens them in the transaction that publishes (``locked``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -19,8 +20,8 @@ from db.credentials import CredentialBox
 from db.errors import Conflict
 from db.queries import Conn, Row
 
-Platform = Literal["ubereats"]
-PLATFORMS: tuple[Platform, ...] = ("ubereats",)
+Platform = Literal["ubereats", "doordash", "grubhub"]
+PLATFORMS: tuple[Platform, ...] = ("ubereats", "doordash", "grubhub")
 
 
 def targets(platform: Platform) -> tuple[str, str]:
@@ -30,8 +31,13 @@ def targets(platform: Platform) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Credentials:
-    client_id: str
-    client_secret: str
+    """A store's credentials on its platform, by the platform's names for them (Uber Eats:
+    client_id, client_secret; each platform's connect body says which)."""
+
+    values: Mapping[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
 
     def __repr__(self) -> str:
         # Never printed, whatever logs or tracebacks reach for.
@@ -45,6 +51,7 @@ class Store:
     store_id: str
     credentials: Credentials
     published_menu: dict[str, Any] | None
+    external_menu_id: str | None = None
 
 
 async def connect(conn: Conn, box: CredentialBox, *, restaurant_id: UUID, platform: Platform, store_id: str,
@@ -52,8 +59,7 @@ async def connect(conn: Conn, box: CredentialBox, *, restaurant_id: UUID, platfo
     """Stores (or replaces) the store and queues a publish of the whole menu; returns the
     connection without credentials. Conflict when another restaurant holds the store (the
     platform's webhooks name the store, so it belongs to one restaurant)."""
-    sealed = box.seal(platform, restaurant_id, {"client_id": credentials.client_id,
-                                                 "client_secret": credentials.client_secret})
+    sealed = box.seal(platform, restaurant_id, dict(credentials.values))
     for target in targets(platform):
         await outbox.enable_target(conn, restaurant_id, target)
     try:
@@ -87,7 +93,7 @@ async def locked(conn: Conn, box: CredentialBox, restaurant_id: UUID, platform: 
     if row is None:
         return None
     values = box.open(platform, restaurant_id, bytes(row["credentials"]), row["key_id"])
-    return Store(row["store_id"], Credentials(values["client_id"], values["client_secret"]), row["published_menu"])
+    return Store(row["store_id"], Credentials(values), row["published_menu"], row["external_menu_id"])
 
 
 async def store_by_id(conn: Conn, box: CredentialBox, platform: Platform, store_id: str,
@@ -98,7 +104,7 @@ async def store_by_id(conn: Conn, box: CredentialBox, platform: Platform, store_
     if row is None:
         return None
     values = box.open(platform, row["restaurant_id"], bytes(row["credentials"]), row["key_id"])
-    return row["restaurant_id"], Credentials(values["client_id"], values["client_secret"])
+    return row["restaurant_id"], Credentials(values)
 
 
 async def record_event(conn: Conn, platform: Platform, event_id: str, event_type: str) -> bool:
@@ -107,9 +113,12 @@ async def record_event(conn: Conn, platform: Platform, event_id: str, event_type
                              event_type=event_type) is not None
 
 
-async def receive_order(conn: Conn, restaurant_id: UUID, platform: Platform, external_id: str) -> None:
+async def receive_order(conn: Conn, restaurant_id: UUID, platform: Platform, external_id: str,
+                        order: Any = None) -> None:
+    """An order the platform's webhook named (with the order itself, when the webhook carries
+    it); its insert routes it to the platform's orders target. Named twice: one row."""
     await q.run(conn, "receive_platform_order", restaurant_id=restaurant_id, platform=platform,
-                external_id=external_id)
+                external_id=external_id, platform_order=Jsonb(order) if order is not None else None)
 
 
 async def lock_order(conn: Conn, restaurant_id: UUID, platform_order_id: UUID) -> Row | None:
@@ -126,7 +135,8 @@ async def record_order(conn: Conn, restaurant_id: UUID, platform_order_id: UUID,
 
 async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *, ok: bool, response: Any,
                          menu: dict[str, Any] | None = None, item_count: int | None = None,
-                         error: str | None = None) -> None:
+                         error: str | None = None, external_menu_id: str | None = None) -> None:
+    """``external_menu_id``: the platform's id for the menu, kept once given (failed or not)."""
     await q.run(conn, "record_platform_publish", restaurant_id=restaurant_id, platform=platform, ok=ok,
                 response=Jsonb(response), published_menu=Jsonb(menu) if menu is not None else None,
-                item_count=item_count, error=error)
+                item_count=item_count, error=error, external_menu_id=external_menu_id)

@@ -124,7 +124,7 @@ async def connect_demo_ubereats(database_url: str, box: CredentialBox) -> None:
         async with db.tenant(DEMO_RESTAURANT_ID) as conn:
             await platforms.connect(conn, box, restaurant_id=DEMO_RESTAURANT_ID, platform="ubereats",
                                     store_id=DEMO_UBEREATS_STORE_ID,
-                                    credentials=platforms.Credentials(**DEMO_UBEREATS_CLIENT))
+                                    credentials=platforms.Credentials(DEMO_UBEREATS_CLIENT))
     finally:
         await db.close()
 

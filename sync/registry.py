@@ -5,17 +5,29 @@ configuration enables. A new partner adds its package, a line here, and its rows
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
+
+from db.credentials import worker_box
 from db.pool import Database
 from sync.config import SyncSettings, backoff_of
 from sync.convex.client import ConvexHttp
 from sync.convex.target import ConvexTarget
 from sync.petpooja.target import petpooja_target
+from sync.platform.adapter import PlatformAdapter
+from sync.platform.target import PlatformTarget, platform_targets
 from sync.target import Policy, Target
-from sync.ubereats.target import ubereats_targets
+from sync.ubereats.adapter import ubereats_adapter
 from sync.webhook.target import webhook_target
+
+log = structlog.get_logger("sync")
+
+# Every delivery platform: its adapter as configured, and its menus' debounce window.
+PLATFORM_ADAPTERS: tuple[Callable[[Mapping[str, str]], tuple[PlatformAdapter, float]], ...] = (
+    ubereats_adapter,
+)
 
 
 def convex_policy(settings: SyncSettings, *, batch_size: int | None = None) -> Policy:
@@ -43,7 +55,28 @@ def build_targets(db: Database, settings: SyncSettings,
     if convex is not None:
         targets[convex.name] = convex
     for target in (petpooja_target(db, settings, env), webhook_target(db, settings, env),
-                   *ubereats_targets(db, settings, env)):
+                   *delivery_platform_targets(db, settings, env)):
         if target is not None:
             targets[target.name] = target
     return targets
+
+
+def platform_adapters(environ: Mapping[str, str]) -> list[PlatformAdapter]:
+    """Every delivery platform's adapter as configured (the API checks credentials with them)."""
+    return [make(environ)[0] for make in PLATFORM_ADAPTERS]
+
+
+def delivery_platform_targets(db: Database, settings: SyncSettings, environ: Mapping[str, str],
+                              ) -> list[PlatformTarget]:
+    """Each platform's menu and order targets, or none when stores' credentials cannot be
+    opened here (production without the credentials key)."""
+    box = worker_box(environ)
+    if box is None:
+        log.warning("platform_targets_disabled", reason="PETPOOJA_CREDENTIALS_KEY is not set")
+        return []
+    found: list[PlatformTarget] = []
+    for make in PLATFORM_ADAPTERS:
+        adapter, debounce_s = make(environ)
+        found += platform_targets(db, adapter, box, lease_s=settings.sync_lease_s, backoff=backoff_of(settings),
+                                  debounce_s=debounce_s)
+    return found

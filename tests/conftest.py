@@ -709,6 +709,11 @@ UBER_STORE_ID = "test-uber-store"
 class UberStandin(PartnerStandin):
     """The Uber Eats stand-in (scripts/ubereats_standin.py) as a real process; its control API as methods."""
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point Uber Eats' adapter here (create_app's platform_env)."""
+        return {"UBEREATS_API_URL": self.url, "UBEREATS_AUTH_URL": self.url, "UBEREATS_TIMEOUT_S": "3"}
+
     def register(self, client_id: str = UBER_CLIENT["client_id"], client_secret: str = UBER_CLIENT["client_secret"],
                  store_ids: tuple[str, ...] = (UBER_STORE_ID,), *, scopes: list[str] | None = None,
                  expires_in: int | None = None, token_limit: int | None = None) -> dict[str, str]:

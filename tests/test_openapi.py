@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import itertools
 import re
@@ -56,11 +57,18 @@ async def test_the_document_is_valid_openapi_3_1_with_every_reference_resolved(a
 
 
 def _reads(handler: Callable[..., Any], reader: str) -> str | None:
-    """The model a handler passes to json_body or query_params, read from its source."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(handler)))
+    """The model a handler passes to json_body or query_params, read from its source. A
+    handler bound to a platform (functools.partial) may pick its model from a table by it."""
+    bound = handler.keywords if isinstance(handler, functools.partial) else {}
+    function = handler.func if isinstance(handler, functools.partial) else handler
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == reader:
             model = node.args[1]
+            if isinstance(model, ast.Subscript):
+                assert isinstance(model.value, ast.Name) and isinstance(model.slice, ast.Name)
+                table = getattr(inspect.getmodule(function), model.value.id)
+                return str(table[bound[model.slice.id]].__name__)
             assert isinstance(model, ast.Name)
             return model.id
     return None

@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from api.app import create_app
 from api.config import Settings
-from sync.config import PetpoojaSettings, UberEatsSettings
+from sync.config import PetpoojaSettings
 from tests.conftest import Guest, PetpoojaStandin, Restaurant, UberStandin, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -192,8 +192,7 @@ async def app(settings: Settings, petpooja_standin: PetpoojaStandin,
     connection (the controls) can succeed."""
     application = create_app(settings, petpooja_settings=PetpoojaSettings.model_validate(
         {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}),
-        ubereats_settings=UberEatsSettings(ubereats_api_url=ubereats_standin.url,
-                                           ubereats_auth_url=ubereats_standin.url, ubereats_timeout_s=5))
+        platform_env=ubereats_standin.env)
     async with application.router.lifespan_context(application):
         yield application
 

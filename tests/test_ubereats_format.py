@@ -11,11 +11,10 @@ from uuid import UUID
 
 import pytest
 
+from sync.platform.menu import MenuProblem, check_menu
 from sync.ubereats.menu_format import (
     SUSPEND_FOREVER,
-    MenuProblem,
     availability_diff,
-    check_menu,
     item_suspension,
     uber_menu,
 )

@@ -17,11 +17,12 @@ from api.config import Settings
 from api.credentials import credential_box
 from db.outbox import Backoff
 from db.pool import Database
-from sync.config import SyncSettings, UberEatsSettings
+from sync.config import SyncSettings
+from sync.platform.target import PlatformTarget
 from sync.registry import convex_target
 from sync.target import Policy
+from sync.ubereats.adapter import UberEatsAdapter
 from sync.ubereats.client import UberEatsClient
-from sync.ubereats.target import UberEatsTarget
 from tests.conftest import STANDIN_KEY, UBER_CLIENT, UBER_STORE_ID, Restaurant, Served, Standin, UberStandin, expect
 
 WEBHOOK = "/api/webhooks/ubereats"
@@ -29,8 +30,7 @@ WEBHOOK = "/api/webhooks/ubereats"
 
 @pytest.fixture
 async def app(settings: Settings, ubereats_standin: UberStandin) -> AsyncIterator[Starlette]:
-    application = create_app(settings, ubereats_settings=UberEatsSettings(
-        ubereats_api_url=ubereats_standin.url, ubereats_auth_url=ubereats_standin.url, ubereats_timeout_s=3))
+    application = create_app(settings, platform_env=ubereats_standin.env)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -45,7 +45,7 @@ async def uber_db(app_conninfo: str) -> AsyncIterator[Database]:
 
 def _served(db: Database, settings: Settings, standin: UberStandin, name: str) -> Served:
     """One of the platform's targets as the worker runs it (rounds driven by the tests, no debounce)."""
-    return Served(db, UberEatsTarget(db, UberEatsClient(standin.url, standin.url, timeout_s=3),
+    return Served(db, PlatformTarget(db, UberEatsAdapter(UberEatsClient(standin.url, standin.url, timeout_s=3)),
                                      credential_box(settings), name=name,
                                      policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3))))
 

@@ -19,11 +19,12 @@ from api.config import Settings
 from api.credentials import credential_box
 from db.outbox import Backoff
 from db.pool import Database
-from sync.config import SyncSettings, UberEatsSettings
+from sync.config import SyncSettings
+from sync.platform.target import PlatformTarget
 from sync.registry import build_targets
 from sync.target import Policy
+from sync.ubereats.adapter import UberEatsAdapter
 from sync.ubereats.client import UberEatsClient
-from sync.ubereats.target import UberEatsTarget
 from tests.conftest import UBER_CLIENT, UBER_STORE_ID, Restaurant, Served, UberStandin, expect
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -32,8 +33,7 @@ DbSql = Callable[..., list[dict[str, Any]]]
 @pytest.fixture
 async def app(settings: Settings, ubereats_standin: UberStandin) -> AsyncIterator[Starlette]:
     """The API with Uber Eats pointed at the stand-in."""
-    application = create_app(settings, ubereats_settings=UberEatsSettings(
-        ubereats_api_url=ubereats_standin.url, ubereats_auth_url=ubereats_standin.url, ubereats_timeout_s=3))
+    application = create_app(settings, platform_env=ubereats_standin.env)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -43,8 +43,9 @@ async def uber(app_conninfo: str, settings: Settings, ubereats_standin: UberStan
     """The ubereats target as the worker runs it (no debounce here: rounds are driven by the tests)."""
     db = Database(app_conninfo, min_size=1, max_size=4)
     await db.open(wait=True)
-    target = UberEatsTarget(db, UberEatsClient(ubereats_standin.url, ubereats_standin.url, timeout_s=3),
-                            credential_box(settings),
+    target = PlatformTarget(db, UberEatsAdapter(UberEatsClient(ubereats_standin.url, ubereats_standin.url,
+                                                                timeout_s=3)),
+                            credential_box(settings), name="ubereats",
                             policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3)))
     served = Served(db, target)
     yield served
@@ -126,8 +127,8 @@ async def test_edits_wait_out_the_debounce_window(app_conninfo, settings, client
     ubereats_standin.register()
     r = await make_restaurant()
     expect(await connect(client, r), 200)
-    debounced = UberEatsTarget(uber.db, UberEatsClient(ubereats_standin.url, ubereats_standin.url),
-                               credential_box(settings),
+    debounced = PlatformTarget(uber.db, UberEatsAdapter(UberEatsClient(ubereats_standin.url, ubereats_standin.url)),
+                               credential_box(settings), name="ubereats",
                                policy=Policy(batch_size=500, lease_s=5, backoff=uber.target.policy.backoff,
                                              grace_s=60))
     report = await Served(uber.db, debounced).round()

@@ -1,5 +1,5 @@
 """Integrations with a restaurant's other systems: connecting its PetPooja POS outlet, its
-Uber Eats store, and registering its own backend's webhook.
+stores on delivery platforms, and registering its own backend's webhook.
 
 Credentials go in and never come out: responses, logs and errors name the outlet
 (rest_id, environment) and the callback URLs to register in PetPooja's dashboard, never
@@ -9,6 +9,7 @@ issued (creation or ``?rotate=true``), and never again; logs name the webhook's 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,12 +23,12 @@ from api.access import OWNER_MANAGER, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.models import Input, PetpoojaConnect, UberEatsConnect
+from api.models import Input, PetpoojaConnect, PlatformConnect, UberEatsConnect
 from api.responses import JSON
 from api.state import services
 from db import outbound_webhooks, petpooja, platforms
 from db.queries import Row
-from sync.ubereats.client import UberAuthRefused, UberUnreachable
+from sync.platform.http import PartnerAuthRefused, PartnerUnreachable
 from sync.webhook.guard import AddressRefused, Resolver, Unresolvable, resolve_public, system_resolver
 from sync.webhook.urls import UnsafeUrl, canonical_url
 
@@ -79,7 +80,14 @@ async def disconnect_petpooja(request: Request) -> Response:
     return Response(status_code=204)
 
 
-# ---------------------------------------------------------------- Uber Eats
+# ---------------------------------------------------------------- delivery platforms
+
+# Each platform's connect body (its credential fields); a platform is reachable here once it
+# has one.
+CONNECT_BODIES: dict[platforms.Platform, type[PlatformConnect]] = {
+    "ubereats": UberEatsConnect,
+}
+
 
 def _store(row: Row) -> dict[str, Any]:
     """A platform connection as the owner sees it: the store and its menu's state there."""
@@ -91,48 +99,49 @@ def _store(row: Row) -> dict[str, Any]:
     }
 
 
-async def connect_ubereats(request: Request) -> Response:
+async def connect_platform(request: Request, platform: platforms.Platform) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER):  # who may, before any call out
-        body = await json_body(request, UberEatsConnect)
-    credentials = platforms.Credentials(body.client_id, body.client_secret)
-    client = services(request).ubereats
-    assert client is not None
-    # Asking Uber may take seconds: not while holding a database connection.
+        body = await json_body(request, CONNECT_BODIES[platform])
+    credentials = platforms.Credentials(body.credentials())
+    adapter = services(request).platforms[platform]
+    # Asking the platform may take seconds: not while holding a database connection.
     try:
-        await client.token(credentials, fresh=True)
-    except UberAuthRefused:
-        detail = "Uber Eats refused this client id and secret"
+        await adapter.check_credentials(body.store_id, credentials)
+    except PartnerAuthRefused:
+        detail = f"{adapter.label} refused these credentials"
         raise ApiError(422, "invalid_credentials", detail, errors=[
-            {"loc": ["body", "client_secret"], "msg": detail, "type": "invalid_credentials"}]) from None
-    except UberUnreachable:
-        raise ApiError(503, "platform_unreachable", "Uber Eats could not be reached to check the credentials",
+            {"loc": ["body", name], "msg": detail, "type": "invalid_credentials"}
+            for name in credentials.values]) from None
+    except PartnerUnreachable:
+        raise ApiError(503, "platform_unreachable", f"{adapter.label} could not be reached to check the credentials",
                        headers={"Retry-After": "30"}) from None
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         row = await platforms.connect(scope.conn, services(request).credentials, restaurant_id=_rid(request),
-                                      platform="ubereats", store_id=body.store_id, credentials=credentials)
-    log.info("platform_connected", platform="ubereats", store_id=body.store_id)
+                                      platform=platform, store_id=body.store_id, credentials=credentials)
+    log.info("platform_connected", platform=platform, store_id=body.store_id)
     return JSON(_store(row))
 
 
-async def get_ubereats(request: Request) -> Response:
+async def get_platform(request: Request, platform: platforms.Platform) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
-        row = await platforms.get(scope.conn, _rid(request), "ubereats")
-    return JSON({"connected": False, "platform": "ubereats"} if row is None else _store(row))
+        row = await platforms.get(scope.conn, _rid(request), platform)
+    return JSON({"connected": False, "platform": platform} if row is None else _store(row))
 
 
-async def disconnect_ubereats(request: Request) -> Response:
+async def disconnect_platform(request: Request, platform: platforms.Platform) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
-        if await platforms.disconnect(scope.conn, _rid(request), "ubereats"):
-            log.info("platform_disconnected", platform="ubereats")
+        if await platforms.disconnect(scope.conn, _rid(request), platform):
+            log.info("platform_disconnected", platform=platform)
     return Response(status_code=204)
 
 
-async def refresh_ubereats(request: Request) -> Response:
-    """Publishes the whole menu again (after a fix on Uber's side, say)."""
+async def refresh_platform(request: Request, platform: platforms.Platform) -> Response:
+    """Publishes the whole menu again (after a fix on the platform's side, say)."""
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
-        if await platforms.get(scope.conn, _rid(request), "ubereats") is None:
-            raise ApiError(404, "not_connected", "the restaurant has no Uber Eats store connected")
-        await platforms.full_refresh(scope.conn, _rid(request), "ubereats")
+        if await platforms.get(scope.conn, _rid(request), platform) is None:
+            label = services(request).platforms[platform].label
+            raise ApiError(404, "not_connected", f"the restaurant has no {label} store connected")
+        await platforms.full_refresh(scope.conn, _rid(request), platform)
     return JSON({"queued": True}, status_code=202)
 
 
@@ -217,12 +226,13 @@ async def delete_webhook(request: Request) -> Response:
 
 _PATH = "/api/restaurants/{rid:uuid}/integrations/petpooja"
 _WEBHOOK_PATH = "/api/restaurants/{rid:uuid}/integrations/webhook"
-_UBEREATS_PATH = "/api/restaurants/{rid:uuid}/integrations/ubereats"
 routes = [
-    Route(_UBEREATS_PATH, connect_ubereats, methods=["PUT"]),
-    Route(_UBEREATS_PATH, get_ubereats, methods=["GET"]),
-    Route(_UBEREATS_PATH, disconnect_ubereats, methods=["DELETE"]),
-    Route(f"{_UBEREATS_PATH}/refresh", refresh_ubereats, methods=["POST"]),
+    # Per platform: connect_ubereats, get_ubereats, disconnect_ubereats, refresh_ubereats, ...
+    *(Route(f"/api/restaurants/{{rid:uuid}}/integrations/{platform}{suffix}", partial(handler, platform=platform),
+            methods=[method], name=f"{handler.__name__.removesuffix('_platform')}_{platform}")
+      for platform in CONNECT_BODIES
+      for suffix, handler, method in (("", connect_platform, "PUT"), ("", get_platform, "GET"),
+                                      ("", disconnect_platform, "DELETE"), ("/refresh", refresh_platform, "POST"))),
     Route(_PATH, connect_petpooja, methods=["PUT"]),
     Route(_PATH, get_petpooja, methods=["GET"]),
     Route(_PATH, disconnect_petpooja, methods=["DELETE"]),

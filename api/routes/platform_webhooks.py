@@ -80,7 +80,7 @@ async def ubereats(request: Request) -> Response:
         raise ApiError(503, "unavailable", "the webhook cannot be verified right now; retry",
                        headers={"Retry-After": "60"}) from None
     given = request.headers.get("x-uber-signature", "").strip().lower()
-    expected = hmac.new(store[1].client_secret.encode(), raw, hashlib.sha256).hexdigest() if store else ""
+    expected = hmac.new(store[1]["client_secret"].encode(), raw, hashlib.sha256).hexdigest() if store else ""
     if store is None or not hmac.compare_digest(expected.encode(), given.encode()):
         log.warning("platform_webhook_refused", reason="unknown store" if store is None else "bad signature")
         raise ApiError(401, "invalid_signature", "X-Uber-Signature must be the HMAC-SHA256 of the body "

@@ -30,7 +30,7 @@ DELETE FROM platform_connections
 -- The store with its sealed credentials and last accepted menu, locked until the transaction
 -- ends, so two workers never publish one restaurant's menu at once (the later one then reads
 -- the later menu). NULL row: not connected any more.
-SELECT store_id, credentials, key_id, published_menu, retry_count
+SELECT store_id, credentials, key_id, published_menu, external_menu_id, retry_count
   FROM platform_connections
  WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s
    FOR UPDATE;
@@ -44,7 +44,8 @@ UPDATE platform_connections
        published_menu = CASE WHEN %(ok)s THEN %(published_menu)s ELSE published_menu END,
        last_error = CASE WHEN %(ok)s THEN NULL ELSE %(error)s END,
        last_response = %(response)s,
-       retry_count = CASE WHEN %(ok)s THEN 0 ELSE retry_count + 1 END
+       retry_count = CASE WHEN %(ok)s THEN 0 ELSE retry_count + 1 END,
+       external_menu_id = coalesce(%(external_menu_id)s, external_menu_id)
  WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
 
 -- name: enqueue_full_menu
@@ -68,13 +69,13 @@ RETURNING event_id;
 -- name: receive_platform_order
 -- An order the platform's webhook named; its insert routes it to the platform's target.
 -- Named twice (two events of one order): one row.
-INSERT INTO platform_orders (restaurant_id, platform, external_id)
-VALUES (%(restaurant_id)s, %(platform)s, %(external_id)s)
+INSERT INTO platform_orders (restaurant_id, platform, external_id, platform_order)
+VALUES (%(restaurant_id)s, %(platform)s, %(external_id)s, %(platform_order)s)
 ON CONFLICT (platform, external_id) DO NOTHING;
 
 -- name: lock_platform_order
 -- A platform order, locked until the transaction ends (one worker handles it at a time).
-SELECT id, platform, external_id, state, order_id
+SELECT id, platform, external_id, state, order_id, platform_order
   FROM platform_orders
  WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s
    FOR UPDATE;
