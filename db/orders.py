@@ -34,7 +34,7 @@ ALL_NIL_UUID = UUID(int=(1 << 128) - 1)
 
 @dataclass(frozen=True)
 class Actor:
-    kind: Literal["user", "guest", "system"]
+    kind: Literal["user", "guest", "system", "ubereats", "doordash", "grubhub"]  # a platform: its cancellation
     id: UUID | None
 
     @property

@@ -14,10 +14,10 @@ from uuid import UUID
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
-from db import outbox
+from db import orders, outbox
 from db import queries as q
 from db.credentials import CredentialBox
-from db.errors import Conflict
+from db.errors import Conflict, NotFound
 from db.queries import Conn, Row
 
 Platform = Literal["ubereats", "doordash", "grubhub"]
@@ -140,3 +140,29 @@ async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *,
     await q.run(conn, "record_platform_publish", restaurant_id=restaurant_id, platform=platform, ok=ok,
                 response=Jsonb(response), published_menu=Jsonb(menu) if menu is not None else None,
                 item_count=item_count, error=error, external_menu_id=external_menu_id)
+
+
+async def record_status_sent(conn: Conn, restaurant_id: UUID, platform_order_id: UUID, status: str) -> None:
+    await q.run(conn, "record_platform_status_sent", restaurant_id=restaurant_id, id=platform_order_id, status=status)
+
+
+async def cancelled_on_platform(conn: Conn, restaurant_id: UUID, platform: Platform, external_id: str,
+                                reason: str | None) -> str:
+    """The platform cancelled its order: the platform order is cancelled (recorded as told, so
+    nothing is sent back) and our order with it, as the platform's act. Returns what became
+    of it: 'cancelled' (ours too), 'not_taken' (ours not made yet: it never will be),
+    'finished' (ours is past cancelling: completed, say; left as it is), 'unknown' (the id is
+    another restaurant's order: nothing changes)."""
+    row = await q.maybe_one(conn, "cancel_platform_order", restaurant_id=restaurant_id, platform=platform,
+                            external_id=external_id)
+    if row is None:
+        return "unknown"
+    if row["order_id"] is None:
+        return "not_taken"
+    try:
+        await orders.move(conn, restaurant_id=restaurant_id, order_id=row["order_id"], target="cancelled",
+                          actor=orders.Actor(platform, None),
+                          reason=f"cancelled on {platform}: {reason}" if reason else f"cancelled on {platform}")
+    except (Conflict, NotFound):
+        return "finished"
+    return "cancelled"

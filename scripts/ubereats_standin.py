@@ -467,6 +467,27 @@ async def _decide(request: Request, state_after: str) -> Response:
     return Response(status_code=204)
 
 
+CANCEL_REASONS = frozenset({"OUT_OF_ITEMS", "KITCHEN_CLOSED", "CUSTOMER_CALLED_TO_CANCEL", "RESTAURANT_TOO_BUSY",
+                            "CANNOT_COMPLETE_CUSTOMER_NOTE", "OTHER"})
+
+
+@real("cancel")
+async def cancel_order(request: Request) -> Response:
+    """``POST /v1/eats/orders/{order_id}/cancel``: the restaurant cancels an order it accepted."""
+    state: State = request.app.state.standin
+    order = _order(request, "eats.order")
+    body = await _json_object(request)
+    if body.get("reason") not in CANCEL_REASONS:
+        raise invalid(f"reason must be one of {', '.join(sorted(CANCEL_REASONS))}.", field="reason")
+    if not isinstance(body.get("details", ""), str):
+        raise invalid("details must be a string.", field="details")
+    if order["current_state"] not in ("CREATED", "ACCEPTED"):
+        raise not_found("Order not found or already in a terminal state")  # Uber's reference: 404
+    order["current_state"] = "CANCELED"
+    state.actions.setdefault(order["id"], []).append({"action": "cancel", "body": body, "at": time.time()})
+    return Response(status_code=200)
+
+
 @real("accept")
 async def accept_order(request: Request) -> Response:
     return await _decide(request, "ACCEPTED")
@@ -683,6 +704,7 @@ def create_app(state: State) -> Starlette:
         Route("/v2/eats/order/{order_id}", get_order, methods=["GET"]),
         Route("/v1/eats/orders/{order_id}/accept_pos_order", accept_order, methods=["POST"]),
         Route("/v1/eats/orders/{order_id}/deny_pos_order", deny_order, methods=["POST"]),
+        Route("/v1/eats/orders/{order_id}/cancel", cancel_order, methods=["POST"]),
         Route("/_standin/clients", post_client, methods=["POST"]),
         Route("/_standin/clients", get_clients, methods=["GET"]),
         Route("/_standin/expire", post_expire, methods=["POST"]),

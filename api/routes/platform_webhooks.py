@@ -32,6 +32,7 @@ log = structlog.get_logger("api")
 PlatformId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_.]{1,64}$")]
 ORDER_EVENTS = frozenset({"orders.notification", "orders.scheduled.notification"})
+CANCEL_EVENTS = frozenset({"orders.cancel"})
 
 
 class UberMeta(BaseModel):
@@ -89,8 +90,12 @@ async def ubereats(request: Request) -> Response:
     structlog.contextvars.bind_contextvars(restaurant_id=str(restaurant_id))
     async with svc.db.tenant(restaurant_id) as conn:
         new = await platforms.record_event(conn, "ubereats", event.event_id, event.event_type)
-        if new and event.event_type in ORDER_EVENTS and event.meta.resource_id is not None:
-            await platforms.receive_order(conn, restaurant_id, "ubereats", event.meta.resource_id)
+        if new and event.meta.resource_id is not None:
+            if event.event_type in ORDER_EVENTS:
+                await platforms.receive_order(conn, restaurant_id, "ubereats", event.meta.resource_id)
+            elif event.event_type in CANCEL_EVENTS:
+                await platforms.cancelled_on_platform(conn, restaurant_id, "ubereats", event.meta.resource_id,
+                                                      reason=None)
     log.info("platform_webhook", event_type=event.event_type, replay=not new)
     return Response(status_code=200)
 

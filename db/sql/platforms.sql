@@ -75,7 +75,7 @@ ON CONFLICT (platform, external_id) DO NOTHING;
 
 -- name: lock_platform_order
 -- A platform order, locked until the transaction ends (one worker handles it at a time).
-SELECT id, platform, external_id, state, order_id, platform_order
+SELECT id, platform, external_id, state, order_id, platform_order, order_status, status_sent
   FROM platform_orders
  WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s
    FOR UPDATE;
@@ -91,3 +91,20 @@ UPDATE platform_orders
        totals_differ = coalesce(%(totals_differ)s, totals_differ),
        error = %(error)s
  WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s;
+
+-- name: record_platform_status_sent
+-- The platform was told our order's status moved to this one.
+UPDATE platform_orders SET status_sent = %(status)s
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s;
+
+-- name: cancel_platform_order
+-- The platform cancelled its order: cancelled here too, its cancellation recorded as already
+-- told (status_sent), so our order's cancellation that follows is not sent back. An order the
+-- platform cancels before it reached us is recorded cancelled, so it is never taken.
+INSERT INTO platform_orders (restaurant_id, platform, external_id, state, status_sent)
+VALUES (%(restaurant_id)s, %(platform)s, %(external_id)s, 'cancelled', 'cancelled')
+ON CONFLICT (platform, external_id) DO UPDATE
+   SET state = CASE WHEN platform_orders.state = 'denied' THEN 'denied' ELSE 'cancelled' END,
+       status_sent = 'cancelled'
+ WHERE platform_orders.restaurant_id = excluded.restaurant_id
+RETURNING id, order_id, state;

@@ -67,5 +67,11 @@ class PlatformAdapter(Protocol):
     async def deny(self, store: Store, external_id: str, refused: Refused, order: Any) -> PartnerAnswer:
         ...
 
+    async def send_status(self, store: Store, external_id: str, status: str, order: Any) -> PartnerAnswer | None:
+        """Tells the platform our order (its order ``external_id``) moved to ``status`` (ours:
+        confirmed, preparing, ready, dispatched, cancelled, ...); None when the platform has no
+        call for that status (nothing is sent)."""
+        ...
+
     async def close(self) -> None:
         ...

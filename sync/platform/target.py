@@ -99,37 +99,62 @@ class PlatformTarget:
     # -- orders in ----------------------------------------------------------------------
 
     async def _take_order(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID) -> Outcome:
+        """Takes the order (create ours, accept) if not yet taken, then tells the platform our
+        order's status if it moved since the platform was last told."""
         row = await platforms.lock_order(conn, restaurant_id, platform_order_id)
         if row is None:
             return Skip("the platform order no longer exists")
-        if row["state"] != "received":
+        if row["state"] in ("denied", "cancelled"):
             return Delivered(row["state"])
         store = await self._store(conn, restaurant_id)
         if isinstance(store, Skip):
             return GiveUp(f"{store.reason}: the order cannot be taken")
         if not isinstance(store, platforms.Store):
             return store
-        external_id, order_id, order = row["external_id"], row["order_id"], row["platform_order"]
         try:
-            if order_id is None:
-                fetched = await self.adapter.fetch_order(store, external_id, order)
-                if not fetched.ok:
-                    return _failed(f"the order could not be read: HTTP {fetched.status}: {fetched.excerpt}", fetched)
-                order = fetched.body
-                created = await self._create(conn, restaurant_id, platform_order_id, order)
-                if isinstance(created, Refused):
-                    return await self._deny(conn, restaurant_id, platform_order_id, store, external_id, created, order)
-                order_id = created
-            answer = await self.adapter.accept(store, external_id, order_id, order)
+            if row["state"] == "received":
+                taken = await self._accept(conn, restaurant_id, row, store)
+                if taken is not None:
+                    return taken
+            return await self._send_status(conn, restaurant_id, row, store)
         except (PartnerUnreachable, PartnerAuthRefused) as exc:
             return Retry(str(exc))
+
+    async def _accept(self, conn: Conn, restaurant_id: UUID, row: Row, store: platforms.Store) -> Outcome | None:
+        """None once accepted; the outcome otherwise (denied, or the retry)."""
+        platform_order_id, external_id = row["id"], row["external_id"]
+        order_id, order = row["order_id"], row["platform_order"]
+        if order_id is None:
+            fetched = await self.adapter.fetch_order(store, external_id, order)
+            if not fetched.ok:
+                return _failed(f"the order could not be read: HTTP {fetched.status}: {fetched.excerpt}", fetched)
+            order = fetched.body
+            created = await self._create(conn, restaurant_id, platform_order_id, order)
+            if isinstance(created, Refused):
+                return await self._deny(conn, restaurant_id, platform_order_id, store, external_id, created, order)
+            order_id = created
+        answer = await self.adapter.accept(store, external_id, order_id, order)
         if not answer.ok and answer.status != 409:  # 409: the platform has it decided already
             error = f"accept: HTTP {answer.status}: {answer.excerpt}"
             await platforms.record_order(conn, restaurant_id, platform_order_id, state="received", error=error)
             return _failed(error, answer)
         await platforms.record_order(conn, restaurant_id, platform_order_id, state="accepted", error=None)
         log.info("platform_order_accepted", restaurant_id=str(restaurant_id), order_id=str(order_id))
-        return Delivered("accepted")
+        return None
+
+    async def _send_status(self, conn: Conn, restaurant_id: UUID, row: Row, store: platforms.Store) -> Outcome:
+        status = row["order_status"]
+        if status is None or status == row["status_sent"]:
+            return Delivered("accepted")
+        answer = await self.adapter.send_status(store, row["external_id"], status, row["platform_order"])
+        if answer is not None and not answer.ok and answer.status != 409:
+            error = f"status {status}: HTTP {answer.status}: {answer.excerpt}"
+            await platforms.record_order(conn, restaurant_id, row["id"], state="accepted", error=error)
+            return _failed(error, answer)
+        await platforms.record_status_sent(conn, restaurant_id, row["id"], status)
+        log.info("platform_order_status_sent", restaurant_id=str(restaurant_id), status=status,
+                 sent=answer is not None)
+        return Delivered(f"status {status}" if answer is not None else f"status {status}: nothing to send")
 
     async def _create(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID, order: Any) -> UUID | Refused:
         """Our order for the platform's, recorded on the platform order; Refused when we cannot make it."""

@@ -70,6 +70,17 @@ class UberEatsAdapter:
     async def deny(self, store: Store, external_id: str, refused: Refused, order: Any) -> PartnerAnswer:
         return await self.client.deny_order(store.credentials, external_id, dict(deny_reason(refused)))
 
+    async def send_status(self, store: Store, external_id: str, status: str, order: Any) -> PartnerAnswer | None:
+        """Uber hears of a cancellation only (its cancel endpoint); Uber's courier and the
+        store's tablet track preparation themselves."""
+        if status != "cancelled":
+            return None
+        answer = await self.client.cancel_order(store.credentials, external_id, {
+            "reason": "OTHER", "details": "cancelled by the restaurant"})
+        # 404: Uber has the order terminal already (cancelled there, delivered) or forgot it:
+        # nothing is left to cancel.
+        return PartnerAnswer(204, answer.body) if answer.status == 404 else answer
+
     async def close(self) -> None:
         await self.client.close()
 

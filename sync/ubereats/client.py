@@ -77,6 +77,10 @@ class UberEatsClient:
         return await self._call(credentials, "POST", f"/v1/eats/orders/{order_id}/deny_pos_order",
                                 {"reason": reason})
 
+    async def cancel_order(self, credentials: Credentials, order_id: str, body: dict[str, Any]) -> PartnerAnswer:
+        """An order the restaurant accepted, cancelled: ``{reason (enum), details}``."""
+        return await self._call(credentials, "POST", f"/v1/eats/orders/{order_id}/cancel", body)
+
     async def _call(self, credentials: Credentials, method: str, path: str, body: Any) -> PartnerAnswer:
         content = orjson.dumps(body) if body is not None else None
         for attempt in (0, 1):
