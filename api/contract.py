@@ -359,6 +359,8 @@ OPERATIONS: dict[str, Operation] = {
         description="Answered at once with an empty 200; a retried event_id does nothing again. An order "
                     "notification queues the order: it is fetched, created here and accepted (or denied, "
                     "naming the items) back through the outbox (docs/ubereats.md)."),
+    # (DoorDash's operations: above this line)
+    # (Grubhub's operations: above this line)
     # ---------------------------------------------------------------- PetPooja callbacks
     "POST /api/webhooks/petpooja/order-status/{secret}": Operation(
         "PetPooja: an order's status changed at the POS", _CALLBACK, PARTNER, {200: NO_CONTENT},

@@ -332,3 +332,9 @@ class PlatformConnect(Input):
 class UberEatsConnect(PlatformConnect):
     client_id: PartnerSecret
     client_secret: PartnerSecret
+
+
+# (DoorDash's connect body: above this line)
+
+
+# (Grubhub's connect body: above this line)

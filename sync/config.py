@@ -171,3 +171,9 @@ def load_ubereats_settings(environ: Mapping[str, str]) -> UberEatsSettings:
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
         raise SyncConfigError(f"invalid Uber Eats configuration: {fields}") from None
+
+
+# (DoorDash settings: above this line)
+
+
+# (Grubhub settings: above this line)

@@ -818,3 +818,9 @@ def ubereats_standin(ubereats_standin_process: UberStandin) -> UberStandin:
     """The shared Uber Eats stand-in, with no clients, tokens, menus, orders, calls or fault at the start."""
     ubereats_standin_process.reset()
     return ubereats_standin_process
+
+
+# (the DoorDash stand-in's fixtures: above this line)
+
+
+# (the Grubhub stand-in's fixtures: above this line)
