@@ -765,6 +765,9 @@ CREATE TABLE platform_connections (
     published_menu   jsonb,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    -- The menu of the last publish that failed (sent and refused, or refused before sending),
+    -- for the operator's error queue: the exact snapshot beside the platform's answer.
+    failed_menu      jsonb,
     CONSTRAINT platform_connections_pkey PRIMARY KEY (restaurant_id, platform),
     -- A platform's webhooks name the store: one restaurant per store.
     CONSTRAINT platform_connections_store_key UNIQUE (platform, store_id)

@@ -136,7 +136,8 @@ async def record_order(conn: Conn, restaurant_id: UUID, platform_order_id: UUID,
 async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *, ok: bool, response: Any,
                          menu: dict[str, Any] | None = None, item_count: int | None = None,
                          error: str | None = None, external_menu_id: str | None = None) -> None:
-    """``external_menu_id``: the platform's id for the menu, kept once given (failed or not)."""
+    """``menu``: what was published, or failed to be (kept for the operator's error queue);
+    ``external_menu_id``: the platform's id for the menu, kept once given (failed or not)."""
     await q.run(conn, "record_platform_publish", restaurant_id=restaurant_id, platform=platform, ok=ok,
                 response=Jsonb(response), published_menu=Jsonb(menu) if menu is not None else None,
                 item_count=item_count, error=error, external_menu_id=external_menu_id)

@@ -15,6 +15,10 @@ ALTER TABLE order_events DROP CONSTRAINT order_events_actor_type_valid,
     ADD CONSTRAINT order_events_actor_type_valid
         CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats', 'doordash', 'grubhub'));
 
+-- The menu of the last publish that failed (sent and refused, or refused before sending), for
+-- the operator's error queue: the exact snapshot beside the platform's answer (last_response).
+ALTER TABLE platform_connections ADD COLUMN failed_menu jsonb;
+
 INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VALUES
     ('doordash', '{menu_item,menu}', '{created,changed,deleted}', false, true),
     ('doordash_orders', '{platform_order}', '{created,changed}', false, true),

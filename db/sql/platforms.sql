@@ -36,12 +36,14 @@ SELECT store_id, credentials, key_id, published_menu, external_menu_id, retry_co
    FOR UPDATE;
 
 -- name: record_platform_publish
--- What the platform answered to a publish: synced (with the menu it now has) or failed.
+-- What the platform answered to a publish: synced (with the menu it now has) or failed (with
+-- the menu that failed, for the operator).
 UPDATE platform_connections
    SET sync_status = CASE WHEN %(ok)s THEN 'synced' ELSE 'failed' END,
        last_sync_at = CASE WHEN %(ok)s THEN now() ELSE last_sync_at END,
        item_count = CASE WHEN %(ok)s THEN %(item_count)s ELSE item_count END,
        published_menu = CASE WHEN %(ok)s THEN %(published_menu)s ELSE published_menu END,
+       failed_menu = CASE WHEN %(ok)s THEN NULL ELSE %(published_menu)s END,
        last_error = CASE WHEN %(ok)s THEN NULL ELSE %(error)s END,
        last_response = %(response)s,
        retry_count = CASE WHEN %(ok)s THEN 0 ELSE retry_count + 1 END,

@@ -29,6 +29,7 @@ Menu outcomes:
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -198,6 +199,7 @@ class PlatformTarget:
         if problems:
             error = "; ".join(f"{p.item_name}: {p.field}: {p.message}" for p in problems[:5])
             await platforms.record_publish(conn, restaurant_id, self.platform, ok=False, response=None,
+                                           menu={"not_sent": [asdict(p) for p in problems]},
                                            error=f"not sent, {label} would refuse it: {error}")
             return Retry(f"menu not sent, {label} would refuse it: {error}", limited=True)
         payload = self.adapter.format_menu(categories)
@@ -208,7 +210,7 @@ class PlatformTarget:
             return Retry(str(exc))
         except PartnerAuthRefused as exc:
             await platforms.record_publish(conn, restaurant_id, self.platform, ok=False, response=None,
-                                           error=str(exc))
+                                           menu=payload, error=str(exc))
             return Retry(str(exc), limited=True)
         answer = published.answer
         if answer.ok:
@@ -220,7 +222,7 @@ class PlatformTarget:
             return Delivered()
         error = f"{label} answered HTTP {answer.status}: {answer.excerpt}"
         await platforms.record_publish(conn, restaurant_id, self.platform, ok=False, response=answer.body,
-                                       error=error, external_menu_id=published.external_menu_id)
+                                       menu=payload, error=error, external_menu_id=published.external_menu_id)
         log.warning("platform_publish_failed", restaurant_id=str(restaurant_id), status=answer.status)
         if answer.status >= 500:
             return Retry(error)
