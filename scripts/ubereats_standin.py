@@ -48,7 +48,7 @@ TOKEN_LIMIT = 100  # token requests per client per hour, and live tokens per cli
 TOKEN_WINDOW_S = 3600
 SCOPES = ("eats.store", "eats.order", "eats.store.orders.read", "eats.store.status.write")
 FAULTS = {"ok", "http500", "http429", "hang", "reject"}
-REAL_PATHS = frozenset({"token", "menus", "items", "order", "accept", "deny"})
+REAL_PATHS = frozenset({"token", "menus", "items", "order", "accept", "deny", "cancel"})
 ENTITY_TYPES = ("menus", "categories", "items", "modifier_groups")
 SINGULAR = {"menus": "menu", "categories": "category", "items": "item", "modifier_groups": "modifier_group"}
 DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
@@ -672,6 +672,8 @@ async def post_webhook(request: Request) -> Response:
     event = {"event_id": str(uuid.uuid4()), "event_time": int(time.time()), "event_type": event_type,
              "meta": {"user_id": store_id, "resource_id": resource_id, "status": body.get("status", "pos")},
              "resource_href": href}
+    if event_type == "orders.cancel" and not body.get("dry_run") and resource_id in state.orders:
+        state.orders[resource_id]["current_state"] = "CANCELED"  # cancelled on Uber's side: the event says so
     raw = json.dumps(event, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "X-Uber-Signature": sign(secret, raw),
                "X-Environment": "sandbox"}

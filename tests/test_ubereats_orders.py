@@ -227,3 +227,74 @@ async def test_another_restaurants_store_secret_cannot_place_orders_here(client,
     response = await client.post(WEBHOOK, content=sent["body"].encode(), headers=sent["headers"])
     assert response.status_code == 401
     assert db_sql("SELECT count(*) AS n FROM platform_orders") == [{"n": 0}]
+
+
+async def _taken(client: httpx.AsyncClient, r: Restaurant, standin: UberStandin, uber: Served,
+                 db_sql: Any) -> tuple[dict[str, Any], str]:
+    """An Uber order taken here: (Uber's order, our order id)."""
+    placed = standin.create_order(currency="INR", cart_items=[line(r.items["Dal Makhani"])])
+    assert (await deliver(client, standin, placed["id"])).status_code == 200
+    assert (await uber.round()).synced == 1
+    [taken] = db_sql("SELECT order_id FROM platform_orders")
+    return placed, str(taken["order_id"])
+
+
+async def test_our_cancellation_goes_back_to_uber_once_and_other_moves_send_nothing(
+        client, connected, ubereats_standin, uber, db_sql):
+    r = connected
+    placed, order_id = await _taken(client, r, ubereats_standin, uber, db_sql)
+    expect(await client.post(r.url(f"/orders/{order_id}/status"), headers=r.owner.headers,
+                             json={"status": "confirmed"}), 200)
+    assert (await uber.round()).synced == 1  # Uber has no call for "confirmed": recorded, nothing sent
+    assert db_sql("SELECT order_status, status_sent FROM platform_orders") == [
+        {"order_status": "confirmed", "status_sent": "confirmed"}]
+    expect(await client.post(r.url(f"/orders/{order_id}/cancel"), headers=r.owner.headers,
+                             json={"reason": "out of paneer"}), 200)
+    assert (await uber.round()).synced == 1
+    [uber_side] = [o for o in ubereats_standin.orders() if o["id"] == placed["id"]]
+    assert uber_side["current_state"] == "CANCELED"
+    assert [a["action"] for a in uber_side["actions"]] == ["accept", "cancel"]
+    assert uber_side["actions"][1]["body"]["reason"] == "OTHER"
+    assert (await uber.round()).claimed == 0  # told once
+
+
+async def test_a_cancel_that_uber_refuses_is_retried_until_it_lands(client, connected, ubereats_standin, uber,
+                                                                    db_sql):
+    r = connected
+    placed, order_id = await _taken(client, r, ubereats_standin, uber, db_sql)
+    expect(await client.post(r.url(f"/orders/{order_id}/cancel"), headers=r.owner.headers, json={}), 200)
+    ubereats_standin.fault("http500", count=1, paths=["cancel"])
+    assert (await uber.round()).failed == 1
+    assert "HTTP 500" in db_sql("SELECT error FROM platform_orders")[0]["error"]
+    db_sql("UPDATE sync_log SET next_attempt_at = now() WHERE target = 'ubereats_orders'")
+    assert (await uber.round()).synced == 1
+    [uber_side] = [o for o in ubereats_standin.orders() if o["id"] == placed["id"]]
+    assert [a["action"] for a in uber_side["actions"]] == ["accept", "cancel"]
+
+
+async def test_ubers_own_cancellation_cancels_ours_and_is_not_sent_back(client, connected, ubereats_standin, uber,
+                                                                        db_sql):
+    placed, order_id = await _taken(client, connected, ubereats_standin, uber, db_sql)
+    sent = ubereats_standin.webhook("http://api.test" + WEBHOOK, event_type="orders.cancel",
+                                    resource_id=placed["id"], dry_run=True)["sent"]
+    assert (await client.post(WEBHOOK, content=sent["body"].encode(), headers=sent["headers"])).status_code == 200
+    assert db_sql("SELECT status FROM orders WHERE id = %s", (order_id,)) == [{"status": "cancelled"}]
+    assert db_sql("SELECT actor_type, to_status FROM order_events WHERE order_id = %s ORDER BY id DESC LIMIT 1",
+                  (order_id,)) == [{"actor_type": "ubereats", "to_status": "cancelled"}]
+    assert db_sql("SELECT state, status_sent FROM platform_orders") == [
+        {"state": "cancelled", "status_sent": "cancelled"}]
+    await uber.round()
+    [uber_side] = [o for o in ubereats_standin.orders() if o["id"] == placed["id"]]
+    assert [a["action"] for a in uber_side["actions"]] == ["accept"]
+
+
+async def test_an_order_uber_cancels_before_we_take_it_is_never_taken(client, connected, ubereats_standin, uber,
+                                                                      db_sql):
+    placed = ubereats_standin.create_order(currency="INR", cart_items=[line(connected.items["Dal Makhani"])])
+    assert (await deliver(client, ubereats_standin, placed["id"])).status_code == 200
+    sent = ubereats_standin.webhook_request("http://api.test" + WEBHOOK, event_type="orders.cancel",
+                                            resource_id=placed["id"])
+    assert (await client.post(WEBHOOK, content=sent["body"].encode(), headers=sent["headers"])).status_code == 200
+    assert (await uber.round()).synced == 1
+    assert db_sql("SELECT state, order_id FROM platform_orders") == [{"state": "cancelled", "order_id": None}]
+    assert db_sql("SELECT count(*) AS n FROM orders") == [{"n": 0}]
