@@ -28,6 +28,7 @@ from api.routes import (
     admin,
     auth,
     docs,
+    grubhub_webhooks,
     integrations,
     invitations,
     menu,
@@ -143,7 +144,7 @@ def create_app(
     # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
     routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
               *admin.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes, *menu_sync.routes,
-              *docs.routes]
+              *grubhub_webhooks.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, RootModel
 
 from api import models, schemas
 from api.routes.admin import ErrorsQuery
+from api.routes.grubhub_webhooks import GrubhubEvent
 from api.routes.integrations import WebhookQuery, WebhookRegister
 from api.routes.platform_webhooks import UberEvent
 from api.routes.webhooks import OrderCallback, StockCallback, StoreStatusCallback
@@ -48,6 +49,8 @@ PARTNER = Access((), "PetPooja: the {secret} path segment names and authenticate
                  {401: ("invalid_signature",), 404: ("not_found",)})
 UBER = Access((), "Uber Eats: X-Uber-Signature, the hex HMAC-SHA256 of the body keyed with the store's client secret",
               {401: ("invalid_signature",)})
+GRUBHUB = Access((), "Grubhub: X-GH-Signature, the hex HMAC-SHA256 of the body keyed with the store's webhook "
+                 "secret (ASSUMED format, docs/grubhub.md)", {401: ("invalid_signature",)})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
                  {401: ("not_authenticated",), 404: ("not_found",)}, optional=True)
 
@@ -360,6 +363,35 @@ OPERATIONS: dict[str, Operation] = {
                     "notification queues the order: it is fetched, created here and accepted (or denied, "
                     "naming the items) back through the outbox (docs/ubereats.md)."),
     # (DoorDash's operations: above this line)
+    "PUT /api/restaurants/{rid}/integrations/grubhub": Operation(
+        "Connect the restaurant's Grubhub merchant", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PlatformConnection}, body=models.GrubhubConnect,
+        example={"store_id": "503736", "partner_key": "gh-partner-key", "client_id": "gh-client-id",
+                 "secret_key": "UFBGOVpDbGE5ODcvNXRBYjExS1JsUT09", "webhook_secret": "gh-webhook-secret"},
+        errors={409: ("store_taken",), 422: ("invalid_credentials",), 503: ("platform_unreachable",)},
+        description="store_id is the Grubhub merchant id. The credentials are checked with Grubhub (a MAC-signed "
+                    "read of the merchant's menu), sealed at rest and never answered; connecting queues an "
+                    "ingestion of the whole menu (docs/grubhub.md). 503 when Grubhub cannot be reached."),
+    "GET /api/restaurants/{rid}/integrations/grubhub": Operation(
+        "The Grubhub merchant and its menu's state there", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PlatformConnection}),
+    "DELETE /api/restaurants/{rid}/integrations/grubhub": Operation(
+        "Disconnect Grubhub", "integrations", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "POST /api/restaurants/{rid}/integrations/grubhub/refresh": Operation(
+        "Ingest the whole menu into Grubhub again", "integrations", members(*_OWNER_MANAGER),
+        {202: schemas.Queued}, errors={404: ("not_connected",)}),
+    "POST /api/webhooks/grubhub": Operation(
+        "Grubhub: an order was placed or cancelled (or another event)", _CALLBACK, GRUBHUB, {200: NO_CONTENT},
+        body=GrubhubEvent,
+        example={"event_type": "NEW_ORDER", "merchant_id": "503736",
+                 "order_uuid": "d7cydHnLSX-A_tddhMLMGQ", "fulfillment_type": "PICKUP", "currency": "USD",
+                 "items": [{"item_id": "8b0d3f0e-6f0a-4a53-9d43-3a1f7c2b9e10", "name": "Dal Makhani",
+                            "quantity": 1, "price": 12.5, "modifiers": []}],
+                 "totals": {"subtotal": 12.5, "tax": 1.0, "total": 13.5}},
+        errors={400: ("invalid_event",), 503: ("unavailable",)},
+        description="Answered at once with an empty 200; a retried event does nothing again. A new order is "
+                    "queued and confirmed (or rejected, naming the items) back through the outbox; Grubhub's "
+                    "cancellation cancels ours (docs/grubhub.md)."),
     # (Grubhub's operations: above this line)
     # ---------------------------------------------------------------- PetPooja callbacks
     "POST /api/webhooks/petpooja/order-status/{secret}": Operation(

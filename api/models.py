@@ -334,7 +334,27 @@ class UberEatsConnect(PlatformConnect):
     client_secret: PartnerSecret
 
 
+class DoorDashConnect(PlatformConnect):
+    """A DoorDash access key (developer id, key id, signing secret: the Developer Portal's
+    "Copy" gives all three) and the token DoorDash's webhooks carry as ``Authorization: Bearer``
+    (set by the restaurant on its webhook subscription)."""
+
+    developer_id: PartnerSecret
+    key_id: PartnerSecret
+    signing_secret: PartnerSecret
+    webhook_token: PartnerSecret
+
+
 # (DoorDash's connect body: above this line)
+
+
+class GrubhubConnect(PlatformConnect):
+    """``store_id`` is the Grubhub merchant id; ``webhook_secret`` keys Grubhub's webhooks to us."""
+
+    partner_key: PartnerSecret
+    client_id: PartnerSecret
+    secret_key: PartnerSecret
+    webhook_secret: PartnerSecret
 
 
 # (Grubhub's connect body: above this line)

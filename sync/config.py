@@ -173,7 +173,73 @@ def load_ubereats_settings(environ: Mapping[str, str]) -> UberEatsSettings:
         raise SyncConfigError(f"invalid Uber Eats configuration: {fields}") from None
 
 
+class DoorDashSettings(BaseModel):
+    """Where DoorDash's Marketplace API is (docs/doordash.md) and who we are to it: the
+    provider type DoorDash assigned our integration (sent as every menu's ``store.provider_type``
+    and in the User-Agent). Each store's access key and webhook token live sealed in the
+    database. The URL is configuration so tests and the dev runner point it at the stand-in
+    (scripts/doordash_standin.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    doordash_api_url: str = "https://openapi.doordash.com"
+    doordash_provider_type: str = Field("tabletop", pattern=r"^[a-z0-9_]{1,64}$")
+    # DoorDash's orders name no currency: their cents are the store's, this one (a DoorDash
+    # integration serves one country).
+    doordash_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    doordash_timeout_s: float = Field(10.0, gt=0)
+    # Menu edits wait this long in the outbox before a publish, so a burst of them goes as one.
+    doordash_debounce_s: float = Field(10.0, ge=0)
+
+    @field_validator("doordash_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def load_doordash_settings(environ: Mapping[str, str]) -> DoorDashSettings:
+    """DOORDASH_API_URL, DOORDASH_PROVIDER_TYPE, DOORDASH_CURRENCY, DOORDASH_TIMEOUT_S, DOORDASH_DEBOUNCE_S."""
+    raw = {name: environ[name.upper()] for name in DoorDashSettings.model_fields if environ.get(name.upper())}
+    try:
+        return DoorDashSettings.model_validate(raw)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
+        raise SyncConfigError(f"invalid DoorDash configuration: {fields}") from None
+
+
 # (DoorDash settings: above this line)
+
+
+class GrubhubSettings(BaseModel):
+    """Where Grubhub's POS API is (docs/grubhub.md) and what every store there shares: the
+    currency its menus are priced in (Grubhub serves the US) and the wait time sent when an
+    order is confirmed. Each store's partner key, client id, secret key and webhook secret live
+    sealed in the database. The URL is configuration so tests and the dev runner point it at
+    the stand-in (scripts/grubhub_standin.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    grubhub_api_url: str = "https://api-third-party-gtm.grubhub.com"
+    grubhub_timeout_s: float = Field(10.0, gt=0)
+    # Menu edits wait this long in the outbox before an ingestion, so a burst of them goes as one.
+    grubhub_debounce_s: float = Field(10.0, ge=0)
+    grubhub_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    grubhub_wait_time_min: int = Field(20, ge=1, le=240)
+
+    @field_validator("grubhub_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def load_grubhub_settings(environ: Mapping[str, str]) -> GrubhubSettings:
+    """GRUBHUB_API_URL, GRUBHUB_TIMEOUT_S, GRUBHUB_DEBOUNCE_S, GRUBHUB_CURRENCY, GRUBHUB_WAIT_TIME_MIN."""
+    raw = {name: environ[name.upper()] for name in GrubhubSettings.model_fields if environ.get(name.upper())}
+    try:
+        return GrubhubSettings.model_validate(raw)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
+        raise SyncConfigError(f"invalid Grubhub configuration: {fields}") from None
 
 
 # (Grubhub settings: above this line)

@@ -15,6 +15,8 @@ from db.pool import Database
 from sync.config import SyncSettings, backoff_of
 from sync.convex.client import ConvexHttp
 from sync.convex.target import ConvexTarget
+from sync.doordash.adapter import doordash_adapter
+from sync.grubhub.adapter import grubhub_adapter
 from sync.petpooja.target import petpooja_target
 from sync.platform.adapter import PlatformAdapter
 from sync.platform.target import PlatformTarget, platform_targets
@@ -27,6 +29,8 @@ log = structlog.get_logger("sync")
 # Every delivery platform: its adapter as configured, and its menus' debounce window.
 PLATFORM_ADAPTERS: tuple[Callable[[Mapping[str, str]], tuple[PlatformAdapter, float]], ...] = (
     ubereats_adapter,
+    doordash_adapter,
+    grubhub_adapter,
 )
 
 

@@ -58,6 +58,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # No test reaches the real Uber Eats: an app built without a stand-in finds it down (port 9 refuses).
     for name in ("UBEREATS_API_URL", "UBEREATS_AUTH_URL"):
         os.environ[name] = "http://127.0.0.1:9"
+    os.environ["GRUBHUB_API_URL"] = "http://127.0.0.1:9"
     # Kept running between sessions: several test runs may share it, and starting costs a second.
     embedded.start(PG_DIR, keep_running=True)
     # A run that was killed leaves its databases behind; drop those of runs no longer alive.

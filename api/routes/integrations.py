@@ -23,7 +23,7 @@ from api.access import OWNER_MANAGER, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.models import Input, PetpoojaConnect, PlatformConnect, UberEatsConnect
+from api.models import DoorDashConnect, GrubhubConnect, Input, PetpoojaConnect, PlatformConnect, UberEatsConnect
 from api.responses import JSON
 from api.state import services
 from db import outbound_webhooks, petpooja, platforms
@@ -86,6 +86,8 @@ async def disconnect_petpooja(request: Request) -> Response:
 # has one.
 CONNECT_BODIES: dict[platforms.Platform, type[PlatformConnect]] = {
     "ubereats": UberEatsConnect,
+    "doordash": DoorDashConnect,
+    "grubhub": GrubhubConnect,
 }
 
 

@@ -1,0 +1,1 @@
+"""Grubhub: the MAC-signed client (client.py), the normalized menu (menu_format.py), orders (orders.py)."""
