@@ -28,6 +28,7 @@ from api.routes import (
     admin,
     auth,
     docs,
+    doordash_webhooks,
     grubhub_webhooks,
     integrations,
     invitations,
@@ -144,7 +145,7 @@ def create_app(
     # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
     routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
               *admin.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes, *menu_sync.routes,
-              *grubhub_webhooks.routes, *docs.routes]
+              *grubhub_webhooks.routes, *doordash_webhooks.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

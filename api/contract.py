@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, RootModel
 
 from api import models, schemas
 from api.routes.admin import ErrorsQuery
+from api.routes.doordash_webhooks import DoorDashEvent
 from api.routes.grubhub_webhooks import GrubhubEvent
 from api.routes.integrations import WebhookQuery, WebhookRegister
 from api.routes.platform_webhooks import UberEvent
@@ -51,6 +52,8 @@ UBER = Access((), "Uber Eats: X-Uber-Signature, the hex HMAC-SHA256 of the body 
               {401: ("invalid_signature",)})
 GRUBHUB = Access((), "Grubhub: X-GH-Signature, the hex HMAC-SHA256 of the body keyed with the store's webhook "
                  "secret (ASSUMED format, docs/grubhub.md)", {401: ("invalid_signature",)})
+DOORDASH = Access((), "DoorDash: Authorization: Bearer <the webhook token the restaurant set on its DoorDash "
+                           "subscription, given when connecting>", {401: ("invalid_token",)})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
                  {401: ("not_authenticated",), 404: ("not_found",)}, optional=True)
 
@@ -362,6 +365,41 @@ OPERATIONS: dict[str, Operation] = {
         description="Answered at once with an empty 200; a retried event_id does nothing again. An order "
                     "notification queues the order: it is fetched, created here and accepted (or denied, "
                     "naming the items) back through the outbox (docs/ubereats.md)."),
+    "PUT /api/restaurants/{rid}/integrations/doordash": Operation(
+        "Connect the restaurant's DoorDash store", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PlatformConnection}, body=models.DoorDashConnect,
+        example={"store_id": "store-42", "developer_id": "14e84291-d900-4c20-8528-ed6ca8de660f",
+                 "key_id": "d4e87d9c-432b-4ab4-b06f-254ce7a1ef30",
+                 "signing_secret": "xVu_RIEHqVw0ISBOqklCrKTIrlxX47TiexoJIY8_naw",
+                 "webhook_token": "a-long-random-token"},
+        errors={409: ("store_taken",), 422: ("invalid_credentials",), 503: ("platform_unreachable",)},
+        description="The access key is checked with DoorDash (the store's details are read with a JWT it signs), "
+                    "sealed at rest with the webhook token and never answered; connecting queues a publish of the "
+                    "whole menu (docs/doordash.md). store_id is the store's merchant_supplied_id on DoorDash."),
+    "GET /api/restaurants/{rid}/integrations/doordash": Operation(
+        "The DoorDash store and its menu's state there", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.PlatformConnection}),
+    "DELETE /api/restaurants/{rid}/integrations/doordash": Operation(
+        "Disconnect DoorDash", "integrations", members(*_OWNER_MANAGER), {204: NO_CONTENT}),
+    "POST /api/restaurants/{rid}/integrations/doordash/refresh": Operation(
+        "Publish the whole menu to DoorDash again", "integrations", members(*_OWNER_MANAGER),
+        {202: schemas.Queued}, errors={404: ("not_connected",)}),
+    "POST /api/webhooks/doordash": Operation(
+        "DoorDash: an order was placed or cancelled, or a menu job finished", _CALLBACK, DOORDASH,
+        {200: NO_CONTENT}, body=DoorDashEvent,
+        example={"event": {"type": "OrderCreate", "status": "NEW"},
+                 "order": {"id": "0da8b530-7c4c-4925-8785-cd843b797d64", "subtotal": 1564, "tax": 94,
+                           "is_pickup": False, "store": {"merchant_supplied_id": "store-42",
+                                                         "provider_type": "tabletop"},
+                           "categories": [{"merchant_supplied_id": "mains", "items": [
+                               {"merchant_supplied_id": "0b6ad1a4-5a1f-4c55-9d6e-1f0c7d1e2a3b", "name": "Dal",
+                                "quantity": 1, "price": 1564, "extras": []}]}]}},
+        errors={400: ("invalid_event",), 503: ("unavailable",)},
+        description="Answered at once with an empty 200. OrderCreate queues the order (created here and confirmed "
+                    "or failed back through the outbox); an order cancellation ({external_order_id, store}) "
+                    "cancels ours; MenuCreate/MenuUpdate record the menu job's outcome and DoorDash's menu id. "
+                    "DoorDash sends no event id: replays are recognised by OrderCreate:<order id>, "
+                    "OrderCancel:<order id> and <type>:<reference> (docs/doordash.md)."),
     # (DoorDash's operations: above this line)
     "PUT /api/restaurants/{rid}/integrations/grubhub": Operation(
         "Connect the restaurant's Grubhub merchant", "integrations", members(*_OWNER_MANAGER),

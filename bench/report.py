@@ -95,7 +95,7 @@ def order_verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
-    out = order_verdicts(r)
+    out = order_verdicts(r) if "orders_closed" in r else []
     if "recovery" in r:
         rec = r["recovery"]
         out.append({"target": "after an outage, all synced within one retry interval + push time",
@@ -119,9 +119,31 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
                        f"{large['rows_per_s']}/s into a discarding sink vs {pushed['rows_per_s']}/s into the stand-in",
              "met": pushed["cpu_s"]["convex"] > pushed["cpu_s"]["fullsync"]},
         ]
-    out.append({"target": "API process RSS < 250 MB at max load",
-                "figure": f"{r['api_peak_rss_mb']:.0f} MiB peak", "met": r["api_peak_rss_mb"] < 250})
+    if "api_peak_rss_mb" in r:
+        out.append({"target": "API process RSS < 250 MB at max load",
+                    "figure": f"{r['api_peak_rss_mb']:.0f} MiB peak", "met": r["api_peak_rss_mb"] < 250})
     return out
+
+
+def platforms_table(p: dict[str, Any]) -> list[str]:
+    """Delivery platforms: no targets in the issue, figures beside their same-run baseline."""
+    publish, ingest = p["publish"], p["ingestion"]
+    hooks, own, taken = ingest["webhooks"], ingest["api_own_orders"], ingest["taken"]
+    lines = [f"delivery platform ({p['platform']}), debounce 0       n   p50 ms   p99 ms   max ms"]
+    for name, figure in (("price edit -> full menu upload", publish["price_edit_to_full_upload"]),
+                         ("availability edit -> item call", publish["availability_edit_to_item_call"])):
+        lines.append(f"  {name:<40} {figure['n']:>4} {figure['p50_ms']:8.1f} {figure['p99_ms']:8.1f} "
+                     f"{figure['max_ms']:8.1f}")
+    head = f"ingestion, {ingest['orders']} each, {ingest['concurrency']} at a time"
+    ratio = ingest["webhooks_per_s_of_own_orders_per_s"]
+    lines += [f"{head:<42} per s    ratio   p50 ms   p99 ms",
+              f"  {'our own orders (POST /orders)':<40} {own['per_s']:>7.0f}     1.00 {own['p50_ms']:8.1f} "
+              f"{own['p99_ms']:8.1f}",
+              f"  {'order webhooks answered':<40} {hooks['per_s']:>7.0f}    {ratio:5.2f} "
+              f"{hooks['p50_ms']:8.1f} {hooks['p99_ms']:8.1f}",
+              f"  {'platform orders taken (created, accepted)':<40} {taken['orders_per_s']:>7.0f}    "
+              f"{taken['orders_per_s'] / own['per_s']:5.2f}   (all in {taken['seconds']:.1f} s from the first webhook)"]
+    return lines
 
 
 def _cpu(cpu: dict[str, float]) -> str:
@@ -246,7 +268,8 @@ def table(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [f"machine: {m['cpus']} CPUs {m['cpu_model']}, {m['memory_gib']} GiB, Python {m['python']}, "
              f"PostgreSQL {m.get('postgres')}", ""]
-    lines += orders_table(r)
+    if "baseline_orders" in r:
+        lines += orders_table(r)
     if "recovery" in r:
         rec = r["recovery"]
         lines += ["", f"recovery: {rec['orders']} orders + {rec['status_moves']} moves while Convex was down; "
@@ -270,6 +293,8 @@ def table(r: dict[str, Any]) -> str:
             lines.append(f"  into the stand-in, {f['orders']:>5} orders   {f['rows_per_s']:>7}   {f['seconds']:7.1f}  "
                          f"{f['peak_rss_mb']:12.0f}  "
                          f"{f['cpu_s']['fullsync']:.1f}/{f['cpu_s']['convex']:.1f}/{f['cpu_s']['postgres']:.1f}")
+    if "platforms" in r:
+        lines += ["", *platforms_table(r["platforms"])]
     lines += ["", "targets"]
     for v in r["targets"]:
         mark = {True: "MET ", False: "MISS", None: "n/a "}[v["met"]]

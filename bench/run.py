@@ -31,7 +31,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from bench import compare, data
+from bench import compare, data, platforms
 from bench.system import ROOT, Processes, cpu_used, peak_rss_mb, run_measured, tree_cpu_seconds, wait_http
 from db import embedded, migrate
 
@@ -57,12 +57,15 @@ class Plan:
     overload_factor: float = 2.0
     # Orders sent to a freshly started API process before its window is measured.
     warmup_s: float = 1.0
+    # The delivery-platform phase: menu edits timed one by one, order webhooks posted.
+    platform_edits: int = 20
+    platform_orders: int = 1000
 
 
 # Fixed open-loop rates are extra windows beside the tied one; 100/s is also the rate of the
 # "Convex hanging" window (the first fixed rate).
 FULL = Plan(10, (1, 8, 32), (100,), 2000, (10_000, 100_000), 500, 30)
-SMOKE = Plan(3, (8,), (100,), 200, (500, 1000), 500, 5, baseline_clients=(8,))
+SMOKE = Plan(3, (8,), (100,), 200, (500, 1000), 500, 5, baseline_clients=(8,), platform_edits=3, platform_orders=40)
 
 _STARTED = time.monotonic()
 
@@ -109,6 +112,8 @@ class Run:
         standin = self.procs.start("convex", [str(ROOT / "node_modules/.bin/tsx"), "scripts/convex_standin.ts"], env)
         self.convex_url = _standin_url(standin.log)
 
+        self.uber_url, platform_env = platforms.start_standins(self.procs)
+
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", PORT)) == 0:
                 raise RuntimeError(f"port {PORT} is taken (an interrupted run's API?): stop it first")
@@ -121,7 +126,7 @@ class Run:
             # Every window empties the stand-in on purpose; the worker would take that for a
             # Convex that lost its data and rebuild 110k orders into it mid-measurement.
             "SYNC_EPOCH_CHECK_S": "0", "WORKER_METRICS_PORT": "0",
-            "PYTHONUNBUFFERED": "1",
+            "PYTHONUNBUFFERED": "1", **platform_env,
         }
         self.app_env = app_env
         self.procs.start_procfile("web", app_env)
@@ -484,6 +489,16 @@ class Run:
             results[name] = {"path": path, "baseline": base, "api": api}
         self.results["reads"] = results
 
+    # ------------------------------------------------------------------ delivery platforms
+
+    def platforms(self) -> None:
+        say(f"delivery platforms: {self.plan.platform_edits} menu edits timed to the Uber Eats stand-in, "
+            f"{self.plan.platform_orders} order webhooks beside as many of our own orders")
+        self.fresh_convex()
+        phase = platforms.PlatformPhase(self, self.uber_url, edits=self.plan.platform_edits,
+                                        orders=self.plan.platform_orders)
+        self.results["platforms"] = phase.measure()
+
     # ------------------------------------------------------------------ fullSync
 
     def full_sync(self) -> None:
@@ -570,6 +585,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     plan = parser.add_argument_group("the plan (also what --compare and --noise run)")
     plan.add_argument("--smoke", action="store_true", help="seconds per phase and small data")
     plan.add_argument("--only-orders", action="store_true", help="only the order-creation phases")
+    plan.add_argument("--only-platforms", action="store_true", help="only the delivery-platform phase")
     plan.add_argument("--rates", type=_rates, help="fixed open-loop rates beside the tied one, e.g. 100,300")
     plan.add_argument("--concurrency", type=_rates, help="closed-loop connections, e.g. 8,32")
     parser.add_argument("--profile", action="store_true", help="py-spy the API at the highest concurrency")
@@ -590,7 +606,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plan_flags(args: argparse.Namespace) -> list[str]:
-    flags = [*(["--smoke"] if args.smoke else []), *(["--only-orders"] if args.only_orders else [])]
+    flags = [*(["--smoke"] if args.smoke else []), *(["--only-orders"] if args.only_orders else []),
+             *(["--only-platforms"] if args.only_platforms else [])]
     if args.rates:
         flags += ["--rates", ",".join(map(str, args.rates))]
     if args.concurrency:
@@ -646,11 +663,14 @@ def measure(args: argparse.Namespace, out: Path) -> Path:
     try:
         run.start()
         run.seed()
-        run.orders()
-        if not args.only_orders:
+        if not args.only_platforms:
+            run.orders()
+        if not (args.only_orders or args.only_platforms):
             run.recovery()
             run.reads()
             run.full_sync()
+        if not args.only_orders:
+            run.platforms()
     finally:
         run.stop()
     run.results["wall_seconds"] = round(time.monotonic() - started, 1)

@@ -143,6 +143,14 @@ async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *,
                 item_count=item_count, error=error, external_menu_id=external_menu_id)
 
 
+async def record_menu_status(conn: Conn, restaurant_id: UUID, platform: Platform, *, menu_id: str | None,
+                             error: str | None) -> None:
+    """What the platform's asynchronous menu job came to: ``error`` None for a success. The
+    platform's menu id is kept either way."""
+    await q.run(conn, "record_platform_menu_status", restaurant_id=restaurant_id, platform=platform,
+                menu_id=menu_id, error=error)
+
+
 async def record_status_sent(conn: Conn, restaurant_id: UUID, platform_order_id: UUID, status: str) -> None:
     await q.run(conn, "record_platform_status_sent", restaurant_id=restaurant_id, id=platform_order_id, status=status)
 

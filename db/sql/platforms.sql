@@ -110,3 +110,15 @@ ON CONFLICT (platform, external_id) DO UPDATE
        status_sent = 'cancelled'
  WHERE platform_orders.restaurant_id = excluded.restaurant_id
 RETURNING id, order_id, state;
+
+-- name: record_platform_menu_status
+-- What the platform's asynchronous menu job came to (DoorDash's menu status webhook). Its menu
+-- id is kept whatever the outcome (a failed job may still have created the menu); a failure
+-- marks the menu failed with the platform's reason and forgets the published menu, so the
+-- next publish sends the whole menu again rather than availability alone.
+UPDATE platform_connections
+   SET external_menu_id = coalesce(%(menu_id)s::text, external_menu_id),
+       sync_status = CASE WHEN %(error)s::text IS NULL THEN sync_status ELSE 'failed' END,
+       last_error = coalesce(%(error)s::text, last_error),
+       published_menu = CASE WHEN %(error)s::text IS NULL THEN published_menu END
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;

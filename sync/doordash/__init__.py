@@ -1,0 +1,2 @@
+"""DoorDash Marketplace: its client (JWT-signed calls), menu payloads, order parser and
+platform adapter (docs/doordash.md)."""
