@@ -8,6 +8,7 @@ itself, so a test's setup goes through the same code a client's would.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -822,6 +823,95 @@ def ubereats_standin(ubereats_standin_process: UberStandin) -> UberStandin:
 
 
 # (the DoorDash stand-in's fixtures: above this line)
+
+
+# ----------------------------------------------------------------------- Grubhub stand-in
+
+GRUBHUB_MERCHANT = "503736"
+GRUBHUB_CREDENTIALS = {"partner_key": "test-gh-partner", "client_id": "test-gh-client",
+                       "secret_key": base64.b64encode(b"test-grubhub-secret-key-32-bytes").decode(),
+                       "webhook_secret": "test-gh-webhook-secret"}
+
+
+@dataclass
+class GrubhubStandin(PartnerStandin):
+    """The Grubhub stand-in (scripts/grubhub_standin.py) as a real process; its control API as methods."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point Grubhub's adapter here (create_app's platform_env)."""
+        return {"GRUBHUB_API_URL": self.url, "GRUBHUB_TIMEOUT_S": "3"}
+
+    def register(self, merchant_ids: tuple[str, ...] = (GRUBHUB_MERCHANT,), **credentials: str) -> dict[str, str]:
+        """Registers a partner key + client holding ``merchant_ids``; returns the credentials."""
+        creds = {**GRUBHUB_CREDENTIALS, **credentials}
+        self._control("POST", "clients", {**creds, "merchant_ids": list(merchant_ids)})
+        return creds
+
+    def fault(self, mode: str, count: int | None = None, paths: list[str] | None = None, *,
+              retry_after: int | None = None) -> None:
+        """``mode`` (ok, down, http500, http429, hang, reject) for the next ``count`` calls of ``paths``
+        (ingestion, job, menu, status; default all)."""
+        body: dict[str, Any] = {"mode": mode}
+        for name, value in (("count", count), ("paths", paths), ("retry_after", retry_after)):
+            if value is not None:
+                body[name] = value
+        self._control("POST", "fault", body)
+
+    def menu(self, merchant_id: str = GRUBHUB_MERCHANT) -> dict[str, Any] | None:
+        response = self.http.get(f"{self.url}/_standin/merchants/{merchant_id}/menu")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        menu: dict[str, Any] = response.json()
+        return menu
+
+    def jobs(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._control("GET", "jobs")
+        return result
+
+    def calls(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._control("GET", "calls")
+        return result
+
+    def create_order(self, merchant_id: str = GRUBHUB_MERCHANT, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("POST", "orders", {"merchant_id": merchant_id, **fields})
+        return result
+
+    def orders(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._control("GET", "orders")
+        return result
+
+    def webhook_request(self, url: str, event_type: str = "NEW_ORDER", merchant_id: str = GRUBHUB_MERCHANT,
+                        **options: Any) -> dict[str, Any]:
+        """The webhook Grubhub would send, without sending it: {url, body (raw text), headers}."""
+        sent: dict[str, Any] = self._control("POST", "webhook", {
+            "url": url, "event_type": event_type, "merchant_id": merchant_id, "dry_run": True, **options})["sent"]
+        return sent
+
+    def webhook(self, url: str, event_type: str = "NEW_ORDER", merchant_id: str = GRUBHUB_MERCHANT,
+                **options: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("POST", "webhook", {
+            "url": url, "event_type": event_type, "merchant_id": merchant_id, **options})
+        return result
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def grubhub_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrubhubStandin]:
+    standin = start_partner_standin(GrubhubStandin, "grubhub_standin", "grubhub-standin ready",
+                                    tmp_path_factory.mktemp("grubhub-standin") / "standin.log", ["--port", "0"])
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def grubhub_standin(grubhub_standin_process: GrubhubStandin) -> GrubhubStandin:
+    """The shared Grubhub stand-in, with no clients, menus, jobs, orders, calls or fault at the start."""
+    grubhub_standin_process.reset()
+    return grubhub_standin_process
 
 
 # (the Grubhub stand-in's fixtures: above this line)
