@@ -60,6 +60,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for name in ("UBEREATS_API_URL", "UBEREATS_AUTH_URL"):
         os.environ[name] = "http://127.0.0.1:9"
     os.environ["GRUBHUB_API_URL"] = "http://127.0.0.1:9"
+    os.environ["DOORDASH_API_URL"] = "http://127.0.0.1:9"
     # Kept running between sessions: several test runs may share it, and starting costs a second.
     embedded.start(PG_DIR, keep_running=True)
     # A run that was killed leaves its databases behind; drop those of runs no longer alive.
@@ -820,6 +821,105 @@ def ubereats_standin(ubereats_standin_process: UberStandin) -> UberStandin:
     """The shared Uber Eats stand-in, with no clients, tokens, menus, orders, calls or fault at the start."""
     ubereats_standin_process.reset()
     return ubereats_standin_process
+
+
+# -------------------------------------------------------------------- DoorDash stand-in
+
+DOORDASH_STORE_ID = "test-dd-store"
+# An access key as DoorDash's Developer Portal copies it (the secret is base64url).
+DOORDASH_KEY = {"developer_id": "14e84291-d900-4c20-8528-ed6ca8de660f",
+                "key_id": "d4e87d9c-432b-4ab4-b06f-254ce7a1ef30",
+                "signing_secret": "xVu_RIEHqVw0ISBOqklCrKTIrlxX47TiexoJIY8_naw"}
+DOORDASH_WEBHOOK_TOKEN = "test-dd-webhook-token"
+DOORDASH_CREDENTIALS = {**DOORDASH_KEY, "webhook_token": DOORDASH_WEBHOOK_TOKEN}
+
+
+@dataclass
+class DoorDashStandin(PartnerStandin):
+    """The DoorDash stand-in (scripts/doordash_standin.py) as a real process; its control API as methods."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point DoorDash's adapter here (create_app's platform_env); its
+        orders are in the test restaurants' currency."""
+        return {"DOORDASH_API_URL": self.url, "DOORDASH_TIMEOUT_S": "3", "DOORDASH_CURRENCY": "INR"}
+
+    def register(self, store_ids: tuple[str, ...] = (DOORDASH_STORE_ID,), *, webhook_url: str | None = None,
+                 webhook_token: str = DOORDASH_WEBHOOK_TOKEN, menu_status: str = "SUCCESS",
+                 menu_id_in_answer: bool = True, **key: str) -> dict[str, str]:
+        """Registers (or replaces) a developer's access key with ``store_ids``; ``webhook_url``
+        receives the menu status webhooks. Returns the connect body's credentials."""
+        access = {**DOORDASH_KEY, **key}
+        stores = [{"store_id": s, "webhook_token": webhook_token, "webhook_url": webhook_url,
+                   "menu_status": menu_status, "menu_id_in_answer": menu_id_in_answer} for s in store_ids]
+        self._control("POST", "developers", {**access, "stores": stores})
+        return {**access, "webhook_token": webhook_token}
+
+    def fault(self, mode: str, count: int | None = None, paths: list[str] | None = None, *,
+              retry_after: int | None = None) -> None:
+        """``mode`` (ok, http500, http429, hang, reject) for the next ``count`` calls (all while None) of
+        ``paths`` (menus, menu_update, item_status, confirm, cancel, store_details; default all)."""
+        body: dict[str, Any] = {"mode": mode}
+        for name, value in (("count", count), ("paths", paths), ("retry_after", retry_after)):
+            if value is not None:
+                body[name] = value
+        self._control("POST", "fault", body)
+
+    def menus(self) -> list[dict[str, Any]]:
+        """Every menu created (a duplicate create shows as two): {id, store_id, body, versions}."""
+        result: list[dict[str, Any]] = self._control("GET", "menus")
+        return result
+
+    def item_status(self, store_id: str = DOORDASH_STORE_ID) -> dict[str, bool]:
+        """What the item-availability call set at the store, by merchant_supplied_id."""
+        result: dict[str, bool] = self._control("GET", f"stores/{store_id}")["item_status"]
+        return result
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call of a real path: {method, path, name, status, fault, at, developer_id?, menu_id?, items?}."""
+        result: list[dict[str, Any]] = self._control("GET", "calls")
+        return result
+
+    def sent_webhooks(self) -> list[dict[str, Any]]:
+        """The menu status webhooks the stand-in sent: {url, body, status_code | error}."""
+        result: list[dict[str, Any]] = self._control("GET", "webhooks")
+        return result
+
+    def create_order(self, store_id: str = DOORDASH_STORE_ID, **fields: Any) -> dict[str, Any]:
+        """Places an order (the OrderCreate webhook's ``order``); ``items=[{merchant_supplied_id,
+        quantity, price, extras?}]``; any other field overrides."""
+        result: dict[str, Any] = self._control("POST", "orders", {"store_id": store_id, **fields})
+        return result
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Orders with their recorded ``actions`` (confirm/cancel bodies)."""
+        result: list[dict[str, Any]] = self._control("GET", "orders")
+        return result
+
+    def webhook_request(self, url: str, order_id: str, kind: str = "order", **options: Any) -> dict[str, Any]:
+        """The webhook DoorDash would send for the order (kind order or cancel), without sending
+        it: {url, body (raw text), headers}. Options: token (forged)."""
+        sent: dict[str, Any] = self._control("POST", "webhook", {"url": url, "kind": kind, "order_id": order_id,
+                                                                "dry_run": True, **options})["sent"]
+        return sent
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def doordash_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DoorDashStandin]:
+    standin = start_partner_standin(DoorDashStandin, "doordash_standin", "doordash-standin ready",
+                                    tmp_path_factory.mktemp("doordash-standin") / "standin.log", ["--port", "0"])
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def doordash_standin(doordash_standin_process: DoorDashStandin) -> DoorDashStandin:
+    """The shared DoorDash stand-in, with no developers, stores, menus, orders, calls or fault at the start."""
+    doordash_standin_process.reset()
+    return doordash_standin_process
 
 
 # (the DoorDash stand-in's fixtures: above this line)
