@@ -373,6 +373,8 @@ class Order(Answer):
     version: int
     created_at: datetime
     updated_at: datetime
+    integrations: dict[str, OrderIntegration] | None = Field(
+        None, description="the restaurant's people reading one order: what became of it at each target it went to")
 
 
 class OrderPage(Answer):
@@ -401,6 +403,19 @@ class ConvexToken(Answer):
     expires_in: int
 
 
+class ErrorAction(Answer):
+    action: Literal["retry", "resolve"]
+    actor: str = Field(description="user:<id>, or api_key:<the first 8 hex digits of the key's sha256>")
+    reason: str | None
+    at: datetime
+
+
+class Resolution(Answer):
+    actor: str
+    reason: str
+    at: datetime
+
+
 class SyncError(Answer):
     id: int
     restaurant_id: UUID
@@ -414,6 +429,12 @@ class SyncError(Answer):
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    history: list[ErrorAction] = Field(description="retries and resolutions by hand, oldest first")
+    resolution: Resolution | None = Field(description="set while the row stands resolved by hand")
+    failed_menu: dict[str, Any] | None = Field(
+        description="a platform's menu row: the menu the store's last failed publish sent (or why it was not sent)")
+    platform_response: Any = Field(description="a platform's menu row: the platform's answer to its last publish")
+    platform_error: str | None = Field(description="a platform's menu row: the store's last publish error")
 
 
 class SyncErrors(Answer):
@@ -426,6 +447,66 @@ class SyncRetry(Answer):
     status: Literal["failed"]
     attempts: Literal[0]
     due: Literal["now"]
+    recorded: ErrorAction
+
+
+class SyncResolved(Answer):
+    id: int
+    status: Literal["resolved"]
+    resolution: Resolution
+
+
+class RestaurantSyncError(Answer):
+    id: int
+    target: str
+    entity_type: str
+    entity_id: UUID
+    status: Literal["failed", "dead", "resolved"]
+    attempts: int
+    summary: str | None = Field(description="what went wrong, in short (raw errors are for operators)")
+    created_at: datetime
+    updated_at: datetime
+
+
+class RestaurantSyncErrors(Answer):
+    items: list[RestaurantSyncError]
+    next_before_id: int | None
+
+
+class MenuState(Answer):
+    state: Literal["SYNCED", "FAILED", "PENDING"]
+    store_id: str
+    last_sync: datetime | None
+    item_count: int | None
+    external_menu_id: str | None
+    error: str | None = Field(description="operators: the raw error; owners: a short summary")
+    retry_count: int
+
+
+class TargetState(Answer):
+    connected: bool = Field(description="whether the target takes this restaurant's changes")
+    queue: TargetHealth
+    menu: MenuState | None = Field(description="a delivery platform's menu target: its store's menu there")
+
+
+class IntegrationStates(Answer):
+    restaurant_id: UUID
+    targets: dict[str, TargetState] = Field(
+        description="every target: convex, petpooja, webhook, each platform's menu target and its _orders target")
+
+
+class FullRefreshResult(Answer):
+    restaurant_id: UUID
+    platforms: dict[str, Literal["queued", "not_connected", "already_queued"]]
+
+
+class OrderIntegration(Answer):
+    delivered: bool
+    status: Literal["pending", "in_flight", "failed", "dead", "synced", "skipped", "resolved"] = Field(
+        description="of the order's newest change there; skipped: settled without sending (nothing to send), "
+                    "resolved: settled by an operator")
+    external_id: str | None = Field(description="the order's id there (PetPooja's, or the platform's that placed it)")
+    error: str | None = Field(description="a short summary; raw errors are for operators")
 
 
 # ----------------------------------------------------------------------- integrations
@@ -462,7 +543,7 @@ class PlatformConnection(Answer):
     The credentials are never answered."""
 
     connected: bool
-    platform: Literal["ubereats"]
+    platform: Literal["ubereats", "doordash", "grubhub"]
     store_id: str | None = None
     menu: PlatformMenuState | None = None
 

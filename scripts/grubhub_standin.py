@@ -478,7 +478,8 @@ def _event(state: State, body: dict[str, Any]) -> dict[str, Any] | str:
         return "order_uuid is required: the merchant has no orders"
     order = state.orders.get(order_uuid, {"order_uuid": order_uuid, "merchant_id": merchant_id})
     if event_type == "NEW_ORDER":
-        return {"event_type": event_type, **{k: v for k, v in order.items() if k not in ("status", "updates")}}
+        return {"event_type": event_type, **{k: v for k, v in order.items() if k not in ("status", "updates")},
+                "merchant_id": merchant_id}
     if event_type == "ORDER_CANCELLED":
         if order_uuid in state.orders:
             state.orders[order_uuid]["status"] = "CANCELLED"
