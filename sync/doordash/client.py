@@ -14,6 +14,7 @@ timeout raises (``PartnerUnreachable``). Credentials never appear in errors or l
 from __future__ import annotations
 
 import binascii
+import re
 import time
 from typing import Any
 
@@ -25,18 +26,23 @@ from db.platforms import Credentials
 from sync.platform.http import PartnerAnswer, PartnerAuthRefused, PartnerUnreachable, answer_of, http_client
 
 API = "/marketplace/api/v1"
+BASE64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+MIN_KEY_BYTES = 32
 # A token lives this long: well under DoorDash's 30-minute ceiling, long enough for a slow call.
 TOKEN_LIFETIME_S = 300
 
 
 def signing_key(secret: str) -> bytes:
-    """The HMAC key of a signing secret (its base64url-decoded bytes)."""
+    """The HMAC key of a signing secret (its base64url-decoded bytes). The decoder skips what is
+    not base64url, so the text is checked first; DoorDash's secrets are 32 bytes (43 characters)."""
+    if not BASE64URL.match(secret):
+        raise PartnerAuthRefused("the DoorDash signing secret is not base64url text")
     try:
         key = jwt.utils.base64url_decode(secret)
     except (binascii.Error, ValueError):
         raise PartnerAuthRefused("the DoorDash signing secret is not base64url text") from None
-    if not key:
-        raise PartnerAuthRefused("the DoorDash signing secret is empty")
+    if len(key) < MIN_KEY_BYTES:
+        raise PartnerAuthRefused(f"the DoorDash signing secret is shorter than {MIN_KEY_BYTES} bytes")
     return key
 
 
