@@ -75,6 +75,26 @@ async def full_refresh(conn: Conn, restaurant_id: UUID, platform: Platform) -> N
     await q.run(conn, "enqueue_full_menu", restaurant_id=restaurant_id, target=platform)
 
 
+Refresh = Literal["queued", "not_connected", "already_queued"]
+
+
+async def refresh(conn: Conn, restaurant_id: UUID, platform: Platform, *, force: bool) -> Refresh:
+    """A full refresh asked for by a person or a machine: queued, unless the restaurant has no
+    store there, or (without ``force``) a publish of the whole menu already waits."""
+    if await get(conn, restaurant_id, platform) is None:
+        return "not_connected"
+    queued = await q.one(conn, "full_menu_queued", restaurant_id=restaurant_id, target=platform)
+    if queued["queued"] and not force:
+        return "already_queued"
+    await full_refresh(conn, restaurant_id, platform)
+    return "queued"
+
+
+async def connections(conn: Conn, restaurant_id: UUID) -> list[Row]:
+    """Every store the restaurant connected, without credentials."""
+    return await q.all(conn, "platform_connections_of_restaurant", restaurant_id=restaurant_id)
+
+
 async def get(conn: Conn, restaurant_id: UUID, platform: Platform) -> Row | None:
     return await q.maybe_one(conn, "get_platform_connection", restaurant_id=restaurant_id, platform=platform)
 
@@ -86,10 +106,14 @@ async def disconnect(conn: Conn, restaurant_id: UUID, platform: Platform) -> boo
     return await q.run(conn, "delete_platform_connection", restaurant_id=restaurant_id, platform=platform) > 0
 
 
-async def locked(conn: Conn, box: CredentialBox, restaurant_id: UUID, platform: Platform) -> Store | None:
-    """The store, locked until the transaction ends, with its credentials opened; None when
-    the restaurant is no longer connected. CredentialsUnreadable when they do not open."""
-    row = await q.maybe_one(conn, "lock_platform_connection", restaurant_id=restaurant_id, platform=platform)
+async def locked(conn: Conn, box: CredentialBox, restaurant_id: UUID, platform: Platform, *,
+                 lock: bool = True) -> Store | None:
+    """The store with its credentials opened, locked until the transaction ends (a publish:
+    one at a time per store) unless ``lock`` is False (an order: orders of one store go side by
+    side); None when the restaurant is no longer connected. CredentialsUnreadable when they do
+    not open."""
+    row = await q.maybe_one(conn, "lock_platform_connection" if lock else "read_platform_connection",
+                            restaurant_id=restaurant_id, platform=platform)
     if row is None:
         return None
     values = box.open(platform, restaurant_id, bytes(row["credentials"]), row["key_id"])

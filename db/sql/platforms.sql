@@ -35,6 +35,12 @@ SELECT store_id, credentials, key_id, published_menu, external_menu_id, retry_co
  WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s
    FOR UPDATE;
 
+-- name: read_platform_connection
+-- The store with its sealed credentials, unlocked (an order's delivery reads it beside a publish).
+SELECT store_id, credentials, key_id, published_menu, external_menu_id, retry_count
+  FROM platform_connections
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
+
 -- name: record_platform_publish
 -- What the platform answered to a publish: synced (with the menu it now has) or failed (with
 -- the menu that failed, for the operator).
@@ -122,3 +128,17 @@ UPDATE platform_connections
        last_error = coalesce(%(error)s::text, last_error),
        published_menu = CASE WHEN %(error)s::text IS NULL THEN published_menu END
  WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
+
+-- name: platform_connections_of_restaurant
+-- Every store the restaurant connected, and its menu's state there, without credentials.
+SELECT platform, store_id, sync_status, last_sync_at, item_count, external_menu_id, last_error,
+       retry_count, created_at, updated_at
+  FROM platform_connections
+ WHERE restaurant_id = %(restaurant_id)s
+ ORDER BY platform;
+
+-- name: full_menu_queued
+-- Whether a publish of the restaurant's whole menu waits for the target (its pending 'menu' row).
+SELECT EXISTS (SELECT FROM sync_log
+                WHERE target = %(target)s AND entity_type = 'menu' AND entity_id = %(restaurant_id)s
+                  AND status = 'pending') AS queued;

@@ -29,6 +29,8 @@ Menu outcomes:
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 from uuid import UUID
@@ -47,6 +49,11 @@ from sync.target import Job, Policy
 
 log = structlog.get_logger("sync")
 
+# Jobs of one round delivered at once, each holding a database connection while it waits on the
+# platform (the worker's pool holds 8, shared by every target).
+PARALLEL = 4
+# One step of taking an order, on its locked row and its store: an outcome, or None to go on.
+OrderStep = Callable[[Conn, UUID, Row, platforms.Store], Awaitable[Outcome | None]]
 # What a job does: ("menu", restaurant, restaurant) publishes the menu, ("order", restaurant,
 # platform order) takes an order.
 Work = tuple[str, UUID, UUID]
@@ -79,69 +86,86 @@ class PlatformTarget:
         return [*jobs, *(Job(group, ("menu", rid, rid)) for rid, group in menus.items())]
 
     async def deliver(self, jobs: list[Job[Work]]) -> list[Outcome]:
-        outcomes = []
-        for job in jobs:
-            kind, restaurant_id, entity_id = job.payload
-            structlog.contextvars.bind_contextvars(platform=self.platform)
-            async with self.db.system() as conn:
-                if kind == "order":
-                    outcomes.append(await self._take_order(conn, restaurant_id, entity_id))
-                else:
-                    outcomes.append(await self._publish(conn, restaurant_id))
-        return outcomes
+        """The round's jobs, PARALLEL at a time, each in its own transaction: they are
+        different entities (an order, a restaurant's menu), and each waits on the platform."""
+        gate = asyncio.Semaphore(PARALLEL)
 
-    async def _store(self, conn: Conn, restaurant_id: UUID) -> platforms.Store | Outcome:
+        async def one(job: Job[Work]) -> Outcome:
+            kind, restaurant_id, entity_id = job.payload
+            async with gate:
+                structlog.contextvars.bind_contextvars(platform=self.platform)
+                if kind == "order":
+                    return await self._take_order(restaurant_id, entity_id)
+                async with self.db.system() as conn:
+                    return await self._publish(conn, restaurant_id)
+
+        return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+    async def _store(self, conn: Conn, restaurant_id: UUID, *, lock: bool = True) -> platforms.Store | Outcome:
         try:
-            store = await platforms.locked(conn, self.box, restaurant_id, self.platform)
+            store = await platforms.locked(conn, self.box, restaurant_id, self.platform, lock=lock)
         except CredentialsUnreadable as exc:
             return Retry(f"the store's {self.adapter.label} credentials do not open with this process's key: {exc}")
         return Skip(f"the restaurant is no longer connected to {self.adapter.label}") if store is None else store
 
     # -- orders in ----------------------------------------------------------------------
 
-    async def _take_order(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID) -> Outcome:
-        """Takes the order (create ours, accept) if not yet taken, then tells the platform our
-        order's status if it moved since the platform was last told."""
+    async def _take_order(self, restaurant_id: UUID, platform_order_id: UUID) -> Outcome:
+        """Takes the order if not yet taken (ours created, then accepted back), then tells the
+        platform our order's status if it moved since the platform was last told. Ours is
+        committed before the platform is answered: creating it holds the restaurant's order
+        number until commit, and that must not wait on the platform."""
+        try:
+            async with self.db.system() as conn:
+                made = await self._locked_order(conn, restaurant_id, platform_order_id, self._make)
+            if made is not None:
+                return made
+            async with self.db.system() as conn:
+                answered = await self._locked_order(conn, restaurant_id, platform_order_id, self._answer)
+        except (PartnerUnreachable, PartnerAuthRefused) as exc:
+            return Retry(str(exc))
+        assert answered is not None
+        return answered
+
+    async def _locked_order(self, conn: Conn, restaurant_id: UUID, platform_order_id: UUID,
+                            step: OrderStep) -> Outcome | None:
+        """``step`` on the platform order, locked, with its store; an outcome when the order is
+        settled without it (gone, denied, cancelled, the store disconnected)."""
         row = await platforms.lock_order(conn, restaurant_id, platform_order_id)
         if row is None:
             return Skip("the platform order no longer exists")
         if row["state"] in ("denied", "cancelled"):
             return Delivered(row["state"])
-        store = await self._store(conn, restaurant_id)
+        store = await self._store(conn, restaurant_id, lock=False)
         if isinstance(store, Skip):
             return GiveUp(f"{store.reason}: the order cannot be taken")
         if not isinstance(store, platforms.Store):
             return store
-        try:
-            if row["state"] == "received":
-                taken = await self._accept(conn, restaurant_id, row, store)
-                if taken is not None:
-                    return taken
-            return await self._send_status(conn, restaurant_id, row, store)
-        except (PartnerUnreachable, PartnerAuthRefused) as exc:
-            return Retry(str(exc))
+        return await step(conn, restaurant_id, row, store)
 
-    async def _accept(self, conn: Conn, restaurant_id: UUID, row: Row, store: platforms.Store) -> Outcome | None:
-        """None once accepted; the outcome otherwise (denied, or the retry)."""
-        platform_order_id, external_id = row["id"], row["external_id"]
-        order_id, order = row["order_id"], row["platform_order"]
-        if order_id is None:
-            fetched = await self.adapter.fetch_order(store, external_id, order)
-            if not fetched.ok:
-                return _failed(f"the order could not be read: HTTP {fetched.status}: {fetched.excerpt}", fetched)
-            order = fetched.body
-            created = await self._create(conn, restaurant_id, platform_order_id, order)
-            if isinstance(created, Refused):
-                return await self._deny(conn, restaurant_id, platform_order_id, store, external_id, created, order)
-            order_id = created
-        answer = await self.adapter.accept(store, external_id, order_id, order)
-        if not answer.ok and answer.status != 409:  # 409: the platform has it decided already
-            error = f"accept: HTTP {answer.status}: {answer.excerpt}"
-            await platforms.record_order(conn, restaurant_id, platform_order_id, state="received", error=error)
-            return _failed(error, answer)
-        await platforms.record_order(conn, restaurant_id, platform_order_id, state="accepted", error=None)
-        log.info("platform_order_accepted", restaurant_id=str(restaurant_id), order_id=str(order_id))
+    async def _make(self, conn: Conn, restaurant_id: UUID, row: Row, store: platforms.Store) -> Outcome | None:
+        """Our order for the platform's (None: made, or made before), or the order denied back."""
+        if row["state"] != "received" or row["order_id"] is not None:
+            return None
+        fetched = await self.adapter.fetch_order(store, row["external_id"], row["platform_order"])
+        if not fetched.ok:
+            return _failed(f"the order could not be read: HTTP {fetched.status}: {fetched.excerpt}", fetched)
+        created = await self._create(conn, restaurant_id, row["id"], fetched.body)
+        if isinstance(created, Refused):
+            return await self._deny(conn, restaurant_id, row["id"], store, row["external_id"], created, fetched.body)
         return None
+
+    async def _answer(self, conn: Conn, restaurant_id: UUID, row: Row, store: platforms.Store) -> Outcome:
+        """Accepts our order back if not yet accepted, then sends its status if it moved."""
+        if row["state"] == "received":
+            answer = await self.adapter.accept(store, row["external_id"], row["order_id"], row["platform_order"])
+            if not answer.ok and answer.status != 409:  # 409: the platform has it decided already
+                error = f"accept: HTTP {answer.status}: {answer.excerpt}"
+                await platforms.record_order(conn, restaurant_id, row["id"], state="received", error=error)
+                return _failed(error, answer)
+            await platforms.record_order(conn, restaurant_id, row["id"], state="accepted", error=None)
+            log.info("platform_order_accepted", restaurant_id=str(restaurant_id), order_id=str(row["order_id"]))
+        return await self._send_status(conn, restaurant_id, row, store)
 
     async def _send_status(self, conn: Conn, restaurant_id: UUID, row: Row, store: platforms.Store) -> Outcome:
         status = row["order_status"]
