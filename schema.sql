@@ -853,6 +853,26 @@ CREATE UNIQUE INDEX sync_log_pending_key ON sync_log (target, entity_type, entit
 CREATE INDEX sync_log_due_idx ON sync_log (next_attempt_at)
     WHERE status IN ('pending', 'failed', 'in_flight');
 CREATE INDEX sync_log_restaurant_status_idx ON sync_log (restaurant_id, target, status);
+-- An order's rows across targets (the staff's order read shows each target's latest).
+CREATE INDEX sync_log_entity_idx ON sync_log (entity_id);
+
+-- What people and machines did about a failed or dead outbox row: retried it, resolved it by
+-- hand; who, why, when (docs/operator.md). An audit trail: append-only for the app role, and
+-- it outlives the rows housekeeping prunes (no foreign key, like sync_log's restaurant_id). A
+-- resolved row is dead and its latest action a resolve; a retry after it starts it over.
+CREATE TABLE sync_log_actions (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    restaurant_id uuid NOT NULL,
+    sync_log_id   bigint NOT NULL,
+    target        text NOT NULL,
+    action        text NOT NULL CONSTRAINT sync_log_actions_action_valid CHECK (action IN ('retry', 'resolve')),
+    -- 'user:<uuid>' or 'api_key:<first 8 hex of the key's sha256>', never a key.
+    actor         text NOT NULL CONSTRAINT sync_log_actions_actor_valid CHECK (actor ~ '^(user|api_key):[0-9a-f-]{8,36}$'),
+    reason        text CONSTRAINT sync_log_actions_reason_valid CHECK (char_length(reason) BETWEEN 1 AND 500),
+    at            timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT sync_log_actions_resolve_has_reason CHECK (action <> 'resolve' OR reason IS NOT NULL)
+);
+CREATE INDEX sync_log_actions_row_idx ON sync_log_actions (sync_log_id, id);
 
 CREATE TRIGGER dining_tables_bump_version BEFORE UPDATE ON dining_tables
     FOR EACH ROW EXECUTE FUNCTION bump_version();
@@ -947,7 +967,8 @@ BEGIN
                              'menu_taxes', 'menu_item_taxes', 'menu_variations', 'menu_addon_groups',
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
                              'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets',
-                             'member_invitations', 'platform_connections', 'platform_orders']
+                             'member_invitations', 'platform_connections', 'platform_orders',
+                             'sync_log_actions']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -965,6 +986,7 @@ CREATE POLICY tenant_isolation ON restaurants USING (app_tenant_visible(id))
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_app;
 REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
 REVOKE UPDATE, DELETE ON webhook_deliveries FROM tabletop_app;
+REVOKE UPDATE, DELETE ON sync_log_actions FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM tabletop_app;
 REVOKE INSERT, UPDATE, DELETE ON sync_targets FROM tabletop_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO tabletop_app;
@@ -1260,4 +1282,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (7, 'sync_round_statements'),
     (8, 'platform_menus'),
     (9, 'platform_orders'),
-    (10, 'more_platforms');
+    (10, 'more_platforms'),
+    (11, 'operator');

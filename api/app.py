@@ -34,6 +34,7 @@ from api.routes import (
     invitations,
     menu,
     menu_sync,
+    operator,
     orders,
     platform_webhooks,
     restaurants,
@@ -144,7 +145,8 @@ def create_app(
     # Starlette tries routes in order, a regex each: the order routes, the busiest, come first (order
     # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
     routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
-              *admin.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes, *menu_sync.routes,
+              *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
+              *menu_sync.routes,
               *grubhub_webhooks.routes, *doordash_webhooks.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

@@ -23,6 +23,9 @@ from db.logs import LogFormat
 ROOT = Path(__file__).resolve().parent.parent
 
 
+MIN_API_KEY_LENGTH = 32
+
+
 class ConfigError(RuntimeError):
     pass
 
@@ -112,6 +115,28 @@ class Settings(BaseModel):
     # are read at most once per metrics_cache_s, however often it is scraped.
     metrics_token: str | None = Field(None, repr=False, min_length=16)
     metrics_cache_s: float = Field(5.0, ge=0)
+
+    # Machine credentials for the operator API (/admin/..., X-API-Key): comma-separated, several
+    # at once so a key rotates (add the new one, deploy, move callers, remove the old). None: every
+    # /admin request is refused. Each at least 32 characters (api/apikeys.py).
+    api_keys: list[str] = Field([], repr=False)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, value: list[str]) -> list[str]:
+        for n, key in enumerate(value, 1):
+            if len(key) < MIN_API_KEY_LENGTH:
+                # Which key and how long, never the key: the message reaches startup output.
+                raise ValueError(f"API_KEYS: key {n} has {len(key)} characters, at least {MIN_API_KEY_LENGTH} needed "
+                                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -18,14 +18,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, RootModel
 
 from api import models, schemas
-from api.routes.admin import ErrorsQuery
 from api.routes.doordash_webhooks import DoorDashEvent
 from api.routes.grubhub_webhooks import GrubhubEvent
 from api.routes.integrations import WebhookQuery, WebhookRegister
+from api.routes.operator import ErrorsQuery, FullRefresh, Resolve, RestaurantErrorsQuery
 from api.routes.platform_webhooks import UberEvent
 from api.routes.webhooks import OrderCallback, StockCallback, StoreStatusCallback
 
-USER_TOKEN, GUEST_SESSION, METRICS_TOKEN = "userToken", "guestSession", "metricsToken"
+USER_TOKEN, GUEST_SESSION, METRICS_TOKEN, API_KEY = "userToken", "guestSession", "metricsToken", "apiKey"
 _UNAUTHENTICATED = ("not_authenticated", "invalid_token")
 _OWNER_MANAGER = ("owner", "manager")
 _FLOOR = ("owner", "manager", "staff", "kitchen")
@@ -54,6 +54,8 @@ GRUBHUB = Access((), "Grubhub: X-GH-Signature, the hex HMAC-SHA256 of the body k
                  "secret (ASSUMED format, docs/grubhub.md)", {401: ("invalid_signature",)})
 DOORDASH = Access((), "DoorDash: Authorization: Bearer <the webhook token the restaurant set on its DoorDash "
                            "subscription, given when connecting>", {401: ("invalid_token",)})
+OPERATOR = Access((API_KEY,), "operators' machines: X-API-Key, one of API_KEYS (none configured: nobody)",
+                  {401: ("not_authenticated", "invalid_api_key")})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
                  {401: ("not_authenticated",), 404: ("not_found",)}, optional=True)
 
@@ -302,10 +304,49 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/restaurants/{rid}/convex-token": Operation(
         "A token for the dashboard's Convex client", "sync", members(*_FLOOR), {200: schemas.ConvexToken}),
     "GET /api/admin/sync/errors": Operation(
-        "Failed and dead outbox rows, newest first", "admin", ADMIN, {200: schemas.SyncErrors}, query=ErrorsQuery),
+        "Failed and dead outbox rows, newest first, with their history", "admin", ADMIN, {200: schemas.SyncErrors},
+        query=ErrorsQuery, description="The same list as GET /admin/errors, for a platform administrator's token."),
     "POST /api/admin/sync/errors/{id}/retry": Operation(
         "Make a failed or dead row due now, with a fresh attempt budget", "admin", ADMIN,
-        {202: schemas.SyncRetry}, errors={404: ("not_found",)}),
+        {202: schemas.SyncRetry}, errors={404: ("not_found",)},
+        description="Recorded in the row's history with the administrator as actor."),
+    "POST /api/admin/sync/errors/{id}/resolve": Operation(
+        "Resolve a failed or dead row by hand: never retried, out of the open list", "admin", ADMIN,
+        {200: schemas.SyncResolved}, body=Resolve, example={"reason": "the item was re-created by hand on Uber"},
+        errors={404: ("not_found",)}),
+    # ------------------------------------------------------------ operators' machines
+    "GET /admin/sync-status/{rid}": Operation(
+        "Every target of a restaurant in one place: queues, connections, stores' menu states", "operator",
+        OPERATOR, {200: schemas.IntegrationStates}, errors={404: ("not_found",)},
+        description="A delivery platform's menu target carries its store's state (SYNCED, FAILED, PENDING), last "
+                    "sync, item count, the platform's menu id, the raw error and the retry count."),
+    "POST /admin/sync/{rid}/full-refresh": Operation(
+        "Publish the whole menu again to some delivery platforms", "operator", OPERATOR,
+        {202: schemas.FullRefreshResult}, body=FullRefresh, example={"platforms": ["ubereats"], "force": False},
+        errors={404: ("not_found",), 422: ("refresh_not_supported",)},
+        description="Per platform: queued, not_connected, or already_queued (a whole-menu publish waits; force "
+                    "queues anyway). Convex is rebuilt by python -m scripts.fullSync; order targets have no menu: "
+                    "naming them is 422 refresh_not_supported."),
+    "GET /admin/errors": Operation(
+        "Failed and dead outbox rows, newest first, with their history", "operator", OPERATOR,
+        {200: schemas.SyncErrors}, query=ErrorsQuery,
+        description="A platform's menu row carries the store's last failed menu and the platform's answer to it."),
+    "POST /admin/errors/{id}/retry": Operation(
+        "Make a failed or dead row due now, with a fresh attempt budget", "operator", OPERATOR,
+        {202: schemas.SyncRetry}, errors={404: ("not_found",)},
+        description="Recorded in the row's history with the key's id as actor."),
+    "POST /admin/errors/{id}/resolve": Operation(
+        "Resolve a failed or dead row by hand: never retried, out of the open list", "operator", OPERATOR,
+        {200: schemas.SyncResolved}, body=Resolve, example={"reason": "the order was keyed into the POS by hand"},
+        errors={404: ("not_found",)}),
+    # ------------------------------------------------------------------ owners' views
+    "GET /api/restaurants/{rid}/integrations": Operation(
+        "Every integration of the restaurant and its state", "integrations", members(*_OWNER_MANAGER),
+        {200: schemas.IntegrationStates},
+        description="As operators see it, with a short summary in place of raw errors."),
+    "GET /api/restaurants/{rid}/sync/errors": Operation(
+        "The restaurant's failed and dead deliveries, summarised", "sync", members(*_OWNER_MANAGER),
+        {200: schemas.RestaurantSyncErrors}, query=RestaurantErrorsQuery),
     # ------------------------------------------------------------------- integrations
     "PUT /api/restaurants/{rid}/integrations/petpooja": Operation(
         "Connect the restaurant's PetPooja outlet", "integrations", members(*_OWNER_MANAGER),

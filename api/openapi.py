@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from api import schemas
 from api.admission import EXEMPT
 from api.contract import (
+    API_KEY,
     GUEST_SESSION,
     METRICS_TOKEN,
     OPERATIONS,
@@ -113,6 +114,8 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
                                                "restaurant, one table: its menu, its orders."},
                 METRICS_TOKEN: {"type": "http", "scheme": "bearer",
                                 "description": "METRICS_TOKEN, when the server is configured with one."},
+                API_KEY: {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                          "description": "An operator machine's key: one of API_KEYS (docs/operator.md)."},
             },
         },
     }

@@ -259,6 +259,16 @@ async def get(conn: Conn, restaurant_id: UUID, order_id: UUID) -> Row:
     return row
 
 
+async def get_with_integrations(conn: Conn, restaurant_id: UUID, order_id: UUID) -> Row:
+    """The order with ``integrations``: per target it went to, its newest outbox row's target,
+    status, attempts, skipped, resolved and the order's id there (one statement: the order
+    read is on the measured path)."""
+    row = await q.maybe_one(conn, "get_order_with_integrations", restaurant_id=restaurant_id, order_id=order_id)
+    if row is None:
+        raise NotFound("order not found")
+    return row
+
+
 async def get_for_guest(conn: Conn, restaurant_id: UUID, order_id: UUID, session_id: UUID) -> Row:
     """A guest sees only the orders its own session placed; others are simply not found."""
     row = await get(conn, restaurant_id, order_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 import orjson
@@ -181,14 +182,32 @@ async def queue_depth(conn: Conn) -> list[Row]:
     return await q.all(conn, "sync_queue_depth")
 
 
+ErrorState = Literal["open", "failed", "dead", "resolved"]
+
+
 async def errors(conn: Conn, *, before_id: int | None, limit: int, restaurant_id: UUID | None = None,
-                 target: str | None = None) -> list[Row]:
+                 target: str | None = None, state: ErrorState = "open") -> list[Row]:
+    """Failed and dead rows, newest first, with their history of retries and resolutions
+    (sync.sql sync_errors says what each ``state`` lists)."""
     return await q.all(conn, "sync_errors", before_id=before_id or 2**63 - 1, limit=limit,
-                       restaurant_id=restaurant_id, target=target)
+                       restaurant_id=restaurant_id, target=target, state=state)
 
 
-async def retry(conn: Conn, row_id: int) -> Row | None:
-    return await q.maybe_one(conn, "retry_sync_row", id=row_id)
+async def retry(conn: Conn, row_id: int, *, actor: str) -> Row | None:
+    """Makes a failed or dead row due now with a fresh attempt budget, recorded in its history
+    as ``actor``'s ('user:<id>', 'api_key:<key id>'); None when no such row is failed or dead."""
+    return await q.maybe_one(conn, "retry_sync_row", id=row_id, actor=actor)
+
+
+async def resolve(conn: Conn, row_id: int, *, actor: str, reason: str) -> Row | None:
+    """Settles a failed or dead row by hand: dead, so nothing retries it, and out of the open
+    error list; recorded with who and why. None when no such row is failed or dead."""
+    return await q.maybe_one(conn, "resolve_sync_row", id=row_id, actor=actor, reason=reason)
+
+
+async def targets_of(conn: Conn, restaurant_id: UUID) -> list[Row]:
+    """Every target (name) and whether it takes the restaurant's changes (connected)."""
+    return await q.all(conn, "targets_of_restaurant", restaurant_id=restaurant_id)
 
 
 async def prune_synced(conn: Conn, *, retention_s: float, limit: int = 5000) -> int:

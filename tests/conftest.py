@@ -138,6 +138,9 @@ def overrides(**values: Any) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("settings_overrides", [values], indirect=True, ids=["overrides"])
 
 
+OPERATOR_KEY = "test-operator-key-0123456789abcdef-not-secret"
+
+
 @pytest.fixture
 def settings(app_conninfo: str, signing_key_pem: str, settings_overrides: dict[str, Any]) -> Settings:
     values: dict[str, Any] = {
@@ -160,6 +163,8 @@ def settings(app_conninfo: str, signing_key_pem: str, settings_overrides: dict[s
         "log_level": "WARNING",
         # Tests read the queue gauges right after changing the outbox: no caching between scrapes.
         "metrics_cache_s": 0,
+        # The operator API's machine key (api/apikeys.py); tests of a server without one override it.
+        "api_keys": [OPERATOR_KEY],
         "db_pool_min": 1,
         "db_pool_max": 8,
         **settings_overrides,

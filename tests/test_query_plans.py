@@ -36,6 +36,8 @@ PAGE = {"restaurant_id": RID, "since": "-infinity", "cursor_created_at": "infini
     ("list_orders_by_status", {**PAGE, "statuses": ["pending", "confirmed"]}),
     ("list_orders", PAGE),
     ("get_order", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
+    # The restaurant's people read an order with its state at each target (api/integration_state.py).
+    ("get_order_with_integrations", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
     ("order_menu", {"restaurant_id": RID, "item_ids": ["00000000-0000-0000-0000-0000000000c1"]}),
     ("order_for_update", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
     # Every guest request checks its session (api/access.py).

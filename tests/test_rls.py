@@ -59,7 +59,7 @@ def key(table: str) -> sql.Identifier:
     return sql.Identifier("id" if table == "restaurants" else "restaurant_id")
 
 
-APPEND_ONLY = ("order_events", "webhook_deliveries")
+APPEND_ONLY = ("order_events", "webhook_deliveries", "sync_log_actions")
 
 
 @dataclass
@@ -95,7 +95,8 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
 
 def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
     """A row in each table that the API does not write on its own yet: menu options and taxes,
-    a menu import's record, a callback delivery, an outbound webhook, a platform store and order."""
+    a menu import's record, a callback delivery, an outbound webhook, a platform store and order,
+    an operator's retry."""
     db_sql("""
         WITH item AS (SELECT id FROM menu_items WHERE restaurant_id = %(r)s LIMIT 1),
         tax AS (INSERT INTO menu_taxes (restaurant_id, external_id, name, rate_bps)
@@ -116,7 +117,10 @@ def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
         store AS (INSERT INTO platform_connections (restaurant_id, platform, store_id, credentials, key_id)
                   VALUES (%(r)s, 'ubereats', 'uber-' || %(r)s, decode(repeat('00', 29), 'hex'), 'k')),
         platform_order AS (INSERT INTO platform_orders (restaurant_id, platform, external_id)
-                           VALUES (%(r)s, 'ubereats', 'uo-' || %(r)s))
+                           VALUES (%(r)s, 'ubereats', 'uo-' || %(r)s)),
+        action AS (INSERT INTO sync_log_actions (restaurant_id, sync_log_id, target, action, actor)
+                   SELECT %(r)s, id, target, 'retry', 'api_key:0123abcd' FROM sync_log
+                    WHERE restaurant_id = %(r)s LIMIT 1)
         INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (%(r)s, %(o)s) ON CONFLICT DO NOTHING
     """, {"r": rid, "o": order_id})
 

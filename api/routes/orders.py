@@ -20,6 +20,7 @@ from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
 from api.handoff import after_commit
+from api.integration_state import order_integrations, target_labels
 from api.models import Cancel, NewOrder, OrderQuery, StatusMove
 from api.responses import JSON
 from api.state import services
@@ -149,7 +150,8 @@ async def get_order(request: Request) -> Response:
             assert scope.principal.session_id is not None
             row = await orders.get_for_guest(scope.conn, _rid(request), _oid(request), scope.principal.session_id)
         else:
-            row = await orders.get(scope.conn, _rid(request), _oid(request))
+            row = await orders.get_with_integrations(scope.conn, _rid(request), _oid(request))
+            row["integrations"] = order_integrations(row["integrations"], target_labels(request))
     return JSON(_order(row))
 
 

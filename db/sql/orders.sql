@@ -40,6 +40,30 @@ VALUES (%(restaurant_id)s, %(order_id)s, %(from_status)s, %(to_status)s, %(actor
 SELECT * FROM order_documents
  WHERE restaurant_id = %(restaurant_id)s AND id = %(order_id)s;
 
+-- name: get_order_with_integrations
+-- get_order for the restaurant's people, with what became of the order at each target it went
+-- to: each target's newest row of it (of the order; for a platform's order also of the platform
+-- order that made it), skipped or resolved, and the order's id there (PetPooja's, the platform's).
+SELECT d.*, coalesce((
+           SELECT jsonb_agg(jsonb_build_object(
+                      'target', l.target, 'status', l.status, 'attempts', l.attempts,
+                      'skipped', l.status = 'synced' AND l.last_error IS NOT NULL,
+                      'resolved', l.status = 'dead' AND (SELECT a.action FROM sync_log_actions a
+                                                          WHERE a.sync_log_id = l.id
+                                                          ORDER BY a.id DESC LIMIT 1) = 'resolve',
+                      'external_id', CASE WHEN l.target = 'petpooja' THEN pp.petpooja_order_id
+                                          WHEN l.entity_type = 'platform_order' THEN po.external_id END)
+                      ORDER BY l.target)
+             FROM (SELECT DISTINCT ON (s.target) s.id, s.target, s.entity_type, s.status, s.attempts, s.last_error
+                     FROM sync_log s
+                    WHERE s.restaurant_id = d.restaurant_id AND s.entity_id IN (d.id, po.id)
+                      AND s.entity_type IN ('order', 'platform_order')
+                    ORDER BY s.target, s.entity_version DESC, s.id DESC) l), '[]'::jsonb) AS integrations
+  FROM order_documents d
+  LEFT JOIN platform_orders po ON po.restaurant_id = d.restaurant_id AND po.order_id = d.id
+  LEFT JOIN petpooja_orders pp ON pp.restaurant_id = d.restaurant_id AND pp.order_id = d.id
+ WHERE d.restaurant_id = %(restaurant_id)s AND d.id = %(order_id)s;
+
 -- name: list_orders
 -- A page of orders, newest first, created at or after `since`; the cursor is the
 -- (created_at, id) of the previous page's last order ('infinity' for the first page).

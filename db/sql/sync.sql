@@ -191,23 +191,69 @@ SELECT target, status, count(*) AS n,
  GROUP BY target, status;
 
 -- name: sync_errors
--- Failed and dead rows with their last error, newest first, for operators; of one restaurant
--- and one target when given.
-SELECT id, restaurant_id, target, entity_type, entity_id, entity_version, status, attempts,
-       next_attempt_at, last_error, created_at, updated_at
-  FROM sync_log
- WHERE status IN ('failed', 'dead') AND id < %(before_id)s
-   AND (%(restaurant_id)s::uuid IS NULL OR restaurant_id = %(restaurant_id)s::uuid)
-   AND (%(target)s::text IS NULL OR target = %(target)s::text)
- ORDER BY id DESC
+-- Failed and dead rows, newest first, for operators (and, summarised, owners): each with its
+-- history of retries and resolutions, and for a platform's menu rows the store's last failed
+-- menu and the platform's answer to it. `state`: open (failed, or dead and not resolved: the
+-- default), failed, dead (not resolved), resolved (dead, its latest action a resolve). Of one
+-- restaurant and one target when given.
+SELECT s.id, s.restaurant_id, s.target, s.entity_type, s.entity_id, s.entity_version, s.status, s.attempts,
+       s.next_attempt_at, s.last_error, s.created_at, s.updated_at,
+       coalesce(h.history, '[]'::jsonb) AS history,
+       CASE WHEN h.last_action = 'resolve' THEN h.last END AS resolution,
+       pc.failed_menu, pc.last_response AS platform_response, pc.last_error AS platform_error
+  FROM sync_log s
+  LEFT JOIN LATERAL (
+       SELECT jsonb_agg(jsonb_build_object('action', a.action, 'actor', a.actor, 'reason', a.reason, 'at', a.at)
+                        ORDER BY a.id) AS history,
+              (array_agg(a.action ORDER BY a.id DESC))[1] AS last_action,
+              (array_agg(jsonb_build_object('actor', a.actor, 'reason', a.reason, 'at', a.at)
+                         ORDER BY a.id DESC))[1] AS last
+         FROM sync_log_actions a
+        WHERE a.sync_log_id = s.id) h ON true
+  LEFT JOIN platform_connections pc
+         ON pc.restaurant_id = s.restaurant_id AND pc.platform = s.target AND s.entity_type IN ('menu', 'menu_item')
+ WHERE s.status IN ('failed', 'dead') AND s.id < %(before_id)s
+   AND (%(restaurant_id)s::uuid IS NULL OR s.restaurant_id = %(restaurant_id)s::uuid)
+   AND (%(target)s::text IS NULL OR s.target = %(target)s::text)
+   AND CASE %(state)s::text
+           WHEN 'failed' THEN s.status = 'failed'
+           WHEN 'dead' THEN s.status = 'dead' AND h.last_action IS DISTINCT FROM 'resolve'
+           WHEN 'resolved' THEN s.status = 'dead' AND h.last_action = 'resolve'
+           ELSE h.last_action IS DISTINCT FROM 'resolve' END
+ ORDER BY s.id DESC
  LIMIT %(limit)s;
 
 -- name: retry_sync_row
--- An operator's retry: a failed or dead row becomes due now with a fresh attempt budget.
-UPDATE sync_log
-   SET status = 'failed', attempts = 0, next_attempt_at = now(), updated_at = now()
- WHERE id = %(id)s AND status IN ('failed', 'dead')
-RETURNING id, target;
+-- A retry by hand: a failed or dead row (resolved or not) becomes due now with a fresh attempt
+-- budget, and the retry joins the row's history with who asked.
+WITH retried AS (
+    UPDATE sync_log
+       SET status = 'failed', attempts = 0, next_attempt_at = now(), updated_at = now()
+     WHERE id = %(id)s AND status IN ('failed', 'dead')
+    RETURNING id, restaurant_id, target)
+INSERT INTO sync_log_actions (restaurant_id, sync_log_id, target, action, actor)
+SELECT restaurant_id, id, target, 'retry', %(actor)s FROM retried
+RETURNING sync_log_id AS id, target, action, actor, reason, at;
+
+-- name: resolve_sync_row
+-- A resolution by hand (the change was made another way, or is not wanted): a failed or dead
+-- row becomes dead, so nothing retries it, and the resolution joins its history with who and why.
+WITH resolved AS (
+    UPDATE sync_log
+       SET status = 'dead', updated_at = now()
+     WHERE id = %(id)s AND status IN ('failed', 'dead')
+    RETURNING id, restaurant_id, target)
+INSERT INTO sync_log_actions (restaurant_id, sync_log_id, target, action, actor, reason)
+SELECT restaurant_id, id, target, 'resolve', %(actor)s, %(reason)s FROM resolved
+RETURNING sync_log_id AS id, target, action, actor, reason, at;
+
+-- name: targets_of_restaurant
+-- Every target the schema routes changes to, and whether it takes this restaurant's (Convex
+-- takes every restaurant's; the others once connected or registered).
+SELECT t.name, t.all_restaurants OR r.target IS NOT NULL AS connected
+  FROM sync_targets t
+  LEFT JOIN restaurant_targets r ON r.target = t.name AND r.restaurant_id = %(restaurant_id)s
+ ORDER BY t.name;
 
 -- name: prune_synced
 -- Deletes synced rows older than the retention period, a bounded batch at a time.
