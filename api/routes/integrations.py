@@ -138,12 +138,12 @@ async def disconnect_platform(request: Request, platform: platforms.Platform) ->
 
 
 async def refresh_platform(request: Request, platform: platforms.Platform) -> Response:
-    """Publishes the whole menu again (after a fix on the platform's side, say)."""
+    """Publishes the whole menu again (after a fix on the platform's side, say): the operators'
+    full refresh (POST /admin/sync/{rid}/full-refresh), forced."""
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
-        if await platforms.get(scope.conn, _rid(request), platform) is None:
+        if await platforms.refresh(scope.conn, _rid(request), platform, force=True) == "not_connected":
             label = services(request).platforms[platform].label
             raise ApiError(404, "not_connected", f"the restaurant has no {label} store connected")
-        await platforms.full_refresh(scope.conn, _rid(request), platform)
     return JSON({"queued": True}, status_code=202)
 
 
