@@ -20,7 +20,19 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import Settings
-from tests.conftest import UBER_CLIENT, UBER_STORE_ID, Restaurant, Standin, UberStandin, expect, spawn, stop
+from tests.conftest import (
+    DOORDASH_CREDENTIALS,
+    DOORDASH_STORE_ID,
+    UBER_CLIENT,
+    UBER_STORE_ID,
+    DoorDashStandin,
+    Restaurant,
+    Standin,
+    UberStandin,
+    expect,
+    spawn,
+    stop,
+)
 from tests.test_chaos import sync_env
 from tests.test_sync import sync_settings_for, until
 
@@ -30,8 +42,10 @@ ORDERS, EDITS = 8, 12
 
 
 @pytest.fixture
-async def app(settings: Settings, standin: Standin, ubereats_standin: UberStandin) -> AsyncIterator[Starlette]:
-    application = create_app(settings, sync_settings_for(standin), platform_env=ubereats_standin.env)
+async def app(settings: Settings, standin: Standin, ubereats_standin: UberStandin,
+              doordash_standin: DoorDashStandin) -> AsyncIterator[Starlette]:
+    application = create_app(settings, sync_settings_for(standin),
+                             platform_env={**ubereats_standin.env, **doordash_standin.env})
     async with application.router.lifespan_context(application):
         yield application
 
@@ -104,3 +118,47 @@ async def test_uber_orders_and_menu_edits_survive_a_killed_worker_and_uber_fault
         assert on_uber["price_info"]["price"] == item["price"]
         until_ = ((on_uber.get("suspension_info") or {}).get("suspension") or {}).get("suspend_until") or 0
         assert (until_ > 0) == (not item["is_available"]), item
+
+
+async def test_a_platform_that_hangs_delays_no_other_platform(
+        client, make_restaurant, ubereats_standin, doordash_standin, standin, db_sql, app_conninfo, tmp_path):
+    ubereats_standin.register()
+    doordash_standin.register()
+    r = await make_restaurant()
+    expect(await client.put(r.url("/integrations/ubereats"), headers=r.owner.headers,
+                            json={"store_id": UBER_STORE_ID, **UBER_CLIENT}), 200)
+    doordash_standin.fault("hang", paths=["menus"])  # DoorDash hangs creating its first menu
+    expect(await client.put(r.url("/integrations/doordash"), headers=r.owner.headers,
+                            json={"store_id": DOORDASH_STORE_ID, **DOORDASH_CREDENTIALS}), 200)
+    env = {**sync_env(app_conninfo, standin), **ubereats_standin.env, **doordash_standin.env,
+           "UBEREATS_DEBOUNCE_S": "0", "DOORDASH_DEBOUNCE_S": "0", "DOORDASH_TIMEOUT_S": "30"}
+    worker = spawn([sys.executable, "-m", "sync.worker"], env, tmp_path / "worker.log")
+    try:
+        def uber_price() -> int | None:
+            menu = ubereats_standin.menu()
+            items = {i["id"]: i for i in (menu or {}).get("items", [])}
+            dal = items.get(r.items["Dal Makhani"]["id"])
+            return None if dal is None else int(dal["price_info"]["price"])
+
+        await until(lambda: uber_price() == r.items["Dal Makhani"]["price"], timeout_s=20)
+        expect(await client.patch(r.url(f"/menu/items/{r.items['Dal Makhani']['id']}"), headers=r.owner.headers,
+                                  json={"price": 21_111}), 200)
+        # Uber gets the edit while DoorDash's first publish is still hanging (its timeout is 30 s).
+        await until(lambda: uber_price() == 21_111, timeout_s=10)
+        assert doordash_standin.menus() == []
+        assert db_sql("SELECT count(*) AS n FROM sync_log WHERE target = 'doordash' AND status = 'in_flight'"
+                      )[0]["n"] >= 1
+        # DoorDash comes back: its menu catches up with the edit, created once.
+        doordash_standin.fault("ok")
+        await until(lambda: len(doordash_standin.menus()) == 1 and set(
+            uber_rows_of(db_sql, "doordash")) == {"synced"}, timeout_s=60)
+    finally:
+        stop(worker)
+    [created] = doordash_standin.menus()
+    prices = {i["merchant_supplied_id"]: i["price"] for c in created["body"]["menu"]["categories"] for i in c["items"]}
+    assert prices[r.items["Dal Makhani"]["id"]] == 21_111
+
+
+def uber_rows_of(db_sql: DbSql, target: str) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in db_sql(
+        "SELECT status, count(*) AS n FROM sync_log WHERE target = %s GROUP BY status", (target,))}
