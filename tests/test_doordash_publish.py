@@ -226,3 +226,15 @@ async def test_a_menu_status_with_a_wrong_token_changes_nothing(client, make_res
     assert answer.status_code == 401 and answer.json()["code"] == "invalid_token"
     assert db_sql("SELECT external_menu_id, sync_status FROM platform_connections") == before
     assert db_sql("SELECT count(*) AS n FROM platform_webhook_events") == [{"n": 0}]
+
+
+async def test_moving_to_another_store_creates_that_stores_menu_instead_of_updating_the_old_one(
+        client, make_restaurant, doordash_standin, doordash):
+    r = await connected(client, make_restaurant, doordash_standin, doordash,
+                        store_ids=(DOORDASH_STORE_ID, "second-store"))
+    expect(await connect(client, r), 200)  # the same store again (new credentials, say): its menu id stays
+    assert (await doordash.round()).synced == 1
+    expect(await connect(client, r, store_id="second-store"), 200)
+    assert (await doordash.round()).synced == 1
+    assert [m["store_id"] for m in doordash_standin.menus()] == [DOORDASH_STORE_ID, "second-store"]
+    assert menu_calls(doordash_standin) == [("menus", 202), ("menu_update", 202), ("menus", 202)]

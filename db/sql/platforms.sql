@@ -1,6 +1,7 @@
 -- name: upsert_platform_connection
 -- Connects a restaurant's store on a platform, or replaces its store id and credentials; a
--- new store starts pending (its menu not yet published there).
+-- new store starts pending (its menu not yet published there, and the old store's menu id,
+-- DoorDash's, not its own).
 INSERT INTO platform_connections (restaurant_id, platform, store_id, credentials, key_id)
 VALUES (%(restaurant_id)s, %(platform)s, %(store_id)s, %(credentials)s, %(key_id)s)
 ON CONFLICT (restaurant_id, platform) DO UPDATE
@@ -10,7 +11,9 @@ ON CONFLICT (restaurant_id, platform) DO UPDATE
        sync_status = CASE WHEN platform_connections.store_id = excluded.store_id
                           THEN platform_connections.sync_status ELSE 'pending' END,
        published_menu = CASE WHEN platform_connections.store_id = excluded.store_id
-                             THEN platform_connections.published_menu END
+                             THEN platform_connections.published_menu END,
+       external_menu_id = CASE WHEN platform_connections.store_id = excluded.store_id
+                               THEN platform_connections.external_menu_id END
 RETURNING platform, store_id, sync_status, last_sync_at, item_count, external_menu_id, last_error,
           retry_count, created_at, updated_at;
 
