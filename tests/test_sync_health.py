@@ -257,7 +257,7 @@ async def test_the_error_list_pages_newest_first_by_id_and_refuses_bad_queries(
         params = {"limit": 2, "before_id": page["next_before_id"]}
     assert pages == [ids[0:2], ids[2:4], ids[4:5]]
 
-    for bad in ({"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"before_id": 0}, {"status": "dead"}):
+    for bad in ({"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"before_id": 0}, {"status": "pending"}):
         response = await client.get("/api/admin/sync/errors", headers=admin.headers, params=bad)
         assert response.status_code == 422, bad
         assert response.json()["code"] == "validation_error"
@@ -282,7 +282,9 @@ async def test_a_retried_dead_row_is_due_again_with_a_fresh_budget_and_the_next_
     async with await psycopg.AsyncConnection.connect(admin_conninfo, autocommit=True) as listener:
         await listener.execute("LISTEN sync_wake")
         response = await client.post(f"/api/admin/sync/errors/{dead['id']}/retry", headers=admin.headers)
-        assert expect(response, 202) == {"id": dead["id"], "status": "failed", "attempts": 0, "due": "now"}
+        answer = expect(response, 202)
+        assert answer == {"id": dead["id"], "status": "failed", "attempts": 0, "due": "now",
+                          "recorded": {**answer["recorded"], "action": "retry", "actor": f"user:{admin.id}"}}
         wakes = [n.payload async for n in listener.notifies(timeout=5, stop_after=1)]
     assert wakes == ["convex"]
 
