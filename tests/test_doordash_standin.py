@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import DOORDASH_KEY, DOORDASH_STORE_ID, DoorDashStandin
+from tests.conftest import DOORDASH_KEY, DOORDASH_STORE_ID, DOORDASH_WEBHOOK_TOKEN, DoorDashStandin
 
 MENUS = "/marketplace/api/v1/menus"
 DETAILS = f"/marketplace/api/v1/stores/{DOORDASH_STORE_ID}/store_details"
@@ -148,3 +148,18 @@ def test_confirmations_and_cancellations_are_checked_and_recorded(doordash_stand
                 {"cancel_reason": "KITCHEN_BUSY", "cancel_details": "rush"}).status_code == 202
     [placed] = doordash_standin.orders()
     assert placed["status"] == "CANCELLED" and [a["action"] for a in placed["actions"]] == ["confirm", "cancel"]
+
+
+def test_a_menu_job_ends_with_a_status_webhook_carrying_the_stores_token(doordash_standin, receiver):
+    doordash_standin.register(webhook_url=receiver.url, menu_status="FAILURE")
+    answer = call(doordash_standin, "POST", MENUS, signed(), {**menu_body(), "reference": "job-1"})
+    assert answer.status_code == 202
+    deadline = time.monotonic() + 10
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [sent] = receiver.requests
+    assert sent.headers["authorization"] == f"Bearer {DOORDASH_WEBHOOK_TOKEN}"
+    assert sent.json == {"event": {"type": "MenuCreate", "status": "FAILURE", "reference": "job-1",
+                                   "details": "Store hours are invalid"},
+                         "store": {"merchant_supplied_id": DOORDASH_STORE_ID},
+                         "menu": {"id": answer.json()["menu_id"]}}
