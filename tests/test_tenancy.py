@@ -37,7 +37,17 @@ from starlette.routing import Route
 from api.app import create_app
 from api.config import Settings
 from sync.config import PetpoojaSettings
-from tests.conftest import Guest, PetpoojaStandin, Restaurant, UberStandin, User, expect, order_body
+from tests.conftest import (
+    DOORDASH_CREDENTIALS,
+    DoorDashStandin,
+    Guest,
+    PetpoojaStandin,
+    Restaurant,
+    UberStandin,
+    User,
+    expect,
+    order_body,
+)
 
 DbSql = Callable[..., list[dict[str, Any]]]
 
@@ -154,16 +164,26 @@ def _uber(restaurant_id: str) -> dict[str, str]:
     return {"store_id": f"uber-{restaurant_id}", "client_id": f"client-{restaurant_id}", "client_secret": "secret"}
 
 
+def _doordash(restaurant_id: str) -> dict[str, str]:
+    # The store id names the restaurant, so it serves as a marker of that restaurant's data.
+    return {**DOORDASH_CREDENTIALS, "store_id": f"dd-{restaurant_id}"}
+
+
 def _webhook(restaurant_id: str, path: str = "orders") -> dict[str, str]:
     # The URL names the restaurant, so it serves as a marker of that restaurant's data.
     return {"url": f"https://hooks.example.com/{restaurant_id}/{path}"}
 
 
-async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any, uber: UberStandin) -> Side:
+async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any, uber: UberStandin,
+                doordash: DoorDashStandin) -> Side:
     r = await make_restaurant()
     keys = _uber(r.id)
     uber.register(keys["client_id"], keys["client_secret"], (keys["store_id"],))
     store = expect(await client.put(r.url("/integrations/ubereats"), headers=r.owner.headers, json=keys), 200)
+    dd_keys = _doordash(r.id)
+    doordash.register((dd_keys["store_id"],), developer_id=f"dev-{r.id}")
+    dd_store = expect(await client.put(r.url("/integrations/doordash"), headers=r.owner.headers,
+                                       json={**dd_keys, "developer_id": f"dev-{r.id}"}), 200)
     guest = await open_guest(r, 0)
     order = await _order(client, r, guest, "guest-order-1")
     empty = expect(await client.post(r.url("/menu/categories"), headers=r.owner.headers,
@@ -178,6 +198,7 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     side = Side(r, guest, order, empty["id"], invitation["id"])
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
+        dd_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
@@ -186,23 +207,24 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
 
 
 @pytest.fixture
-async def app(settings: Settings, petpooja_standin: PetpoojaStandin,
-              ubereats_standin: UberStandin) -> AsyncIterator[Starlette]:
+async def app(settings: Settings, petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin,
+              doordash_standin: DoorDashStandin) -> AsyncIterator[Starlette]:
     """The API calling the PetPooja and Uber Eats stand-ins, so that a menu pull and a store
     connection (the controls) can succeed."""
     application = create_app(settings, petpooja_settings=PetpoojaSettings.model_validate(
         {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}),
-        platform_env=ubereats_standin.env)
+        platform_env={**ubereats_standin.env, **doordash_standin.env})
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
 async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: Any, open_guest: Any,
-                petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin) -> World:
+                petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin,
+                doordash_standin: DoorDashStandin) -> World:
     # Built concurrently: setup is most of this file's running time.
-    a, b = await asyncio.gather(_side(client, make_restaurant, open_guest, ubereats_standin),
-                                _side(client, make_restaurant, open_guest, ubereats_standin))
+    a, b = await asyncio.gather(_side(client, make_restaurant, open_guest, ubereats_standin, doordash_standin),
+                                _side(client, make_restaurant, open_guest, ubereats_standin, doordash_standin))
     for side in (a, b):
         keys = _petpooja(side.id)
         petpooja_standin.register(keys["rest_id"], app_key=keys["app_key"], app_secret=keys["app_secret"],
@@ -293,6 +315,12 @@ ENDPOINTS = [
     # Its one write coalesces into the pending publish connecting queued: nothing the fingerprint sees.
     Endpoint("refresh_ubereats", "POST", R + "/integrations/ubereats/refresh", OM, writes=False, reveals=False),
     Endpoint("disconnect_ubereats", "DELETE", R + "/integrations/ubereats", OM),
+    # In this order too, for DoorDash's store.
+    Endpoint("connect_doordash", "PUT", R + "/integrations/doordash", OM,
+             lambda s: {**_doordash(s.id), "developer_id": f"dev-{s.id}"}),
+    Endpoint("get_doordash", "GET", R + "/integrations/doordash", OM, writes=False),
+    Endpoint("refresh_doordash", "POST", R + "/integrations/doordash/refresh", OM, writes=False, reveals=False),
+    Endpoint("disconnect_doordash", "DELETE", R + "/integrations/doordash", OM),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]
