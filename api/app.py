@@ -36,6 +36,7 @@ from api.routes import (
     menu_sync,
     operator,
     orders,
+    platform_menus,
     platform_webhooks,
     restaurants,
     service,
@@ -147,7 +148,7 @@ def create_app(
     routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
-              *grubhub_webhooks.routes, *doordash_webhooks.routes, *docs.routes]
+              *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -52,6 +52,8 @@ UBER = Access((), "Uber Eats: X-Uber-Signature, the hex HMAC-SHA256 of the body 
               {401: ("invalid_signature",)})
 GRUBHUB = Access((), "Grubhub: X-GH-Signature, the hex HMAC-SHA256 of the body keyed with the store's webhook "
                  "secret (ASSUMED format, docs/grubhub.md)", {401: ("invalid_signature",)})
+GRUBHUB_MENU = Access((), "Grubhub: the {token} path segment, derived from the merchant's credentials, "
+                      "authenticates the download", {404: ("not_found",)})
 DOORDASH = Access((), "DoorDash: Authorization: Bearer <the webhook token the restaurant set on its DoorDash "
                            "subscription, given when connecting>", {401: ("invalid_token",)})
 OPERATOR = Access((API_KEY,), "operators' machines: X-API-Key, one of API_KEYS (none configured: nobody)",
@@ -471,6 +473,13 @@ OPERATIONS: dict[str, Operation] = {
         description="Answered at once with an empty 200; a retried event does nothing again. A new order is "
                     "queued and confirmed (or rejected, naming the items) back through the outbox; Grubhub's "
                     "cancellation cancels ours (docs/grubhub.md)."),
+    "GET /api/platform-menus/grubhub/{merchant_id}/{token}": Operation(
+        "Grubhub: download the merchant's current menu (an ingestion's menu_url)", "integrations", GRUBHUB_MENU,
+        {200: Media("application/json", {"type": "object"}, "Grubhub's PosNormalizedMenu")},
+        errors={503: ("unavailable",)},
+        description="The URL is sent to Grubhub with each ingestion; the menu is built from the restaurant's "
+                    "menu when asked, in the format the ingestion would have sent. An unknown merchant and a wrong "
+                    "token are the same 404 (docs/grubhub.md)."),
     # (Grubhub's operations: above this line)
     # ---------------------------------------------------------------- PetPooja callbacks
     "POST /api/webhooks/petpooja/order-status/{secret}": Operation(

@@ -23,13 +23,14 @@ log = structlog.get_logger("api")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 # A path segment with a control character names nothing (a NUL reached Postgres as a QR token: a 500).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-WEBHOOKS_PREFIX = "/api/webhooks/"
+# Paths whose last segment is a secret: partners' callbacks, and the menus platforms download.
+SECRET_PATH_PREFIXES = ("/api/webhooks/", "/api/platform-menus/")
 REDACTED = "[redacted]"
 
 
 def loggable_path(path: str) -> str:
-    """The path as the request log shows it: a webhook path without its secret."""
-    if path.startswith(WEBHOOKS_PREFIX):
+    """The path as the request log shows it: a webhook or platform menu path without its secret."""
+    if path.startswith(SECRET_PATH_PREFIXES):
         head, _, _ = path.rstrip("/").rpartition("/")
         return f"{head}/{REDACTED}"
     return path

@@ -44,6 +44,8 @@ _PARAM_DESCRIPTIONS = {
     "rid": "the restaurant's id", "tid": "a table's id", "cid": "a menu category's id", "iid": "a menu item's id",
     "oid": "an order's id", "id": "an outbox row's id", "qr_token": "the token a table's QR code carries",
     "secret": "the outlet's callback secret, from the callback URLs the PetPooja connection answers",
+    "merchant_id": "the Grubhub merchant id (the connection's store_id)",
+    "token": "the menu URL's token, as the ingestion sent it to Grubhub",
 }
 UNDOCUMENTED = Operation("Undocumented", "undocumented", PUBLIC, {})
 _BODY_ERRORS = {400: ("malformed_json",), 413: ("payload_too_large",), 415: ("unsupported_media_type",),

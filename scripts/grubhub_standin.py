@@ -1,5 +1,6 @@
 """A Grubhub stand-in: Grubhub's POS API wire format (MAC-signed requests with the partner key,
-menu ingestion and its job status, the merchant's normalized menu, order status) on loopback,
+menu ingestion, the menu downloaded from the request's menu_url as Grubhub does, and the job's
+status, the merchant's normalized menu, order status) on loopback,
 for tests and the dev runner, and Grubhub's webhooks to us (signed with the merchant's webhook
 secret). Not Grubhub: in memory, no persistence, no security beyond loopback. See
 scripts/grubhub_standin.md for what it validates and what is verified or assumed.
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import gzip
 import hashlib
 import hmac
 import json
@@ -42,6 +44,7 @@ REAL_PATHS = frozenset({"ingestion", "job", "menu", "status"})
 ORDER_STATUSES = frozenset({"CONFIRMED", "REJECTED"})
 _MAC = re.compile(r'^MAC id="(?P<id>[^"]+)",\s*nonce="(?P<nonce>[^"]+)",\s*bodyhash="(?P<bodyhash>[^"]*)",'
                   r'\s*mac="(?P<mac>[^"]+)"$')
+STANDIN_JOB_KEYS = frozenset({"removed", "menu_url", "field"})  # /_standin/jobs only
 ENTITY_ARRAYS = ("tax_rates", "menu_sections", "items", "modifier_prompts", "modifier_lists", "modifiers",
                  "availability_overrides")
 
@@ -278,6 +281,68 @@ def _removed(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
                   - {e["external_id"] for kind in ENTITY_ARRAYS for e in new.get(kind, [])})
 
 
+# PosNormalizedMenuUpdateRequest's fields (Grubhub's Menu OpenAPI); merchant_ids and menu_url required.
+UPDATE_REQUEST_FIELDS = frozenset({"merchant_ids", "menu_url", "normalized_menu", "apply_existing_schedule_overrides"})
+
+
+class DownloadFailed(Exception):
+    """menu_url did not answer a menu: the job is FAILED_MENU_DOWNLOAD."""
+
+
+async def download(state: State, url: str) -> Any:
+    """GETs the menu as Grubhub does, "either as a gzip file or uncompressed"; once (Grubhub
+    retries nine times over five minutes: a stand-in that waited would make tests slow)."""
+    try:
+        answer = await state.client().get(url, headers={"Accept": "application/json", "Accept-Encoding": "gzip"})
+    except httpx.HTTPError as exc:
+        raise DownloadFailed(f"could not download the menu: {type(exc).__name__}") from None
+    if answer.status_code != 200:
+        raise DownloadFailed(f"could not download the menu: HTTP {answer.status_code}")
+    content = answer.content
+    try:
+        return json.loads(gzip.decompress(content) if content[:2] == b"\x1f\x8b" else content)
+    except (ValueError, OSError, EOFError):
+        raise DownloadFailed("the downloaded menu is not JSON") from None
+
+
+def _job(job_id: str, merchant_id: str, status: str, details: str, **extra: Any) -> dict[str, Any]:
+    """A job as GET .../jobs/{job_id} answers it, plus the stand-in's own keys (``removed``,
+    ``menu_url``) that only /_standin/jobs shows."""
+    merchant = {"merchant_id": merchant_id, "status": status, "details": [details]}
+    if "proof" in extra:
+        merchant["menu_proof_url"] = extra.pop("proof")
+    return {"job_id": job_id, "details": details, "merchant_statuses": [merchant], **extra}
+
+
+async def run_job(request: Request, job_id: str, merchant_id: str, url: str) -> dict[str, Any]:
+    """Downloads, validates and stores the merchant's menu (before the ingestion is answered, so
+    a job is final when its id is known); its status says what came of it."""
+    state: State = request.app.state.standin
+    try:
+        menu = validate_menu(await download(state, url))
+    except DownloadFailed as exc:
+        request.state.call["download"] = str(exc)
+        return _job(job_id, merchant_id, "FAILED_MENU_DOWNLOAD", str(exc), menu_url=url, removed=[])
+    except GrubhubError as exc:
+        request.state.call["download"] = "invalid"
+        return _job(job_id, merchant_id, "FAILED_VALIDATION", str(exc), menu_url=url, removed=[],
+                    field=exc.body.get("field"))
+    request.state.call["download"] = "ok"
+    request.state.call["items"] = len(menu.get("items", []))
+    removed = _removed(state.menus.get(merchant_id), menu)
+    state.menus[merchant_id] = menu
+    return _job(job_id, merchant_id, "SUCCESS", "Successful ingestion", menu_url=url, removed=removed,
+                proof=f"{request.base_url}proof/{merchant_id}")
+
+
+def _downloadable(url: str) -> bool:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
+
+
 @real("ingestion")
 async def ingest(request: Request) -> Response:
     state: State = request.app.state.standin
@@ -286,20 +351,22 @@ async def ingest(request: Request) -> Response:
     body = _json(raw)
     if not isinstance(body, dict):
         raise invalid("body", "must be a PosNormalizedMenuUpdateRequest object")
+    unknown = sorted(set(body) - UPDATE_REQUEST_FIELDS)
+    if unknown:
+        raise invalid(unknown[0], "is not a field of PosNormalizedMenuUpdateRequest")
     merchants = body.get("merchant_ids")
     if not (isinstance(merchants, list) and len(merchants) == 1 and isinstance(merchants[0], str)):
         raise invalid("merchant_ids", "must hold exactly one merchant id")
     authenticate_merchant(request, merchants[0])
+    url = body.get("menu_url")
+    if not (isinstance(url, str) and _downloadable(url)):
+        raise invalid("menu_url", "must be an http(s) URL the menu can be downloaded from")
     if body.get("normalized_menu") is not True:
         raise invalid("normalized_menu", "must be true for a normalized menu")
-    menu = validate_menu(body.get("menu"))
-    request.state.call["items"] = len(menu.get("items", []))
+    if not isinstance(body.get("apply_existing_schedule_overrides", False), bool):
+        raise invalid("apply_existing_schedule_overrides", "must be a boolean")
     job_id = str(uuid.uuid4())
-    removed = _removed(state.menus.get(merchants[0]), menu)
-    state.menus[merchants[0]] = menu
-    state.jobs[job_id] = {"job_id": job_id, "details": "Successful ingestion", "removed": removed,
-                          "merchant_statuses": [{"merchant_id": merchants[0], "status": "SUCCESS",
-                                                 "menu_proof_url": f"{request.base_url}proof/{merchants[0]}"}]}
+    state.jobs[job_id] = await run_job(request, job_id, merchants[0], url)
     return JSONResponse({"job_id": job_id})
 
 
@@ -317,7 +384,7 @@ async def job_status(request: Request) -> Response:
     job = state.jobs.get(request.path_params["job_id"])
     if job is None:
         raise GrubhubError(404, "not_found", "No job found for that ID")
-    return JSONResponse({k: v for k, v in job.items() if k != "removed"})
+    return JSONResponse({k: v for k, v in job.items() if k not in STANDIN_JOB_KEYS})
 
 
 @real("menu")

@@ -225,16 +225,24 @@ class GrubhubSettings(BaseModel):
     grubhub_debounce_s: float = Field(10.0, ge=0)
     grubhub_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     grubhub_wait_time_min: int = Field(20, ge=1, le=240)
+    # Where Grubhub downloads our menus from (each ingestion's menu_url): the API's
+    # PUBLIC_BASE_URL, else its JWT_ISSUER, as api.config.Settings.base_url.
+    menu_base_url: str = "http://localhost:8000"
 
-    @field_validator("grubhub_api_url")
+    @field_validator("grubhub_api_url", "menu_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
 
 def load_grubhub_settings(environ: Mapping[str, str]) -> GrubhubSettings:
-    """GRUBHUB_API_URL, GRUBHUB_TIMEOUT_S, GRUBHUB_DEBOUNCE_S, GRUBHUB_CURRENCY, GRUBHUB_WAIT_TIME_MIN."""
-    raw = {name: environ[name.upper()] for name in GrubhubSettings.model_fields if environ.get(name.upper())}
+    """GRUBHUB_API_URL, GRUBHUB_TIMEOUT_S, GRUBHUB_DEBOUNCE_S, GRUBHUB_CURRENCY, GRUBHUB_WAIT_TIME_MIN,
+    and PUBLIC_BASE_URL (else JWT_ISSUER) for the menu URL."""
+    raw = {name: environ[name.upper()] for name in GrubhubSettings.model_fields
+           if name.startswith("grubhub_") and environ.get(name.upper())}
+    base = environ.get("PUBLIC_BASE_URL") or environ.get("JWT_ISSUER")
+    if base:
+        raw["menu_base_url"] = base
     try:
         return GrubhubSettings.model_validate(raw)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ itself, so a test's setup goes through the same code a client's would.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg import sql
@@ -944,8 +946,13 @@ class GrubhubStandin(PartnerStandin):
 
     @property
     def env(self) -> dict[str, str]:
-        """The variables that point Grubhub's adapter here (create_app's platform_env)."""
-        return {"GRUBHUB_API_URL": self.url, "GRUBHUB_TIMEOUT_S": "3"}
+        """The variables that point Grubhub's adapter here (create_app's platform_env); menus
+        in the test restaurants' currency."""
+        return {"GRUBHUB_API_URL": self.url, "GRUBHUB_TIMEOUT_S": "3", "GRUBHUB_CURRENCY": "INR"}
+
+    def worker_env(self, api_url: str) -> dict[str, str]:
+        """The worker's: ``env``, and the API Grubhub downloads menus from (``loopback_api``)."""
+        return {**self.env, "PUBLIC_BASE_URL": api_url}
 
     def register(self, merchant_ids: tuple[str, ...] = (GRUBHUB_MERCHANT,), **credentials: str) -> dict[str, str]:
         """Registers a partner key + client holding ``merchant_ids``; returns the credentials."""
@@ -1017,6 +1024,25 @@ def grubhub_standin(grubhub_standin_process: GrubhubStandin) -> GrubhubStandin:
     """The shared Grubhub stand-in, with no clients, menus, jobs, orders, calls or fault at the start."""
     grubhub_standin_process.reset()
     return grubhub_standin_process
+
+
+@pytest.fixture
+async def loopback_api(app: Starlette) -> AsyncIterator[str]:
+    """The test's app served on a loopback port, for a partner that calls our API back over the
+    network (the Grubhub stand-in downloads menus from it): uvicorn in the test's event loop, on
+    the app whose lifespan its fixture already entered. Returns its base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, ws="none"))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started:  # startup, not an assertion: a dead server ends the task
+        if serving.done():
+            serving.result()  # its error, if it had one
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server.should_exit = True
+    await serving
+    listener.close()
 
 
 # (the Grubhub stand-in's fixtures: above this line)

@@ -18,8 +18,7 @@ from api.config import Settings
 from api.credentials import credential_box
 from db.outbox import Backoff
 from db.pool import Database
-from sync.grubhub.adapter import GrubhubAdapter
-from sync.grubhub.client import GrubhubClient
+from sync.grubhub.adapter import grubhub_adapter
 from sync.platform.target import PlatformTarget
 from sync.target import Policy
 from tests.conftest import GRUBHUB_CREDENTIALS, GRUBHUB_MERCHANT, GrubhubStandin, Restaurant, Served, expect
@@ -42,28 +41,28 @@ async def gh_db(app_conninfo: str) -> AsyncIterator[Database]:
     await db.close()
 
 
-def _served(db: Database, settings: Settings, standin: GrubhubStandin, name: str) -> Served:
-    adapter = GrubhubAdapter(GrubhubClient(standin.url, timeout_s=3), currency="INR")
+def _served(db: Database, settings: Settings, env: dict[str, str], name: str) -> Served:
+    adapter, _ = grubhub_adapter(env)
     return Served(db, PlatformTarget(db, adapter, credential_box(settings), name=name,
                                      policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3))))
 
 
 @pytest.fixture
 async def gh_orders(gh_db: Database, settings: Settings, grubhub_standin: GrubhubStandin) -> AsyncIterator[Served]:
-    served = _served(gh_db, settings, grubhub_standin, "grubhub_orders")
+    served = _served(gh_db, settings, grubhub_standin.env, "grubhub_orders")
     yield served
     await served.close()
 
 
 @pytest.fixture
 async def connected(client: httpx.AsyncClient, make_restaurant: Any, grubhub_standin: GrubhubStandin,
-                    gh_db: Database, settings: Settings) -> Restaurant:
-    """A restaurant (INR) whose merchant has its menu on Grubhub."""
+                    gh_db: Database, settings: Settings, loopback_api: str) -> Restaurant:
+    """A restaurant (INR) whose merchant has its menu on Grubhub (downloaded from this API)."""
     grubhub_standin.register()
     r: Restaurant = await make_restaurant()
     expect(await client.put(r.url("/integrations/grubhub"), headers=r.owner.headers,
                             json={"store_id": GRUBHUB_MERCHANT, **GRUBHUB_CREDENTIALS}), 200)
-    menus = _served(gh_db, settings, grubhub_standin, "grubhub")
+    menus = _served(gh_db, settings, grubhub_standin.worker_env(loopback_api), "grubhub")
     try:
         assert (await menus.round()).synced == 1
     finally:

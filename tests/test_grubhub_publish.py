@@ -1,7 +1,9 @@
 """A restaurant's menu on Grubhub: connecting its merchant (credentials checked with a signed
-read, 422 for a wrong secret, nothing stored), ingestion through the outbox into the Grubhub
-stand-in, an availability change re-ingested with the item unavailable, 429 Retry-After
-honoured, a refusal recorded with Grubhub's answer, an outage retried."""
+read, 422 for a wrong secret, nothing stored), ingestion through the outbox as Grubhub takes it
+(a request naming our menu_url, the Grubhub stand-in downloading the menu from this API served
+on loopback), the menu Grubhub got equal to the one recorded as published, an availability
+change re-ingested with the item unavailable, 429 Retry-After honoured, a refusal recorded
+with Grubhub's answer, an outage retried, a menu_url Grubhub cannot reach failing its job."""
 
 from __future__ import annotations
 
@@ -18,8 +20,7 @@ from api.config import Settings
 from api.credentials import credential_box
 from db.outbox import Backoff
 from db.pool import Database
-from sync.grubhub.adapter import GrubhubAdapter
-from sync.grubhub.client import GrubhubClient
+from sync.grubhub.adapter import grubhub_adapter
 from sync.platform.target import PlatformTarget
 from sync.target import Policy
 from tests.conftest import GRUBHUB_CREDENTIALS, GRUBHUB_MERCHANT, GrubhubStandin, Restaurant, Served, expect
@@ -34,18 +35,28 @@ async def app(settings: Settings, grubhub_standin: GrubhubStandin) -> AsyncItera
         yield application
 
 
+def menu_target(db: Database, settings: Settings, env: dict[str, str]) -> Served:
+    """The grubhub menu target as the worker builds it from ``env`` (rounds driven by the tests)."""
+    adapter, _ = grubhub_adapter(env)
+    return Served(db, PlatformTarget(db, adapter, credential_box(settings), name="grubhub",
+                                     policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3))))
+
+
 @pytest.fixture
-async def grubhub(app_conninfo: str, settings: Settings, grubhub_standin: GrubhubStandin) -> AsyncIterator[Served]:
-    """The grubhub menu target as the worker runs it (rounds driven by the tests, no debounce)."""
+async def gh_db(app_conninfo: str) -> AsyncIterator[Database]:
     db = Database(app_conninfo, min_size=1, max_size=4)
     await db.open(wait=True)
-    target = PlatformTarget(db, GrubhubAdapter(GrubhubClient(grubhub_standin.url, timeout_s=3), currency="INR"),
-                            credential_box(settings), name="grubhub",
-                            policy=Policy(batch_size=500, lease_s=5, backoff=Backoff(0.05, 0.2, 3)))
-    served = Served(db, target)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def grubhub(gh_db: Database, settings: Settings, grubhub_standin: GrubhubStandin,
+                  loopback_api: str) -> AsyncIterator[Served]:
+    """The menu target of a worker whose PUBLIC_BASE_URL is this API on loopback."""
+    served = menu_target(gh_db, settings, grubhub_standin.worker_env(loopback_api))
     yield served
     await served.close()
-    await db.close()
 
 
 async def connect(client: httpx.AsyncClient, r: Restaurant, **body: Any) -> httpx.Response:
@@ -72,18 +83,42 @@ async def test_a_wrong_secret_is_422_and_nothing_is_stored(client, make_restaura
     assert db_sql("SELECT count(*) AS n FROM platform_connections") == [{"n": 0}]
 
 
-async def test_connecting_ingests_the_menu_and_keeps_the_job_id(client, make_restaurant, grubhub_standin, grubhub):
+async def test_connecting_ingests_the_menu_grubhub_downloads_from_our_menu_url(client, make_restaurant,
+                                                                                grubhub_standin, grubhub,
+                                                                                loopback_api, db_sql):
     grubhub_standin.register()
     r = await make_restaurant()
     answer = expect(await connect(client, r), 200)
     assert "secret" not in str(answer) and GRUBHUB_CREDENTIALS["partner_key"] not in str(answer)
     assert (await grubhub.round()).synced == 1
+    [job] = grubhub_standin.jobs()
+    assert job["merchant_statuses"][0]["status"] == "SUCCESS"
+    assert job["menu_url"].startswith(f"{loopback_api}/api/platform-menus/grubhub/{GRUBHUB_MERCHANT}/")
     menu = grubhub_standin.menu()
     assert menu is not None
     assert {i["name"] for i in menu["items"]} == {"Paneer Tikka", "Dal Makhani", "Seasonal Special"}
+    # What Grubhub downloaded is what we recorded as published (the availability diff's base).
+    assert db_sql("SELECT published_menu FROM platform_connections") == [{"published_menu": menu}]
     state = expect(await client.get(r.url("/integrations/grubhub"), headers=r.owner.headers), 200)["menu"]
     assert state["status"] == "synced" and state["item_count"] == 3
-    assert state["external_menu_id"] == grubhub_standin.jobs()[0]["job_id"]
+    assert state["external_menu_id"] == job["job_id"]
+
+
+async def test_a_menu_url_grubhub_cannot_reach_fails_its_job(client, make_restaurant, grubhub_standin, gh_db,
+                                                             settings, db_sql):
+    """Grubhub takes the ingestion before it downloads: our publish is recorded, its job says
+    FAILED_MENU_DOWNLOAD (docs/grubhub.md: what a failed download leaves)."""
+    grubhub_standin.register()
+    r = await make_restaurant()
+    expect(await connect(client, r), 200)
+    nowhere = menu_target(gh_db, settings, grubhub_standin.worker_env("http://127.0.0.1:9"))
+    try:
+        assert (await nowhere.round()).synced == 1
+    finally:
+        await nowhere.close()
+    [job] = grubhub_standin.jobs()
+    assert job["merchant_statuses"][0]["status"] == "FAILED_MENU_DOWNLOAD"
+    assert grubhub_standin.menu() is None
 
 
 async def test_an_availability_change_reingests_with_the_item_unavailable(client, make_restaurant, grubhub_standin,
@@ -104,6 +139,7 @@ async def test_an_availability_change_reingests_with_the_item_unavailable(client
     stored = {i["external_id"]: i for i in grubhub_standin.menu()["items"]}  # type: ignore[index]
     assert "availability_override" not in stored[item["id"]]
     assert len(ingestions(grubhub_standin)) == 3
+    assert [c["download"] for c in ingestions(grubhub_standin)] == ["ok"] * 3
 
 
 async def test_a_rate_limit_is_honoured_and_a_refusal_recorded_then_retried(client, make_restaurant,

@@ -275,6 +275,7 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     await call("POST", "/api/webhooks/grubhub", 400, json={"event_type": "NEW_ORDER"})
     await call("POST", "/api/webhooks/grubhub", 401, json={"event_type": "NEW_ORDER", "merchant_id": "no-such",
                                                            "order_uuid": "o1"})
+    await call("GET", f"/api/platform-menus/grubhub/no-such/{'0' * 64}", 404)
     await call("GET", r.url("/integrations/doordash"), 200, headers=auth)
     await call("POST", r.url("/integrations/doordash/refresh"), 404, headers=auth)
     await call("PUT", r.url("/integrations/doordash"), 422, headers=auth, json={"store_id": "s 1"})

@@ -1,6 +1,7 @@
 """Grubhub as a platform adapter (sync/platform/adapter.py): the menu as a full ingestion
-(Grubhub diffs it by external id), orders as the webhook carried them, confirmed or rejected
-through the order status call. docs/grubhub.md has the formats and what is verified or assumed.
+that Grubhub downloads from our ``menu_url`` (sync/grubhub/menu_url.py) and diffs by external
+id, orders as the webhook carried them, confirmed or rejected through the order status call.
+docs/grubhub.md has the formats and what is verified or assumed.
 
 Availability changes re-ingest the whole menu with the item marked unavailable. Grubhub does
 document a bulk "86" call (schedule overrides by external id) that would be cheaper; turning
@@ -17,6 +18,7 @@ from db.platforms import Credentials, Platform, Store
 from sync.config import load_grubhub_settings
 from sync.grubhub.client import GrubhubClient, secret_key_bytes
 from sync.grubhub.menu_format import grubhub_menu, grubhub_problems
+from sync.grubhub.menu_url import menu_url
 from sync.grubhub.orders import confirm_body, grubhub_cart, reject_body
 from sync.platform.adapter import Published
 from sync.platform.http import PartnerAnswer, PartnerAuthRefused, PartnerUnreachable
@@ -28,8 +30,9 @@ class GrubhubAdapter:
     platform: Platform = "grubhub"
     label = "Grubhub"
 
-    def __init__(self, client: GrubhubClient, *, currency: str = "USD", wait_time_min: int = 20):
+    def __init__(self, client: GrubhubClient, *, menu_base_url: str, currency: str = "USD", wait_time_min: int = 20):
         self.client, self.currency, self.wait_time_min = client, currency, wait_time_min
+        self.menu_base_url = menu_base_url
 
     def check_menu(self, categories: Sequence[Category]) -> list[MenuProblem]:
         return check_menu(categories) + grubhub_problems(categories)
@@ -41,9 +44,13 @@ class GrubhubAdapter:
         return len(payload["items"])
 
     async def publish(self, store: Store, payload: dict[str, Any]) -> Published:
-        """One ingestion; the menu's id there is the ingestion job's (Grubhub names menus by
-        merchant, so the job is what an operator can look up)."""
-        answer = await self.client.ingest_menu(store.credentials, store.store_id, payload)
+        """One ingestion naming the URL Grubhub downloads the menu from. ``payload`` is not sent:
+        that URL answers the same formatter's menu of the restaurant's menu when Grubhub asks
+        (the target keeps ``payload`` as the published menu). The menu's id there is the
+        ingestion job's (Grubhub names menus by merchant, so the job is what an operator can
+        look up)."""
+        url = menu_url(self.menu_base_url, store.store_id, store.credentials)
+        answer = await self.client.ingest_menu(store.credentials, store.store_id, url)
         job_id = answer.body.get("job_id") if answer.ok and isinstance(answer.body, dict) else None
         return Published(answer, external_menu_id=str(job_id) if job_id is not None else None)
 
@@ -83,5 +90,5 @@ def grubhub_adapter(environ: Mapping[str, str]) -> tuple[GrubhubAdapter, float]:
     """Grubhub's adapter as configured, and its debounce window."""
     gh = load_grubhub_settings(environ)
     client = GrubhubClient(gh.grubhub_api_url, timeout_s=gh.grubhub_timeout_s)
-    return GrubhubAdapter(client, currency=gh.grubhub_currency, wait_time_min=gh.grubhub_wait_time_min), \
-        gh.grubhub_debounce_s
+    return GrubhubAdapter(client, menu_base_url=gh.menu_base_url, currency=gh.grubhub_currency,
+                          wait_time_min=gh.grubhub_wait_time_min), gh.grubhub_debounce_s

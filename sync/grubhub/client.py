@@ -75,12 +75,13 @@ class GrubhubClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def ingest_menu(self, credentials: Credentials, merchant_id: str, menu: dict[str, Any]) -> PartnerAnswer:
-        """The full menu ingestion: asynchronous, answers ``{job_id}``; entities whose external ids
-        are missing from ``menu`` are removed."""
+    async def ingest_menu(self, credentials: Credentials, merchant_id: str, menu_url: str) -> PartnerAnswer:
+        """The full menu ingestion (PosNormalizedMenuUpdateRequest): answers ``{job_id}``, then
+        Grubhub downloads the menu from ``menu_url`` and removes entities whose external ids it
+        leaves out. No schedule overrides of Grubhub's are applied: availability is the menu's."""
         return await self._call(credentials, "POST", "/pos/v1/menu/ingestion", {
-            "merchant_ids": [merchant_id], "normalized_menu": True, "apply_existing_schedule_overrides": False,
-            "menu": menu})
+            "merchant_ids": [merchant_id], "menu_url": menu_url, "normalized_menu": True,
+            "apply_existing_schedule_overrides": False})
 
     async def ingestion_job(self, credentials: Credentials, job_id: str) -> PartnerAnswer:
         return await self._call(credentials, "GET", f"/pos/v1/menu/ingestion/jobs/{job_id}", None)
