@@ -39,7 +39,9 @@ from api.config import Settings
 from sync.config import PetpoojaSettings
 from tests.conftest import (
     DOORDASH_CREDENTIALS,
+    GRUBHUB_CREDENTIALS,
     DoorDashStandin,
+    GrubhubStandin,
     Guest,
     PetpoojaStandin,
     Restaurant,
@@ -169,13 +171,18 @@ def _doordash(restaurant_id: str) -> dict[str, str]:
     return {**DOORDASH_CREDENTIALS, "store_id": f"dd-{restaurant_id}"}
 
 
+def _grubhub(restaurant_id: str) -> dict[str, str]:
+    # The merchant id names the restaurant, so it serves as a marker of that restaurant's data.
+    return {**GRUBHUB_CREDENTIALS, "store_id": f"gh-{restaurant_id}", "client_id": f"gh-client-{restaurant_id}"}
+
+
 def _webhook(restaurant_id: str, path: str = "orders") -> dict[str, str]:
     # The URL names the restaurant, so it serves as a marker of that restaurant's data.
     return {"url": f"https://hooks.example.com/{restaurant_id}/{path}"}
 
 
 async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any, uber: UberStandin,
-                doordash: DoorDashStandin) -> Side:
+                doordash: DoorDashStandin, grubhub: GrubhubStandin) -> Side:
     r = await make_restaurant()
     keys = _uber(r.id)
     uber.register(keys["client_id"], keys["client_secret"], (keys["store_id"],))
@@ -184,6 +191,9 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     doordash.register((dd_keys["store_id"],), developer_id=f"dev-{r.id}")
     dd_store = expect(await client.put(r.url("/integrations/doordash"), headers=r.owner.headers,
                                        json={**dd_keys, "developer_id": f"dev-{r.id}"}), 200)
+    gh_keys = _grubhub(r.id)
+    grubhub.register((gh_keys["store_id"],), **{k: v for k, v in gh_keys.items() if k != "store_id"})
+    gh_store = expect(await client.put(r.url("/integrations/grubhub"), headers=r.owner.headers, json=gh_keys), 200)
     guest = await open_guest(r, 0)
     order = await _order(client, r, guest, "guest-order-1")
     empty = expect(await client.post(r.url("/menu/categories"), headers=r.owner.headers,
@@ -198,7 +208,7 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     side = Side(r, guest, order, empty["id"], invitation["id"])
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
-        dd_store["store_id"],
+        dd_store["store_id"], gh_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
@@ -208,12 +218,12 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
 
 @pytest.fixture
 async def app(settings: Settings, petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin,
-              doordash_standin: DoorDashStandin) -> AsyncIterator[Starlette]:
+              doordash_standin: DoorDashStandin, grubhub_standin: GrubhubStandin) -> AsyncIterator[Starlette]:
     """The API calling the PetPooja and Uber Eats stand-ins, so that a menu pull and a store
     connection (the controls) can succeed."""
     application = create_app(settings, petpooja_settings=PetpoojaSettings.model_validate(
         {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}),
-        platform_env={**ubereats_standin.env, **doordash_standin.env})
+        platform_env={**ubereats_standin.env, **doordash_standin.env, **grubhub_standin.env})
     async with application.router.lifespan_context(application):
         yield application
 
@@ -221,10 +231,11 @@ async def app(settings: Settings, petpooja_standin: PetpoojaStandin, ubereats_st
 @pytest.fixture
 async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: Any, open_guest: Any,
                 petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin,
-                doordash_standin: DoorDashStandin) -> World:
+                doordash_standin: DoorDashStandin, grubhub_standin: GrubhubStandin) -> World:
     # Built concurrently: setup is most of this file's running time.
-    a, b = await asyncio.gather(_side(client, make_restaurant, open_guest, ubereats_standin, doordash_standin),
-                                _side(client, make_restaurant, open_guest, ubereats_standin, doordash_standin))
+    platforms = (ubereats_standin, doordash_standin, grubhub_standin)
+    a, b = await asyncio.gather(_side(client, make_restaurant, open_guest, *platforms),
+                                _side(client, make_restaurant, open_guest, *platforms))
     for side in (a, b):
         keys = _petpooja(side.id)
         petpooja_standin.register(keys["rest_id"], app_key=keys["app_key"], app_secret=keys["app_secret"],
@@ -298,6 +309,9 @@ ENDPOINTS = [
     Endpoint("move_order", "POST", R + "/orders/{oid}/status", MEMBERS, lambda s: {"status": "confirmed"}),
     Endpoint("cancel_order", "POST", R + "/orders/{oid}/cancel", MEMBERS | {"guest"}, lambda s: {"reason": "attack"}),
     Endpoint("sync_status", "GET", R + "/sync/status", OM, writes=False, reveals=False),
+    # Every integration's state (before the controls below disconnect the stores), and the restaurant's failed deliveries (none here: nothing to reveal).
+    Endpoint("list_integrations", "GET", R + "/integrations", OM, writes=False),
+    Endpoint("list_sync_errors", "GET", R + "/sync/errors", OM, writes=False, reveals=False),
     Endpoint("convex_token", "POST", R + "/convex-token", MEMBERS, writes=False, reveals=False),
     Endpoint("sync_menu", "POST", R + "/menu/sync", OM, reveals=False),
     Endpoint("list_menu_syncs", "GET", R + "/menu/syncs", OM, writes=False, reveals=False),
@@ -321,6 +335,11 @@ ENDPOINTS = [
     Endpoint("get_doordash", "GET", R + "/integrations/doordash", OM, writes=False),
     Endpoint("refresh_doordash", "POST", R + "/integrations/doordash/refresh", OM, writes=False, reveals=False),
     Endpoint("disconnect_doordash", "DELETE", R + "/integrations/doordash", OM),
+    # In this order too, for Grubhub's merchant.
+    Endpoint("connect_grubhub", "PUT", R + "/integrations/grubhub", OM, lambda s: _grubhub(s.id)),
+    Endpoint("get_grubhub", "GET", R + "/integrations/grubhub", OM, writes=False),
+    Endpoint("refresh_grubhub", "POST", R + "/integrations/grubhub/refresh", OM, writes=False, reveals=False),
+    Endpoint("disconnect_grubhub", "DELETE", R + "/integrations/grubhub", OM),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]
