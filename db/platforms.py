@@ -168,11 +168,12 @@ async def record_publish(conn: Conn, restaurant_id: UUID, platform: Platform, *,
 
 
 async def record_menu_status(conn: Conn, restaurant_id: UUID, platform: Platform, *, menu_id: str | None,
-                             error: str | None) -> None:
+                             error: str | None, of_job: str | None = None) -> None:
     """What the platform's asynchronous menu job came to: ``error`` None for a success. The
-    platform's menu id is kept either way."""
+    platform's menu id is kept either way. ``of_job``: only if the store's last publish was
+    that job (Grubhub's ingestion jobs: an older job's result must not mark a newer one)."""
     await q.run(conn, "record_platform_menu_status", restaurant_id=restaurant_id, platform=platform,
-                menu_id=menu_id, error=error)
+                menu_id=menu_id, error=error, of_job=of_job)
 
 
 async def record_status_sent(conn: Conn, restaurant_id: UUID, platform_order_id: UUID, status: str) -> None:

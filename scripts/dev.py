@@ -14,9 +14,11 @@ processes with honcho, and prints how to try it.
 In development mode (PETPOOJA_SANDBOX_URL unset) it also starts the local PetPooja stand-in
 (scripts/petpooja_standin.py), registers the demo outlet there, connects the demo restaurant
 to it and points the API and the worker at it, so QR orders flow to the "POS" and the
-stand-in's callbacks flow back. Likewise (UBEREATS_API_URL unset) the Uber Eats stand-in
-(scripts/ubereats_standin.py): the demo restaurant's store there gets its menu, and menu
-edits follow (UBEREATS_DEBOUNCE_S 2 s here, so a demo edit shows quickly).
+stand-in's callbacks flow back. Likewise the delivery platforms' stand-ins, each unless its
+API URL is set (UBEREATS_API_URL, DOORDASH_API_URL, GRUBHUB_API_URL): Uber Eats, DoorDash and
+Grubhub (scripts/*_standin.py). The demo restaurant's store on each gets its menu, menu edits
+follow (debounce 2 s here, so a demo edit shows quickly), and orders placed there reach the
+kitchen.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -43,10 +46,10 @@ from scripts.seed import (
     DEMO_PASSWORD,
     DEMO_PETPOOJA_KEYS,
     DEMO_PETPOOJA_REST_ID,
-    DEMO_UBEREATS_CLIENT,
+    DEMO_PLATFORM_STORES,
     DEMO_UBEREATS_STORE_ID,
     connect_demo_petpooja,
-    connect_demo_ubereats,
+    connect_demo_platform,
     seed,
 )
 
@@ -97,13 +100,25 @@ def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
     return proc, url
 
 
-def _start_ubereats_standin() -> tuple[subprocess.Popen[str], str]:
-    """The local Uber Eats stand-in, with the demo client registered for the demo store."""
-    proc, url = _start_partner_standin("ubereats_standin", "Uber Eats",
-                                       ["--port", os.environ.get("UBEREATS_STANDIN_PORT", "0")])
-    httpx.post(f"{url}/_standin/clients", json={**DEMO_UBEREATS_CLIENT, "store_ids": [DEMO_UBEREATS_STORE_ID]},
-               ).raise_for_status()
-    return proc, url
+def _start_platform_standin(platform: str, base: str) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+    """A delivery platform's local stand-in with the demo store registered on it; answers the
+    process, its URL and the variables that point the API and the worker at it."""
+    name = {"ubereats": "Uber Eats", "doordash": "DoorDash", "grubhub": "Grubhub"}[platform]
+    port = os.environ.get(f"{platform.upper()}_STANDIN_PORT", "0")
+    proc, url = _start_partner_standin(f"{platform}_standin", name, ["--port", port])
+    store_id, credentials = DEMO_PLATFORM_STORES[platform]  # type: ignore[index]
+    debounce = {f"{platform.upper()}_DEBOUNCE_S": os.environ.get(f"{platform.upper()}_DEBOUNCE_S", "2")}
+    if platform == "ubereats":
+        httpx.post(f"{url}/_standin/clients", json={**credentials, "store_ids": [store_id]}).raise_for_status()
+        return proc, url, {"UBEREATS_API_URL": url, "UBEREATS_AUTH_URL": url, **debounce}
+    if platform == "doordash":
+        key = {k: v for k, v in credentials.items() if k != "webhook_token"}
+        httpx.post(f"{url}/_standin/developers", json={**key, "stores": [{
+            "store_id": store_id, "webhook_token": credentials["webhook_token"],
+            "webhook_url": f"{base}/api/webhooks/doordash"}]}).raise_for_status()
+        return proc, url, {"DOORDASH_API_URL": url, "DOORDASH_CURRENCY": "INR", **debounce}
+    httpx.post(f"{url}/_standin/clients", json={**credentials, "merchant_ids": [store_id]}).raise_for_status()
+    return proc, url, {"GRUBHUB_API_URL": url, "GRUBHUB_CURRENCY": "INR", **debounce}
 
 
 def _embedded_urls(reset: bool) -> tuple[str, str]:
@@ -136,7 +151,8 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30)
 
 
 def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None,
-            uber_url: str | None) -> str:
+            platform_urls: dict[str, str]) -> str:
+    uber_url = platform_urls.get("ubereats")
     uber = "" if uber_url is None else f"""
 The menu is on Uber Eats too (the local stand-in at {uber_url}, store {DEMO_UBEREATS_STORE_ID}).
 Mark an item sold out as the owner, and a couple of seconds later Uber shows it suspended:
@@ -161,6 +177,7 @@ order is denied back, naming it; put it back on first to see it accepted:
        -d '{{"url": "{base}/api/webhooks/ubereats", "event_type": "orders.notification", "store_id": "{DEMO_UBEREATS_STORE_ID}", "resource_id": "'$UBER_ORDER'"}}'
   curl -s {uber_url}/_standin/orders
 """
+    others = _try_other_platforms(base, rid, item, platform_urls)
     pos = "" if petpooja_url is None else f"""
 see it reach the PetPooja POS (the local stand-in at {petpooja_url}) and walk it through the
 kitchen as PetPooja would (1 accepted, 5 food ready, 10 delivered = served at the table):
@@ -194,17 +211,60 @@ and watch it as the kitchen:
   STAFF=$(curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
        -d '{{"email": "kitchen@demo.tabletop", "password": "{DEMO_PASSWORD}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s "{base}/api/restaurants/{rid}/orders?status=pending" -H "Authorization: Bearer $STAFF"
-{pos}{convex}{uber}
+{pos}{convex}{uber}{others}
 Metrics: {base}/metrics (the API) and http://127.0.0.1:{os.environ.get("WORKER_METRICS_PORT", "9108")}/metrics (the worker).
 Ctrl-C stops everything.
 """
 
 
-def _kitchen_screen(base: str, rid: str, convex_url: str) -> list[dict[str, object]]:
-    """What a kitchen dashboard sees: live orders through Convex, with a Convex token from the API."""
+def _try_other_platforms(base: str, rid: str, item: str, urls: dict[str, str]) -> str:
+    dd, gh = urls.get("doordash"), urls.get("grubhub")
+    if dd is None and gh is None:
+        return ""
+    text = f"""
+DoorDash and Grubhub have the menu too (owner session above): change a price and see it there,
+then order on each; the order is taken here (the kitchen sees it) and confirmed back:
+
+  curl -s -X PATCH {base}/api/restaurants/{rid}/menu/items/{item} -H "Authorization: Bearer $OWNER" \\
+       -H 'Content-Type: application/json' -d '{{"price": 25900}}'
+  curl -s {base}/api/restaurants/{rid}/integrations -H "Authorization: Bearer $OWNER"
+"""
+    if dd is not None:
+        store = DEMO_PLATFORM_STORES["doordash"][0]
+        text += f"""
+  curl -s {dd}/_standin/menus
+  DD_ORDER=$(curl -s -X POST {dd}/_standin/orders -H 'Content-Type: application/json' \\
+       -d '{{"store_id": "{store}", "items": [{{"merchant_supplied_id": "{item}", "quantity": 1, "price": 25900}}]}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -s -X POST {dd}/_standin/webhook -H 'Content-Type: application/json' \\
+       -d '{{"url": "{base}/api/webhooks/doordash", "kind": "order", "order_id": "'$DD_ORDER'"}}'
+  curl -s {dd}/_standin/orders
+"""
+    if gh is not None:
+        merchant = DEMO_PLATFORM_STORES["grubhub"][0]
+        text += f"""
+  curl -s {gh}/_standin/merchants/{merchant}/menu
+  GH_ORDER=$(curl -s -X POST {gh}/_standin/orders -H 'Content-Type: application/json' \\
+       -d '{{"merchant_id": "{merchant}", "currency": "INR", "items": [{{"item_id": "{item}", "quantity": 1, "price": 259.0}}]}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["order_uuid"])')
+  curl -s -X POST {gh}/_standin/webhook -H 'Content-Type: application/json' \\
+       -d '{{"url": "{base}/api/webhooks/grubhub", "event_type": "NEW_ORDER", "merchant_id": "{merchant}", "order_uuid": "'$GH_ORDER'"}}'
+  curl -s {gh}/_standin/orders
+"""
+    return text
+
+
+@functools.cache
+def _kitchen_token(base: str, rid: str) -> str:
+    """The kitchen's Convex token from the API, as a dashboard gets it: once (logging in at every
+    look would run into the login rate limit; the token outlives a check run)."""
     login = httpx.post(f"{base}/api/auth/login", json={"email": "kitchen@demo.tabletop", "password": DEMO_PASSWORD})
     staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    token = httpx.post(f"{base}/api/restaurants/{rid}/convex-token", headers=staff).json()["token"]
+    token: str = httpx.post(f"{base}/api/restaurants/{rid}/convex-token", headers=staff).json()["token"]
+    return token
+
+
+def _kitchen_screen(base: str, rid: str, convex_url: str) -> list[dict[str, object]]:
+    """What a kitchen dashboard sees: live orders through Convex, with a Convex token from the API."""
+    token = _kitchen_token(base, rid)
     answer = httpx.post(f"{convex_url}/api/query", headers={"Authorization": f"Bearer {token}"},
                         json={"path": "orders:liveByStatus", "args": {}, "format": "json"}).json()
     if answer.get("status") != "success":
@@ -240,6 +300,16 @@ def _pos_walk(base: str, rid: str, order: dict[str, object], petpooja_url: str) 
         _say(f"check: PetPooja callback {code} moved order #{order['number']} to {status}")
 
 
+def _wait_for(what: str, check: Any, timeout_s: float = 30) -> float:
+    """Seconds until ``check()`` holds; stops the check run when it does not within the timeout."""
+    started = time.monotonic()
+    while time.monotonic() < started + timeout_s:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not happen within {timeout_s:.0f} s")
+
+
 def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | None) -> None:
     """Waits for the demo menu on the Uber Eats stand-in, marks an item sold out as the owner,
     and sees Uber suspend it, then puts it back; then orders on Uber Eats and sees the order
@@ -249,15 +319,7 @@ def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | 
         found = [i for i in answer.json()["items"] if i["id"] == item] if answer.status_code == 200 else []
         return found[0] if found else None
 
-    def wait(what: str, check: Any) -> float:
-        started = time.monotonic()
-        while time.monotonic() < started + 30:
-            if check():
-                return time.monotonic() - started
-            time.sleep(0.1)
-        raise SystemExit(f"{what} did not happen within 30 s")
-
-    wait("the demo menu on Uber Eats", lambda: uber_item() is not None)
+    _wait_for("the demo menu on Uber Eats", lambda: uber_item() is not None)
     _say(f"check: the demo menu is on the Uber Eats stand-in (store {DEMO_UBEREATS_STORE_ID})")
     login = httpx.post(f"{base}/api/auth/login", json={"email": "owner@demo.tabletop", "password": DEMO_PASSWORD})
     owner = {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -270,7 +332,7 @@ def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | 
             until = ((found or {}).get("suspension_info") or {}).get("suspension", {}).get("suspend_until")
             return found is not None and bool(until) != available
 
-        took = wait("the availability change on Uber Eats", suspended_as_wanted)
+        took = _wait_for("the availability change on Uber Eats", suspended_as_wanted)
         _say(f"check: {'back on' if available else 'sold out'} here -> "
              f"{'unsuspended' if available else 'suspended'} on Uber Eats in {took:.1f} s")
     # A guest orders on Uber Eats: Uber's signed webhook reaches the API, the order reaches the kitchen.
@@ -288,12 +350,91 @@ def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | 
         orders = httpx.get(f"{uber_url}/_standin/orders").json()
         return any(o["id"] == placed["id"] and o["current_state"] == "ACCEPTED" for o in orders)
 
-    took = wait("the Uber Eats order accepted", accepted)
+    took = _wait_for("the Uber Eats order accepted", accepted)
     _say(f"check: Uber Eats order {placed['display_id']} taken here and accepted back in {took:.1f} s")
     if convex_url is not None:
-        took = wait("the Uber Eats order on the kitchen screen", lambda: any(
+        took = _wait_for("the Uber Eats order on the kitchen screen", lambda: any(
             o.get("orderType") == "delivery" for o in _kitchen_screen(base, rid, convex_url)))
         _say(f"check: the Uber Eats order is on the kitchen screen (Convex) {took:.1f} s later")
+
+
+def _price_on(platform: str, url: str, item: str) -> int | None:
+    """The item's price (minor units) in the menu the platform's stand-in holds, or None."""
+    store_id = DEMO_PLATFORM_STORES[platform][0]  # type: ignore[index]
+    if platform == "ubereats":
+        answer = httpx.get(f"{url}/_standin/stores/{store_id}/menu")
+        items = answer.json()["items"] if answer.status_code == 200 else []
+        return next((int(i["price_info"]["price"]) for i in items if i["id"] == item), None)
+    if platform == "doordash":
+        menus = [m for m in httpx.get(f"{url}/_standin/menus").json() if m["store_id"] == store_id]
+        categories = menus[-1]["body"]["menu"]["categories"] if menus else []
+        return next((int(i["price"]) for c in categories for i in c["items"] if i["merchant_supplied_id"] == item),
+                    None)
+    answer = httpx.get(f"{url}/_standin/merchants/{store_id}/menu")
+    items = answer.json().get("items", []) if answer.status_code == 200 else []
+    return next((round(float(i["price"]) * 100) for i in items if i["external_id"] == item), None)
+
+
+def _order_on(platform: str, url: str, base: str, item: str, price: int) -> tuple[str, Any]:
+    """Places an order for the item on the platform's stand-in and has it send the platform's
+    webhook to the API; answers the platform's order id and a check that it was accepted back."""
+    store_id = DEMO_PLATFORM_STORES[platform][0]  # type: ignore[index]
+    if platform == "doordash":
+        placed = httpx.post(f"{url}/_standin/orders", json={
+            "store_id": store_id, "items": [{"merchant_supplied_id": item, "quantity": 1, "price": price}]}).json()
+        sent = httpx.post(f"{url}/_standin/webhook", json={
+            "url": f"{base}/api/webhooks/doordash", "kind": "order", "order_id": placed["id"]}).json()
+        external = placed["id"]
+
+        def accepted() -> bool:
+            order = next(o for o in httpx.get(f"{url}/_standin/orders").json() if o["id"] == external)
+            return any(a["action"] == "confirm" and a["body"].get("order_status") == "success"
+                       for a in order["actions"])
+    else:
+        placed = httpx.post(f"{url}/_standin/orders", json={
+            "merchant_id": store_id, "currency": "INR",
+            "items": [{"item_id": item, "quantity": 1, "price": price / 100}]}).json()
+        sent = httpx.post(f"{url}/_standin/webhook", json={
+            "url": f"{base}/api/webhooks/grubhub", "event_type": "NEW_ORDER", "merchant_id": store_id,
+            "order_uuid": placed["order_uuid"]}).json()
+        external = placed["order_uuid"]
+
+        def accepted() -> bool:
+            order = next(o for o in httpx.get(f"{url}/_standin/orders").json() if o["order_uuid"] == external)
+            return bool(order["status"] == "CONFIRMED")
+    if sent.get("status_code") != 200:
+        raise SystemExit(f"the API did not take {platform}'s webhook: {sent}")
+    return external, accepted
+
+
+def _platforms_walk(base: str, rid: str, item: str, urls: dict[str, str], convex_url: str | None) -> None:
+    """A price edit here reaches every platform's stand-in; an order on DoorDash and on Grubhub
+    is taken here, accepted back and reaches the kitchen screen."""
+    for platform, url in urls.items():
+        _wait_for(f"the demo menu on {platform}", lambda p=platform, u=url: _price_on(p, u, item) is not None)
+    login = httpx.post(f"{base}/api/auth/login", json={"email": "owner@demo.tabletop", "password": DEMO_PASSWORD})
+    owner = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    price = (_price_on(next(iter(urls)), next(iter(urls.values())), item) or 0) + 1000
+    httpx.patch(f"{base}/api/restaurants/{rid}/menu/items/{item}", headers=owner,
+                json={"price": price}).raise_for_status()
+    took = _wait_for("the price edit on every platform", lambda: all(
+        _price_on(p, u, item) == price for p, u in urls.items()))
+    _say(f"check: a price edit here reached {', '.join(urls)} in {took:.1f} s")
+    taken = 0  # platform orders at the new price so far: each adds a card to the kitchen screen
+    for platform in ("doordash", "grubhub"):
+        if platform not in urls:
+            continue
+        external, accepted = _order_on(platform, urls[platform], base, item, price)
+        took = _wait_for(f"the {platform} order accepted", accepted)
+        taken += 1
+        _say(f"check: {platform} order {external} taken here and accepted back in {took:.1f} s")
+        if convex_url is not None:
+            def on_screen(cards: int = taken, convex: str = convex_url) -> bool:
+                return cards == sum(1 for o in _kitchen_screen(base, rid, convex)
+                                    if o.get("orderType") == "delivery" and o.get("total") == price)
+
+            took = _wait_for(f"the {platform} order on the kitchen screen", on_screen)
+            _say(f"check: the {platform} order is on the kitchen screen (Convex) {took:.1f} s later")
 
 
 def _check(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None) -> None:
@@ -409,16 +550,18 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         _say(f"local PetPooja stand-in at {petpooja_url} (test and dev substitute, in memory); demo restaurant "
              f"{'connected to' if connected else 'already connected to'} its outlet {DEMO_PETPOOJA_REST_ID}")
 
-    uber_url, uber_env = None, {}
-    if not os.environ.get("UBEREATS_API_URL"):
-        uber_standin, uber_url = _start_ubereats_standin()
-        started.append(uber_standin)
-        uber_env = {"UBEREATS_API_URL": uber_url, "UBEREATS_AUTH_URL": uber_url,
-                    "UBEREATS_DEBOUNCE_S": os.environ.get("UBEREATS_DEBOUNCE_S", "2")}
+    platform_urls: dict[str, str] = {}
+    platform_env: dict[str, str] = {}
+    for platform in DEMO_PLATFORM_STORES:
+        if os.environ.get(f"{platform.upper()}_API_URL"):
+            continue
+        platform_standin, platform_urls[platform], variables = _start_platform_standin(platform, base)
+        started.append(platform_standin)
+        platform_env.update(variables)
         box = load_box(os.environ.get("PETPOOJA_CREDENTIALS_KEY"), os.environ.get("PETPOOJA_CREDENTIALS_KEY_ID"))
-        asyncio.run(connect_demo_ubereats(app_url, box))
-        _say(f"local Uber Eats stand-in at {uber_url} (test and dev substitute, in memory); demo restaurant "
-             f"connected to its store {DEMO_UBEREATS_STORE_ID}")
+        asyncio.run(connect_demo_platform(app_url, box, platform))
+        _say(f"local {platform} stand-in at {platform_urls[platform]} (test and dev substitute, in memory); "
+             f"demo restaurant connected to its store {DEMO_PLATFORM_STORES[platform][0]}")
 
     env = {
         **os.environ,
@@ -433,7 +576,7 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console" if sys.stdout.isatty() else "json"),
         **convex_env,
         **petpooja_env,
-        **uber_env,
+        **platform_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
@@ -444,10 +587,12 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
     rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
     if args.check:
         _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
-        if uber_url is not None:
-            _uber_walk(base, rid, item, uber_url, env.get("CONVEX_URL"))
+        if "ubereats" in platform_urls:
+            _uber_walk(base, rid, item, platform_urls["ubereats"], env.get("CONVEX_URL"))
+        if platform_urls:
+            _platforms_walk(base, rid, item, platform_urls, env.get("CONVEX_URL"))
         return
-    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url, uber_url), flush=True)
+    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url, platform_urls), flush=True)
     procs.wait()
 
 

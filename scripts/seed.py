@@ -34,8 +34,20 @@ DEMO_MENU = {
 DEMO_PETPOOJA_REST_ID = "demo-bistro"
 DEMO_PETPOOJA_KEYS = {"app_key": "dev-app-key", "app_secret": "dev-app-secret",
                       "access_token": "dev-access-token"}
-DEMO_UBEREATS_STORE_ID = "demo-bistro-uber"
-DEMO_UBEREATS_CLIENT = {"client_id": "dev-uber-client", "client_secret": "dev-uber-secret"}
+# The demo restaurant's stores on the local delivery-platform stand-ins, and their credentials
+# (development only: each platform issues real ones). DoorDash's signing secret is base64url
+# and Grubhub's secret key base64, as they issue them.
+DEMO_PLATFORM_STORES: dict[platforms.Platform, tuple[str, dict[str, str]]] = {
+    "ubereats": ("demo-bistro-uber", {"client_id": "dev-uber-client", "client_secret": "dev-uber-secret"}),
+    "doordash": ("demo-bistro-dd", {"developer_id": "5c7e8a34-6a2b-4d6e-9f3a-2b1c0d9e8f7a",
+                                    "key_id": "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9",
+                                    "signing_secret": "ZGV2LWRvb3JkYXNoLXNpZ25pbmctc2VjcmV0LTMyYnk",
+                                    "webhook_token": "dev-doordash-webhook-token"}),
+    "grubhub": ("503736", {"partner_key": "dev-gh-partner", "client_id": "dev-gh-client",
+                           "secret_key": "ZGV2LWdydWJodWItc2VjcmV0LWtleS0zMi1ieXRlcyE=",
+                           "webhook_secret": "dev-gh-webhook-secret"}),
+}
+DEMO_UBEREATS_STORE_ID, DEMO_UBEREATS_CLIENT = DEMO_PLATFORM_STORES["ubereats"]
 
 
 @dataclass
@@ -115,16 +127,16 @@ async def connect_demo_petpooja(database_url: str, box: CredentialBox) -> bool:
         await db.close()
 
 
-async def connect_demo_ubereats(database_url: str, box: CredentialBox) -> None:
-    """Connects the demo restaurant to its Uber Eats stand-in store, which queues a publish of
-    the whole menu (the stand-in starts empty every run)."""
+async def connect_demo_platform(database_url: str, box: CredentialBox, platform: platforms.Platform) -> None:
+    """Connects the demo restaurant to its store on a platform's stand-in, which queues a
+    publish of the whole menu (the stand-ins start empty every run)."""
+    store_id, credentials = DEMO_PLATFORM_STORES[platform]
     db = Database(database_url, min_size=1, max_size=2)
     await db.open(wait=True)
     try:
         async with db.tenant(DEMO_RESTAURANT_ID) as conn:
-            await platforms.connect(conn, box, restaurant_id=DEMO_RESTAURANT_ID, platform="ubereats",
-                                    store_id=DEMO_UBEREATS_STORE_ID,
-                                    credentials=platforms.Credentials(DEMO_UBEREATS_CLIENT))
+            await platforms.connect(conn, box, restaurant_id=DEMO_RESTAURANT_ID, platform=platform,
+                                    store_id=store_id, credentials=platforms.Credentials(credentials))
     finally:
         await db.close()
 

@@ -28,8 +28,8 @@ def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves
     db_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner;"
            " GRANT USAGE ON SCHEMA public TO PUBLIC;")
     db_sql(V4_SCHEMA.read_text())
-    # Without UBEREATS_* (conftest points them nowhere): the runner starts its Uber Eats stand-in.
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("UBEREATS_")},
+    # Without the platforms' variables (conftest points them nowhere): the runner starts their stand-ins.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("UBEREATS_", "DOORDASH_", "GRUBHUB_"))},
            "DATABASE_URL": app_conninfo, "DATABASE_ADMIN_URL": admin_conninfo,
            "PORT": str(_free_port()), "LOG_FORMAT": "json"}
     done = subprocess.run(  # our own runner with fixed arguments
@@ -51,8 +51,13 @@ def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves
     assert "check: back on here -> unsuspended on Uber Eats in" in done.stdout
     assert "check: Uber Eats order 1001 taken here and accepted back in" in done.stdout
     assert "check: the Uber Eats order is on the kitchen screen (Convex)" in done.stdout
-    assert db_sql("SELECT state, totals_differ FROM platform_orders") == [{"state": "accepted", "totals_differ": False}]
-    assert db_sql("SELECT store_id, sync_status FROM platform_connections") == [
+    assert "check: a price edit here reached ubereats, doordash, grubhub in" in done.stdout
+    for platform in ("doordash", "grubhub"):
+        assert f"check: the {platform} order is on the kitchen screen (Convex)" in done.stdout
+    assert db_sql("SELECT platform, state, totals_differ FROM platform_orders ORDER BY created_at") == [
+        {"platform": p, "state": "accepted", "totals_differ": False} for p in ("ubereats", "doordash", "grubhub")]
+    assert db_sql("SELECT store_id, sync_status FROM platform_connections ORDER BY platform") == [
+        {"store_id": "demo-bistro-dd", "sync_status": "synced"}, {"store_id": "503736", "sync_status": "synced"},
         {"store_id": "demo-bistro-uber", "sync_status": "synced"}]
     [restaurant] = db_sql("SELECT name, tax_rate_bps FROM restaurants")
     assert restaurant == {"name": "Demo Bistro", "tax_rate_bps": 500}

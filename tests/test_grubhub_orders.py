@@ -205,3 +205,21 @@ async def test_a_menu_ingestion_status_event_is_recorded_once(client, connected,
         assert answer.status_code == 200
     assert db_sql("SELECT event_id FROM platform_webhook_events") == [
         {"event_id": f"MENU_INGESTION_STATUS:{job_id}:SUCCESS"}]
+
+
+async def test_a_failed_ingestion_marks_the_menu_failed_but_only_for_the_stores_last_job(
+        client, connected, grubhub_standin, db_sql):
+    job_id = grubhub_standin.jobs()[0]["job_id"]
+    assert db_sql("SELECT sync_status, external_menu_id FROM platform_connections") == [
+        {"sync_status": "synced", "external_menu_id": job_id}]
+    # An older job's failure changes nothing: the store's menu is the last job's.
+    answer = await deliver(client, grubhub_standin, "MENU_INGESTION_STATUS", job_id="an-older-job",
+                           status="FAILED_VALIDATION")
+    assert answer.status_code == 200
+    assert db_sql("SELECT sync_status FROM platform_connections") == [{"sync_status": "synced"}]
+    answer = await deliver(client, grubhub_standin, "MENU_INGESTION_STATUS", job_id=job_id,
+                           status="FAILED_MENU_DOWNLOAD")
+    assert answer.status_code == 200
+    [state] = db_sql("SELECT sync_status, last_error, published_menu FROM platform_connections")
+    assert state["sync_status"] == "failed" and "FAILED_MENU_DOWNLOAD" in state["last_error"]
+    assert state["published_menu"] is None  # the next publish sends the whole menu

@@ -39,7 +39,7 @@ log = structlog.get_logger("api")
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Word = Annotated[str, StringConstraints(pattern=r"^[A-Z_]{1,32}$")]
 SIGNATURE_HEADER = "x-gh-signature"
-NEW_ORDER, CANCELLED = "NEW_ORDER", "ORDER_CANCELLED"
+NEW_ORDER, CANCELLED, INGESTION_STATUS = "NEW_ORDER", "ORDER_CANCELLED", "MENU_INGESTION_STATUS"
 
 
 class GrubhubEvent(BaseModel):
@@ -117,7 +117,11 @@ async def grubhub(request: Request) -> Response:
             elif event.event_type == CANCELLED:
                 await platforms.cancelled_on_platform(conn, restaurant_id, "grubhub", event.order_uuid,
                                                       reason=event.cancelled_by)
-    # A menu ingestion's result is logged for operators: the publish was recorded when Grubhub took it.
+        if new and event.event_type == INGESTION_STATUS and event.job_id and event.status not in (None, "SUCCESS"):
+            # The publish was recorded as synced when Grubhub took the job; its failure (a menu
+            # it could not download or validate) marks it failed, for the last job only.
+            await platforms.record_menu_status(conn, restaurant_id, "grubhub", menu_id=None, of_job=event.job_id,
+                                               error=f"Grubhub's ingestion job {event.job_id}: {event.status}")
     log.info("platform_webhook", replay=not new, job_id=event.job_id, status=event.status or event.new_status)
     return Response(status_code=200)
 

@@ -121,7 +121,8 @@ ON CONFLICT (platform, external_id) DO UPDATE
 RETURNING id, order_id, state;
 
 -- name: record_platform_menu_status
--- What the platform's asynchronous menu job came to (DoorDash's menu status webhook). Its menu
+-- What the platform's asynchronous menu job came to (DoorDash's menu status webhook, Grubhub's
+-- ingestion status: only for the store's last job). Its menu
 -- id is kept whatever the outcome (a failed job may still have created the menu); a failure
 -- marks the menu failed with the platform's reason and forgets the published menu, so the
 -- next publish sends the whole menu again rather than availability alone.
@@ -130,7 +131,8 @@ UPDATE platform_connections
        sync_status = CASE WHEN %(error)s::text IS NULL THEN sync_status ELSE 'failed' END,
        last_error = coalesce(%(error)s::text, last_error),
        published_menu = CASE WHEN %(error)s::text IS NULL THEN published_menu END
- WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s;
+ WHERE restaurant_id = %(restaurant_id)s AND platform = %(platform)s
+   AND (%(of_job)s::text IS NULL OR external_menu_id = %(of_job)s::text);
 
 -- name: platform_connections_of_restaurant
 -- Every store the restaurant connected, and its menu's state there, without credentials.
