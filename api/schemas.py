@@ -545,6 +545,8 @@ class PlatformConnection(Answer):
     connected: bool
     platform: Literal["ubereats", "doordash", "grubhub"]
     store_id: str | None = None
+    webhook_url: str | None = Field(None, description="where the platform sends this store's webhooks: register it "
+                                                      "with the platform")
     menu: PlatformMenuState | None = None
 
 

@@ -112,7 +112,7 @@ class Run:
         standin = self.procs.start("convex", [str(ROOT / "node_modules/.bin/tsx"), "scripts/convex_standin.ts"], env)
         self.convex_url = _standin_url(standin.log)
 
-        self.uber_url, platform_env = platforms.start_standins(self.procs)
+        self.platform_urls, platform_env = platforms.start_standins(self.procs)
 
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", PORT)) == 0:
@@ -492,10 +492,10 @@ class Run:
     # ------------------------------------------------------------------ delivery platforms
 
     def platforms(self) -> None:
-        say(f"delivery platforms: {self.plan.platform_edits} menu edits timed to the Uber Eats stand-in, "
-            f"{self.plan.platform_orders} order webhooks beside as many of our own orders")
+        say(f"delivery platforms: {self.plan.platform_edits} menu edits timed to each platform's stand-in, "
+            f"{self.plan.platform_orders} order webhooks each beside as many of our own orders")
         self.fresh_convex()
-        phase = platforms.PlatformPhase(self, self.uber_url, edits=self.plan.platform_edits,
+        phase = platforms.PlatformPhase(self, self.platform_urls, edits=self.plan.platform_edits,
                                         orders=self.plan.platform_orders)
         self.results["platforms"] = phase.measure()
 

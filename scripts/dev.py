@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from psycopg import sql
 
 from db import embedded, migrate
 from db.credentials import load_box
+from scripts import platform_standins as standins
 from scripts.seed import (
     DEMO_PASSWORD,
     DEMO_PETPOOJA_KEYS,
@@ -103,22 +105,12 @@ def _start_petpooja_standin() -> tuple[subprocess.Popen[str], str]:
 def _start_platform_standin(platform: str, base: str) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
     """A delivery platform's local stand-in with the demo store registered on it; answers the
     process, its URL and the variables that point the API and the worker at it."""
-    name = {"ubereats": "Uber Eats", "doordash": "DoorDash", "grubhub": "Grubhub"}[platform]
     port = os.environ.get(f"{platform.upper()}_STANDIN_PORT", "0")
-    proc, url = _start_partner_standin(f"{platform}_standin", name, ["--port", port])
+    proc, url = _start_partner_standin(f"{platform}_standin", standins.LABELS[platform], ["--port", port])
     store_id, credentials = DEMO_PLATFORM_STORES[platform]  # type: ignore[index]
-    debounce = {f"{platform.upper()}_DEBOUNCE_S": os.environ.get(f"{platform.upper()}_DEBOUNCE_S", "2")}
-    if platform == "ubereats":
-        httpx.post(f"{url}/_standin/clients", json={**credentials, "store_ids": [store_id]}).raise_for_status()
-        return proc, url, {"UBEREATS_API_URL": url, "UBEREATS_AUTH_URL": url, **debounce}
-    if platform == "doordash":
-        key = {k: v for k, v in credentials.items() if k != "webhook_token"}
-        httpx.post(f"{url}/_standin/developers", json={**key, "stores": [{
-            "store_id": store_id, "webhook_token": credentials["webhook_token"],
-            "webhook_url": f"{base}/api/webhooks/doordash"}]}).raise_for_status()
-        return proc, url, {"DOORDASH_API_URL": url, "DOORDASH_CURRENCY": "INR", **debounce}
-    httpx.post(f"{url}/_standin/clients", json={**credentials, "merchant_ids": [store_id]}).raise_for_status()
-    return proc, url, {"GRUBHUB_API_URL": url, "GRUBHUB_CURRENCY": "INR", **debounce}
+    standins.register(platform, url, store_id, credentials, base)
+    debounce = os.environ.get(f"{platform.upper()}_DEBOUNCE_S", "2")
+    return proc, url, {**standins.env(platform, url, currency="INR"), f"{platform.upper()}_DEBOUNCE_S": debounce}
 
 
 def _embedded_urls(reset: bool) -> tuple[str, str]:
@@ -312,8 +304,7 @@ def _wait_for(what: str, check: Any, timeout_s: float = 30) -> float:
 
 def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | None) -> None:
     """Waits for the demo menu on the Uber Eats stand-in, marks an item sold out as the owner,
-    and sees Uber suspend it, then puts it back; then orders on Uber Eats and sees the order
-    accepted back and on the kitchen screen."""
+    and sees Uber suspend it (its item call, not a whole upload), then puts it back."""
     def uber_item() -> dict[str, Any] | None:
         answer = httpx.get(f"{uber_url}/_standin/stores/{DEMO_UBEREATS_STORE_ID}/menu")
         found = [i for i in answer.json()["items"] if i["id"] == item] if answer.status_code == 200 else []
@@ -335,98 +326,33 @@ def _uber_walk(base: str, rid: str, item: str, uber_url: str, convex_url: str | 
         took = _wait_for("the availability change on Uber Eats", suspended_as_wanted)
         _say(f"check: {'back on' if available else 'sold out'} here -> "
              f"{'unsuspended' if available else 'suspended'} on Uber Eats in {took:.1f} s")
-    # A guest orders on Uber Eats: Uber's signed webhook reaches the API, the order reaches the kitchen.
-    price = uber_item()["price_info"]["price"]  # type: ignore[index]
-    placed = httpx.post(f"{uber_url}/_standin/orders", json={
-        "store_id": DEMO_UBEREATS_STORE_ID, "currency": "INR",
-        "cart_items": [{"id": item, "quantity": 1, "price": price}]}).json()
-    sent = httpx.post(f"{uber_url}/_standin/webhook", json={
-        "url": f"{base}/api/webhooks/ubereats", "event_type": "orders.notification",
-        "store_id": DEMO_UBEREATS_STORE_ID, "resource_id": placed["id"]}).json()
-    if sent.get("status_code") != 200:
-        raise SystemExit(f"the API did not take Uber's webhook: {sent}")
 
-    def accepted() -> bool:
-        orders = httpx.get(f"{uber_url}/_standin/orders").json()
-        return any(o["id"] == placed["id"] and o["current_state"] == "ACCEPTED" for o in orders)
-
-    took = _wait_for("the Uber Eats order accepted", accepted)
-    _say(f"check: Uber Eats order {placed['display_id']} taken here and accepted back in {took:.1f} s")
-    if convex_url is not None:
-        took = _wait_for("the Uber Eats order on the kitchen screen", lambda: any(
-            o.get("orderType") == "delivery" for o in _kitchen_screen(base, rid, convex_url)))
-        _say(f"check: the Uber Eats order is on the kitchen screen (Convex) {took:.1f} s later")
-
-
-def _price_on(platform: str, url: str, item: str) -> int | None:
-    """The item's price (minor units) in the menu the platform's stand-in holds, or None."""
-    store_id = DEMO_PLATFORM_STORES[platform][0]  # type: ignore[index]
-    if platform == "ubereats":
-        answer = httpx.get(f"{url}/_standin/stores/{store_id}/menu")
-        items = answer.json()["items"] if answer.status_code == 200 else []
-        return next((int(i["price_info"]["price"]) for i in items if i["id"] == item), None)
-    if platform == "doordash":
-        menus = [m for m in httpx.get(f"{url}/_standin/menus").json() if m["store_id"] == store_id]
-        categories = menus[-1]["body"]["menu"]["categories"] if menus else []
-        return next((int(i["price"]) for c in categories for i in c["items"] if i["merchant_supplied_id"] == item),
-                    None)
-    answer = httpx.get(f"{url}/_standin/merchants/{store_id}/menu")
-    items = answer.json().get("items", []) if answer.status_code == 200 else []
-    return next((round(float(i["price"]) * 100) for i in items if i["external_id"] == item), None)
-
-
-def _order_on(platform: str, url: str, base: str, item: str, price: int) -> tuple[str, Any]:
-    """Places an order for the item on the platform's stand-in and has it send the platform's
-    webhook to the API; answers the platform's order id and a check that it was accepted back."""
-    store_id = DEMO_PLATFORM_STORES[platform][0]  # type: ignore[index]
-    if platform == "doordash":
-        placed = httpx.post(f"{url}/_standin/orders", json={
-            "store_id": store_id, "items": [{"merchant_supplied_id": item, "quantity": 1, "price": price}]}).json()
-        sent = httpx.post(f"{url}/_standin/webhook", json={
-            "url": f"{base}/api/webhooks/doordash", "kind": "order", "order_id": placed["id"]}).json()
-        external = placed["id"]
-
-        def accepted() -> bool:
-            order = next(o for o in httpx.get(f"{url}/_standin/orders").json() if o["id"] == external)
-            return any(a["action"] == "confirm" and a["body"].get("order_status") == "success"
-                       for a in order["actions"])
-    else:
-        placed = httpx.post(f"{url}/_standin/orders", json={
-            "merchant_id": store_id, "currency": "INR",
-            "items": [{"item_id": item, "quantity": 1, "price": price / 100}]}).json()
-        sent = httpx.post(f"{url}/_standin/webhook", json={
-            "url": f"{base}/api/webhooks/grubhub", "event_type": "NEW_ORDER", "merchant_id": store_id,
-            "order_uuid": placed["order_uuid"]}).json()
-        external = placed["order_uuid"]
-
-        def accepted() -> bool:
-            order = next(o for o in httpx.get(f"{url}/_standin/orders").json() if o["order_uuid"] == external)
-            return bool(order["status"] == "CONFIRMED")
-    if sent.get("status_code") != 200:
-        raise SystemExit(f"the API did not take {platform}'s webhook: {sent}")
-    return external, accepted
 
 
 def _platforms_walk(base: str, rid: str, item: str, urls: dict[str, str], convex_url: str | None) -> None:
-    """A price edit here reaches every platform's stand-in; an order on DoorDash and on Grubhub
-    is taken here, accepted back and reaches the kitchen screen."""
-    for platform, url in urls.items():
-        _wait_for(f"the demo menu on {platform}", lambda p=platform, u=url: _price_on(p, u, item) is not None)
+    """A price edit here reaches every platform's stand-in; an order on each is taken here,
+    accepted back and reaches the kitchen screen."""
+    def price_on(platform: str) -> int | None:
+        return standins.price_on(platform, urls[platform], DEMO_PLATFORM_STORES[platform][0], item)  # type: ignore[index]
+
+    for platform in urls:
+        _wait_for(f"the demo menu on {platform}", partial(price_on, platform))
     login = httpx.post(f"{base}/api/auth/login", json={"email": "owner@demo.tabletop", "password": DEMO_PASSWORD})
     owner = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    price = (_price_on(next(iter(urls)), next(iter(urls.values())), item) or 0) + 1000
+    price = (price_on(next(iter(urls))) or 0) + 1000
     httpx.patch(f"{base}/api/restaurants/{rid}/menu/items/{item}", headers=owner,
                 json={"price": price}).raise_for_status()
-    took = _wait_for("the price edit on every platform", lambda: all(
-        _price_on(p, u, item) == price for p, u in urls.items()))
+    took = _wait_for("the price edit on every platform", lambda: all(price_on(p) == price for p in urls))
     _say(f"check: a price edit here reached {', '.join(urls)} in {took:.1f} s")
-    taken = 0  # platform orders at the new price so far: each adds a card to the kitchen screen
-    for platform in ("doordash", "grubhub"):
-        if platform not in urls:
-            continue
-        external, accepted = _order_on(platform, urls[platform], base, item, price)
-        took = _wait_for(f"the {platform} order accepted", accepted)
-        taken += 1
+    # Each platform's order at the new price adds a card to the kitchen screen: ``taken`` so far.
+    for taken, platform in enumerate(urls, start=1):
+        store_id = DEMO_PLATFORM_STORES[platform][0]  # type: ignore[index]
+        external = standins.place_order(platform, urls[platform], store_id, item, price, currency="INR")
+        sent = standins.order_webhook(platform, urls[platform], store_id, external, base, send=True)
+        if sent.get("status_code") != 200:
+            raise SystemExit(f"the API did not take {platform}'s webhook: {sent}")
+        took = _wait_for(f"the {platform} order accepted", partial(standins.accepted, platform, urls[platform],
+                                                                   external))
         _say(f"check: {platform} order {external} taken here and accepted back in {took:.1f} s")
         if convex_url is not None:
             def on_screen(cards: int = taken, convex: str = convex_url) -> bool:

@@ -86,6 +86,7 @@ async def test_connecting_publishes_the_whole_menu_and_the_state_reads_back(
     r = await make_restaurant()
     connected = expect(await connect(client, r), 200)
     assert connected["store_id"] == UBER_STORE_ID and connected["menu"]["status"] == "pending"
+    assert connected["webhook_url"] == "http://tabletop.test/api/webhooks/ubereats"  # to register with Uber
     assert UBER_CLIENT["client_secret"] not in str(connected)
     [stored] = db_sql("SELECT credentials FROM platform_connections")
     assert UBER_CLIENT["client_secret"].encode() not in bytes(stored["credentials"])

@@ -91,10 +91,12 @@ CONNECT_BODIES: dict[platforms.Platform, type[PlatformConnect]] = {
 }
 
 
-def _store(row: Row) -> dict[str, Any]:
-    """A platform connection as the owner sees it: the store and its menu's state there."""
+def _store(request: Request, row: Row) -> dict[str, Any]:
+    """A platform connection as the owner sees it: the store, the webhook URL to register with
+    the platform, and its menu's state there."""
     return {
         "connected": True, "platform": row["platform"], "store_id": row["store_id"],
+        "webhook_url": f"{services(request).settings.base_url}/api/webhooks/{row['platform']}",
         "menu": {"status": row["sync_status"], "last_sync_at": row["last_sync_at"], "item_count": row["item_count"],
                  "external_menu_id": row["external_menu_id"], "error": row["last_error"],
                  "retry_count": row["retry_count"]},
@@ -121,13 +123,13 @@ async def connect_platform(request: Request, platform: platforms.Platform) -> Re
         row = await platforms.connect(scope.conn, services(request).credentials, restaurant_id=_rid(request),
                                       platform=platform, store_id=body.store_id, credentials=credentials)
     log.info("platform_connected", platform=platform, store_id=body.store_id)
-    return JSON(_store(row))
+    return JSON(_store(request, row))
 
 
 async def get_platform(request: Request, platform: platforms.Platform) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         row = await platforms.get(scope.conn, _rid(request), platform)
-    return JSON({"connected": False, "platform": platform} if row is None else _store(row))
+    return JSON({"connected": False, "platform": platform} if row is None else _store(request, row))
 
 
 async def disconnect_platform(request: Request, platform: platforms.Platform) -> Response:
