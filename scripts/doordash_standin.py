@@ -12,12 +12,10 @@ and what it chose.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import binascii
 import json
 import re
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -90,7 +88,7 @@ class Store:
 
 
 @dataclass
-class State:
+class State(standin_server.Outbound):
     developers: dict[str, Developer] = field(default_factory=dict)
     stores: dict[str, Store] = field(default_factory=dict)
     menus: dict[str, dict[str, Any]] = field(default_factory=dict)  # menu id -> {id, store_id, body, ...}
@@ -103,10 +101,6 @@ class State:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     http: httpx.AsyncClient | None = None
 
-    def client(self) -> httpx.AsyncClient:
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=10)
-        return self.http
 
     def reset(self) -> None:
         for collection in (self.developers, self.stores, self.menus, self.orders, self.actions):
@@ -620,14 +614,7 @@ async def post_webhook(request: Request) -> Response:
     token = body.get("token", store.webhook_token)
     raw = json.dumps(event, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    sent = {"url": body["url"], "body": raw.decode(), "headers": headers}
-    if body.get("dry_run"):
-        return JSONResponse({"sent": sent})
-    try:
-        answer = await state.client().post(body["url"], content=raw, headers=headers)
-    except httpx.HTTPError as exc:
-        return JSONResponse({"error": f"could not deliver to {body['url']}: {exc!r}", "sent": sent}, status_code=502)
-    return JSONResponse({"status_code": answer.status_code, "body": answer.text, "sent": sent})
+    return await standin_server.send_webhook(state, body["url"], raw, headers, dry_run=bool(body.get("dry_run")))
 
 
 # ---------------------------------------------------------------------------- app
@@ -644,7 +631,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def create_app(state: State) -> Starlette:
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=standin_server.lifespan, routes=[
         Route(f"{API}/menus", create_menu, methods=["POST"]),
         Route(f"{API}/menus/{{menu_id}}", update_menu, methods=["PATCH"]),
         Route(f"{API}/stores/{{store_id}}/item_status", item_status, methods=["PATCH"]),
@@ -672,13 +659,7 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=8073, help="0 picks a free one (read it from the ready line)")
-    args = parser.parse_args()
-    try:
-        asyncio.run(serve(args.port))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    standin_server.main(__doc__, 8073, serve)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ scripts/grubhub_standin.md for what it validates and what is verified or assumed
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
@@ -21,11 +20,9 @@ import hashlib
 import hmac
 import json
 import re
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +75,7 @@ class Client:
 
 
 @dataclass
-class State:
+class State(standin_server.Outbound):
     clients: dict[str, Client] = field(default_factory=dict)
     nonces: set[str] = field(default_factory=set)
     menus: dict[str, dict[str, Any]] = field(default_factory=dict)  # merchant -> its ingested menu
@@ -89,10 +86,6 @@ class State:
     released: asyncio.Event = field(default_factory=asyncio.Event)
     http: httpx.AsyncClient | None = None
 
-    def client(self) -> httpx.AsyncClient:
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=10)
-        return self.http
 
     def reset(self) -> None:
         self.clients.clear()
@@ -573,29 +566,13 @@ async def post_webhook(request: Request) -> Response:
     raw = json.dumps(event, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json",
                "X-GH-Signature": sign(body.get("secret") or holders[0].webhook_secret, raw)}
-    sent = {"url": body["url"], "body": raw.decode(), "headers": headers}
-    if body.get("dry_run"):
-        return JSONResponse({"sent": sent})
-    try:
-        answer = await state.client().post(body["url"], content=raw, headers=headers)
-    except httpx.HTTPError as exc:
-        return JSONResponse({"error": f"could not deliver to {body['url']}: {exc!r}", "sent": sent}, status_code=502)
-    return JSONResponse({"status_code": answer.status_code, "body": answer.text, "sent": sent})
+    return await standin_server.send_webhook(state, body["url"], raw, headers, dry_run=bool(body.get("dry_run")))
 
 
 # ---------------------------------------------------------------------------- app
 
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    state: State = app.state.standin
-    state.released.set()
-    if state.http is not None:
-        await state.http.aclose()
-
-
 def create_app(state: State) -> Starlette:
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=standin_server.lifespan, routes=[
         Route("/pos/v1/menu/ingestion", ingest, methods=["POST"]),
         Route("/pos/v1/menu/ingestion/jobs/{job_id}", job_status, methods=["GET"]),
         Route("/pos/v1/merchant/{merchant_id}/menu/normalized", merchant_menu, methods=["GET"]),
@@ -620,13 +597,7 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=8073, help="0 picks a free one (read it from the ready line)")
-    args = parser.parse_args()
-    try:
-        asyncio.run(serve(args.port))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    standin_server.main(__doc__, 8073, serve)
 
 
 if __name__ == "__main__":

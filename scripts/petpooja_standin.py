@@ -15,8 +15,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -74,7 +73,7 @@ class Outlet:
 
 
 @dataclass
-class State:
+class State(standin_server.Outbound):
     default_menu: dict[str, Any]
     outlets: dict[str, Outlet] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)  # save_order and cancels, in arrival order
@@ -85,11 +84,6 @@ class State:
     ids: count[int] = field(default_factory=lambda: count(1001))
     # One client for every callback: building one costs ~20-100 ms (its TLS context).
     http: httpx.AsyncClient | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=10)
-        return self.http
 
     def reset(self) -> None:
         self.outlets.clear()
@@ -513,17 +507,8 @@ def load_menu(path: Path) -> dict[str, Any]:
     return menu
 
 
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    state: State = app.state.standin
-    state.released.set()
-    if state.http is not None:
-        await state.http.aclose()
-
-
 def create_app(state: State) -> Callable[..., Awaitable[None]]:
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=standin_server.lifespan, routes=[
         Route("/save_order", save_order, methods=["POST"]),
         Route("/update_order_status", update_order_status, methods=["POST"]),
         Route("/mapped_restaurant_menus", mapped_restaurant_menus, methods=["POST"]),

@@ -1,16 +1,25 @@
-"""What the Python partner stand-ins (PetPooja, Uber Eats) share: their fault injection,
-serving their app on loopback, printing the one ready line once it listens
-(``<name> ready http://127.0.0.1:<port>``, what tests and the dev runner wait for), and
-answering hanging calls before a graceful shutdown so that SIGTERM stops them at once."""
+"""What the Python partner stand-ins (PetPooja, Uber Eats, DoorDash, Grubhub) share: their
+fault injection, one HTTP client for what they send (webhooks, callbacks, downloads), sending
+a webhook or only building it, serving their app on loopback, printing the one ready line
+once it listens (``<name> ready http://127.0.0.1:<port>``, what tests and the dev runner wait
+for), answering hanging calls before a graceful shutdown so that SIGTERM stops them at once,
+and their command line."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.responses import JSONResponse
 
 
 @dataclass
@@ -36,6 +45,59 @@ class Fault:
         return mode
 
 
+class Outbound:
+    """Mixed into a stand-in's state (which holds ``http: httpx.AsyncClient | None = None``):
+    one client for every call it makes, since building one costs ~20-100 ms (its TLS context)."""
+
+    http: httpx.AsyncClient | None
+
+    def client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=10)
+        return self.http
+
+
+class _State(Protocol):
+    released: asyncio.Event
+    http: httpx.AsyncClient | None
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """A stand-in app's lifespan: at shutdown its hanging calls are answered and its client closed."""
+    yield
+    state: _State = app.state.standin
+    state.released.set()
+    if state.http is not None:
+        await state.http.aclose()
+
+
+async def send_webhook(state: Outbound, url: str, raw: bytes, headers: Mapping[str, str], *,
+                       dry_run: bool) -> JSONResponse:
+    """Posts a partner's webhook to ``url`` and answers ``{status_code, body, sent}`` (502 when it
+    cannot be delivered); ``dry_run`` only answers ``{sent}``, what would be posted."""
+    sent: dict[str, Any] = {"url": url, "body": raw.decode(), "headers": dict(headers)}
+    if dry_run:
+        return JSONResponse({"sent": sent})
+    try:
+        answer = await state.client().post(url, content=raw, headers=dict(headers))
+    except httpx.HTTPError as exc:
+        return JSONResponse({"error": f"could not deliver to {url}: {exc!r}", "sent": sent}, status_code=502)
+    return JSONResponse({"status_code": answer.status_code, "body": answer.text, "sent": sent})
+
+
+def main(doc: str | None, default_port: int, serve_on: Callable[[int], Coroutine[Any, Any, None]]) -> None:
+    """The command line of a stand-in: ``--port`` (0 picks a free one), served until stopped."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=default_port,
+                        help="0 picks a free one (read it from the ready line)")
+    args = parser.parse_args()
+    try:
+        asyncio.run(serve_on(args.port))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, released: asyncio.Event):
         super().__init__(config)
@@ -47,7 +109,8 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def serve(app: Starlette, released: asyncio.Event, port: int, name: str) -> None:
+async def serve(app: Starlette | Callable[..., Awaitable[None]], released: asyncio.Event, port: int,
+                name: str) -> None:
     """Serves ``app`` on 127.0.0.1:``port`` (0: a free one) until stopped; ``released`` is the
     event the app's hanging calls wait on."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

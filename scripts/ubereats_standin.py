@@ -10,7 +10,6 @@ scripts/ubereats_standin.md for what it validates, what Uber's docs confirm and 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import gzip
@@ -20,12 +19,10 @@ import json
 import math
 import re
 import secrets
-import sys
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
@@ -99,7 +96,7 @@ class Token:
 
 
 @dataclass
-class State:
+class State(standin_server.Outbound):
     clients: dict[str, Client] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     menus: dict[str, dict[str, Any]] = field(default_factory=dict)  # store_id -> the last accepted upload
@@ -112,10 +109,6 @@ class State:
     # One client for every webhook: building one costs ~20-100 ms (its TLS context).
     http: httpx.AsyncClient | None = None
 
-    def client(self) -> httpx.AsyncClient:
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=10)
-        return self.http
 
     def reset(self) -> None:
         self.clients.clear()
@@ -677,29 +670,13 @@ async def post_webhook(request: Request) -> Response:
     raw = json.dumps(event, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "X-Uber-Signature": sign(secret, raw),
                "X-Environment": "sandbox"}
-    sent = {"url": body["url"], "body": raw.decode(), "headers": headers}
-    if body.get("dry_run"):
-        return JSONResponse({"sent": sent})
-    try:
-        answer = await state.client().post(body["url"], content=raw, headers=headers)
-    except httpx.HTTPError as exc:
-        return JSONResponse({"error": f"could not deliver to {body['url']}: {exc!r}", "sent": sent}, status_code=502)
-    return JSONResponse({"status_code": answer.status_code, "body": answer.text, "sent": sent})
+    return await standin_server.send_webhook(state, body["url"], raw, headers, dry_run=bool(body.get("dry_run")))
 
 
 # ---------------------------------------------------------------------------- app
 
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    state: State = app.state.standin
-    state.released.set()
-    if state.http is not None:
-        await state.http.aclose()
-
-
 def create_app(state: State) -> Starlette:
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=standin_server.lifespan, routes=[
         Route("/oauth/v2/token", token, methods=["POST"]),
         Route("/v2/eats/stores/{store_id}/menus", upload_menu, methods=["PUT"]),
         Route("/v2/eats/stores/{store_id}/menus/items/{item_id}", update_item, methods=["POST"]),
@@ -728,13 +705,7 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=8071, help="0 picks a free one (read it from the ready line)")
-    args = parser.parse_args()
-    try:
-        asyncio.run(serve(args.port))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    standin_server.main(__doc__, 8071, serve)
 
 
 if __name__ == "__main__":
