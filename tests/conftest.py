@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -64,7 +65,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     os.environ["GRUBHUB_API_URL"] = "http://127.0.0.1:9"
     os.environ["DOORDASH_API_URL"] = "http://127.0.0.1:9"
     # Kept running between sessions: several test runs may share it, and starting costs a second.
-    embedded.start(PG_DIR, keep_running=True)
+    # Runs start together (pytest-xdist's workers): one at a time starts the server and makes the
+    # cluster-wide app role, which every worker's template (schema.sql) then finds made.
+    PG_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with (PG_DIR.parent / "test-pg.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        embedded.start(PG_DIR, keep_running=True)
+        with psycopg.connect(embedded.conninfo(SOCKET_DIR, "postgres", user="postgres"), autocommit=True) as conn:
+            if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (embedded.APP_ROLE,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(
+                    sql.Identifier(embedded.APP_ROLE)))
     # A run that was killed leaves its databases behind; drop those of runs no longer alive.
     with psycopg.connect(embedded.conninfo(SOCKET_DIR, "postgres", user="postgres"), autocommit=True) as conn:
         for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tabletop_tests_%'"):
