@@ -139,6 +139,16 @@ BEGIN
 END
 $$;
 
+-- An email's arrival routes it (its outbox row under the nil restaurant id: emails belong to
+-- no restaurant, so only system-scope transactions write or read them).
+CREATE FUNCTION enqueue_email() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM enqueue_targets('00000000-0000-0000-0000-000000000000'::uuid, 'email', NEW.id, 1, '{created}');
+    RETURN NULL;
+END
+$$;
+
 -- Our order's status onto its platform order. Only an order without a table, a guest session
 -- or a user who placed it can be a platform's, so our own orders never run this function.
 CREATE FUNCTION copy_status_to_platform_order() RETURNS trigger
@@ -223,6 +233,7 @@ CREATE TABLE users (
     full_name         text NOT NULL,
     is_platform_admin boolean NOT NULL DEFAULT false,
     created_at        timestamptz NOT NULL DEFAULT now(),
+    phone             text CONSTRAINT users_phone_valid CHECK (phone ~ '^\+?[0-9 ()-]{5,20}$'),
     CONSTRAINT users_email_key UNIQUE (email)
 );
 
@@ -239,6 +250,35 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
 -- Housekeeping prunes expired tokens (sync/housekeeping.py).
 CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);
+
+-- Password reset (docs/accounts.md): a token is 256 random bits, only its sha256 is stored; it
+-- works once (used_at) and until expires_at.
+CREATE TABLE password_reset_tokens (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash  bytea NOT NULL CONSTRAINT password_reset_tokens_hash_key UNIQUE,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX password_reset_tokens_user_idx ON password_reset_tokens (user_id);
+
+-- Email to send (the 'email' outbox target, sync/email/). Belongs to no restaurant: its outbox
+-- rows carry the nil restaurant id (enqueue_email). The body is sealed (db/credentials.py,
+-- purpose 'email', bound to the row's id): a reset mail carries a live token. sent_at is set
+-- once the SMTP server accepted it; a row with it is never sent again.
+CREATE TABLE outbound_emails (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid REFERENCES users (id) ON DELETE CASCADE,
+    kind        text NOT NULL CONSTRAINT outbound_emails_kind_valid CHECK (kind IN ('password_reset')),
+    recipient   text NOT NULL CONSTRAINT outbound_emails_recipient_valid CHECK (length(recipient) BETWEEN 3 AND 254),
+    subject     text NOT NULL,
+    body        bytea NOT NULL CONSTRAINT outbound_emails_body_sealed CHECK (octet_length(body) > 28),
+    key_id      text NOT NULL CONSTRAINT outbound_emails_key_id_valid CHECK (key_id <> ''),
+    sent_at     timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbound_emails_user_idx ON outbound_emails (user_id);
 
 CREATE TABLE restaurants (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -535,6 +575,9 @@ CREATE INDEX orders_created_idx ON orders (restaurant_id, created_at DESC, id DE
 CREATE INDEX orders_session_idx ON orders (restaurant_id, session_id) WHERE session_id IS NOT NULL;
 -- A table's orders (relabelling a table re-pushes them).
 CREATE INDEX orders_table_idx ON orders (restaurant_id, table_id) WHERE table_id IS NOT NULL;
+-- A customer's own orders across restaurants, newest first (GET /api/me/orders).
+CREATE INDEX orders_placed_by_user_idx ON orders (placed_by_user, created_at DESC, id DESC)
+    WHERE placed_by_user IS NOT NULL;
 
 CREATE TABLE order_items (
     restaurant_id uuid NOT NULL,
@@ -715,7 +758,7 @@ CREATE TABLE sync_targets (
     name            text PRIMARY KEY CONSTRAINT sync_targets_name_valid CHECK (name ~ '^[a-z][a-z0-9_]*$'),
     entity_types    text[] NOT NULL
                     CONSTRAINT sync_targets_entity_types_valid
-                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order']),
+                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order', 'email']),
     events          text[] NOT NULL
                     CONSTRAINT sync_targets_events_valid
                     CHECK (events <@ ARRAY['created', 'changed', 'deleted', 'status_changed', 'cancelled']),
@@ -732,7 +775,8 @@ INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VAL
     ('doordash', '{menu_item,menu}', '{created,changed,deleted}', false, true),
     ('doordash_orders', '{platform_order}', '{created,changed}', false, true),
     ('grubhub', '{menu_item,menu}', '{created,changed,deleted}', false, true),
-    ('grubhub_orders', '{platform_order}', '{created,changed}', false, true);
+    ('grubhub_orders', '{platform_order}', '{created,changed}', false, true),
+    ('email', '{email}', '{created}', true, true);
 
 -- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
 CREATE TABLE restaurant_targets (
@@ -829,7 +873,7 @@ CREATE TABLE sync_log (
     target         text NOT NULL CONSTRAINT sync_log_target_valid CHECK (target ~ '^[a-z][a-z0-9_]*$'),
     entity_type    text NOT NULL
                    CONSTRAINT sync_log_entity_type_valid
-                   CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu', 'platform_order')),
+                   CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu', 'platform_order', 'email')),
     entity_id      uuid NOT NULL,
     entity_version bigint NOT NULL,
     status         text NOT NULL DEFAULT 'pending'
@@ -953,6 +997,8 @@ CREATE TRIGGER orders_copy_status_to_platform_order AFTER UPDATE OF status ON or
     WHEN (OLD.status IS DISTINCT FROM NEW.status
           AND NEW.table_id IS NULL AND NEW.session_id IS NULL AND NEW.placed_by_user IS NULL)
     EXECUTE FUNCTION copy_status_to_platform_order();
+CREATE TRIGGER outbound_emails_enqueue_sync AFTER INSERT ON outbound_emails
+    FOR EACH ROW EXECUTE FUNCTION enqueue_email();
 CREATE TRIGGER menu_categories_rename_items AFTER UPDATE OF name ON menu_categories
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION touch_items_of_category();
 
@@ -1283,4 +1329,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (8, 'platform_menus'),
     (9, 'platform_orders'),
     (10, 'more_platforms'),
-    (11, 'operator');
+    (11, 'operator'),
+    (12, 'customer_accounts');

@@ -25,6 +25,7 @@ from api.metrics import Metrics
 from api.middleware import RequestContext, loggable_path
 from api.ratelimit import RateLimits
 from api.routes import (
+    accounts,
     admin,
     auth,
     docs,
@@ -145,7 +146,8 @@ def create_app(
                        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600))
     # Starlette tries routes in order, a regex each: the order routes, the busiest, come first (order
     # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
-    routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
+    routes = [*orders.routes, *service.routes, *auth.routes, *accounts.routes, *restaurants.routes,
+              *invitations.routes, *menu.routes,
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *docs.routes]

@@ -100,6 +100,11 @@ class Settings(BaseModel):
     rate_limit_order_table: str = "60/10 minutes"  # guest orders per table (per QR code)
     rate_limit_invite: str = "60/hour"  # member invitations per inviting account
     invitation_ttl_s: int = Field(7 * 24 * 3600, ge=3600)
+    # Password reset (docs/accounts.md): requests per email and per client address (the answer
+    # is the same 202 either way), and how long an emailed token works.
+    rate_limit_password_reset_email: str = "5/hour"  # noqa: S105  # a rate limit, not a password
+    rate_limit_password_reset_ip: str = "30/hour"  # noqa: S105  # a rate limit, not a password
+    password_reset_ttl_s: int = Field(1800, ge=300, le=24 * 3600)
     # Behind a reverse proxy: its addresses or networks (X-Forwarded-For is read from the right,
     # skipping them; uvicorn gets the same list from the Procfile), or, when they cannot be
     # known (a platform's router), how many proxies append to X-Forwarded-For. Neither: the
@@ -167,6 +172,7 @@ class Settings(BaseModel):
     @field_validator(
         "rate_limit_login", "rate_limit_login_failures", "rate_limit_login_account", "rate_limit_qr_lookup_failures",
         "rate_limit_qr_session", "rate_limit_order_create", "rate_limit_order_table", "rate_limit_invite",
+        "rate_limit_password_reset_email", "rate_limit_password_reset_ip",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -170,6 +170,38 @@ OPERATIONS: dict[str, Operation] = {
         errors={401: ("refresh_token_reused", "invalid_refresh_token")},
         description="Presenting a refresh token a second time revokes every token of its session."),
     "GET /api/auth/me": Operation("The caller and their memberships", "auth", USER, {200: schemas.Me}),
+    "PATCH /api/auth/me": Operation(
+        "Change the caller's name, phone (null clears it) or email (with current_password)", "auth", USER,
+        {200: schemas.Profile}, body=models.ProfilePatch, example={"full_name": "Asha R.", "phone": "+91 98450 12345"},
+        errors={403: ("wrong_password",), 409: ("email_taken",)}, rate_limited=True,
+        description="Changing the email needs current_password (422 without it, 403 wrong_password when wrong; "
+                    "wrong passwords count like failed logins)."),
+    "POST /api/auth/password": Operation(
+        "Change the caller's password: every other session is signed out", "auth", USER, {200: schemas.TokenPair},
+        body=models.PasswordChange,
+        example={"current_password": "correct horse battery", "new_password": "battery staple horse"},
+        errors={403: ("wrong_password",)}, rate_limited=True,
+        description="Revokes every refresh token of the account and answers a new pair for the caller."),
+    "POST /api/auth/password-reset": Operation(
+        "Email a single-use password reset code", "auth", PUBLIC, {202: schemas.ResetAccepted},
+        body=models.PasswordReset, example={"email": "asha@example.com"}, rate_limited=True,
+        description="The same 202 whether or not the email has an account; the code goes out by email and works "
+                    "once, for PASSWORD_RESET_TTL_S (30 minutes). Limited per email and per client address."),
+    "POST /api/auth/password-reset/confirm": Operation(
+        "Set a new password with an emailed reset code", "auth", PUBLIC, {204: NO_CONTENT},
+        body=models.PasswordResetConfirm,
+        example={"token": "0p6dYqOeG5c8aV1s2lRk3m9TzUe4wXb7nJh5fQy2GiA", "new_password": "battery staple horse"},
+        errors={400: ("invalid_reset_token",)}, rate_limited=True,
+        description="Spends the code (and every other open code of the account) and signs every session of the "
+                    "account out (all its refresh tokens are revoked)."),
+    "GET /api/me/orders": Operation(
+        "The orders the caller's account placed, in every restaurant, newest first", "orders", USER,
+        {200: schemas.OrderPage}, query=models.PageQuery, errors={422: ("invalid_cursor",)}),
+    "GET /api/qr/session/orders": Operation(
+        "The orders the caller's guest session placed, newest first", "orders",
+        Access((GUEST_SESSION,), "a guest session", {401: (*_UNAUTHENTICATED, "session_ended"),
+                                                      403: ("forbidden",), 404: ("not_found",)}),
+        {200: schemas.SessionOrders}),
     "GET /.well-known/jwks.json": Operation(
         "The public keys that sign access, guest and dashboard tokens", "auth", PUBLIC, {200: schemas.Jwks}),
     # ---------------------------------------------------------------------- restaurants

@@ -146,6 +146,51 @@ class Refresh(Input):
 
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")]
+
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256), SINGLE_LINE]
+# A password someone types to prove who they are: any length a Register accepted before.
+CurrentPassword = Annotated[str, StringConstraints(min_length=1, max_length=256), SINGLE_LINE]
+
+
+class ProfilePatch(Input):
+    """A customer's own account. Changing the email needs the current password; null clears the phone."""
+
+    full_name: Name | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    current_password: CurrentPassword | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
+
+    @field_validator("full_name")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("full_name cannot be cleared")
+        return value
+
+
+class PasswordChange(Input):
+    current_password: CurrentPassword
+    new_password: Password
+
+
+class PasswordReset(Input):
+    # Any well-formed address: the answer is the same whether it has an account or not.
+    email: Email
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class PasswordResetConfirm(Input):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=256), SINGLE_LINE]
+    new_password: Password
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), MULTI_LINE_NONBLANK]
 
 
@@ -358,3 +403,12 @@ class GrubhubConnect(PlatformConnect):
 
 
 # (Grubhub's connect body: above this line)
+
+
+class PageQuery(BaseModel):
+    """A page of a list newest first: ?limit= and the previous page's next_cursor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=200), SINGLE_LINE] | None = None

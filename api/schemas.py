@@ -125,9 +125,23 @@ class Me(Answer):
     id: UUID
     email: str
     full_name: str
+    phone: str | None = None
     is_platform_admin: bool
     memberships: list[Membership]
     invitations: list[OpenInvitation] = Field(description="invitations to this email waiting for an answer")
+
+
+class Profile(Answer):
+    id: UUID
+    email: str
+    full_name: str
+    phone: str | None
+    is_platform_admin: bool
+
+
+class ResetAccepted(Answer):
+    status: Literal["accepted"]
+    detail: str
 
 
 class Jwk(Answer):
@@ -380,6 +394,10 @@ class Order(Answer):
 class OrderPage(Answer):
     items: list[Order]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")
+
+
+class SessionOrders(Answer):
+    items: list[Order] = Field(description="the session's orders, newest first (at most 100)")
 
 
 # ------------------------------------------------------------------------ sync health

@@ -18,7 +18,9 @@ stand-in's callbacks flow back. Likewise the delivery platforms' stand-ins, each
 API URL is set (UBEREATS_API_URL, DOORDASH_API_URL, GRUBHUB_API_URL): Uber Eats, DoorDash and
 Grubhub (scripts/*_standin.py). The demo restaurant's store on each gets its menu, menu edits
 follow (debounce 2 s here, so a demo edit shows quickly), and orders placed there reach the
-kitchen.
+kitchen. Unless SMTP_HOST is set, it starts the local SMTP stand-in (scripts/smtp_standin.py)
+and points the worker's email target at it: password reset mails land there, readable at
+its /_standin/messages.
 """
 
 from __future__ import annotations
@@ -489,6 +491,15 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         _say(f"local {platform} stand-in at {platform_urls[platform]} (test and dev substitute, in memory); "
              f"demo restaurant connected to its store {DEMO_PLATFORM_STORES[platform][0]}")
 
+    smtp_env: dict[str, str] = {}
+    if not os.environ.get("SMTP_HOST"):
+        smtp_standin, mail_url = _start_partner_standin("smtp_standin", "SMTP", ["--port", "0", "--http-port", "0"])
+        started.append(smtp_standin)
+        smtp_port = httpx.get(f"{mail_url}/_standin/info").json()["smtp_port"]
+        smtp_env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)}
+        _say(f"local SMTP stand-in at smtp://127.0.0.1:{smtp_port} (keeps every email in memory); "
+             f"read the mail with: curl -s {mail_url}/_standin/messages")
+
     env = {
         **os.environ,
         "DATABASE_URL": app_url,
@@ -503,6 +514,7 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         **convex_env,
         **petpooja_env,
         **platform_env,
+        **smtp_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],

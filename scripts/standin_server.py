@@ -110,9 +110,10 @@ class _Server(uvicorn.Server):
 
 
 async def serve(app: Starlette | Callable[..., Awaitable[None]], released: asyncio.Event, port: int,
-                name: str) -> None:
+                name: str, *, also: tuple[str, ...] = ()) -> None:
     """Serves ``app`` on 127.0.0.1:``port`` (0: a free one) until stopped; ``released`` is the
-    event the app's hanging calls wait on."""
+    event the app's hanging calls wait on; ``also``: other URLs the stand-in serves, named in
+    its ready line before its HTTP URL (the SMTP stand-in's smtp://)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
@@ -123,5 +124,5 @@ async def serve(app: Starlette | Callable[..., Awaitable[None]], released: async
     while not server.started and not task.done():  # noqa: ASYNC110  # no event to wait on
         await asyncio.sleep(0.01)
     if server.started:
-        print(f"{name} ready http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+        print(" ".join([f"{name} ready", *also, f"http://127.0.0.1:{sock.getsockname()[1]}"]), flush=True)
     await task

@@ -251,3 +251,33 @@ def load_grubhub_settings(environ: Mapping[str, str]) -> GrubhubSettings:
 
 
 # (Grubhub settings: above this line)
+
+
+class SmtpSettings(BaseModel):
+    """Where the ``email`` target sends (sync/email/): an SMTP server (a provider's relay in
+    production, scripts/smtp_standin.py in development and tests). Without SMTP_HOST the
+    target is off and emails wait in the outbox."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = Field("Tabletop <no-reply@tabletop.invalid>", min_length=3, max_length=254)
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
+    # STARTTLS after connecting (a provider's relay on 587); off for a local server.
+    smtp_starttls: bool = False
+
+
+def load_smtp_settings(environ: Mapping[str, str]) -> SmtpSettings:
+    """SMTP_HOST, SMTP_PORT, SMTP_FROM, SMTP_TIMEOUT_S, SMTP_USERNAME, SMTP_PASSWORD, SMTP_STARTTLS."""
+    raw = {name: environ[name.upper()] for name in SmtpSettings.model_fields if environ.get(name.upper())}
+    try:
+        settings = SmtpSettings.model_validate(raw)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, err["loc"])) for err in exc.errors())
+        raise SyncConfigError(f"invalid SMTP configuration: {fields}") from None
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
+        raise SyncConfigError("SMTP_USERNAME and SMTP_PASSWORD go together")
+    return settings

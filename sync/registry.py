@@ -12,10 +12,11 @@ import structlog
 
 from db.credentials import worker_box
 from db.pool import Database
-from sync.config import SyncSettings, backoff_of
+from sync.config import SyncSettings, backoff_of, load_smtp_settings
 from sync.convex.client import ConvexHttp
 from sync.convex.target import ConvexTarget
 from sync.doordash.adapter import doordash_adapter
+from sync.email.target import email_target
 from sync.grubhub.adapter import grubhub_adapter
 from sync.petpooja.target import petpooja_target
 from sync.platform.adapter import PlatformAdapter
@@ -59,6 +60,7 @@ def build_targets(db: Database, settings: SyncSettings,
     if convex is not None:
         targets[convex.name] = convex
     for target in (petpooja_target(db, settings, env), webhook_target(db, settings, env),
+                   email_target(db, settings, load_smtp_settings(env), env),
                    *delivery_platform_targets(db, settings, env)):
         if target is not None:
             targets[target.name] = target

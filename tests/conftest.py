@@ -43,7 +43,7 @@ from api.config import Settings
 from db import embedded
 from db.pool import Database
 from db.schema import SCHEMA_PATH
-from sync.config import SyncSettings
+from sync.config import SmtpSettings, SyncSettings
 from sync.engine import Engine
 from sync.outcome import Report
 from sync.registry import convex_target
@@ -1056,3 +1056,42 @@ async def loopback_api(app: Starlette) -> AsyncIterator[str]:
 
 
 # (the Grubhub stand-in's fixtures: above this line)
+
+
+# ------------------------------------------------------------------------ SMTP stand-in
+
+
+@dataclass
+class SmtpStandin(PartnerStandin):
+    """scripts/smtp_standin.py: every message it received, and its faults."""
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        info = self._control("GET", "info")
+        return SmtpSettings(smtp_host=info["smtp_host"], smtp_port=info["smtp_port"], smtp_timeout_s=5)
+
+    def messages(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._control("GET", "messages")
+        return found
+
+    def fault(self, mode: str, count: int | None = None) -> None:
+        self._control("POST", "fault", {"mode": mode, "count": count})
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def smtp_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpStandin]:
+    standin = start_partner_standin(SmtpStandin, "smtp_standin", "smtp-standin ready",
+                                    tmp_path_factory.mktemp("smtp-standin") / "standin.log",
+                                    ["--port", "0", "--http-port", "0"])
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def smtp_standin(smtp_standin_process: SmtpStandin) -> SmtpStandin:
+    """The shared SMTP stand-in, with no messages and no fault at the start of the test."""
+    smtp_standin_process.reset()
+    return smtp_standin_process

@@ -163,6 +163,17 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     owner = User(account["id"], "walk@example.com", "", pair["access_token"], pair["refresh_token"])
     await call("GET", "/api/auth/me", 200, headers=owner.headers)
     await call("GET", "/api/auth/me", 401)
+    await call("PATCH", "/api/auth/me", 200, headers=owner.headers, json={"full_name": "Walker", "phone": None})
+    await call("PATCH", "/api/auth/me", 422, headers=owner.headers, json={"email": "walk2@example.com"})
+    await call("PATCH", "/api/auth/me", 403, headers=owner.headers,
+               json={"email": "walk2@example.com", "current_password": "wrong password!"})
+    await call("POST", "/api/auth/password", 403, headers=owner.headers,
+               json={"current_password": "wrong password!", "new_password": "battery staple horse"})
+    pair = await call("POST", "/api/auth/password", 200, headers=owner.headers,
+                      json={"current_password": "correct horse battery", "new_password": "correct horse battery"})
+    await call("POST", "/api/auth/password-reset", 202, json={"email": "nobody@example.com"})
+    await call("POST", "/api/auth/password-reset/confirm", 400,
+               json={"token": "no-such-token", "new_password": "battery staple horse"})
     r = await make_restaurant(owner)
     auth = owner.headers
     await call("POST", "/api/restaurants", 201, headers=auth,
@@ -213,6 +224,10 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     body = order_body(r)
     order = await call("POST", r.url("/orders"), 201, headers={**guest.headers, "Idempotency-Key": "walk-1"},
                        json=body)
+    await call("GET", "/api/qr/session/orders", 200, headers=guest.headers)
+    await call("GET", "/api/qr/session/orders", 403, headers=auth)
+    await call("GET", "/api/me/orders", 200, headers=auth, params={"limit": 5})
+    await call("GET", "/api/me/orders", 422, headers=auth, params={"cursor": "!!"})
     await call("POST", r.url("/orders"), 200, headers={**guest.headers, "Idempotency-Key": "walk-1"}, json=body)
     await call("POST", r.url("/orders"), 409, headers={**guest.headers, "Idempotency-Key": "walk-1"},
                json=order_body(r, ("Dal Makhani", 3)))

@@ -21,18 +21,18 @@ from db import invitations, users
 from db.users import RefreshOutcome
 
 
-async def _hash(svc: Services, password: str) -> str:
+async def hash_password(svc: Services, password: str) -> str:
     return await anyio.to_thread.run_sync(svc.passwords.hash, password)
 
 
-async def _verify(svc: Services, stored: str, password: str) -> bool:
+async def verify_password(svc: Services, stored: str, password: str) -> bool:
     try:
         return await anyio.to_thread.run_sync(svc.passwords.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
-async def _token_pair(svc: Services, user_id: object, refresh_token: str) -> dict[str, object]:
+async def token_pair(svc: Services, user_id: object, refresh_token: str) -> dict[str, object]:
     access = svc.tokens.access_token(user_id)  # type: ignore[arg-type]  # a UUID from the database
     return {
         "access_token": access.token,
@@ -46,7 +46,7 @@ async def register(request: Request) -> Response:
     svc = services(request)
     await svc.limits.hit(svc.limits.login, "register", address_key(client_ip(request)))
     body = await json_body(request, Register)
-    password_hash = await _hash(svc, body.password)
+    password_hash = await hash_password(svc, body.password)
     async with svc.db.unscoped() as conn:
         row = await users.create(conn, email=body.email, password_hash=password_hash, full_name=body.full_name)
     return JSON({"id": row["id"], "email": row["email"], "full_name": row["full_name"]}, status_code=201)
@@ -73,7 +73,7 @@ async def login(request: Request) -> Response:
     async with svc.db.unscoped() as conn:
         user = await users.by_email(conn, email)
     stored = user["password_hash"] if user else svc.dummy_password_hash
-    if not await _verify(svc, stored, body.password) or user is None:
+    if not await verify_password(svc, stored, body.password) or user is None:
         await limits.count(limits.login_failures, "login-failures", email, address)
         raise ApiError(401, "invalid_credentials", "email or password is wrong")
     await limits.mark(limits.known_address, "login-known", email, address)
@@ -82,7 +82,7 @@ async def login(request: Request) -> Response:
         await users.issue_refresh_token(
             conn, user_id=user["id"], token=refresh_token, ttl_s=svc.settings.refresh_token_ttl_s
         )
-    return JSON(await _token_pair(svc, user["id"], refresh_token))
+    return JSON(await token_pair(svc, user["id"], refresh_token))
 
 
 async def refresh(request: Request) -> Response:
@@ -99,7 +99,7 @@ async def refresh(request: Request) -> Response:
                        "this refresh token was already used; every token of its session is now revoked")
     if rotation.outcome is not RefreshOutcome.ROTATED:
         raise ApiError(401, "invalid_refresh_token", "the refresh token is unknown or expired")
-    return JSON(await _token_pair(svc, rotation.user_id, replacement))
+    return JSON(await token_pair(svc, rotation.user_id, replacement))
 
 
 async def me(request: Request) -> Response:
@@ -113,7 +113,7 @@ async def me(request: Request) -> Response:
         # Found by email, so an invitation sent before the account existed is here too.
         invited = await invitations.for_email(conn, user["email"])
     return JSON({
-        "id": user["id"], "email": user["email"], "full_name": user["full_name"],
+        "id": user["id"], "email": user["email"], "full_name": user["full_name"], "phone": user["phone"],
         "is_platform_admin": user["is_platform_admin"],
         "memberships": [{"restaurant_id": m["restaurant_id"], "role": m["role"]} for m in memberships],
         "invitations": invited,

@@ -1,0 +1,1 @@
+"""The email outbox target: outbound_emails sent over SMTP."""
