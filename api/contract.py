@@ -189,7 +189,7 @@ OPERATIONS: dict[str, Operation] = {
         {200: schemas.Restaurant}, body=models.RestaurantPatch, example={"tax_rate_bps": 1800}),
     "PUT /api/restaurants/{rid}/opening-hours": Operation(
         "Replace the week's opening hours", "restaurants", members(*_OWNER_MANAGER), {200: schemas.Restaurant},
-        body=models.OpeningHours,
+        body=models.OpeningHours, errors={422: ("overlapping_hours",)},
         example={"hours": [{"weekday": 4, "opens": "12:00", "closes": "15:00"},
                            {"weekday": 4, "opens": "18:00", "closes": "01:00"}]},
         description="Ranges per weekday (0 = Monday) in the restaurant's time zone; several a day; a range whose "

@@ -206,16 +206,16 @@ class OpeningHours(Input):
 
     hours: Annotated[list[OpeningRange], Field(max_length=70)]
 
-    @field_validator("hours")
-    @classmethod
-    def _no_overlap(cls, value: list[OpeningRange]) -> list[OpeningRange]:
-        spans = sorted(r.span() for r in value)
+    def overlapping(self) -> int | None:
+        """The index of a range that overlaps an earlier-starting one, if any: a rule the schema
+        cannot state, so the handler answers it as 422 overlapping_hours, not validation_error."""
+        spans = sorted((r.span(), i) for i, r in enumerate(self.hours))
         # The week wraps: Sunday 22:00-02:00 runs into Monday.
-        wrapped = spans + [(start + _MINUTES_A_WEEK, end + _MINUTES_A_WEEK) for start, end in spans[:1]]
-        for (_, end), (start, _) in pairwise(wrapped):
+        wrapped = spans + [((start + _MINUTES_A_WEEK, end + _MINUTES_A_WEEK), i) for (start, end), i in spans[:1]]
+        for ((_, end), _), ((start, _), later) in pairwise(wrapped):
             if start < end:
-                raise ValueError("opening ranges overlap")
-        return value
+                return later
+        return None
 
 
 class Pause(Input):

@@ -69,9 +69,16 @@ async def test_overlapping_ranges_even_across_midnight_and_the_weeks_end_are_ref
                    {"weekday": 2, "opens": "02:00", "closes": "05:00"}],
                   [{"weekday": 6, "opens": "22:00", "closes": "03:00"},
                    {"weekday": 0, "opens": "01:00", "closes": "05:00"}],
-                  [{"weekday": 7, "opens": "10:00", "closes": "11:00"}],
+                  [{"weekday": 0, "opens": "10:00", "closes": "11:00"},
+                   {"weekday": 0, "opens": "10:00", "closes": "12:00"}]):
+        refused = expect(await client.put(r.url("/opening-hours"), headers=r.owner.headers, json={"hours": hours}),
+                         422)
+        assert refused["code"] == "overlapping_hours"
+    for hours in ([{"weekday": 7, "opens": "10:00", "closes": "11:00"}],
                   [{"weekday": 0, "opens": "24:00", "closes": "11:00"}]):
-        expect(await client.put(r.url("/opening-hours"), headers=r.owner.headers, json={"hours": hours}), 422)
+        refused = expect(await client.put(r.url("/opening-hours"), headers=r.owner.headers, json={"hours": hours}),
+                         422)
+        assert refused["code"] == "validation_error"
     assert expect(await client.get(r.url(), headers=r.owner.headers), 200)["opening_hours"] == []
 
 

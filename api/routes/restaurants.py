@@ -62,6 +62,10 @@ async def patch_restaurant(request: Request) -> Response:
 async def put_opening_hours(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         body = await json_body(request, OpeningHours)
+        clash = body.overlapping()
+        if clash is not None:
+            raise ApiError(422, "overlapping_hours", "opening ranges overlap",
+                           errors=[{"loc": ["body", "hours", clash], "msg": "overlaps another range"}])
         week = [(r.weekday, time.fromisoformat(r.opens), time.fromisoformat(r.closes)) for r in body.hours]
         return JSON(await restaurants.replace_hours(scope.conn, _rid(request), week))
 
