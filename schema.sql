@@ -294,8 +294,26 @@ CREATE TABLE restaurants (
     accepting_orders boolean NOT NULL DEFAULT true,
     closed_reason    text,
     reopens_at       timestamptz,
+    -- The public profile (GET /api/venues) and the takeaway share link's token.
+    description  text,
+    city         text,
+    website      text,
+    logo_url     text CONSTRAINT restaurants_logo_url_https CHECK (logo_url ~ '^https://'),
+    dine_in_enabled boolean NOT NULL DEFAULT true,
+    share_token  text CONSTRAINT restaurants_share_token_key UNIQUE,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX restaurants_city_idx ON restaurants (lower(city));
+
+-- A weekday's opening range in the restaurant's local time (weekday 0 = Monday). A range whose
+-- closes is at or before its opens ends on the next day (18:00-02:00; 00:00-00:00 is 24 hours).
+CREATE TABLE opening_hours (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    weekday       smallint NOT NULL CONSTRAINT opening_hours_weekday_range CHECK (weekday BETWEEN 0 AND 6),
+    opens         time NOT NULL,
+    closes        time NOT NULL,
+    CONSTRAINT opening_hours_pkey PRIMARY KEY (restaurant_id, weekday, opens)
 );
 
 -- Kept apart from restaurants so that numbering orders does not lock the restaurant row.
@@ -313,6 +331,16 @@ CREATE TABLE memberships (
     CONSTRAINT memberships_pkey PRIMARY KEY (restaurant_id, user_id)
 );
 CREATE INDEX memberships_user_idx ON memberships (user_id);
+
+-- A user's saved venues: the user's own rows (app.user_id), not a restaurant's (its staff do
+-- not see who saved it), hence venue_id rather than a tenant restaurant_id.
+CREATE TABLE saved_venues (
+    user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    venue_id   uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    favourite  boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT saved_venues_pkey PRIMARY KEY (user_id, venue_id)
+);
 
 -- Membership is an invitation the invitee accepts (api/routes/invitations.py): inviting
 -- never reads users, so the answer is the same whether the email has an account or not.
@@ -1014,7 +1042,7 @@ BEGIN
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
                              'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets',
                              'member_invitations', 'platform_connections', 'platform_orders',
-                             'sync_log_actions']
+                             'sync_log_actions', 'opening_hours']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -1028,6 +1056,12 @@ ALTER TABLE restaurants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE restaurants FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON restaurants USING (app_tenant_visible(id))
     WITH CHECK (app_tenant_visible(id));
+-- A user's own rows, whatever the restaurant (db/pool.py's user scope sets app.user_id).
+ALTER TABLE saved_venues ENABLE ROW LEVEL SECURITY;
+ALTER TABLE saved_venues FORCE ROW LEVEL SECURITY;
+CREATE POLICY user_isolation ON saved_venues
+    USING (user_id = nullif(current_setting('app.user_id', true), '')::uuid)
+    WITH CHECK (user_id = nullif(current_setting('app.user_id', true), '')::uuid);
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO tabletop_app;
 REVOKE UPDATE, DELETE ON order_events FROM tabletop_app;
@@ -1141,14 +1175,37 @@ SELECT r.currency, r.tax_rate_bps,
  WHERE r.id = p_restaurant_id
 $$;
 
+-- Whether the restaurant's hours have it open at p_at, and when it next opens after p_at
+-- (NULL without hours). Spans are built from local dates and times and converted with the
+-- restaurant's time zone, so a DST change moves them as the clock on the wall does.
+CREATE FUNCTION opening_state(p_restaurant_id uuid, p_at timestamptz)
+RETURNS TABLE (has_hours boolean, open_now boolean, opens_at timestamptz)
+LANGUAGE sql STABLE AS $$
+WITH spans AS (
+    SELECT (d + h.opens) AT TIME ZONE r.timezone AS starts,
+           (d + h.closes + CASE WHEN h.closes <= h.opens THEN interval '1 day' ELSE interval '0' END)
+               AT TIME ZONE r.timezone AS ends
+      FROM restaurants r
+      JOIN opening_hours h ON h.restaurant_id = r.id
+     CROSS JOIN generate_series(((p_at AT TIME ZONE r.timezone)::date - 1)::timestamp,
+                                ((p_at AT TIME ZONE r.timezone)::date + 7)::timestamp, interval '1 day') d
+     WHERE r.id = p_restaurant_id AND h.weekday = extract(isodow FROM d)::int - 1
+)
+SELECT count(*) > 0, coalesce(bool_or(starts <= p_at AND p_at < ends), false),
+       min(starts) FILTER (WHERE starts > p_at)
+  FROM spans
+$$;
+
 -- Everything the API needs to judge and price an order, in one statement: whether the caller
 -- may order here (enter_restaurant), the earlier use of the request's Idempotency-Key (key_*
--- NULL when unused), and order_menu's rows (one row with NULL menu columns when the
+-- NULL when unused), whether opening hours have it closed now and when it opens (opening_state;
+-- never closed without hours), and order_menu's rows (one row with NULL menu columns when the
 -- restaurant does not exist). Writes nothing.
 CREATE FUNCTION order_context(p_restaurant_id uuid, p_trace_context text, p_session_id uuid, p_user_id uuid,
                               p_key text, p_item_ids uuid[])
 RETURNS TABLE (session_end text, user_found boolean, is_platform_admin boolean, role text,
                key_principal text, key_request_hash bytea, key_order_id uuid,
+               outside_hours boolean, opens_at timestamptz,
                currency char(3), tax_rate_bps int, store_closed boolean, closed_reason text,
                reopens_at timestamptz, id uuid, name text, price bigint, is_available boolean,
                order_types text[], imported boolean, variations json, addon_groups json, taxes json)
@@ -1160,9 +1217,11 @@ BEGIN
     SELECT * INTO caller FROM enter_restaurant(p_restaurant_id, p_trace_context, p_session_id, p_user_id);
     RETURN QUERY
         SELECT caller.session_end, caller.user_found, caller.is_platform_admin, caller.role,
-               k.principal, k.request_hash, k.order_id, m.*
+               k.principal, k.request_hash, k.order_id,
+               h.has_hours AND NOT h.open_now, h.opens_at, m.*
           FROM (SELECT 1) one
           LEFT JOIN idempotency_keys k ON k.restaurant_id = p_restaurant_id AND k.key = p_key
+          LEFT JOIN opening_state(p_restaurant_id, now()) h ON true
           LEFT JOIN order_menu(p_restaurant_id, p_item_ids) m ON true;
 END
 $$;
@@ -1330,4 +1389,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (9, 'platform_orders'),
     (10, 'more_platforms'),
     (11, 'operator'),
-    (12, 'customer_accounts');
+    (12, 'customer_accounts'),
+    (13, 'venues');

@@ -41,6 +41,7 @@ from api.routes import (
     platform_webhooks,
     restaurants,
     service,
+    venues,
     webhooks,
 )
 from api.state import Services
@@ -150,7 +151,8 @@ def create_app(
               *invitations.routes, *menu.routes,
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
-              *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *docs.routes]
+              *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
+              *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -60,6 +60,10 @@ class Settings(BaseModel):
     # Where callers reach this API from outside (the callback URLs given to PetPooja);
     # the issuer when unset.
     public_base_url: str | None = None
+    # Where guests' phones open the ordering front end: a table's QR code carries
+    # {ordering_base_url}/t/{qr_token}, a share link {ordering_base_url}/s/{share_token}
+    # (docs/venues.md). The API's base URL when unset.
+    ordering_base_url: str | None = None
 
     # AES-256-GCM key (base64 of 32 bytes) that seals integration credentials at rest, and
     # its id (recorded with every sealed value; derived from the key when unset).
@@ -200,7 +204,7 @@ class Settings(BaseModel):
                 raise ValueError(f"PETPOOJA_CREDENTIALS_KEY must hold 32 bytes, not {len(raw)}")
         return value
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "ordering_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value is not None else None
@@ -208,6 +212,10 @@ class Settings(BaseModel):
     @property
     def base_url(self) -> str:
         return self.public_base_url or self.jwt_issuer.rstrip("/")
+
+    @property
+    def ordering_base(self) -> str:
+        return self.ordering_base_url or self.base_url
 
     @property
     def production(self) -> bool:

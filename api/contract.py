@@ -219,6 +219,55 @@ OPERATIONS: dict[str, Operation] = {
     "PATCH /api/restaurants/{rid}": Operation(
         "Change a restaurant (null clears address and phone)", "restaurants", members(*_OWNER_MANAGER),
         {200: schemas.Restaurant}, body=models.RestaurantPatch, example={"tax_rate_bps": 1800}),
+    "PUT /api/restaurants/{rid}/opening-hours": Operation(
+        "Replace the week's opening hours", "restaurants", members(*_OWNER_MANAGER), {200: schemas.Restaurant},
+        body=models.OpeningHours, errors={422: ("overlapping_hours",)},
+        example={"hours": [{"weekday": 4, "opens": "12:00", "closes": "15:00"},
+                           {"weekday": 4, "opens": "18:00", "closes": "01:00"}]},
+        description="Ranges per weekday (0 = Monday) in the restaurant's time zone; several a day; a range whose "
+                    "closes is at or before its opens ends the next day. No ranges: always open. Guests' orders "
+                    "outside the hours are 409 closed with opens_at."),
+    "POST /api/restaurants/{rid}/pause": Operation(
+        "Stop taking orders (the store switch), until resumed or reopens_at", "restaurants",
+        members(*_OWNER_MANAGER), {200: schemas.Restaurant}, body=models.Pause,
+        example={"reason": "kitchen closed for a private event", "reopens_at": "2026-01-16T06:30:00Z"}),
+    "POST /api/restaurants/{rid}/resume": Operation(
+        "Take orders again", "restaurants", members(*_OWNER_MANAGER), {200: schemas.Restaurant}),
+    "POST /api/restaurants/{rid}/share-link": Operation(
+        "The restaurant's takeaway link (rotate: a new token; the old link stops working)", "restaurants",
+        members(*_OWNER_MANAGER), {200: schemas.ShareLink}, body=models.ShareLinkRequest, body_required=False,
+        example={"rotate": False},
+        links={200: {"OpenShare": Link("open_share_link", {"token": "$response.body#/token"})}}),
+    "GET /api/restaurants/{rid}/tables/qr-sheet.svg": Operation(
+        "A printable sheet of every active table's QR code and label", "restaurants", members(*_FLOOR),
+        {200: Media("image/svg+xml", {"type": "string"}, "one SVG page")}),
+    "GET /api/restaurants/{rid}/tables/{tid}/qr.svg": Operation(
+        "The table's QR code as SVG: {ORDERING_BASE_URL}/t/{qr_token}", "restaurants", members(*_FLOOR),
+        {200: Media("image/svg+xml", {"type": "string"}, "the QR code")}),
+    "GET /api/restaurants/{rid}/tables/{tid}/qr.png": Operation(
+        "The table's QR code as PNG: {ORDERING_BASE_URL}/t/{qr_token}", "restaurants", members(*_FLOOR),
+        {200: Media("image/png", {"type": "string", "contentMediaType": "image/png"}, "the QR code")}),
+    # --------------------------------------------------------------------------- venues
+    "GET /api/venues": Operation(
+        "Restaurants, by name, a page at a time", "venues", PUBLIC, {200: schemas.VenuePage},
+        query=models.VenueQuery, errors={422: ("validation_error", "invalid_cursor")},
+        description="q: a name substring; city: exact, any case; open_now: taking orders now (store switch on and "
+                    "inside opening hours in the restaurant's time zone); dine_in: dine-in enabled."),
+    "GET /api/venues/{rid}": Operation(
+        "A restaurant's public profile", "venues", PUBLIC, {200: schemas.Venue}, errors={404: ("not_found",)}),
+    "GET /api/share/{token}": Operation(
+        "A share link's restaurant and its menu, for a takeaway order", "venues", PUBLIC,
+        {200: schemas.SharedMenu}, errors={404: ("not_found",)}),
+    "POST /api/me/saved-venues": Operation(
+        "Save a venue (again: sets favourite)", "venues", USER, {201: schemas.SavedVenue}, body=models.SaveVenue,
+        example={"restaurant_id": _UUID_EXAMPLE, "favourite": True}, errors={404: ("not_found",)}),
+    "GET /api/me/saved-venues": Operation(
+        "The caller's saved venues, favourites first", "venues", USER, {200: schemas.SavedVenues}),
+    "PATCH /api/me/saved-venues/{rid}": Operation(
+        "Mark a saved venue as a favourite or not", "venues", USER, {200: schemas.SavedVenue},
+        body=models.Favourite, example={"favourite": True}, errors={404: ("not_found",)}),
+    "DELETE /api/me/saved-venues/{rid}": Operation(
+        "Forget a saved venue", "venues", USER, {204: NO_CONTENT}, errors={404: ("not_found",)}),
     "POST /api/restaurants/{rid}/members": Operation(
         "Invite an email to a role", "members", members(*_OWNER_MANAGER), {202: schemas.Invitation},
         body=models.NewMember, example={"email": "ravi@example.com", "role": "staff"}, rate_limited=True,
@@ -302,7 +351,7 @@ OPERATIONS: dict[str, Operation] = {
         "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,
         example={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 2, "notes": "less spicy"}]},
-        errors={400: ("invalid_idempotency_key",), 409: ("idempotency_key_reused", "store_closed"),
+        errors={400: ("invalid_idempotency_key",), 409: ("idempotency_key_reused", "store_closed", "closed"),
                 422: ("table_mismatch", "order_type_not_allowed", "table_required", "unknown_menu_item",
                       "menu_item_unavailable", "order_type_not_offered", "order_too_large", "unknown_table",
                       *_PRICING)},

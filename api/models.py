@@ -16,6 +16,7 @@ import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -203,16 +204,99 @@ class NewRestaurant(Input):
     phone: Phone | None = None
 
 
+# A public https URL (a logo an app loads, a website it links to): no credentials, no spaces.
+HttpsUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[\x21-\x7e]*)?$")]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE_NONBLANK]
+
+
 class RestaurantPatch(Input):
-    """accepting_orders and its reason are PetPooja's store switch: read-only here."""
+    """accepting_orders and its reason are the store switch (PetPooja's, or POST .../pause and
+    .../resume): read-only here."""
 
     name: Name | None = None
     currency: Currency | None = None
     timezone: TimeZone | None = None
     tax_rate_bps: TaxRate | None = None
+    dine_in_enabled: bool | None = None
     # null clears them.
     address: Address | None = None
     phone: Phone | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), MULTI_LINE] | None = None
+    city: City | None = None
+    website: HttpsUrl | None = None
+    logo_url: HttpsUrl | None = None
+
+
+_MINUTES_A_WEEK = 7 * 24 * 60
+
+
+class OpeningRange(Input):
+    """One opening range on a weekday (0 = Monday), in the restaurant's local time. closes at or
+    before opens runs past midnight into the next day (18:00-02:00); 00:00-00:00 is 24 hours."""
+
+    weekday: Annotated[int, Field(ge=0, le=6), Whole]
+    opens: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    closes: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+    def span(self) -> tuple[int, int]:
+        """Minutes from Monday 00:00 local: start and end (the end may pass the week's end)."""
+        opens = int(self.opens[:2]) * 60 + int(self.opens[3:])
+        closes = int(self.closes[:2]) * 60 + int(self.closes[3:])
+        start = self.weekday * 1440 + opens
+        return start, start + ((closes - opens) % 1440 or 1440)
+
+
+class OpeningHours(Input):
+    """The whole week (replaces what was stored); an empty list means always open."""
+
+    hours: Annotated[list[OpeningRange], Field(max_length=70)]
+
+    def overlapping(self) -> int | None:
+        """The index of a range that overlaps an earlier-starting one, if any: a rule the schema
+        cannot state, so the handler answers it as 422 overlapping_hours, not validation_error."""
+        spans = sorted((r.span(), i) for i, r in enumerate(self.hours))
+        # The week wraps: Sunday 22:00-02:00 runs into Monday.
+        wrapped = spans + [((start + _MINUTES_A_WEEK, end + _MINUTES_A_WEEK), i) for (start, end), i in spans[:1]]
+        for ((_, end), _), ((start, _), later) in pairwise(wrapped):
+            if start < end:
+                return later
+        return None
+
+
+class Pause(Input):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), MULTI_LINE_NONBLANK]
+    reopens_at: datetime | None = None
+
+    @field_validator("reopens_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-01-01T18:00:00Z")
+        return value
+
+
+class VenueQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), SINGLE_LINE] | None = None
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), SINGLE_LINE] | None = None
+    open_now: bool | None = None
+    dine_in: bool | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, StringConstraints(max_length=400), SINGLE_LINE] | None = None
+
+
+class SaveVenue(Input):
+    restaurant_id: UUID
+    favourite: bool = False
+
+
+class Favourite(Input):
+    favourite: bool
+
+
+class ShareLinkRequest(Input):
+    rotate: bool = False
 
 
 class NewMember(Input):

@@ -65,6 +65,7 @@ class Problem(Answer):
     errors: list[FieldProblem] | None = Field(None, description="one entry per invalid field (400, 422)")
     reason: str | None = Field(None, description="store_closed: why the POS switched the store off")
     reopens_at: datetime | None = Field(None, description="store_closed: when it opens again, when known")
+    opens_at: datetime | None = Field(None, description="closed: when the opening hours open it next")
     sync_id: int | None = Field(None, description="a failed menu sync: its record (GET .../menu/syncs)")
     current_status: str | None = Field(None, description="invalid_transition: the order's status")
     allowed: list[str] | None = Field(None, description="invalid_transition: the moves allowed from it")
@@ -165,6 +166,9 @@ class Restaurant(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _RID, "name": "Demo Bistro", "currency": "INR", "timezone": "Asia/Kolkata", "tax_rate_bps": 500,
         "address": None, "phone": None, "accepting_orders": True, "closed_reason": None, "reopens_at": None,
+        "description": "North Indian kitchen", "city": "Pune", "website": "https://demo-bistro.example",
+        "logo_url": None, "dine_in_enabled": True,
+        "opening_hours": [{"weekday": 0, "opens": "11:00", "closes": "23:00"}],
         "created_at": _AT, "updated_at": _AT,
     }]})
 
@@ -175,11 +179,71 @@ class Restaurant(Answer):
     tax_rate_bps: int = Field(description="tax in basis points (500 = 5%)")
     address: str | None
     phone: str | None
-    accepting_orders: bool = Field(description="false while the POS has switched the store off")
+    accepting_orders: bool = Field(description="false while the store is switched off (the POS, or POST .../pause)")
     closed_reason: str | None
     reopens_at: datetime | None
+    description: str | None
+    city: str | None
+    website: str | None
+    logo_url: str | None
+    dine_in_enabled: bool
+    opening_hours: list[OpeningRange] = Field(description="empty: always open")
     created_at: datetime
     updated_at: datetime
+
+
+class OpeningRange(Answer):
+    weekday: int = Field(description="0 = Monday ... 6 = Sunday")
+    opens: str = Field(description="HH:MM, the restaurant's local time")
+    closes: str = Field(description="HH:MM; at or before opens: the next day")
+
+
+class Venue(Answer):
+    """A restaurant's public profile."""
+
+    id: UUID
+    name: str
+    description: str | None
+    address: str | None
+    city: str | None
+    phone: str | None
+    website: str | None
+    logo_url: str | None
+    timezone: str
+    currency: str
+    dine_in_enabled: bool
+    open_now: bool = Field(description="taking orders now: the store switch on and inside its opening hours")
+    next_opens_at: datetime | None = Field(description="when its opening hours next open it (null without hours)")
+    opening_hours: list[OpeningRange]
+
+
+class VenuePage(Answer):
+    items: list[Venue]
+    next_cursor: str | None
+
+
+class SavedVenue(Answer):
+    restaurant_id: UUID
+    favourite: bool
+    saved_at: datetime
+    name: str | None = None
+    city: str | None = None
+    logo_url: str | None = None
+
+
+class SavedVenues(Answer):
+    items: list[SavedVenue]
+
+
+class ShareLink(Answer):
+    url: str = Field(description="opens the restaurant's menu for takeaway: {ORDERING_BASE_URL}/s/{token}")
+    token: str = Field(description="GET /api/share/{token} answers the restaurant and its menu")
+
+
+class SharedMenu(Answer):
+    restaurant: Venue
+    order_type: Literal["takeaway"]
+    menu: Menu
 
 
 class Invitation(Answer):

@@ -94,7 +94,8 @@ async def create(
 
     Prices, tax and totals come from the menu in the database. An unknown, deleted,
     unavailable or other-restaurant item, or a variation or addons the item does not
-    allow, is Unprocessable; a guest's order while the store is closed is a Conflict.
+    allow, is Unprocessable; a guest's order while the store is switched off, or outside its
+    opening hours, is a Conflict.
     Nothing is written then (not even the key). The order is written by one statement, its
     own transaction (place_order in schema.sql), so ``conn`` is in autocommit: under
     read-committed isolation, reading the menu in the statement before is what reading it
@@ -110,6 +111,13 @@ async def create(
             "the restaurant is not taking orders right now" + (f": {head['closed_reason']}"
                                                                  if head["closed_reason"] else ""),
             code="store_closed", extra={"reason": head["closed_reason"], "reopens_at": head["reopens_at"]},
+        )
+    if actor.kind == "guest" and head["outside_hours"]:
+        # Staff may still take an order outside opening hours (a call before opening); guests may not.
+        opens_at = head["opens_at"]
+        raise Conflict(
+            "the restaurant is closed now" + (f"; it opens at {opens_at.isoformat()}" if opens_at else ""),
+            code="closed", extra={"opens_at": opens_at},
         )
     found = {row["id"]: row for row in context if row["id"] is not None}
     problems = [

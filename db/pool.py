@@ -95,6 +95,14 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def user(self, user_id: UUID) -> AsyncIterator[Conn]:
+        """A transaction of one user's own rows (saved venues) that reads every restaurant's
+        public row."""
+        async with self.pool.connection() as conn:
+            await q.run(conn, "set_user_scope", user_id=user_id, trace_context=trace_context())
+            yield conn
+
+    @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[Conn]:
         async with self.pool.connection() as conn:
             yield conn

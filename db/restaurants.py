@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -33,8 +34,10 @@ async def get(conn: Conn, restaurant_id: UUID) -> Row:
 
 
 async def update(conn: Conn, restaurant_id: UUID, changes: dict[str, Any]) -> Row:
-    params = {"name": None, "currency": None, "timezone": None, "tax_rate_bps": None, "address": None, "phone": None,
-              **changes, "set_address": "address" in changes, "set_phone": "phone" in changes}
+    nullable = ("address", "phone", "description", "city", "website", "logo_url")
+    params = {"name": None, "currency": None, "timezone": None, "tax_rate_bps": None, "dine_in_enabled": None,
+              **{field: None for field in nullable}, **changes,
+              **{f"set_{field}": field in changes for field in nullable}}
     row = await q.maybe_one(conn, "update_restaurant", restaurant_id=restaurant_id, **params)
     if row is None:
         # The touch trigger skips an UPDATE that changes nothing, so it returns no row either.
@@ -46,3 +49,28 @@ async def update(conn: Conn, restaurant_id: UUID, changes: dict[str, Any]) -> Ro
 
 async def add_member(conn: Conn, *, restaurant_id: UUID, user_id: UUID, role: str) -> Row:
     return await q.one(conn, "insert_membership", restaurant_id=restaurant_id, user_id=user_id, role=role)
+
+
+async def replace_hours(conn: Conn, restaurant_id: UUID, hours: list[tuple[int, time, time]]) -> Row:
+    """Replaces the restaurant's week of opening ranges (weekday, opens, closes); answers the restaurant."""
+    await q.run(conn, "delete_opening_hours", restaurant_id=restaurant_id)
+    if hours:
+        await q.run(conn, "insert_opening_hours", restaurant_id=restaurant_id, weekdays=[h[0] for h in hours],
+                    opens=[h[1] for h in hours], closes=[h[2] for h in hours])
+    return await get(conn, restaurant_id)
+
+
+async def set_store_switch(conn: Conn, restaurant_id: UUID, *, open_: bool, reason: str | None,
+                           reopens_at: datetime | None) -> Row:
+    """Pauses or resumes ordering: the same switch PetPooja's store-status callback flips
+    (set_store_status); answers the restaurant."""
+    await q.run(conn, "set_store_status", restaurant_id=restaurant_id, accepting_orders=open_,
+                closed_reason=None if open_ else reason, reopens_at=None if open_ else reopens_at)
+    return await get(conn, restaurant_id)
+
+
+async def share_token(conn: Conn, restaurant_id: UUID, *, new_token: str, rotate: bool) -> str:
+    """The restaurant's share-link token: the stored one, or ``new_token`` when there is none or rotating."""
+    row = await q.one(conn, "set_share_token", restaurant_id=restaurant_id, token=new_token, rotate=rotate)
+    token: str = row["share_token"]
+    return token

@@ -87,6 +87,9 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
         expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers, json={
             "rest_id": f"pp-{r.id[:8]}", "app_key": "k", "app_secret": "s", "access_token": "t",
             "environment": "sandbox"}), 200)
+        # Hours covering the whole week: the restaurant stays open for the orders above and below.
+        expect(await client.put(r.url("/opening-hours"), headers=r.owner.headers, json={
+            "hours": [{"weekday": d, "opens": "00:00", "closes": "00:00"} for d in range(7)]}), 200)
         _options_and_logs(db_sql, r.id, order["id"])
         restaurants.append(r)
         orders.append(order)

@@ -32,13 +32,18 @@ def _menu_item(row: Row) -> dict[str, Any]:
     return {k: row[k] for k in (*_ITEM_FIELDS, *_OPTION_FIELDS)}
 
 
+def menu_answer(categories: list[Row]) -> dict[str, Any]:
+    """The menu document (GET .../menu, and a share link's menu) from menu.full_menu's rows."""
+    return {"categories": [
+        {"id": c["id"], "name": c["name"], "rank": c["rank"], "items": [_menu_item(i) for i in c["items"]]}
+        for c in categories
+    ]}
+
+
 async def get_menu(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
         categories = await menu.full_menu(scope.conn, _rid(request))
-    return JSON({"categories": [
-        {"id": c["id"], "name": c["name"], "rank": c["rank"], "items": [_menu_item(i) for i in c["items"]]}
-        for c in categories
-    ]})
+    return JSON(menu_answer(categories))
 
 
 async def create_category(request: Request) -> Response:

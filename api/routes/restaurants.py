@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import secrets
+from datetime import time
 from typing import Any
 from uuid import uuid4
+from xml.sax.saxutils import escape, quoteattr
 
+import segno
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,9 +18,10 @@ from starlette.routing import Route
 from api.access import MEMBERS, OWNER_MANAGER, client_ip, require_user, restaurant_scope
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body
+from api.config import Settings
 from api.errors import ApiError
 from api.handoff import after_commit, hand_off, queued_in
-from api.models import NewRestaurant, NewTable, RestaurantPatch, TablePatch
+from api.models import NewRestaurant, NewTable, OpeningHours, Pause, RestaurantPatch, ShareLinkRequest, TablePatch
 from api.ratelimit import address_key
 from api.responses import JSON
 from api.state import services
@@ -51,6 +57,99 @@ async def patch_restaurant(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         body = await json_body(request, RestaurantPatch)
         return JSON(await restaurants.update(scope.conn, _rid(request), body.model_dump(exclude_unset=True)))
+
+
+async def put_opening_hours(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, OpeningHours)
+        clash = body.overlapping()
+        if clash is not None:
+            raise ApiError(422, "overlapping_hours", "opening ranges overlap",
+                           errors=[{"loc": ["body", "hours", clash], "msg": "overlaps another range"}])
+        week = [(r.weekday, time.fromisoformat(r.opens), time.fromisoformat(r.closes)) for r in body.hours]
+        return JSON(await restaurants.replace_hours(scope.conn, _rid(request), week))
+
+
+async def pause_orders(request: Request) -> Response:
+    """Switches the store off: the switch PetPooja's store-status callback flips."""
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, Pause)
+        return JSON(await restaurants.set_store_switch(scope.conn, _rid(request), open_=False, reason=body.reason,
+                                                       reopens_at=body.reopens_at))
+
+
+async def resume_orders(request: Request) -> Response:
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        return JSON(await restaurants.set_store_switch(scope.conn, _rid(request), open_=True, reason=None,
+                                                       reopens_at=None))
+
+
+async def create_share_link(request: Request) -> Response:
+    """The restaurant's takeaway link: one random token per restaurant, kept until rotated."""
+    async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
+        body = await json_body(request, ShareLinkRequest)
+        token = await restaurants.share_token(scope.conn, _rid(request), new_token=secrets.token_urlsafe(18),
+                                              rotate=body.rotate)
+    return JSON({"url": share_url(services(request).settings, token), "token": token})
+
+
+def table_url(settings: Settings, qr_token: str) -> str:
+    """What a table's QR code carries: the ordering front end's page for that table."""
+    return f"{settings.ordering_base}/t/{qr_token}"
+
+
+def share_url(settings: Settings, token: str) -> str:
+    return f"{settings.ordering_base}/s/{token}"
+
+
+async def _one_table(request: Request) -> Row:
+    async with restaurant_scope(request, _rid(request), MEMBERS) as scope:
+        rows = await tables.list_all(scope.conn, _rid(request))
+    found = [r for r in rows if r["id"] == request.path_params["tid"]]
+    if not found:
+        raise ApiError(404, "not_found", "table not found")
+    return found[0]
+
+
+async def table_qr_svg(request: Request) -> Response:
+    table = await _one_table(request)
+    code = segno.make(table_url(services(request).settings, table["qr_token"]), error="m")
+    out = io.BytesIO()
+    code.save(out, kind="svg", scale=8, border=4, title=f"Table {table['label']}")
+    return Response(out.getvalue(), media_type="image/svg+xml")
+
+
+async def table_qr_png(request: Request) -> Response:
+    table = await _one_table(request)
+    code = segno.make(table_url(services(request).settings, table["qr_token"]), error="m")
+    out = io.BytesIO()
+    code.save(out, kind="png", scale=8, border=4)
+    return Response(out.getvalue(), media_type="image/png")
+
+
+_SHEET_COLUMNS, _CELL_W, _CELL_H = 3, 260, 300
+
+
+async def tables_qr_sheet(request: Request) -> Response:
+    """One printable SVG page: every active table's code under its label, three to a row."""
+    async with restaurant_scope(request, _rid(request), MEMBERS) as scope:
+        rows = [r for r in await tables.list_all(scope.conn, _rid(request)) if r["is_active"]]
+    settings = services(request).settings
+    cells = []
+    for i, row in enumerate(rows):
+        x, y = (i % _SHEET_COLUMNS) * _CELL_W, (i // _SHEET_COLUMNS) * _CELL_H
+        code = segno.make(table_url(settings, row["qr_token"]), error="m")
+        size = code.symbol_size(scale=1, border=4)[0]
+        scale = 220 / size
+        inline = code.svg_inline(scale=scale, border=4, omitsize=False)
+        cells.append(f'<g transform="translate({x + 20},{y + 20})">{inline}'
+                     f'<text x="110" y="250" text-anchor="middle" font-family="sans-serif" font-size="20"'
+                     f' data-table-id={quoteattr(str(row["id"]))}>{escape(row["label"])}</text></g>')
+    rows_n = max(1, -(-len(rows) // _SHEET_COLUMNS))
+    width, height = _SHEET_COLUMNS * _CELL_W, rows_n * _CELL_H
+    svg = (f'<?xml version="1.0" encoding="utf-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}">{"".join(cells)}</svg>\n')
+    return Response(svg.encode(), media_type="image/svg+xml")
 
 
 async def create_table(request: Request) -> Response:
@@ -118,7 +217,14 @@ routes = [
     Route("/api/restaurants/{rid:uuid}", get_restaurant, methods=["GET"]),
     Route("/api/restaurants/{rid:uuid}", patch_restaurant, methods=["PATCH"]),
     Route("/api/restaurants/{rid:uuid}/tables", create_table, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}/opening-hours", put_opening_hours, methods=["PUT"]),
+    Route("/api/restaurants/{rid:uuid}/pause", pause_orders, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}/resume", resume_orders, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}/share-link", create_share_link, methods=["POST"]),
+    Route("/api/restaurants/{rid:uuid}/tables/qr-sheet.svg", tables_qr_sheet, methods=["GET"]),
     Route("/api/restaurants/{rid:uuid}/tables", list_tables, methods=["GET"]),
     Route("/api/restaurants/{rid:uuid}/tables/{tid:uuid}", patch_table, methods=["PATCH"]),
+    Route("/api/restaurants/{rid:uuid}/tables/{tid:uuid}/qr.svg", table_qr_svg, methods=["GET"]),
+    Route("/api/restaurants/{rid:uuid}/tables/{tid:uuid}/qr.png", table_qr_png, methods=["GET"]),
     Route("/api/qr/{qr_token:str}/session", open_qr_session, methods=["POST"]),
 ]

@@ -8,6 +8,12 @@ SELECT set_config('app.restaurant_id', %(restaurant_id)s::text, true),
 SELECT set_config('app.scope', 'system', true),
        set_config('app.trace_context', %(trace_context)s, true);
 
+-- name: set_user_scope
+-- Binds the transaction to one user (saved_venues shows only theirs) and lets it read restaurants' public rows.
+SELECT set_config('app.user_id', %(user_id)s::text, true),
+       set_config('app.scope', 'system', true),
+       set_config('app.trace_context', %(trace_context)s, true);
+
 -- name: enter_restaurant
 -- set_tenant for a caller, and whether it may come in: its guest session's end, or its account and role (enter_restaurant in schema.sql).
 SELECT * FROM enter_restaurant(%(restaurant_id)s, %(trace_context)s, %(session_id)s, %(user_id)s);
