@@ -38,6 +38,7 @@ from api.routes import (
     orders,
     platform_menus,
     platform_webhooks,
+    reservations,
     restaurants,
     service,
     webhooks,
@@ -148,7 +149,8 @@ def create_app(
     routes = [*orders.routes, *service.routes, *auth.routes, *restaurants.routes, *invitations.routes, *menu.routes,
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
-              *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *docs.routes]
+              *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *reservations.routes,
+              *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
     )

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -59,7 +61,7 @@ def key(table: str) -> sql.Identifier:
     return sql.Identifier("id" if table == "restaurants" else "restaurant_id")
 
 
-APPEND_ONLY = ("order_events", "webhook_deliveries", "sync_log_actions")
+APPEND_ONLY = ("order_events", "webhook_deliveries", "sync_log_actions", "reservation_events")
 
 
 @dataclass
@@ -87,6 +89,14 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
         expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers, json={
             "rest_id": f"pp-{r.id[:8]}", "app_key": "k", "app_secret": "s", "access_token": "t",
             "environment": "sandbox"}), 200)
+        # Slot rules, a reservation (its event and its slot's capacity row).
+        expect(await client.put(r.url("/slot-rules"), headers=r.owner.headers, json={"rules": [
+            {"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60, "max_covers": 20}
+            for d in range(7)]}), 200)
+        day = datetime.now(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=7)
+        slot = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Kolkata")).astimezone(UTC)
+        expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
+                                 json={"slot_start": slot.isoformat(), "party_size": 2, "name": "Ann"}), 201)
         _options_and_logs(db_sql, r.id, order["id"])
         restaurants.append(r)
         orders.append(order)
