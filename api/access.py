@@ -165,6 +165,22 @@ async def restaurant_scope(
         yield Scope(conn, principal, admit(principal, entry, roles))
 
 
+@asynccontextmanager
+async def visitor_scope(request: Request, restaurant_id: UUID, *, guest: bool = False) -> AsyncIterator[Scope]:
+    """A tenant transaction for anyone signed in (and, with ``guest``, this restaurant's guest
+    sessions): a member gets their role, a platform admin "admin", anybody else "customer".
+    A restaurant that does not exist answers 404 (checked by the caller's first read)."""
+    principal = knock(request, restaurant_id, guest=guest)
+    async with services(request).db.restaurant(restaurant_id, **entry_of(principal)) as (conn, entry):
+        if principal.kind == "guest":
+            role = admit(principal, entry, frozenset())
+        elif not entry["user_found"]:
+            raise ApiError(401, "invalid_token", "the token's account no longer exists")
+        else:
+            role = "admin" if entry["is_platform_admin"] else (entry["role"] or "customer")
+        yield Scope(conn, principal, role)
+
+
 def path_restaurant_id(request: Request) -> UUID:
     """The {rid} of a restaurant route (Starlette's uuid convertor already parsed it)."""
     rid: UUID = request.path_params["rid"]

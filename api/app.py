@@ -39,6 +39,7 @@ from api.routes import (
     orders,
     platform_menus,
     platform_webhooks,
+    reservations,
     restaurants,
     service,
     venues,
@@ -152,6 +153,7 @@ def create_app(
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
+              *reservations.routes,
               *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

@@ -71,6 +71,13 @@ def members(*roles: str, guest: bool = False) -> Access:
     return Access(schemes, who, {401: unauthenticated, 403: ("forbidden",), 404: ("not_found",)}, roles)
 
 
+# Anyone signed in: members act as staff, anybody else as a customer (api/access.py visitor_scope).
+CUSTOMERS = Access((USER_TOKEN,), "any signed-in user (members as staff, others as customers)",
+                   {401: _UNAUTHENTICATED, 403: ("forbidden",), 404: ("not_found",)})
+CUSTOMERS_OR_GUESTS = Access((USER_TOKEN, GUEST_SESSION), "any signed-in user, or a guest session of this restaurant",
+                             {401: (*_UNAUTHENTICATED, "session_ended"), 403: ("forbidden",), 404: ("not_found",)})
+
+
 @dataclass(frozen=True)
 class Media:
     """An answer that is not a JSON model: its media type and JSON schema."""
@@ -347,6 +354,38 @@ OPERATIONS: dict[str, Operation] = {
         "Mark an item available or not (86 it)", "menu", members(*_FLOOR), {200: schemas.MenuItem},
         body=models.Availability, example={"is_available": False}),
     # --------------------------------------------------------------------------- orders
+    # ------------------------------------------------------------ slots and reservations
+    "GET /api/restaurants/{rid}/slot-rules": Operation(
+        "The restaurant's slot rules", "reservations", members(*_FLOOR), {200: schemas.SlotRuleSet}),
+    "PUT /api/restaurants/{rid}/slot-rules": Operation(
+        "Replace the restaurant's slot rules", "reservations", members(*_OWNER_MANAGER), {200: schemas.SlotRuleSet},
+        body=models.SlotRules, errors={422: ("overlapping_rules",)},
+        example={"rules": [{"weekday": 4, "start_time": "18:00", "end_time": "22:00", "interval_minutes": 30,
+                            "max_reservations": 8, "max_covers": 24}]},
+        description="Slots start at start_time and every interval_minutes of local time while before end_time; "
+                    "rules of one weekday may not overlap (docs/reservations.md)."),
+    "GET /api/restaurants/{rid}/time-slots": Operation(
+        "A local date's slots with their free capacity", "reservations", CUSTOMERS_OR_GUESTS,
+        {200: schemas.TimeSlots}, query=models.SlotQuery,
+        description="In the restaurant's time zone: a local time a spring-forward skips is no slot; a local "
+                    "time a fall-back repeats is one slot, at its first occurrence."),
+    "POST /api/restaurants/{rid}/reservations": Operation(
+        "Book a slot (a customer for themselves, or staff for a guest by name)", "reservations", CUSTOMERS,
+        {201: schemas.Reservation}, body=models.NewReservation,
+        example={"slot_start": "2030-03-08T07:00:00Z", "party_size": 2, "name": "Ann"},
+        errors={409: ("slot_full",), 422: ("unknown_slot", "slot_in_past")}),
+    "GET /api/restaurants/{rid}/reservations": Operation(
+        "The day's book (a local date)", "reservations", members(*_FLOOR), {200: schemas.ReservationDay},
+        query=models.DayQuery),
+    "POST /api/restaurants/{rid}/reservations/{resid}/status": Operation(
+        "Move a reservation (staff; the customer who booked may cancel)", "reservations", CUSTOMERS,
+        {200: schemas.Reservation}, body=models.ReservationMove, example={"status": "confirmed"},
+        errors={409: ("invalid_transition", "too_early")},
+        description="pending -> confirmed -> seated -> completed (staff); cancelled from pending or confirmed "
+                    "(staff, or the customer who booked); no_show from pending or confirmed once the slot "
+                    "started (staff). A customer's move on another's reservation is 404."),
+    "GET /api/me/reservations": Operation(
+        "The caller's own reservations in every restaurant", "reservations", USER, {200: schemas.MyReservations}),
     "POST /api/restaurants/{rid}/orders": Operation(
         "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,

@@ -15,13 +15,15 @@ import re
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date as LocalDate
+from datetime import datetime, time
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +33,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -496,3 +499,62 @@ class PageQuery(BaseModel):
 
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, StringConstraints(max_length=200), SINGLE_LINE] | None = None
+# ------------------------------------------------------------------ slots and reservations
+
+
+class SlotRule(Input):
+    """Slots start at ``start_time`` and every ``interval_minutes`` of local wall-clock time
+    while before ``end_time``; at least one of the two limits applies to each slot."""
+
+    weekday: Annotated[int, Field(ge=0, le=6), Whole]  # 0 Monday .. 6 Sunday
+    start_time: time
+    end_time: time
+    interval_minutes: Annotated[int, Field(ge=5, le=720), Whole]
+    max_reservations: Annotated[int, Field(ge=1, le=10_000), Whole] | None = None
+    max_covers: Annotated[int, Field(ge=1, le=100_000), Whole] | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> SlotRule:
+        if self.start_time >= self.end_time:
+            raise ValueError("start_time must be before end_time")
+        if self.start_time.tzinfo is not None or self.end_time.tzinfo is not None:
+            raise ValueError("times are local wall-clock times, without an offset")
+        if self.max_reservations is None and self.max_covers is None:
+            raise ValueError("give max_reservations, max_covers or both")
+        return self
+
+
+class SlotRules(Input):
+    rules: Annotated[list[SlotRule], Field(max_length=100)]
+
+
+class SlotQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: LocalDate
+
+
+Preference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SINGLE_LINE]
+
+
+class NewReservation(Input):
+    slot_start: AwareDatetime
+    party_size: Annotated[int, Field(ge=1, le=50), Whole]
+    table_preference: Preference | None = None
+    note: ShortText | None = None
+    name: Name | None = None  # required when staff book for a guest
+    phone: Phone | None = None
+
+
+ReservationStatus = Literal["pending", "confirmed", "seated", "completed", "cancelled", "no_show"]
+
+
+class ReservationMove(Input):
+    status: ReservationStatus
+    reason: ShortText | None = None
+
+
+class DayQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: LocalDate

@@ -679,3 +679,83 @@ class PetpoojaStatusAnswer(Answer):
 class PetpoojaMenuAnswer(Answer):
     success: Literal["0", "1"]
     message: str
+
+
+# ------------------------------------------------------------------ slots and reservations
+
+_RESID = "3e7a1c9b-5f2d-4b8e-a6c4-1d9f7b3e5a20"
+
+
+class SlotRule(Answer):
+    weekday: int = Field(description="0 Monday .. 6 Sunday, in the restaurant's time zone")
+    start_time: str
+    end_time: str
+    interval_minutes: int
+    max_reservations: int | None
+    max_covers: int | None
+
+
+class SlotRuleSet(Answer):
+    rules: list[SlotRule]
+
+
+class TimeSlot(Answer):
+    slot_start: datetime = Field(description="the slot's instant (UTC); book with this value")
+    local_time: str = Field(description="HH:MM in the restaurant's time zone")
+    local_start: str
+    max_reservations: int | None
+    max_covers: int | None
+    free_reservations: int | None = Field(description="null: no limit by count")
+    free_covers: int | None = Field(description="null: no limit by covers")
+    available: bool
+
+
+class TimeSlots(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "date": "2026-03-08", "timezone": "America/New_York", "slots": [{
+            "slot_start": "2026-03-08T07:00:00Z", "local_time": "03:00", "local_start": "2026-03-08T03:00",
+            "max_reservations": None, "max_covers": 10, "free_reservations": None, "free_covers": 7,
+            "available": True}]}]})
+
+    date: str
+    timezone: str
+    slots: list[TimeSlot]
+
+
+ReservationStatus = Literal["pending", "confirmed", "seated", "completed", "cancelled", "no_show"]
+
+
+class Reservation(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _RESID, "restaurant_id": _RID, "slot_start": "2026-03-08T07:00:00Z", "local_date": "2026-03-08",
+        "party_size": 4, "status": "pending", "user_id": None, "guest_name": "Ann", "guest_phone": "+1 555 0100",
+        "table_preference": "window", "note": None, "version": 1, "created_at": _AT, "updated_at": _AT,
+    }]})
+
+    id: UUID
+    restaurant_id: UUID
+    slot_start: datetime
+    local_date: str
+    party_size: int
+    status: ReservationStatus
+    user_id: UUID | None = Field(description="the customer who booked for themselves; null when staff booked")
+    guest_name: str
+    guest_phone: str | None
+    table_preference: str | None
+    note: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReservationDay(Answer):
+    date: str
+    items: list[Reservation]
+
+
+class MyReservation(Reservation):
+    restaurant_name: str
+
+
+class MyReservations(Answer):
+    items: list[MyReservation]

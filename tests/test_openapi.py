@@ -14,6 +14,7 @@ import itertools
 import re
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -336,6 +337,25 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     await call("PUT", r.url("/integrations/webhook"), 422, headers=auth, json={"url": "ftp://hooks.example.com/t"})
     await call("GET", r.url("/integrations/webhook"), 200, headers=auth)
     await call("DELETE", r.url("/integrations/webhook"), 204, headers=auth)
+    rules = {"rules": [{"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60,
+                        "max_covers": 4} for d in range(7)]}
+    await call("PUT", r.url("/slot-rules"), 200, headers=auth, json=rules)
+    await call("PUT", r.url("/slot-rules"), 422, headers=auth, json={"rules": rules["rules"] * 2})
+    await call("GET", r.url("/slot-rules"), 200, headers=staff.headers)
+    day = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
+    slots = await call("GET", r.url("/time-slots"), 200, headers=guest.headers, params={"date": day})
+    booking = {"slot_start": slots["slots"][0]["slot_start"], "party_size": 3}
+    customer = await _stranger(client, "customer@example.com")  # a member of nothing
+    booked = await call("POST", r.url("/reservations"), 201, headers=customer.headers, json=booking)
+    await call("POST", r.url("/reservations"), 409, headers=customer.headers, json=booking)
+    await call("POST", r.url("/reservations"), 422, headers=customer.headers,
+               json={**booking, "slot_start": "2020-01-01T06:30:00Z"})
+    await call("GET", r.url("/reservations"), 200, headers=staff.headers, params={"date": booked["local_date"]})
+    await call("POST", r.url(f"/reservations/{booked['id']}/status"), 409, headers=staff.headers,
+               json={"status": "seated"})
+    await call("POST", r.url(f"/reservations/{booked['id']}/status"), 200, headers=customer.headers,
+               json={"status": "cancelled", "reason": "plans changed"})
+    await call("GET", "/api/me/reservations", 200, headers=customer.headers)
     assert call.problems == [], "\n".join(call.problems)
     unseen = documented_keys(call.contract.document) - call.seen
     assert unseen <= {"POST /api/restaurants/{rid}/members", "PATCH /api/restaurants/{rid}/tables/{tid}",
@@ -343,8 +363,8 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
         "GET /api/admin/sync/errors"}, unseen
 
 
-async def _stranger(client: httpx.AsyncClient) -> User:
-    body = {"email": "stranger@example.com", "password": "correct horse battery", "full_name": "S"}
+async def _stranger(client: httpx.AsyncClient, email: str = "stranger@example.com") -> User:
+    body = {"email": email, "password": "correct horse battery", "full_name": "S"}
     account = expect(await client.post("/api/auth/register", json=body), 201)
     tokens = expect(await client.post("/api/auth/login", json={"email": body["email"], "password": body["password"]}),
                     200)
@@ -408,7 +428,7 @@ async def test_a_control_character_in_any_text_field_of_any_body_is_a_422_naming
     guest: Guest = await open_guest(r, 0)
     order = expect(await client.post(r.url("/orders"), headers=guest.headers, json=order_body(r)), 201)
     ids = {"rid": r.id, "tid": r.tables[0]["id"], "cid": r.category_id, "iid": r.items["Paneer Tikka"]["id"],
-           "oid": order["id"], "qr_token": r.tables[1]["qr_token"], "id": "1"}
+           "oid": order["id"], "qr_token": r.tables[1]["qr_token"], "id": "1", "resid": order["id"]}
     # Platform administrators' bodies too (resolving an error): who may call is checked first.
     db_sql("UPDATE users SET is_platform_admin = true WHERE id = %s", (r.owner.id,))
     document = openapi.build(app.routes)

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -59,7 +61,7 @@ def key(table: str) -> sql.Identifier:
     return sql.Identifier("id" if table == "restaurants" else "restaurant_id")
 
 
-APPEND_ONLY = ("order_events", "webhook_deliveries", "sync_log_actions")
+APPEND_ONLY = ("order_events", "webhook_deliveries", "sync_log_actions", "reservation_events")
 
 
 @dataclass
@@ -90,6 +92,14 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
         # Hours covering the whole week: the restaurant stays open for the orders above and below.
         expect(await client.put(r.url("/opening-hours"), headers=r.owner.headers, json={
             "hours": [{"weekday": d, "opens": "00:00", "closes": "00:00"} for d in range(7)]}), 200)
+        # Slot rules, a reservation (its event and its slot's capacity row).
+        expect(await client.put(r.url("/slot-rules"), headers=r.owner.headers, json={"rules": [
+            {"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60, "max_covers": 20}
+            for d in range(7)]}), 200)
+        day = datetime.now(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=7)
+        slot = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Kolkata")).astimezone(UTC)
+        expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
+                                 json={"slot_start": slot.isoformat(), "party_size": 2, "name": "Ann"}), 201)
         _options_and_logs(db_sql, r.id, order["id"])
         restaurants.append(r)
         orders.append(order)

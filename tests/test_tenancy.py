@@ -22,8 +22,10 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
@@ -115,6 +117,7 @@ class Side:
     people: dict[str, User] = field(default_factory=dict)  # manager, staff, kitchen
     recruit: User | None = None  # somebody who is not a member here
     markers: set[str] = field(default_factory=set)  # ids and names only this restaurant's data holds
+    reservation: dict[str, Any] = field(default_factory=dict)  # a pending reservation staff booked
 
     @property
     def id(self) -> str:
@@ -141,6 +144,8 @@ class Side:
             "iid": self.r.items["Paneer Tikka"]["id"],
             "oid": self.order["id"],
             "vid": self.invitation_id,
+            "resid": self.reservation["id"],
+            "day": self.reservation["local_date"],
         }
 
 
@@ -205,15 +210,32 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     # The email names the restaurant, so it serves as a marker of that restaurant's data.
     invitation = expect(await client.post(r.url("/members"), headers=r.owner.headers,
                                           json={"email": f"invitee-{r.id}@example.com", "role": "staff"}), 202)
-    side = Side(r, guest, order, empty["id"], invitation["id"])
+    expect(await client.put(r.url("/slot-rules"), headers=r.owner.headers, json=_slot_rules(20)), 200)
+    reservation = expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
+                                           json=_booking(f"Guest of {r.id}")), 201)
+    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation)
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
         dd_store["store_id"], gh_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
+        reservation["id"], reservation["guest_name"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
     return side
+
+
+def _slot_rules(covers: int) -> dict[str, Any]:
+    return {"rules": [{"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60,
+                       "max_covers": covers} for d in range(7)]}
+
+
+def _booking(name: str) -> dict[str, Any]:
+    """A party of two, a week from now at 12:00 in the restaurant's zone (Asia/Kolkata)."""
+    zone = ZoneInfo("Asia/Kolkata")
+    day = datetime.now(zone).date() + timedelta(days=7)
+    start = datetime(day.year, day.month, day.day, 12, tzinfo=zone).astimezone(UTC)
+    return {"slot_start": start.isoformat(), "party_size": 2, "name": name}
 
 
 @pytest.fixture
@@ -263,6 +285,9 @@ class Endpoint:
     body: Callable[[Side], dict[str, Any]] | None = None
     writes: bool = True
     reveals: bool = True  # a successful response carries the restaurant's ids
+    # Open to anyone signed in (a non-member is a customer there), so another restaurant's owner
+    # is let in as a customer: attack 1 does not apply; the rest do.
+    customers: bool = False
 
     def url(self, path_side: Side, resource_side: Side | None = None) -> str:
         ids = (resource_side or path_side).ids()
@@ -349,13 +374,23 @@ ENDPOINTS = [
     Endpoint("get_grubhub", "GET", R + "/integrations/grubhub", OM, writes=False),
     Endpoint("refresh_grubhub", "POST", R + "/integrations/grubhub/refresh", OM, writes=False, reveals=False),
     Endpoint("disconnect_grubhub", "DELETE", R + "/integrations/grubhub", OM),
+    Endpoint("get_slot_rules", "GET", R + "/slot-rules", MEMBERS, writes=False, reveals=False),
+    Endpoint("put_slot_rules", "PUT", R + "/slot-rules", OM, lambda s: _slot_rules(40)),
+    Endpoint("time_slots", "GET", R + "/time-slots?date={day}", MEMBERS | {"guest"}, writes=False, reveals=False,
+             customers=True),
+    Endpoint("create_reservation", "POST", R + "/reservations", MEMBERS, lambda s: _booking("Attacker's party"),
+             customers=True),
+    Endpoint("list_reservations", "GET", R + "/reservations?date={day}", MEMBERS, writes=False),
+    Endpoint("move_reservation", "POST", R + "/reservations/{resid}/status", MEMBERS,
+             lambda s: {"status": "confirmed"}),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]
 
 
 def _has_resource(endpoint: Endpoint) -> bool:
-    return "{" in endpoint.path.replace("{rid}", "")
+    # A query's placeholder ({day}) is a value, not another restaurant's resource.
+    return "{" in endpoint.path.split("?")[0].replace("{rid}", "")
 
 
 # ------------------------------------------------------------------------------ the runner
@@ -419,7 +454,7 @@ class Attacks:
 def test_every_restaurant_route_of_the_app_is_attacked_by_this_suite(app: Starlette) -> None:
     def shape(path: str) -> str:
         # "{rid:uuid}" and "{rid}" name the same segment.
-        return "/".join("{}" if part.startswith("{") else part for part in path.split("/"))
+        return "/".join("{}" if part.startswith("{") else part for part in path.split("?")[0].split("/"))
 
     served = {
         (method, shape(route.path))
@@ -443,8 +478,9 @@ async def test_other_tenants_get_not_found_and_unentitled_roles_forbidden_and_no
     attacks = Attacks(client, db_sql)
     method = endpoint.method
     # 1. Another restaurant's owner, on A's path with A's ids and a valid body.
-    await attacks.run("B's owner on A", headers=b.owner.headers, method=method, url=endpoint.url(a),
-                      body=endpoint.json(a), status=404, code="not_found", victim=a)
+    if not endpoint.customers:
+        await attacks.run("B's owner on A", headers=b.owner.headers, method=method, url=endpoint.url(a),
+                          body=endpoint.json(a), status=404, code="not_found", victim=a)
     # An id no restaurant has answers exactly like another tenant's.
     await attacks.run("A's owner on an unknown restaurant", headers=a.owner.headers, method=method,
                       url=endpoint.url(a).replace(a.id, UNKNOWN_ID), body=endpoint.json(a), status=404,
