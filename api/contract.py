@@ -179,8 +179,10 @@ OPERATIONS: dict[str, Operation] = {
     "GET /api/auth/me": Operation("The caller and their memberships", "auth", USER, {200: schemas.Me}),
     "PATCH /api/auth/me": Operation(
         "Change the caller's name, phone (null clears it) or email (with current_password)", "auth", USER,
-        {200: schemas.Profile}, body=models.ProfilePatch, example={"full_name": "Asha R.", "phone": "+91 98450 12345"},
-        errors={403: ("wrong_password",), 409: ("email_taken",)}, rate_limited=True,
+        {200: schemas.Profile}, body=models.ProfilePatch, body_required=False,
+        example={"full_name": "Asha R.", "phone": "+91 98450 12345"},
+        errors={403: ("wrong_password",), 409: ("email_taken",), 422: ("current_password_required",)},
+        rate_limited=True,
         description="Changing the email needs current_password (422 without it, 403 wrong_password when wrong; "
                     "wrong passwords count like failed logins)."),
     "POST /api/auth/password": Operation(
@@ -359,7 +361,7 @@ OPERATIONS: dict[str, Operation] = {
         "The restaurant's slot rules", "reservations", members(*_FLOOR), {200: schemas.SlotRuleSet}),
     "PUT /api/restaurants/{rid}/slot-rules": Operation(
         "Replace the restaurant's slot rules", "reservations", members(*_OWNER_MANAGER), {200: schemas.SlotRuleSet},
-        body=models.SlotRules, errors={422: ("overlapping_rules",)},
+        body=models.SlotRules, errors={422: ("overlapping_rules", "invalid_slot_rule")},
         example={"rules": [{"weekday": 4, "start_time": "18:00", "end_time": "22:00", "interval_minutes": 30,
                             "max_reservations": 8, "max_covers": 24}]},
         description="Slots start at start_time and every interval_minutes of local time while before end_time; "
@@ -373,7 +375,7 @@ OPERATIONS: dict[str, Operation] = {
         "Book a slot (a customer for themselves, or staff for a guest by name)", "reservations", CUSTOMERS,
         {201: schemas.Reservation}, body=models.NewReservation,
         example={"slot_start": "2030-03-08T07:00:00Z", "party_size": 2, "name": "Ann"},
-        errors={409: ("slot_full",), 422: ("unknown_slot", "slot_in_past")}),
+        errors={409: ("slot_full",), 422: ("unknown_slot", "slot_in_past", "guest_name_required")}),
     "GET /api/restaurants/{rid}/reservations": Operation(
         "The day's book (a local date)", "reservations", members(*_FLOOR), {200: schemas.ReservationDay},
         query=models.DayQuery),

@@ -33,7 +33,6 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -157,7 +156,8 @@ CurrentPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)
 
 
 class ProfilePatch(Input):
-    """A customer's own account. Changing the email needs the current password; null clears the phone."""
+    """A customer's own account. Changing the email needs the current password; null clears the
+    phone and leaves the name and email as they are (as RestaurantPatch's name)."""
 
     full_name: Name | None = None
     phone: Phone | None = None
@@ -168,13 +168,6 @@ class ProfilePatch(Input):
     @classmethod
     def _lower(cls, value: str | None) -> str | None:
         return value.lower() if value is not None else None
-
-    @field_validator("full_name")
-    @classmethod
-    def _not_null(cls, value: str | None) -> str | None:
-        if value is None:
-            raise ValueError("full_name cannot be cleared")
-        return value
 
 
 class PasswordChange(Input):
@@ -513,15 +506,16 @@ class SlotRule(Input):
     max_reservations: Annotated[int, Field(ge=1, le=10_000), Whole] | None = None
     max_covers: Annotated[int, Field(ge=1, le=100_000), Whole] | None = None
 
-    @model_validator(mode="after")
-    def _window(self) -> SlotRule:
-        if self.start_time >= self.end_time:
-            raise ValueError("start_time must be before end_time")
+    def problem(self) -> str | None:
+        """What is wrong with the rule beyond its fields' own schemas (the handler answers it as
+        422 invalid_slot_rule: rules between fields the schema cannot state)."""
         if self.start_time.tzinfo is not None or self.end_time.tzinfo is not None:
-            raise ValueError("times are local wall-clock times, without an offset")
+            return "times are local wall-clock times, without an offset"
+        if self.start_time >= self.end_time:
+            return "start_time must be before end_time"
         if self.max_reservations is None and self.max_covers is None:
-            raise ValueError("give max_reservations, max_covers or both")
-        return self
+            return "give max_reservations, max_covers or both"
+        return None
 
 
 class SlotRules(Input):

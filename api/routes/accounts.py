@@ -68,9 +68,9 @@ async def update_me(request: Request) -> Response:
         email = body.email if body.email is not None and body.email != current["email"] else None
         if email is not None:
             if body.current_password is None:
-                raise ApiError(422, "validation_error", "changing the email needs current_password",
+                raise ApiError(422, "current_password_required", "changing the email needs current_password",
                                errors=[{"loc": ["body", "current_password"], "msg": "required to change the email",
-                                        "type": "missing"}])
+                                        "type": "current_password_required"}])
             await svc.limits.check(svc.limits.login_failures, "password-failures", str(user_id), address)
             if not await verify_password(svc, current["password_hash"], body.current_password):
                 raise await _wrong_password(svc, user_id, address)

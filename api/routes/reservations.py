@@ -57,6 +57,10 @@ async def get_slot_rules(request: Request) -> Response:
 async def put_slot_rules(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), OWNER_MANAGER) as scope:
         body = await json_body(request, SlotRules)
+        wrong = [(i, r.problem()) for i, r in enumerate(body.rules) if r.problem() is not None]
+        if wrong:
+            raise ApiError(422, "invalid_slot_rule", wrong[0][1] or "", errors=[
+                {"loc": ["body", "rules", i], "msg": msg, "type": "invalid_slot_rule"} for i, msg in wrong])
         clash = overlapping([(r.weekday, r.start_time, r.end_time) for r in body.rules])
         if clash is not None:
             raise ApiError(422, "overlapping_rules", "two rules of one weekday overlap",
@@ -95,8 +99,9 @@ async def _booking(scope: Scope, body: NewReservation) -> reservations.Booking:
     user_id = scope.principal.user_id
     if scope.role in _STAFF:
         if body.name is None:
-            raise ApiError(422, "validation_error", "the request is invalid",
-                           errors=[{"loc": ["body", "name"], "msg": "staff booking for a guest give the guest's name"}])
+            detail = "staff booking for a guest give the guest's name"
+            raise ApiError(422, "guest_name_required", detail,
+                           errors=[{"loc": ["body", "name"], "msg": detail, "type": "guest_name_required"}])
         return reservations.Booking(body.slot_start, body.party_size, None, body.name, body.phone,
                                     body.table_preference, body.note, user_id)
     assert user_id is not None
