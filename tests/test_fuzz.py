@@ -41,7 +41,7 @@ from tests.contract_harness import strict
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ_SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "20"))
-FUZZ_STEPS = int(os.environ.get("FUZZ_STEPS", "10"))
+FUZZ_STEPS = int(os.environ.get("FUZZ_STEPS", "15"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261203"))
 IDENTITIES = ("owner", "staff", "guest")
 CASES: Counter[str] = Counter()  # operation -> cases sent, reported when the API stops
@@ -254,4 +254,7 @@ def test_a_walk_along_the_documents_links_finds_no_server_error(fuzz_schema: Bas
     print("stateful steps:", sum(reached.values()), dict(sorted(reached.items())))  # the run's counts in -s output
     assert reached.get("POST /api/qr/{qr_token}/session 201"), reached
     assert reached.get("POST /api/restaurants/{rid}/orders 201"), reached
-    assert reached.get("POST /api/restaurants/{rid}/orders/{oid}/status 200"), reached
+    # The status move reached with an order of the walk's: moved (200), or a drawn move the
+    # lifecycle refuses (409); which one depends on the draw, not on the server.
+    assert reached.get("POST /api/restaurants/{rid}/orders/{oid}/status 200") or reached.get(
+        "POST /api/restaurants/{rid}/orders/{oid}/status 409"), reached
