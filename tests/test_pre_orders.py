@@ -7,6 +7,8 @@ may place or read it."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +21,8 @@ from api.app import create_app
 from api.config import Settings
 from sync.worker import Worker
 from tests.conftest import (
+    ROOT,
+    STANDIN_KEY,
     MakeRestaurant,
     MakeUser,
     Restaurant,
@@ -218,3 +222,33 @@ async def test_only_the_reservations_customer_and_staff_place_or_read_its_pre_or
     # fire_minutes_before is bounded by the schema.
     expect(await client.post(url, headers=customer.headers, json={**order_body(r), "fire_minutes_before": 241}),
            422)
+
+
+async def test_a_full_sync_leaves_a_held_pre_order_out_and_brings_a_fired_one(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, make_user: MakeUser, standin: Standin,
+    worker: Worker, db_sql: DbSql, app_conninfo: str,
+) -> None:
+    """scripts/fullSync (a real subprocess) rebuilds Convex from Postgres without firing anything early."""
+    r = await make_restaurant()
+    customer = await make_user()
+    booked = await _booked(client, r, customer)
+    order = expect(await client.post(r.url(f"/reservations/{booked['id']}/pre-order"), headers=customer.headers,
+                                     json=order_body(r)), 201)
+    await _settle(worker)
+    environ = {**os.environ, "DATABASE_URL": app_conninfo, "CONVEX_URL": standin.url,
+               "CONVEX_DEPLOY_KEY": STANDIN_KEY, "CONVEX_TIMEOUT_S": "5"}
+
+    async def full_sync() -> int:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "scripts.fullSync", "--json", cwd=ROOT, env=environ,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        return await asyncio.wait_for(process.wait(), 120)  # a hang guard, not a performance claim
+
+    assert await full_sync() == 0
+    assert order["id"] not in standin.versions("orders")
+    await _move(client, r, booked, "confirmed", r.owner.headers)
+    await _move(client, r, booked, "seated", r.owner.headers)
+    await until(lambda: order["id"] in standin.versions("orders"))
+    standin.reset()
+    assert await full_sync() == 0
+    assert order["id"] in standin.versions("orders")
