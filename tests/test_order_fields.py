@@ -73,6 +73,7 @@ async def test_a_pickup_time_that_is_not_takeaway_past_or_too_far_ahead_is_refus
                            "pickup_at": (datetime.now(UTC) + timedelta(days=8)).isoformat()}, "pickup_too_far"),
         # Far beyond what a calendar computes: still a clear 422, never an overflow.
         (r.owner.headers, {"order_type": "takeaway", "pickup_at": "9999-12-31T23:59:00+00:00"}, "pickup_too_far"),
+        (r.owner.headers, {"order_type": "takeaway", "pickup_at": "0001-01-01T00:01:00+14:00"}, "pickup_in_past"),
     ]
     for headers, extra, code in cases:
         refused = expect(await client.post(r.url("/orders"), headers=headers, json={**order_body(r), **extra}), 422)

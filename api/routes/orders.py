@@ -69,8 +69,9 @@ def _idempotency(request: Request, body: NewOrder) -> orders.Idempotency | None:
 
 def pickup_time(requested: datetime | None) -> datetime | None:
     """A requested pickup time rounded up to the next PICKUP_STEP (None: none asked)."""
-    if requested is None or requested > datetime.now(UTC) + PICKUP_HORIZON:
-        return requested  # refused as too far ahead; rounding it could leave the calendar (year 9999)
+    now = datetime.now(UTC)
+    if requested is None or not now <= requested <= now + PICKUP_HORIZON:
+        return requested  # refused as past or too far; rounding it could leave the calendar (years 1, 9999)
     step = int(PICKUP_STEP.total_seconds())
     seconds = requested.timestamp()
     rounded = -(-int(seconds) // step) * step if seconds % step else int(seconds)
