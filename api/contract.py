@@ -394,11 +394,12 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/restaurants/{rid}/reservations/{resid}/status": Operation(
         "Move a reservation (staff; the customer who booked may cancel)", "reservations", CUSTOMERS,
         {200: schemas.Reservation}, body=models.ReservationMove, example={"status": "confirmed"},
-        errors={409: ("invalid_transition", "too_early")},
+        errors={409: ("invalid_transition", "too_early"), 422: ("table_only_when_seated", "unknown_table")},
         description="pending -> confirmed -> seated -> completed (staff); cancelled from pending or confirmed "
                     "(staff, or the customer who booked); no_show from pending or confirmed once the slot "
                     "started (staff). A customer's move on another's reservation is 404. Seated fires the "
-                    "reservation's pre-order to the kitchen now; cancelled or no_show cancels it."),
+                    "reservation's pre-order to the kitchen now, at table_id if given (seated only); cancelled "
+                    "or no_show cancels it."),
     "POST /api/restaurants/{rid}/reservations/{resid}/pre-order": Operation(
         "Order ahead for a reservation (its customer, or staff)", "reservations", CUSTOMERS,
         {201: schemas.Order}, body=models.PreOrder,

@@ -558,6 +558,8 @@ ReservationStatus = Literal["pending", "confirmed", "seated", "completed", "canc
 class ReservationMove(Input):
     status: ReservationStatus
     reason: ShortText | None = None
+    # With seated: the table the party sits at, where its pre-order is served (and shown).
+    table_id: UUID | None = None
 
 
 class DayQuery(BaseModel):

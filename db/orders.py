@@ -359,10 +359,13 @@ async def _record_event(
     )
 
 
-async def fire_pre_order(conn: Conn, restaurant_id: UUID, reservation_id: UUID) -> list[UUID]:
+async def fire_pre_order(conn: Conn, restaurant_id: UUID, reservation_id: UUID, *,
+                         table_id: UUID | None = None) -> list[UUID]:
     """Fires a reservation's held pre-order now (its outbox rows come due in the caller's
-    transaction); the ids of what fired (none once it has)."""
-    rows = await q.all(conn, "fire_pre_order", restaurant_id=restaurant_id, reservation_id=reservation_id)
+    transaction), served at ``table_id`` if given (another restaurant's: Unprocessable
+    unknown_table); the ids of what changed."""
+    rows = await q.all(conn, "fire_pre_order", restaurant_id=restaurant_id, reservation_id=reservation_id,
+                       table_id=table_id)
     return [row["id"] for row in rows]
 
 

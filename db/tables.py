@@ -46,6 +46,11 @@ async def update(conn: Conn, *, restaurant_id: UUID, table_id: UUID, changes: di
     return row
 
 
+async def get(conn: Conn, restaurant_id: UUID, table_id: UUID) -> Row | None:
+    """One of the restaurant's tables (None: not this restaurant's)."""
+    return await q.maybe_one(conn, "get_table", restaurant_id=restaurant_id, table_id=table_id)
+
+
 async def by_qr_token(conn: Conn, qr_token: str) -> Row | None:
     """Needs a system-scope transaction: the guest has no restaurant yet."""
     return await q.maybe_one(conn, "table_by_qr_token", qr_token=qr_token)

@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -120,10 +120,13 @@ async def test_a_pre_order_is_held_from_convex_until_its_party_is_seated_then_ar
         read = expect(await client.get(r.url(f"/reservations/{booked['id']}/pre-order"), headers=headers), 200)
         assert read["id"] == order["id"] and read["status"] == "confirmed"
 
-    # Seated: the pre-order fires in the seating's transaction and the pusher delivers it.
-    await _move(client, r, booked, "seated", r.owner.headers)
+    # Seated at T2: the pre-order fires in the seating's transaction, served there, and the
+    # pusher delivers it.
+    expect(await client.post(r.url(f"/reservations/{booked['id']}/status"), headers=r.owner.headers,
+                             json={"status": "seated", "table_id": r.tables[1]["id"]}), 200)
     await until(lambda: order["id"] in standin.versions("orders"))
     [doc] = [d for d in standin.dump()["orders"] if d["pgId"] == order["id"]]
+    assert doc["tableLabel"] == "T2"
     [row] = db_sql("SELECT version, status, fire_at <= now() AS fired FROM orders WHERE id = %s", (order["id"],))
     assert row["fired"] and doc["status"] == row["status"] == "confirmed"
     assert doc["version"] == row["version"]
@@ -223,6 +226,20 @@ async def test_only_the_reservations_customer_and_staff_place_or_read_its_pre_or
     closed = expect(await client.post(r.url(f"/reservations/{second['id']}/pre-order"), headers=customer.headers,
                                       json=order_body(r)), 409)
     assert closed["code"] == "reservation_not_open"
+    # A table goes with seating only, and only one of this restaurant's.
+    third = await _booked(client, r, customer)
+    expect(await client.post(r.url(f"/reservations/{third['id']}/pre-order"), headers=customer.headers,
+                             json=order_body(r)), 201)
+    wrong = expect(await client.post(r.url(f"/reservations/{third['id']}/status"), headers=r.owner.headers,
+                                     json={"status": "confirmed", "table_id": r.tables[0]["id"]}), 422)
+    assert wrong["code"] == "table_only_when_seated"
+    await _move(client, r, third, "confirmed", r.owner.headers)
+    elsewhere = await make_restaurant()
+    foreign = expect(await client.post(r.url(f"/reservations/{third['id']}/status"), headers=r.owner.headers,
+                                       json={"status": "seated", "table_id": elsewhere.tables[0]["id"]}), 422)
+    assert foreign["code"] == "unknown_table"
+    read = expect(await client.get(r.url(f"/reservations/{third['id']}/pre-order"), headers=r.owner.headers), 200)
+    assert read["table_id"] is None and datetime.fromisoformat(read["fire_at"]) > datetime.now(UTC)
     # fire_minutes_before is bounded by the schema.
     expect(await client.post(url, headers=customer.headers, json={**order_body(r), "fire_minutes_before": 241}),
            422)

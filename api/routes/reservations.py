@@ -22,7 +22,7 @@ from api.models import DayQuery, NewReservation, PreOrder, ReservationMove, Slot
 from api.responses import JSON
 from api.routes.orders import order_answer
 from api.state import services
-from db import orders, reservations
+from db import orders, reservations, tables
 from db.pricing import LineRequest
 from db.queries import Conn, Row
 from db.slots import overlapping
@@ -138,6 +138,10 @@ async def move_reservation(request: Request) -> Response:
     async with visitor_scope(request, rid) as scope:
         await _zone(scope.conn, rid)
         body = await json_body(request, ReservationMove)
+        if body.table_id is not None and body.status != "seated":
+            detail = "table_id goes with status seated only"
+            raise ApiError(422, "table_only_when_seated", detail,
+                           errors=[{"loc": ["body", "table_id"], "msg": detail, "type": "table_only_when_seated"}])
         staff = scope.role in _STAFF
         row = await reservations.move(
             scope.conn, rid, reservation_id, target=body.status, mover="staff" if staff else "customer",
@@ -146,8 +150,13 @@ async def move_reservation(request: Request) -> Response:
         # The pre-order follows in the same transaction: seated fires it, cancelled or no-show
         # cancels it (unheard of by every target if it had not fired).
         touched: list[UUID] = []
+        # After the move, which only staff may make to seated (nobody else learns which tables exist).
+        if body.table_id is not None and await tables.get(scope.conn, rid, body.table_id) is None:
+            detail = "table_id is not a table of this restaurant"
+            raise ApiError(422, "unknown_table", detail,
+                           errors=[{"loc": ["body", "table_id"], "msg": detail, "type": "unknown_table"}])
         if body.status == "seated":
-            touched = await orders.fire_pre_order(scope.conn, rid, reservation_id)
+            touched = await orders.fire_pre_order(scope.conn, rid, reservation_id, table_id=body.table_id)
         elif body.status in ("cancelled", "no_show"):
             touched = await orders.cancel_pre_order(
                 scope.conn, rid, reservation_id, actor=scope.principal.actor,

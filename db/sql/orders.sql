@@ -112,10 +112,11 @@ SELECT from_status, to_status, actor_type, actor_id, reason, created_at
  ORDER BY id;
 
 -- name: fire_pre_order
--- A reservation's held pre-order fires now (its guests are seated): its outbox rows come due
--- in this same transaction (enqueue_outbox keeps the sooner due). Nothing once it has fired.
-UPDATE orders SET fire_at = now()
- WHERE restaurant_id = %(restaurant_id)s AND reservation_id = %(reservation_id)s AND fire_at > now()
+-- A reservation's pre-order fires now (its guests are seated) if it has not, at the table they
+-- sit at when given: its outbox rows come due in this same transaction (enqueue_outbox keeps the
+-- sooner due). No row when nothing changed (bump_version skips an identical row).
+UPDATE orders SET fire_at = least(fire_at, now()), table_id = coalesce(%(table_id)s::uuid, table_id)
+ WHERE restaurant_id = %(restaurant_id)s AND reservation_id = %(reservation_id)s
    AND status NOT IN ('cancelled', 'rejected')
 RETURNING id;
 
