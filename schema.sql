@@ -1537,4 +1537,4 @@ INSERT INTO schema_migrations (version, name) VALUES
     (12, 'customer_accounts'),
     (13, 'venues'),
     (14, 'reservations'),
-    (15, 'order_fields');
+    (18, 'order_fields');
