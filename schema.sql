@@ -410,6 +410,7 @@ CREATE TABLE menu_categories (
     rank          int NOT NULL DEFAULT 0,
     -- The POS's id (PetPooja categoryid) of an imported category; NULL when made here.
     external_id   text,
+    description   text CONSTRAINT menu_categories_description_length CHECK (length(description) <= 1000),
     deleted_at    timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
@@ -437,6 +438,16 @@ CREATE TABLE menu_items (
                   CONSTRAINT menu_items_order_types_valid CHECK (order_types <@ ARRAY['dine_in', 'takeaway', 'delivery']),
     -- The POS's id (PetPooja itemid) of an imported item; NULL when made here.
     external_id   text,
+    -- What a guest reads about the dish (docs/menu.md): a picture, what is in it, the EU's 14
+    -- allergens it contains (as codes), and how long the kitchen takes.
+    image_url     text CONSTRAINT menu_items_image_url_https CHECK (image_url ~ '^https://' AND length(image_url) <= 500),
+    ingredients   text[] NOT NULL DEFAULT '{}'
+                  CONSTRAINT menu_items_ingredients_valid CHECK (cardinality(ingredients) <= 50),
+    allergens     text[] NOT NULL DEFAULT '{}'
+                  CONSTRAINT menu_items_allergens_valid
+                  CHECK (allergens <@ ARRAY['celery', 'gluten', 'crustaceans', 'eggs', 'fish', 'lupin', 'milk', 'molluscs',
+                                            'mustard', 'tree_nuts', 'peanuts', 'sesame', 'soybeans', 'sulphites']),
+    prep_minutes  int CONSTRAINT menu_items_prep_minutes_range CHECK (prep_minutes BETWEEN 0 AND 600),
     deleted_at    timestamptz,
     version       bigint NOT NULL DEFAULT 1,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -666,6 +677,9 @@ CREATE TABLE order_events (
                   CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats', 'doordash', 'grubhub')),
     actor_id      uuid,
     reason        text,
+    -- What a partner's callback said beside the move (PetPooja: rider_name, rider_phone,
+    -- cancel_reason, minimum_prep_time), shown by GET .../orders/{oid}/events.
+    details       jsonb,
     created_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT order_events_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT order_events_order_fkey FOREIGN KEY (restaurant_id, order_id)
@@ -1486,6 +1500,52 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON slot_rules, reservations, reservation_sl
 GRANT SELECT, INSERT ON reservation_events TO tabletop_app;
 GRANT USAGE ON SEQUENCE slot_rules_id_seq, reservation_events_id_seq TO tabletop_app;
 
+-- The menu's version (db/migrations/0015_menu_details.sql): one counter per restaurant that
+-- rises in the transaction of every change to anything its menu shows, whatever wrote it. The
+-- API's menu cache and the menu's ETag are keyed by it (one primary-key read).
+CREATE TABLE menu_versions (
+    restaurant_id uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    version       bigint NOT NULL DEFAULT 1,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Raises the restaurant's menu version (a restaurant without a row is at version 0). A
+-- restaurant being deleted cascades into its menu; the guard keeps the row from coming back.
+CREATE FUNCTION bump_menu_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rid uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.restaurant_id ELSE NEW.restaurant_id END;
+BEGIN
+    INSERT INTO menu_versions (restaurant_id)
+    SELECT rid WHERE EXISTS (SELECT FROM restaurants WHERE id = rid)
+    ON CONFLICT (restaurant_id) DO UPDATE SET version = menu_versions.version + 1, updated_at = now();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER menu_categories_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_categories
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_items_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_variations_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_variations
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_addon_groups_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_addons_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_addons
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_item_addon_groups_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_item_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_taxes_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_taxes
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_item_taxes_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_item_taxes
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+
+ALTER TABLE menu_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE menu_versions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON menu_versions USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON menu_versions TO tabletop_app;
+
 -- One row per file in db/migrations: this file is all of them.
 INSERT INTO schema_migrations (version, name) VALUES
     (1, 'initial'),
@@ -1501,4 +1561,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (11, 'operator'),
     (12, 'customer_accounts'),
     (13, 'venues'),
-    (14, 'reservations');
+    (14, 'reservations'),
+    (15, 'menu_details');

@@ -21,6 +21,7 @@ from api.admission import Admission
 from api.config import ConfigError, Settings, load_settings
 from api.credentials import credential_box
 from api.errors import EXCEPTION_HANDLERS
+from api.menu_cache import MenuCache
 from api.metrics import Metrics
 from api.middleware import RequestContext, loggable_path
 from api.ratelimit import RateLimits
@@ -104,7 +105,8 @@ def create_app(
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
-            credentials=credentials, petpooja=PetpoojaClient(petpooja_settings),
+            credentials=credentials, menu_cache=MenuCache(settings.menu_cache_size),
+            petpooja=PetpoojaClient(petpooja_settings),
             platforms={adapter.platform: adapter for adapter in platform_adapters(platform_env)},
         )
         app.state.services = svc

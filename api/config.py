@@ -46,6 +46,9 @@ class Settings(BaseModel):
     # 1-2 ms of CPU per order, so at most ~64-130 ms of work queued ahead of an admitted request,
     # while six times the pool keeps every connection busy.
     admission_max_in_flight: int = Field(32, ge=0)
+    # The menu cache (api/menu_cache.py): how many restaurants' menus one process keeps, least
+    # recently read out first (a 500-item menu is about 250 kB); 0 turns it off.
+    menu_cache_size: int = Field(256, ge=0, le=100_000)
     admission_retry_after_s: int = Field(1, ge=1, le=3600)
 
     jwt_private_key: str | None = None  # PEM; or jwt_private_key_file

@@ -323,17 +323,37 @@ class TablePatch(Input):
     rotate_qr_token: bool = False
 
 
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), MULTI_LINE]
+
+
 class NewCategory(Input):
     name: Name
     rank: Rank = 0
+    description: Description | None = None
 
 
 class CategoryPatch(Input):
     name: Name | None = None
     rank: Rank | None = None
+    description: Description | None = None
 
 
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), MULTI_LINE]
+# The 14 allergens of EU regulation 1169/2011 (Annex II), as codes (docs/menu.md); schema.sql's
+# menu_items_allergens_valid holds the same list.
+Allergen = Literal["celery", "gluten", "crustaceans", "eggs", "fish", "lupin", "milk", "molluscs", "mustard",
+                   "tree_nuts", "peanuts", "sesame", "soybeans", "sulphites"]
+
+
+def _distinct_text(value: list[str]) -> list[str]:
+    if len({v.casefold() for v in value}) != len(value):
+        raise ValueError("an entry is named more than once")
+    return value
+
+
+Ingredient = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SINGLE_LINE_NONBLANK]
+Ingredients = Annotated[list[Ingredient], Field(max_length=50), AfterValidator(_distinct_text)]
+Allergens = Annotated[list[Allergen], Field(max_length=14), AfterValidator(_distinct_text)]
+PrepMinutes = Annotated[int, Field(ge=0, le=600), Whole]
 
 
 class NewMenuItem(Input):
@@ -343,6 +363,10 @@ class NewMenuItem(Input):
     description: Description | None = None
     is_available: bool = True
     rank: Rank = 0
+    image_url: HttpsUrl | None = None
+    ingredients: Ingredients = []
+    allergens: Allergens = []
+    prep_minutes: PrepMinutes | None = None
 
 
 class MenuItemPatch(Input):
@@ -352,6 +376,10 @@ class MenuItemPatch(Input):
     description: Description | None = None
     is_available: bool | None = None
     rank: Rank | None = None
+    image_url: HttpsUrl | None = None  # null removes the picture
+    ingredients: Ingredients | None = None  # the whole list; [] empties it
+    allergens: Allergens | None = None  # the whole list; [] empties it
+    prep_minutes: PrepMinutes | None = None  # null: not said
 
 
 class Availability(Input):

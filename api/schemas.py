@@ -18,6 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.models import Allergen
 from db.lifecycle import Status
 
 Role = Literal["owner", "manager", "staff", "kitchen"]
@@ -314,10 +315,12 @@ class GuestSession(Answer):
 
 class Category(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": _CID, "name": "Mains", "rank": 1, "created_at": _AT, "updated_at": _AT}]})
+        {"id": _CID, "name": "Mains", "description": "From the tandoor", "rank": 1, "created_at": _AT,
+         "updated_at": _AT}]})
 
     id: UUID
     name: str
+    description: str | None
     rank: int
     created_at: datetime
     updated_at: datetime
@@ -327,7 +330,8 @@ class MenuItem(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _IID, "category_id": _CID, "name": "Paneer Tikka", "description": "Charred, smoky, with mint chutney",
         "price": 25000, "is_available": True, "is_veg": True, "rank": 0, "version": 1,
-        "created_at": _AT, "updated_at": _AT,
+        "created_at": _AT, "updated_at": _AT, "image_url": "https://cdn.example.com/paneer-tikka.jpg",
+        "ingredients": ["paneer", "yoghurt", "mint"], "allergens": ["milk"], "prep_minutes": 15,
     }]})
 
     id: UUID
@@ -341,6 +345,10 @@ class MenuItem(Answer):
     version: int
     created_at: datetime
     updated_at: datetime
+    image_url: str | None = Field(description="an https URL of the dish's picture")
+    ingredients: list[str] = Field(description="free text, at most 50 of at most 80 characters")
+    allergens: list[Allergen] = Field(description="which of the EU's 14 allergens it contains (docs/menu.md)")
+    prep_minutes: int | None = Field(description="how long the kitchen takes, in minutes (0..600); null: not said")
 
 
 class Variation(Answer):
@@ -386,12 +394,29 @@ class MenuEntry(MenuItem):
 class MenuCategory(Answer):
     id: UUID
     name: str
+    description: str | None
     rank: int
     items: list[MenuEntry]
 
 
 class Menu(Answer):
     categories: list[MenuCategory]
+
+
+class CategorySummary(Answer):
+    id: UUID
+    name: str
+    description: str | None
+    rank: int
+    item_count: int = Field(description="its live items")
+
+
+class CategoryList(Answer):
+    items: list[CategorySummary] = Field(description="live categories in display order")
+
+
+class MenuItemList(Answer):
+    items: list[MenuEntry] = Field(description="live items in menu order (by category, then item)")
 
 
 # ----------------------------------------------------------------------------- orders

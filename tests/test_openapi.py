@@ -245,6 +245,10 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
                json={"category_id": contract._UUID_EXAMPLE, "name": "Kulfi", "price": 9000})
     await call("DELETE", r.url(f"/menu/categories/{category['id']}"), 409, headers=auth)
     await call("PATCH", r.url(f"/menu/items/{item['id']}"), 200, headers=auth, json={"description": "Saffron"})
+    await call("GET", r.url("/menu/categories"), 200, headers=guest.headers)
+    await call("GET", r.url(f"/menu/categories/{category['id']}"), 200, headers=guest.headers)
+    await call("GET", r.url("/menu/items"), 200, headers=staff.headers)
+    await call("GET", r.url(f"/menu/items/{item['id']}"), 200, headers=guest.headers)
     await call("PUT", r.url(f"/menu/items/{item['id']}/availability"), 200, headers=staff.headers,
                json={"is_available": True})
     await call("DELETE", r.url(f"/menu/items/{item['id']}"), 204, headers=auth)
