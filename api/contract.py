@@ -436,6 +436,7 @@ OPERATIONS: dict[str, Operation] = {
             "Confirm": Link("move_order", {"rid": _RID, "oid": "$response.body#/id"}, body={"status": "confirmed"}),
             "Cancel": Link("cancel_order", {"rid": _RID, "oid": "$response.body#/id"}),
             "Get": Link("get_order", {"rid": _RID, "oid": "$response.body#/id"}),
+            "Events": Link("order_events", {"rid": _RID, "oid": "$response.body#/id"}),
         }}),
     "GET /api/restaurants/{rid}/orders": Operation(
         "Orders, newest first, a page at a time", "orders", members(*_FLOOR), {200: schemas.OrderPage},
@@ -443,6 +444,11 @@ OPERATIONS: dict[str, Operation] = {
     "GET /api/restaurants/{rid}/orders/{oid}": Operation(
         "An order (a guest session sees its own only)", "orders", members(*_FLOOR, guest=True),
         {200: schemas.Order}),
+    "GET /api/restaurants/{rid}/orders/{oid}/events": Operation(
+        "The order's status history (a guest session reads its own orders' only)", "orders",
+        members(*_FLOOR, guest=True), {200: schemas.OrderTimeline},
+        description="Every move: from, to, who (staff names for staff only), why, and what PetPooja's callback "
+                    "said beside it (rider name and phone, cancel reason, preparation time)."),
     "POST /api/restaurants/{rid}/orders/{oid}/status": Operation(
         "Move an order through its lifecycle", "orders", members(*_FLOOR), {200: schemas.Order},
         body=models.StatusMove, example={"status": "confirmed"}, errors={409: ("invalid_transition",)},

@@ -445,6 +445,40 @@ class OrderLine(Answer):
     addons: list[ChosenAddon]
 
 
+class EventDetails(Answer):
+    """What a partner's callback said beside the move (PetPooja today); absent keys were not said."""
+
+    cancel_reason: str | None = None
+    rider_name: str | None = None
+    rider_phone: str | None = None
+    minimum_prep_time: str | None = None
+
+
+class OrderEvent(Answer):
+    from_status: Status | None = Field(description="null for the order's creation")
+    to_status: Status
+    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub"]
+    actor_id: UUID | None = Field(description="the user or guest session behind the move; null for guests reading")
+    actor_name: str | None = Field(description="the user's name; null for guests reading, partners and the system")
+    reason: str | None
+    details: EventDetails
+    at: datetime
+
+
+class Rider(Answer):
+    name: str | None
+    phone: str | None
+
+
+class OrderTimeline(Answer):
+    order_id: UUID
+    status: Status
+    events: list[OrderEvent] = Field(description="oldest first")
+    rider: Rider | None = Field(description="the latest rider PetPooja named for the order")
+    cancel_reason: str | None = Field(description="why it was cancelled (PetPooja's cancel_reason, else the "
+                                                  "reason given with the move); null unless cancelled")
+
+
 class Order(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _OID, "restaurant_id": _RID, "number": 42, "table_id": _TID, "table_label": "T1",

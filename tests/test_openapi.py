@@ -272,6 +272,8 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
                json={"status": "confirmed", "reason": "seen\nby the pass"})
     await call("POST", r.url(f"/orders/{order['id']}/status"), 409, headers=staff.headers, json={"status": "served"})
     await call("POST", r.url(f"/orders/{order['id']}/cancel"), 200, headers=staff.headers)
+    await call("GET", r.url(f"/orders/{order['id']}/events"), 200, headers=guest.headers)
+    await call("GET", r.url(f"/orders/{order['id']}/events"), 200, headers=staff.headers)
     await call("GET", r.url("/sync/status"), 200, headers=auth)
     await call("POST", r.url("/convex-token"), 200, headers=staff.headers)
     await call("GET", "/api/admin/sync/errors", 403, headers=auth)

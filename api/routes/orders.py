@@ -155,6 +155,33 @@ async def get_order(request: Request) -> Response:
     return JSON(_order(row))
 
 
+def _event(row: Row, *, guest: bool) -> dict[str, Any]:
+    # A guest sees what happened and why, not who on the staff did it.
+    return {"from_status": row["from_status"], "to_status": row["to_status"], "actor_type": row["actor_type"],
+            "actor_id": None if guest else row["actor_id"], "actor_name": None if guest else row["actor_name"],
+            "reason": row["reason"], "details": row["details"] or {}, "at": row["created_at"]}
+
+
+def _latest(events: list[dict[str, Any]], key: str) -> str | None:
+    return next((e["details"][key] for e in reversed(events) if e["details"].get(key)), None)
+
+
+async def order_events(request: Request) -> Response:
+    """The order's timeline: staff of the restaurant, or the guest session that placed it."""
+    async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
+        status, rows = await orders.timeline(
+            scope.conn, _rid(request), _oid(request),
+            guest_session=scope.principal.session_id if scope.is_guest else None,
+        )
+    events = [_event(r, guest=scope.is_guest) for r in rows]
+    name, phone = _latest(events, "rider_name"), _latest(events, "rider_phone")
+    cancelled = next((e for e in reversed(events) if e["to_status"] == "cancelled"), None)
+    cancel_reason = _latest(events, "cancel_reason") or (cancelled["reason"] if cancelled else None)
+    return JSON({"order_id": _oid(request), "status": status, "events": events,
+                 "rider": {"name": name, "phone": phone} if name or phone else None,
+                 "cancel_reason": cancel_reason if status == "cancelled" else None})
+
+
 async def move_order(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), FLOOR) as scope:
         body = await json_body(request, StatusMove)
@@ -187,6 +214,7 @@ routes = [
     Route(_BASE, create_order, methods=["POST"]),
     Route(_BASE, list_orders, methods=["GET"]),
     Route(f"{_BASE}/{{oid:uuid}}", get_order, methods=["GET"]),
+    Route(f"{_BASE}/{{oid:uuid}}/events", order_events, methods=["GET"]),
     Route(f"{_BASE}/{{oid:uuid}}/status", move_order, methods=["POST"]),
     Route(f"{_BASE}/{{oid:uuid}}/cancel", cancel_order, methods=["POST"]),
 ]
