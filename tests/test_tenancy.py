@@ -328,6 +328,10 @@ ENDPOINTS = [
     Endpoint("resume_orders", "POST", R + "/resume", OM, writes=False, reveals=False),
     Endpoint("create_share_link", "POST", R + "/share-link", OM, lambda s: {"rotate": True}, reveals=False),
     Endpoint("get_menu", "GET", R + "/menu", MEMBERS | {"guest"}, writes=False),
+    Endpoint("list_categories", "GET", R + "/menu/categories", MEMBERS | {"guest"}, writes=False),
+    Endpoint("get_category", "GET", R + "/menu/categories/{cid}", MEMBERS | {"guest"}, writes=False),
+    Endpoint("list_items", "GET", R + "/menu/items", MEMBERS | {"guest"}, writes=False),
+    Endpoint("get_item", "GET", R + "/menu/items/{iid}", MEMBERS | {"guest"}, writes=False),
     Endpoint("create_category", "POST", R + "/menu/categories", OM, lambda s: {"name": "Attacker's category"}),
     Endpoint("patch_category", "PATCH", R + "/menu/categories/{cid}", OM, lambda s: {"name": "Renamed", "rank": 9}),
     Endpoint("delete_category", "DELETE", R + "/menu/categories/{empty_cid}", OM),
@@ -340,6 +344,8 @@ ENDPOINTS = [
     Endpoint("create_order", "POST", R + "/orders", MEMBERS | {"guest"}, lambda s: order_body(s.r)),
     Endpoint("list_orders", "GET", R + "/orders", MEMBERS, writes=False),
     Endpoint("get_order", "GET", R + "/orders/{oid}", MEMBERS | {"guest"}, writes=False),
+    # Its answer names the order (in the URL) and moves, none of the markers: nothing to reveal.
+    Endpoint("order_events", "GET", R + "/orders/{oid}/events", MEMBERS | {"guest"}, writes=False, reveals=False),
     Endpoint("move_order", "POST", R + "/orders/{oid}/status", MEMBERS, lambda s: {"status": "confirmed"}),
     Endpoint("cancel_order", "POST", R + "/orders/{oid}/cancel", MEMBERS | {"guest"}, lambda s: {"reason": "attack"}),
     Endpoint("sync_status", "GET", R + "/sync/status", OM, writes=False, reveals=False),
@@ -597,6 +603,8 @@ async def test_a_guest_reaches_only_its_own_sessions_orders_and_its_own_table(
                       status=404, code="not_found", victim=a)
     await attacks.run("cancel another session's order", headers=a.guest.headers, method="POST",
                       url=theirs + "/cancel", body={}, status=404, code="not_found", victim=a)
+    await attacks.run("read another session's order's timeline", headers=a.guest.headers, method="GET",
+                      url=theirs + "/events", body=None, status=404, code="not_found", victim=a)
     elsewhere = {**order_body(a.r), "table_id": a.neighbour.table_id}
     await attacks.run("order for another table", headers=a.guest.headers, method="POST", url=a.r.url("/orders"),
                       body=elsewhere, status=422, code="table_mismatch", victim=a)
@@ -605,6 +613,8 @@ async def test_a_guest_reaches_only_its_own_sessions_orders_and_its_own_table(
     # session cancels its own order.
     own = expect(await client.get(a.r.url(f"/orders/{a.order['id']}"), headers=a.guest.headers), 200)
     assert own["id"] == a.order["id"]
+    timeline = expect(await client.get(a.r.url(f"/orders/{a.order['id']}/events"), headers=a.guest.headers), 200)
+    assert timeline["order_id"] == a.order["id"]
     placed = expect(await client.post(a.r.url("/orders"), headers=a.guest.headers,
                                       json={**elsewhere, "table_id": a.guest.table_id}), 201)
     assert placed["table_id"] == a.guest.table_id
