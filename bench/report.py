@@ -287,6 +287,19 @@ def table(r: dict[str, Any]) -> str:
             lines.append(f"  {name:<20} pgbench same SQL  {b['tps']:>7.0f}     1.00   {b['latency_avg_ms']:6.2f} (avg)")
             lines.append(f"  {name:<20} API               {a['rps']:>7.0f}    {a['rps'] / b['tps']:5.2f}   "
                          f"{a['p50_ms']:6.1f}   {a['p99_ms']:6.1f}")
+    if "menu_reads" in r:
+        m = r["menu_reads"]
+        menu_sql, version_sql = m["pgbench_menu_sql"], m["pgbench_version_sql"]
+        lines += ["", f"menu read path, {m['items']} items (8 connections)   per s   of menu SQL   p50 ms   p99 ms",
+                  f"  pgbench, the whole menu's SQL               {menu_sql['tps']:>7.0f}        1.00   "
+                  f"{menu_sql['latency_avg_ms']:6.2f} (avg)",
+                  f"  pgbench, the version check's SQL            {version_sql['tps']:>7.0f}   "
+                  f"{version_sql['tps'] / menu_sql['tps']:9.2f}   {version_sql['latency_avg_ms']:6.2f} (avg)"]
+        for name, key in (("API with the menu cache", "api_cached"),
+                          ("API without it (MENU_CACHE_SIZE=0)", "api_uncached")):
+            a = m[key]
+            lines.append(f"  {name:<42}{a['ok_per_s']:>8.0f}   {a['ok_per_s'] / menu_sql['tps']:9.2f}   "
+                         f"{a['p50_ms']:6.1f}   {a['p99_ms']:6.1f}")
     if "fullsync" in r:
         lines += ["", "fullSync                                   rows/s   seconds  peak RSS MiB  "
                       "CPU s (fullSync/Convex/PG)"]

@@ -63,6 +63,11 @@ def test_the_benchmark_smoke_run_completes_every_phase_with_every_request_answer
     for case in results["reads"].values():
         assert case["baseline"]["tps"] > 0
         assert (case["api"]["non2xx"], case["api"]["errors"]) == (0, 0)
+    menu_reads = results["menu_reads"]
+    assert menu_reads["pgbench_menu_sql"]["tps"] > 0 and menu_reads["pgbench_version_sql"]["tps"] > 0
+    for window in (menu_reads["api_cached"], menu_reads["api_uncached"]):
+        assert window["requests"] > 0
+        assert (window["non2xx"], window["errors"]) == (0, 0)
     for sync in [*results["fullsync"]["streaming"], *results["fullsync"]["pushed"]]:
         assert sync["summary"]["applied"] == sync["orders"]
         assert sync["summary"]["failed"] == 0
