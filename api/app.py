@@ -105,7 +105,7 @@ def create_app(
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
-            credentials=credentials, menu_cache=MenuCache(settings.menu_cache_size),
+            credentials=credentials, menu_cache=MenuCache(settings.menu_cache_size, metrics.menu_cache_reads),
             petpooja=PetpoojaClient(petpooja_settings),
             platforms={adapter.platform: adapter for adapter in platform_adapters(platform_env)},
         )

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -58,8 +59,9 @@ def body_etag(body: bytes) -> str:
 
 
 class MenuCache:
-    def __init__(self, size: int):
+    def __init__(self, size: int, reads: Counter | None = None):
         self.size = size
+        self._reads = reads
         self._entries: OrderedDict[UUID, CachedMenu] = OrderedDict()
         self._building: dict[tuple[UUID, int], asyncio.Future[CachedMenu]] = {}
         self.hits = 0
@@ -85,18 +87,24 @@ class MenuCache:
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
+    def _count(self, result: str) -> None:
+        if self._reads is not None:
+            self._reads.labels(result).inc()
+
     async def menu(
         self, conn: Conn, restaurant_id: UUID, build: Callable[[list[Any]], dict[str, Any]],
     ) -> CachedMenu:
         """The restaurant's current menu: from the cache when its version is cached, else read
         (once per version and process) with ``conn`` and shaped by ``build``."""
         if self.size == 0:
+            self._count("off")
             document = build(await menu.full_menu(conn, restaurant_id))
             return CachedMenu(None, None, document, dumps(document))
         version = await menu.version(conn, restaurant_id)
         found = self.get(restaurant_id, version)
         if found is not None:
             self.hits += 1
+            self._count("hit")
             return found
         key = (restaurant_id, version)
         pending = self._building.get(key)
@@ -114,6 +122,7 @@ class MenuCache:
         self, conn: Conn, restaurant_id: UUID, version: int, build: Callable[[list[Any]], dict[str, Any]],
     ) -> CachedMenu:
         self.misses += 1
+        self._count("miss")
         key = (restaurant_id, version)
         future: asyncio.Future[CachedMenu] = asyncio.get_running_loop().create_future()
         self._building[key] = future

@@ -148,6 +148,9 @@ async def test_a_storm_of_guests_reads_the_menu_from_the_database_once(
                                json={"price": 1}), 200)
     await asyncio.gather(*(client.get(r.url("/menu"), headers=g.headers) for g in guests))
     assert cache.misses - misses == 2
+    registry = app.state.services.metrics.registry
+    assert registry.get_sample_value("menu_cache_reads_total", {"result": "miss"}) == cache.misses
+    assert registry.get_sample_value("menu_cache_reads_total", {"result": "hit"}) == cache.hits
 
 
 @overrides(menu_cache_size=2)
