@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import psycopg
 from starlette.applications import Starlette
 
 from api.app import create_app
@@ -204,3 +205,26 @@ async def test_the_venue_profile_and_the_share_link_answer_304_on_their_etags(
     expect(await client.patch(r.url(f"/menu/items/{r.items['Paneer Tikka']['id']}"), headers=r.owner.headers,
                               json={"price": 1}), 200)
     assert (await client.get(f"/api/share/{token}", headers={"If-None-Match": moved.headers["etag"]})).status_code == 200
+
+
+async def test_a_transaction_raises_the_menu_version_once_and_a_rolled_back_savepoint_not_at_all(
+    make_restaurant: MakeRestaurant, db_sql: DbSql, admin_conninfo: str
+) -> None:
+    r = await make_restaurant()
+
+    def version() -> int:
+        rows = db_sql("SELECT version FROM menu_versions WHERE restaurant_id = %s", (r.id,))
+        found: int = rows[0]["version"]
+        return found
+
+    before = version()
+    db_sql("UPDATE menu_items SET price = price + 1 WHERE restaurant_id = %s", (r.id,))  # three rows
+    assert version() == before + 1
+    with psycopg.connect(admin_conninfo) as conn:  # one transaction
+        conn.execute("SAVEPOINT s")
+        conn.execute("UPDATE menu_items SET rank = rank + 1 WHERE restaurant_id = %s", (r.id,))
+        conn.execute("ROLLBACK TO SAVEPOINT s")
+        conn.execute("UPDATE menu_categories SET rank = rank + 1 WHERE restaurant_id = %s", (r.id,))
+        conn.execute("UPDATE menu_items SET rank = rank + 1 WHERE restaurant_id = %s", (r.id,))
+    assert version() == before + 2
+

@@ -32,16 +32,23 @@ CREATE TABLE menu_versions (
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
--- Raises the restaurant's menu version (a restaurant without a row is at version 0). A
--- restaurant being deleted cascades into its menu; the guard keeps the row from coming back.
+-- Raises the restaurant's menu version (a restaurant without a row is at version 0), once per
+-- transaction and restaurant: readers only need committed menus to differ in version, and a
+-- menu import touching thousands of rows then writes the row once. The mark is a
+-- transaction-local setting, which a rolled-back savepoint undoes with its bump. A restaurant
+-- being deleted cascades into its menu; the guard keeps the row from coming back.
 CREATE FUNCTION bump_menu_version() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     rid uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.restaurant_id ELSE NEW.restaurant_id END;
 BEGIN
+    IF current_setting('app.menu_version_bumped', true) = rid::text THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO menu_versions (restaurant_id)
     SELECT rid WHERE EXISTS (SELECT FROM restaurants WHERE id = rid)
     ON CONFLICT (restaurant_id) DO UPDATE SET version = menu_versions.version + 1, updated_at = now();
+    PERFORM set_config('app.menu_version_bumped', rid::text, true);
     RETURN NULL;
 END
 $$;
