@@ -344,15 +344,36 @@ Allergen = Literal["celery", "gluten", "crustaceans", "eggs", "fish", "lupin", "
                    "tree_nuts", "peanuts", "sesame", "soybeans", "sulphites"]
 
 
-def _distinct_text(value: list[str]) -> list[str]:
-    if len({v.casefold() for v in value}) != len(value):
-        raise ValueError("an entry is named more than once")
+def _distinct_allergens(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("an allergen is named more than once")
     return value
 
 
+def _without_repeats(value: list[str]) -> list[str]:
+    """Ingredients once each (the first spelling kept): "Salt" and "salt " are one ingredient, a
+    rule the document cannot state, so a repeat is dropped rather than refused."""
+    kept: dict[str, str] = {}
+    for v in value:
+        kept.setdefault(v.casefold(), v)
+    return list(kept.values())
+
+
+@dataclass(frozen=True)
+class _UniqueItems:
+    """Documents that a list's items are distinct (the validator beside it refuses a repeat)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler,
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["uniqueItems"] = True
+        return found
+
+
 Ingredient = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SINGLE_LINE_NONBLANK]
-Ingredients = Annotated[list[Ingredient], Field(max_length=50), AfterValidator(_distinct_text)]
-Allergens = Annotated[list[Allergen], Field(max_length=14), AfterValidator(_distinct_text)]
+Ingredients = Annotated[list[Ingredient], Field(max_length=50), AfterValidator(_without_repeats)]
+Allergens = Annotated[list[Allergen], Field(max_length=14), AfterValidator(_distinct_allergens), _UniqueItems()]
 PrepMinutes = Annotated[int, Field(ge=0, le=600), Whole]
 
 
