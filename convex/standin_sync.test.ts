@@ -169,6 +169,24 @@ function watch(c: ConvexClient, args: { status?: string } = {}) {
   return { results, errors, unsubscribe, latest };
 }
 
+/** A bare socket speaking the protocol by hand, to check what the client does not show. */
+async function rawSocket(url = standin.url, sessionId = crypto.randomUUID()) {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/api/sync`);
+  const received: any[] = [];
+  ws.on("message", (data) => received.push(JSON.parse(data.toString())));
+  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  const send = (message: unknown) => ws.send(JSON.stringify(message));
+  send({ type: "Connect", sessionId, connectionCount: 0, lastCloseReason: null, clientTs: Date.now() });
+  const closed = new Promise((resolve) => ws.once("close", resolve));
+  const close = async () => {
+    if (ws.readyState !== ws.CLOSED) ws.close();
+    await closed;
+  };
+  return { ws, received, send, close, sessionId };
+}
+
+const tsOf = (encoded: string) => Buffer.from(encoded, "base64").readBigUInt64LE();
+
 const pgIds = (rows: { pgId: string }[] | undefined) => rows?.map((o) => o.pgId);
 
 beforeAll(async () => {
@@ -385,6 +403,92 @@ describe("the connection", () => {
     await waitFor("a FatalError", () => received.find((m) => m.type === "FatalError"));
     await new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve(null) : ws.once("close", resolve)));
   });
+
+  test("a quiet socket gets a Ping every CONVEX_STANDIN_SYNC_PING_MS", async () => {
+    const own = await start({ CONVEX_STANDIN_SYNC_PING_MS: "200" });
+    try {
+      const raw = await rawSocket(own.url);
+      await waitFor("two Pings", () => raw.received.filter((m) => m.type === "Ping").length >= 2);
+      await raw.close();
+    } finally {
+      await stop(own);
+    }
+  }, 30_000);
+
+  test("a mutation re-sent after a reconnect in the same session is answered again, not run twice", async () => {
+    const first = await rawSocket();
+    first.send({ type: "Authenticate", tokenType: "Admin", value: ADMIN_KEY, baseVersion: 0 });
+    first.send({
+      type: "Mutation",
+      requestId: 0,
+      udfPath: "sync:applyBatch",
+      args: [{ changes: [order("o-1", "pending", 1)] }],
+    });
+    const answer = await waitFor("the MutationResponse", () =>
+      first.received.find((m) => m.type === "MutationResponse"),
+    );
+    expect(answer).toMatchObject({ success: true, result: { results: [{ pgId: "o-1", result: "applied" }] } });
+    // The transition that lets the client resolve the mutation: past the commit ts.
+    const transition = await waitFor("a Transition past the commit", () =>
+      first.received.find((m) => m.type === "Transition" && tsOf(m.endVersion.ts) >= tsOf(answer.ts)),
+    );
+    expect(transition.endVersion.identity).toBe(1);
+    expect(first.received.indexOf(answer)).toBeLessThan(first.received.indexOf(transition));
+    await first.close();
+
+    const second = await rawSocket(standin.url, first.sessionId);
+    second.send({ type: "Authenticate", tokenType: "Admin", value: ADMIN_KEY, baseVersion: 0 });
+    // Same request id, different body: answered from memory, so o-2 is never written.
+    second.send({
+      type: "Mutation",
+      requestId: 0,
+      udfPath: "sync:applyBatch",
+      args: [{ changes: [order("o-2", "pending", 1)] }],
+    });
+    const again = await waitFor("the repeated answer", () =>
+      second.received.find((m) => m.type === "MutationResponse"),
+    );
+    expect(again).toEqual(answer);
+    await waitFor("a Transition past it", () =>
+      second.received.find((m) => m.type === "Transition" && tsOf(m.endVersion.ts) >= tsOf(answer.ts)),
+    );
+    await second.close();
+    const dump = await fetch(`${standin.url}/_standin/dump`, {
+      headers: { Authorization: `Convex ${ADMIN_KEY}` },
+    });
+    expect(((await dump.json()) as { orders: { pgId: string }[] }).orders.map((o) => o.pgId)).toEqual(["o-1"]);
+  });
+
+  test("a token that expires on an open socket gets AuthError (authUpdateAttempted false) and no more results", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = await new SignJWT({ restaurant_id: RESTAURANT_A, role: "kitchen" })
+      .setProtectedHeader({ alg: "RS256" })
+      .setSubject("user-1")
+      .setIssuer(ISSUER)
+      .setAudience("tabletop-convex")
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(keys.privateKey);
+    const raw = await rawSocket();
+    raw.send({ type: "Authenticate", tokenType: "User", value: shortLived, baseVersion: 0 });
+    raw.send({
+      type: "ModifyQuerySet",
+      baseVersion: 0,
+      newVersion: 1,
+      modifications: [{ type: "Add", queryId: 0, udfPath: "orders:liveByStatus", args: [{}] }],
+    });
+    const first = await waitFor("the first Transition", () => raw.received.find((m) => m.type === "Transition"));
+    expect(first.endVersion).toMatchObject({ querySet: 1, identity: 1 });
+    expect(first.modifications).toEqual([
+      { type: "QueryUpdated", queryId: 0, value: [], logLines: [], journal: null },
+    ]);
+    await waitFor("the token to expire", () => Date.now() > exp * 1000 + 200, 10_000);
+    await applyBatch([order("o-1", "pending", 1)]);
+    const error = await waitFor("the AuthError", () => raw.received.find((m) => m.type === "AuthError"));
+    expect(error).toMatchObject({ authUpdateAttempted: false, baseVersion: 1 });
+    expect(raw.received.filter((m) => m.type === "Transition")).toHaveLength(1);
+    await raw.close();
+  }, 30_000);
 
   test("only /api/sync and /api/<version>/sync upgrade; the down fault refuses sockets and closes open ones", async () => {
     const wsUrl = standin.url.replace("http", "ws");

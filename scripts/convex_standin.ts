@@ -37,7 +37,7 @@ import {
 } from "jose";
 import schema from "../convex/schema";
 import { installEqualityIndex } from "./convex_standin_index";
-import { SyncProtocol } from "./convex_sync_protocol";
+import { SyncProtocol, syncOptionsFromEnv } from "./convex_sync_protocol";
 
 const CONVEX_DIR = fileURLToPath(new URL("../convex/", import.meta.url));
 // Convex's own cap on a function call's arguments.
@@ -740,6 +740,7 @@ async function main() {
       refusing: () => fault.mode === "down",
     },
     (line) => process.stderr.write(`${line}\n`),
+    syncOptionsFromEnv(process.env),
   );
   server.on("upgrade", sync.handleUpgrade);
   const stop = () => {

@@ -68,6 +68,7 @@ function notFound(udfPath: string) {
   return `Could not find public function for '${module.replace(/\.js$/, "")}:${name}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`;
 }
 
+// Convex pings every 15 s on a quiet socket; the client gives up on a server after 60 s.
 const PING_EVERY_MS = 15_000;
 // Mutation answers remembered per session for re-sends after a reconnect.
 const REMEMBERED_MUTATIONS = 1_000;
@@ -91,6 +92,18 @@ type MutationAnswer =
     };
 
 type Version = { querySet: number; identity: number; ts: bigint };
+
+export type SyncOptions = { pingEveryMs: number };
+
+/** `CONVEX_STANDIN_SYNC_PING_MS` (tests shorten it); 15 s like Convex by default. */
+export function syncOptionsFromEnv(env: NodeJS.ProcessEnv): SyncOptions {
+  const raw = env.CONVEX_STANDIN_SYNC_PING_MS;
+  const pingEveryMs = raw === undefined || raw === "" ? PING_EVERY_MS : Number(raw);
+  if (!Number.isInteger(pingEveryMs) || pingEveryMs <= 0) {
+    throw new Error(`CONVEX_STANDIN_SYNC_PING_MS must be a positive integer, got ${raw}`);
+  }
+  return { pingEveryMs };
+}
 
 /** A u64 as the protocol encodes it: 8 bytes little-endian, standard base64. */
 export function encodeTs(ts: bigint): string {
@@ -157,6 +170,7 @@ export class SyncProtocol {
   constructor(
     private readonly host: SyncHost,
     private readonly log: (line: string) => void,
+    private readonly options: SyncOptions = { pingEveryMs: PING_EVERY_MS },
   ) {}
 
   /** Wire into `server.on("upgrade", ...)`; anything but the sync path is refused with 404. */
@@ -211,9 +225,11 @@ export class SyncProtocol {
     const conn = new Connection(ws, this.nextConnectionId++);
     this.connections.add(conn);
     this.log(`convex-standin WS open conn=${conn.id}`);
+    const every = this.options.pingEveryMs;
     conn.pinger = setInterval(() => {
-      if (Date.now() - conn.lastSentAt >= PING_EVERY_MS - 50) conn.send({ type: "Ping" });
-    }, PING_EVERY_MS);
+      // Only on a quiet socket: any message resets the client's inactivity timer.
+      if (Date.now() - conn.lastSentAt >= every * 0.9) conn.send({ type: "Ping" });
+    }, every);
     conn.pinger.unref();
     ws.on("message", (data: RawData, isBinary: boolean) => {
       // One message at a time per connection, in arrival order.
