@@ -256,6 +256,17 @@ describe("subscriptions over /api/sync", () => {
     expect(two.results.map(pgIds)).toEqual([[], ["o-1"]]);
   });
 
+  test("the same query under two identities is never shared: each restaurant's screen sees its own", async () => {
+    const a = watch(authedClient(await token({ restaurant_id: RESTAURANT_A, role: "kitchen" })).c);
+    const b = watch(authedClient(await token({ restaurant_id: RESTAURANT_B, role: "kitchen" })).c);
+    await waitFor("both first results", () => a.latest() && b.latest());
+    await applyBatch([order("o-a", "pending", 1), order("o-b", "pending", 1, RESTAURANT_B)]);
+    await waitFor("A's order", () => pgIds(a.latest())?.join() === "o-a");
+    await waitFor("B's order", () => pgIds(b.latest())?.join() === "o-b");
+    expect(a.results.flat().map((o) => o.pgId)).not.toContain("o-b");
+    expect(b.results.flat().map((o) => o.pgId)).not.toContain("o-a");
+  });
+
   test("a query error reaches onError as a ConvexError with its data", async () => {
     const { c } = authedClient(await token({ restaurant_id: RESTAURANT_A, role: "guest" }));
     const live = watch(c);

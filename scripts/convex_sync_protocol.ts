@@ -166,6 +166,21 @@ export class SyncProtocol {
   private nextConnectionId = 1;
   // Nanoseconds since the epoch, like Convex's commit timestamps; only moves forward.
   private ts = BigInt(Date.now()) * 1_000_000n;
+  // Query results of the current ts, shared by connections that run the same query with
+  // the same arguments and the same identity (screens sharing a login): cleared by every
+  // commit. A query run between an HTTP commit and its `committed()` call may cache the
+  // state just before that commit; `committed()` then re-runs everything, so every
+  // connection still ends on the committed state.
+  private readonly results = new Map<string, Outcome>();
+  private resultsTs = this.ts;
+  // Connections waiting for their queries to run: served together by one job of the
+  // stand-in's queue, so a fan-out is one queue entry and they all see one state.
+  private waiting: {
+    queries: [number, { udfPath: string; args: Json }][];
+    caller: SyncCaller;
+    done: (result: { ts: bigint; outcomes: [number, Outcome][] }) => void;
+    failed: (err: unknown) => void;
+  }[] = [];
 
   constructor(
     private readonly host: SyncHost,
@@ -214,7 +229,24 @@ export class SyncProtocol {
   private advanceTs(): bigint {
     const now = BigInt(Date.now()) * 1_000_000n;
     this.ts = now > this.ts ? now : this.ts + 1n;
+    this.results.clear();
+    this.resultsTs = this.ts;
     return this.ts;
+  }
+
+  /** Runs a subscribed query, or reuses the result another connection got at this ts. */
+  private async query(udfPath: string, args: Json, caller: SyncCaller): Promise<Outcome> {
+    if (this.resultsTs !== this.ts) {
+      this.results.clear();
+      this.resultsTs = this.ts;
+    }
+    const key = JSON.stringify([udfPath, args, caller]);
+    let outcome = this.results.get(key);
+    if (outcome === undefined) {
+      outcome = await this.call("query", udfPath, args, caller);
+      this.results.set(key, outcome);
+    }
+    return outcome;
   }
 
   private fanOut() {
@@ -492,6 +524,32 @@ export class SyncProtocol {
     }
   }
 
+  /** Runs a connection's queries in the next shared job of the stand-in's queue. */
+  private runQueries(
+    queries: [number, { udfPath: string; args: Json }][],
+    caller: SyncCaller,
+  ): Promise<{ ts: bigint; outcomes: [number, Outcome][] }> {
+    return new Promise((done, failed) => {
+      this.waiting.push({ queries, caller, done, failed });
+      if (this.waiting.length > 1) return;
+      void this.host.serialized(async () => {
+        const batch = this.waiting;
+        this.waiting = [];
+        for (const { queries, caller, done, failed } of batch) {
+          try {
+            const outcomes: [number, Outcome][] = [];
+            for (const [queryId, { udfPath, args }] of queries) {
+              outcomes.push([queryId, await this.query(udfPath, args, caller)]);
+            }
+            done({ ts: this.ts, outcomes });
+          } catch (err) {
+            failed(err);
+          }
+        }
+      });
+    });
+  }
+
   /** Queues one transition for `conn` unless one is already waiting (bursts coalesce). */
   private requestSync(conn: Connection) {
     if (conn.syncQueued || conn.closed) return;
@@ -508,13 +566,7 @@ export class SyncProtocol {
     const target = { querySet: conn.querySetVersion, identity: conn.identityVersion };
     const caller = conn.caller;
     const queries = [...conn.queries];
-    const { ts, outcomes } = await this.host.serialized(async () => {
-      const outcomes: [number, Outcome][] = [];
-      for (const [queryId, { udfPath, args }] of queries) {
-        outcomes.push([queryId, await this.call("query", udfPath, args, caller)]);
-      }
-      return { ts: this.ts, outcomes };
-    });
+    const { ts, outcomes } = await this.runQueries(queries, caller);
     if (conn.closed) return;
     const modifications: unknown[] = [];
     for (const queryId of conn.removed) modifications.push({ type: "QueryRemoved", queryId });
