@@ -14,7 +14,15 @@ import { ConvexClient } from "convex/browser";
 import { makeFunctionReference } from "convex/server";
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { WebSocket } from "ws";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  test,
+} from "vitest";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ADMIN_KEY = "standin-sync-test-admin-key";
@@ -44,29 +52,43 @@ let standin: Standin;
 const clients: ConvexClient[] = [];
 
 function start(extra: Record<string, string> = {}): Promise<Standin> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/convex_standin.ts"], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", ...env, ...extra },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "scripts/convex_standin.ts"],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env, ...extra },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const stderr: string[] = [];
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+  child
+    .stderr!.setEncoding("utf8")
+    .on("data", (chunk: string) => stderr.push(chunk));
   return new Promise((resolve, reject) => {
     let stdout = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       stdout += chunk;
-      const ready = /^convex-standin listening on (http:\/\/127\.0\.0\.1:\d+)\n/.exec(stdout);
+      const ready =
+        /^convex-standin listening on (http:\/\/127\.0\.0\.1:\d+)\n/.exec(
+          stdout,
+        );
       if (ready) resolve({ child, url: ready[1]!, stderr });
     });
     child.on("exit", (code) =>
-      reject(new Error(`stand-in exited with ${code} before it was ready: ${stderr.join("")}`)),
+      reject(
+        new Error(
+          `stand-in exited with ${code} before it was ready: ${stderr.join("")}`,
+        ),
+      ),
     );
   });
 }
 
 function stop(s: Standin): Promise<void> {
   return new Promise((resolve) => {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
+    if (s.child.exitCode !== null || s.child.signalCode !== null)
+      return resolve();
     s.child.once("exit", () => resolve());
     s.child.kill("SIGTERM");
   });
@@ -81,21 +103,34 @@ async function waitFor<T>(
   for (;;) {
     const value = probe();
     if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-async function http(route: string, body: unknown, headers: Record<string, string> = {}) {
+async function http(
+  route: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   const response = await fetch(standin.url + route, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
   });
-  return { status: response.status, body: (await response.json()) as Record<string, any> };
+  return {
+    status: response.status,
+    body: (await response.json()) as Record<string, any>,
+  };
 }
 
-function order(pgId: string, status: string, version: number, restaurantId = RESTAURANT_A) {
+function order(
+  pgId: string,
+  status: string,
+  version: number,
+  restaurantId = RESTAURANT_A,
+) {
   const doc = {
     number: 7,
     tableId: null,
@@ -127,7 +162,10 @@ async function applyBatch(changes: unknown[]) {
   expect(reply.body.status).toBe("success");
 }
 
-function token(claims: Record<string, unknown>, key: KeyPair["privateKey"] = keys.privateKey) {
+function token(
+  claims: Record<string, unknown>,
+  key: KeyPair["privateKey"] = keys.privateKey,
+) {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: "RS256" })
     .setSubject("user-1")
@@ -174,9 +212,17 @@ async function rawSocket(url = standin.url, sessionId = crypto.randomUUID()) {
   const ws = new WebSocket(`${url.replace("http", "ws")}/api/sync`);
   const received: any[] = [];
   ws.on("message", (data) => received.push(JSON.parse(data.toString())));
-  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  await new Promise((resolve, reject) =>
+    ws.once("open", resolve).once("error", reject),
+  );
   const send = (message: unknown) => ws.send(JSON.stringify(message));
-  send({ type: "Connect", sessionId, connectionCount: 0, lastCloseReason: null, clientTs: Date.now() });
+  send({
+    type: "Connect",
+    sessionId,
+    connectionCount: 0,
+    lastCloseReason: null,
+    clientTs: Date.now(),
+  });
   const closed = new Promise((resolve) => ws.once("close", resolve));
   const close = async () => {
     if (ws.readyState !== ws.CLOSED) ws.close();
@@ -185,13 +231,18 @@ async function rawSocket(url = standin.url, sessionId = crypto.randomUUID()) {
   return { ws, received, send, close, sessionId };
 }
 
-const tsOf = (encoded: string) => Buffer.from(encoded, "base64").readBigUInt64LE();
+const tsOf = (encoded: string) =>
+  Buffer.from(encoded, "base64").readBigUInt64LE();
 
-const pgIds = (rows: { pgId: string }[] | undefined) => rows?.map((o) => o.pgId);
+const pgIds = (rows: { pgId: string }[] | undefined) =>
+  rows?.map((o) => o.pgId);
 
 beforeAll(async () => {
   keys = await generateKeyPair("RS256", { extractable: true });
-  const publicKeyFile = path.join(mkdtempSync(path.join(tmpdir(), "standin-sync-")), "jwt.pem");
+  const publicKeyFile = path.join(
+    mkdtempSync(path.join(tmpdir(), "standin-sync-")),
+    "jwt.pem",
+  );
   writeFileSync(publicKeyFile, await exportSPKI(keys.publicKey));
   env = {
     CONVEX_DEPLOY_KEY: ADMIN_KEY,
@@ -222,14 +273,25 @@ afterEach(async () => {
 
 describe("subscriptions over /api/sync", () => {
   test("a staff subscription gets its restaurant's orders, then the update after an HTTP applyBatch", async () => {
-    await applyBatch([order("o-1", "pending", 1), order("o-b", "pending", 1, RESTAURANT_B)]);
-    const { c, auth } = authedClient(await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }));
+    await applyBatch([
+      order("o-1", "pending", 1),
+      order("o-b", "pending", 1, RESTAURANT_B),
+    ]);
+    const { c, auth } = authedClient(
+      await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }),
+    );
     const live = watch(c);
-    await waitFor("the first result", () => pgIds(live.latest())?.join() === "o-1");
+    await waitFor(
+      "the first result",
+      () => pgIds(live.latest())?.join() === "o-1",
+    );
     await waitFor("the server to confirm the token", () => auth.includes(true));
 
     await applyBatch([order("o-2", "pending", 2)]);
-    await waitFor("o-2 to arrive", () => pgIds(live.latest())?.join() === "o-1,o-2");
+    await waitFor(
+      "o-2 to arrive",
+      () => pgIds(live.latest())?.join() === "o-1,o-2",
+    );
 
     await applyBatch([order("o-1", "ready", 3)]);
     await waitFor("o-1 to move to ready", () =>
@@ -257,10 +319,21 @@ describe("subscriptions over /api/sync", () => {
   });
 
   test("the same query under two identities is never shared: each restaurant's screen sees its own", async () => {
-    const a = watch(authedClient(await token({ restaurant_id: RESTAURANT_A, role: "kitchen" })).c);
-    const b = watch(authedClient(await token({ restaurant_id: RESTAURANT_B, role: "kitchen" })).c);
+    const a = watch(
+      authedClient(
+        await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }),
+      ).c,
+    );
+    const b = watch(
+      authedClient(
+        await token({ restaurant_id: RESTAURANT_B, role: "kitchen" }),
+      ).c,
+    );
     await waitFor("both first results", () => a.latest() && b.latest());
-    await applyBatch([order("o-a", "pending", 1), order("o-b", "pending", 1, RESTAURANT_B)]);
+    await applyBatch([
+      order("o-a", "pending", 1),
+      order("o-b", "pending", 1, RESTAURANT_B),
+    ]);
     await waitFor("A's order", () => pgIds(a.latest())?.join() === "o-a");
     await waitFor("B's order", () => pgIds(b.latest())?.join() === "o-b");
     expect(a.results.flat().map((o) => o.pgId)).not.toContain("o-b");
@@ -268,22 +341,31 @@ describe("subscriptions over /api/sync", () => {
   });
 
   test("a query error reaches onError as a ConvexError with its data", async () => {
-    const { c } = authedClient(await token({ restaurant_id: RESTAURANT_A, role: "guest" }));
+    const { c } = authedClient(
+      await token({ restaurant_id: RESTAURANT_A, role: "guest" }),
+    );
     const live = watch(c);
     const err = await waitFor("the forbidden error", () => live.errors[0]);
-    expect((err as Error & { data?: unknown }).data).toMatchObject({ code: "forbidden" });
+    expect((err as Error & { data?: unknown }).data).toMatchObject({
+      code: "forbidden",
+    });
     expect(live.results).toEqual([]);
   });
 
   test("without a token the staff query fails as unauthenticated", async () => {
     const live = watch(client());
     const err = await waitFor("the error", () => live.errors[0]);
-    expect((err as Error & { data?: unknown }).data).toMatchObject({ code: "unauthenticated" });
+    expect((err as Error & { data?: unknown }).data).toMatchObject({
+      code: "unauthenticated",
+    });
   });
 
   test("a forged token is refused: onAuthChange(false) and no data", async () => {
     const forger = await generateKeyPair("RS256");
-    const forged = await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }, forger.privateKey);
+    const forged = await token(
+      { restaurant_id: RESTAURANT_A, role: "kitchen" },
+      forger.privateKey,
+    );
     await applyBatch([order("o-1", "pending", 1)]);
     const { c, auth } = authedClient(forged);
     const live = watch(c);
@@ -291,7 +373,9 @@ describe("subscriptions over /api/sync", () => {
     await waitFor("the unauthenticated error", () => live.errors.length > 0);
     expect(auth).not.toContain(true);
     expect(live.results).toEqual([]);
-    expect(standin.stderr.join("")).toMatch(/WS AuthError conn=\d+ tokenType=User/);
+    expect(standin.stderr.join("")).toMatch(
+      /WS AuthError conn=\d+ tokenType=User/,
+    );
     expect(standin.stderr.join("")).not.toContain(forged);
   });
 
@@ -303,14 +387,20 @@ describe("subscriptions over /api/sync", () => {
     await waitFor("first results", () => gone.latest() && kept.latest());
     gone.unsubscribe();
     await applyBatch([order("o-1", "pending", 1)]);
-    await waitFor("the kept subscription's update", () => pgIds(kept.latest())?.join() === "o-1");
+    await waitFor(
+      "the kept subscription's update",
+      () => pgIds(kept.latest())?.join() === "o-1",
+    );
     await applyBatch([order("o-2", "pending", 2)]);
     await waitFor("o-2", () => pgIds(kept.latest())?.join() === "o-1,o-2");
     expect(gone.results.map(pgIds)).toEqual([[]]);
   });
 
   test("token refresh: a new Authenticate on the open socket re-runs the queries with the new identity", async () => {
-    await applyBatch([order("o-a", "pending", 1), order("o-b", "pending", 1, RESTAURANT_B)]);
+    await applyBatch([
+      order("o-a", "pending", 1),
+      order("o-b", "pending", 1, RESTAURANT_B),
+    ]);
     let jwt = await token({ restaurant_id: RESTAURANT_A, role: "kitchen" });
     const c = client();
     const fetched: boolean[] = [];
@@ -329,7 +419,10 @@ describe("subscriptions over /api/sync", () => {
       async () => jwt,
       () => {},
     );
-    await waitFor("restaurant B after the new token", () => pgIds(live.latest())?.join() === "o-b");
+    await waitFor(
+      "restaurant B after the new token",
+      () => pgIds(live.latest())?.join() === "o-b",
+    );
     expect(fetched.length).toBeGreaterThan(0);
   });
 });
@@ -338,30 +431,47 @@ describe("mutations over /api/sync", () => {
   test("an admin-authenticated mutation resolves with its result, after the transition that shows it", async () => {
     const c = client();
     // The admin key over the socket, as the Convex dashboard and CLI authenticate.
-    (c as unknown as { setAdminAuth(key: string): void }).setAdminAuth(ADMIN_KEY);
+    (c as unknown as { setAdminAuth(key: string): void }).setAdminAuth(
+      ADMIN_KEY,
+    );
     const watcher = watch(
-      authedClient(await token({ restaurant_id: RESTAURANT_A, role: "kitchen" })).c,
+      authedClient(
+        await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }),
+      ).c,
     );
     await waitFor("the watcher's first result", () => watcher.latest());
-    const result = await c.mutation(applyBatchRef, { changes: [order("o-ws", "pending", 1)] });
-    expect(result.results).toEqual([{ entity: "orders", pgId: "o-ws", result: "applied" }]);
-    await waitFor("the other client to see it", () => pgIds(watcher.latest())?.join() === "o-ws");
+    const result = await c.mutation(applyBatchRef, {
+      changes: [order("o-ws", "pending", 1)],
+    });
+    expect(result.results).toEqual([
+      { entity: "orders", pgId: "o-ws", result: "applied" },
+    ]);
+    await waitFor(
+      "the other client to see it",
+      () => pgIds(watcher.latest())?.join() === "o-ws",
+    );
     // The client resolved the mutation only once its own transition reached the commit ts.
     expect(c.client.connectionState().inflightMutations).toBe(0);
   });
 
   test("a mutation refused over the socket rejects: an internal function without the admin key", async () => {
-    const { c } = authedClient(await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }));
+    const { c } = authedClient(
+      await token({ restaurant_id: RESTAURANT_A, role: "kitchen" }),
+    );
     await expect(c.mutation(applyBatchRef, { changes: [] })).rejects.toThrow(
       /Could not find public function for 'sync:applyBatch'/,
     );
     const wrongKind = makeFunctionReference<"mutation">("orders:get");
-    await expect(c.mutation(wrongKind, { pgId: "x" })).rejects.toThrow(/defined as Query/);
+    await expect(c.mutation(wrongKind, { pgId: "x" })).rejects.toThrow(
+      /defined as Query/,
+    );
   });
 
   test("a wrong admin key is an AuthError: the admin mutation never runs", async () => {
     const c = client();
-    (c as unknown as { setAdminAuth(key: string): void }).setAdminAuth("not-the-key");
+    (c as unknown as { setAdminAuth(key: string): void }).setAdminAuth(
+      "not-the-key",
+    );
     const outcome = await Promise.race([
       c.mutation(applyBatchRef, { changes: [order("o-x", "pending", 1)] }).then(
         () => "resolved",
@@ -384,7 +494,9 @@ describe("the connection", () => {
     const ws = new WebSocket(`${standin.url.replace("http", "ws")}/api/sync`);
     const received: any[] = [];
     ws.on("message", (data) => received.push(JSON.parse(data.toString())));
-    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    await new Promise((resolve, reject) =>
+      ws.once("open", resolve).once("error", reject),
+    );
     ws.send(
       JSON.stringify({
         type: "Connect",
@@ -399,27 +511,54 @@ describe("the connection", () => {
         type: "ModifyQuerySet",
         baseVersion: 0,
         newVersion: 1,
-        modifications: [{ type: "Add", queryId: 0, udfPath: "orders:get", args: [{ pgId: "x" }] }],
+        modifications: [
+          {
+            type: "Add",
+            queryId: 0,
+            udfPath: "orders:get",
+            args: [{ pgId: "x" }],
+          },
+        ],
       }),
     );
-    const first = await waitFor("a Transition", () => received.find((m) => m.type === "Transition"));
-    expect(first.startVersion).toEqual({ querySet: 0, identity: 0, ts: "AAAAAAAAAAA=" });
+    const first = await waitFor("a Transition", () =>
+      received.find((m) => m.type === "Transition"),
+    );
+    expect(first.startVersion).toEqual({
+      querySet: 0,
+      identity: 0,
+      ts: "AAAAAAAAAAA=",
+    });
     expect(first.endVersion.querySet).toBe(1);
     expect(first.endVersion.identity).toBe(0);
     expect(Buffer.from(first.endVersion.ts, "base64").length).toBe(8);
     expect(first.modifications).toEqual([
-      expect.objectContaining({ type: "QueryFailed", queryId: 0, errorData: { code: "unauthenticated", message: "Sign in with a Tabletop token" } }),
+      expect.objectContaining({
+        type: "QueryFailed",
+        queryId: 0,
+        errorData: {
+          code: "unauthenticated",
+          message: "Sign in with a Tabletop token",
+        },
+      }),
     ]);
     ws.send("not json");
-    await waitFor("a FatalError", () => received.find((m) => m.type === "FatalError"));
-    await new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve(null) : ws.once("close", resolve)));
+    await waitFor("a FatalError", () =>
+      received.find((m) => m.type === "FatalError"),
+    );
+    await new Promise((resolve) =>
+      ws.readyState === ws.CLOSED ? resolve(null) : ws.once("close", resolve),
+    );
   });
 
   test("a quiet socket gets a Ping every CONVEX_STANDIN_SYNC_PING_MS", async () => {
     const own = await start({ CONVEX_STANDIN_SYNC_PING_MS: "200" });
     try {
       const raw = await rawSocket(own.url);
-      await waitFor("two Pings", () => raw.received.filter((m) => m.type === "Ping").length >= 2);
+      await waitFor(
+        "two Pings",
+        () => raw.received.filter((m) => m.type === "Ping").length >= 2,
+      );
       await raw.close();
     } finally {
       await stop(own);
@@ -428,7 +567,12 @@ describe("the connection", () => {
 
   test("a mutation re-sent after a reconnect in the same session is answered again, not run twice", async () => {
     const first = await rawSocket();
-    first.send({ type: "Authenticate", tokenType: "Admin", value: ADMIN_KEY, baseVersion: 0 });
+    first.send({
+      type: "Authenticate",
+      tokenType: "Admin",
+      value: ADMIN_KEY,
+      baseVersion: 0,
+    });
     first.send({
       type: "Mutation",
       requestId: 0,
@@ -438,17 +582,30 @@ describe("the connection", () => {
     const answer = await waitFor("the MutationResponse", () =>
       first.received.find((m) => m.type === "MutationResponse"),
     );
-    expect(answer).toMatchObject({ success: true, result: { results: [{ pgId: "o-1", result: "applied" }] } });
+    expect(answer).toMatchObject({
+      success: true,
+      result: { results: [{ pgId: "o-1", result: "applied" }] },
+    });
     // The transition that lets the client resolve the mutation: past the commit ts.
     const transition = await waitFor("a Transition past the commit", () =>
-      first.received.find((m) => m.type === "Transition" && tsOf(m.endVersion.ts) >= tsOf(answer.ts)),
+      first.received.find(
+        (m) =>
+          m.type === "Transition" && tsOf(m.endVersion.ts) >= tsOf(answer.ts),
+      ),
     );
     expect(transition.endVersion.identity).toBe(1);
-    expect(first.received.indexOf(answer)).toBeLessThan(first.received.indexOf(transition));
+    expect(first.received.indexOf(answer)).toBeLessThan(
+      first.received.indexOf(transition),
+    );
     await first.close();
 
     const second = await rawSocket(standin.url, first.sessionId);
-    second.send({ type: "Authenticate", tokenType: "Admin", value: ADMIN_KEY, baseVersion: 0 });
+    second.send({
+      type: "Authenticate",
+      tokenType: "Admin",
+      value: ADMIN_KEY,
+      baseVersion: 0,
+    });
     // Same request id, different body: answered from memory, so o-2 is never written.
     second.send({
       type: "Mutation",
@@ -461,18 +618,28 @@ describe("the connection", () => {
     );
     expect(again).toEqual(answer);
     await waitFor("a Transition past it", () =>
-      second.received.find((m) => m.type === "Transition" && tsOf(m.endVersion.ts) >= tsOf(answer.ts)),
+      second.received.find(
+        (m) =>
+          m.type === "Transition" && tsOf(m.endVersion.ts) >= tsOf(answer.ts),
+      ),
     );
     await second.close();
     const dump = await fetch(`${standin.url}/_standin/dump`, {
       headers: { Authorization: `Convex ${ADMIN_KEY}` },
     });
-    expect(((await dump.json()) as { orders: { pgId: string }[] }).orders.map((o) => o.pgId)).toEqual(["o-1"]);
+    expect(
+      ((await dump.json()) as { orders: { pgId: string }[] }).orders.map(
+        (o) => o.pgId,
+      ),
+    ).toEqual(["o-1"]);
   });
 
   test("a token that expires on an open socket gets AuthError (authUpdateAttempted false) and no more results", async () => {
     const exp = Math.floor(Date.now() / 1000) + 2;
-    const shortLived = await new SignJWT({ restaurant_id: RESTAURANT_A, role: "kitchen" })
+    const shortLived = await new SignJWT({
+      restaurant_id: RESTAURANT_A,
+      role: "kitchen",
+    })
       .setProtectedHeader({ alg: "RS256" })
       .setSubject("user-1")
       .setIssuer(ISSUER)
@@ -481,21 +648,42 @@ describe("the connection", () => {
       .setExpirationTime(exp)
       .sign(keys.privateKey);
     const raw = await rawSocket();
-    raw.send({ type: "Authenticate", tokenType: "User", value: shortLived, baseVersion: 0 });
+    raw.send({
+      type: "Authenticate",
+      tokenType: "User",
+      value: shortLived,
+      baseVersion: 0,
+    });
     raw.send({
       type: "ModifyQuerySet",
       baseVersion: 0,
       newVersion: 1,
-      modifications: [{ type: "Add", queryId: 0, udfPath: "orders:liveByStatus", args: [{}] }],
+      modifications: [
+        { type: "Add", queryId: 0, udfPath: "orders:liveByStatus", args: [{}] },
+      ],
     });
-    const first = await waitFor("the first Transition", () => raw.received.find((m) => m.type === "Transition"));
+    const first = await waitFor("the first Transition", () =>
+      raw.received.find((m) => m.type === "Transition"),
+    );
     expect(first.endVersion).toMatchObject({ querySet: 1, identity: 1 });
     expect(first.modifications).toEqual([
-      { type: "QueryUpdated", queryId: 0, value: [], logLines: [], journal: null },
+      {
+        type: "QueryUpdated",
+        queryId: 0,
+        value: [],
+        logLines: [],
+        journal: null,
+      },
     ]);
-    await waitFor("the token to expire", () => Date.now() > exp * 1000 + 200, 10_000);
+    await waitFor(
+      "the token to expire",
+      () => Date.now() > exp * 1000 + 200,
+      10_000,
+    );
     await applyBatch([order("o-1", "pending", 1)]);
-    const error = await waitFor("the AuthError", () => raw.received.find((m) => m.type === "AuthError"));
+    const error = await waitFor("the AuthError", () =>
+      raw.received.find((m) => m.type === "AuthError"),
+    );
     expect(error).toMatchObject({ authUpdateAttempted: false, baseVersion: 1 });
     expect(raw.received.filter((m) => m.type === "Transition")).toHaveLength(1);
     await raw.close();
@@ -527,7 +715,10 @@ describe("the connection", () => {
     });
     expect(faulted.status).toBe(200);
     expect(await refused(`${wsUrl}/api/sync`)).toBe(503);
-    await waitFor("the client to see the socket closed", () => !c.connectionState().isWebSocketConnected);
+    await waitFor(
+      "the client to see the socket closed",
+      () => !c.connectionState().isWebSocketConnected,
+    );
     // The fault ends: the client reconnects by itself and its subscription works again.
     await fetch(`${standin.url}/_standin/fault`, {
       method: "POST",
@@ -535,7 +726,11 @@ describe("the connection", () => {
       body: JSON.stringify({ mode: "ok" }),
     });
     await applyBatch([order("o-1", "pending", 1)]);
-    await waitFor("the update after the reconnect", () => pgIds(live.latest())?.join() === "o-1", 30_000);
+    await waitFor(
+      "the update after the reconnect",
+      () => pgIds(live.latest())?.join() === "o-1",
+      30_000,
+    );
   }, 60_000);
 
   test("after the stand-in restarts, the client reconnects, resubscribes and receives the re-applied data", async () => {
@@ -547,28 +742,49 @@ describe("the connection", () => {
       await waitFor("first result", () => live.latest());
       await fetch(`${own.url}/api/mutation`, {
         method: "POST",
-        headers: { Authorization: `Convex ${ADMIN_KEY}`, "content-type": "application/json" },
-        body: JSON.stringify({ path: "sync:applyBatch", args: { changes: [order("o-1", "pending", 1)] } }),
+        headers: {
+          Authorization: `Convex ${ADMIN_KEY}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          path: "sync:applyBatch",
+          args: { changes: [order("o-1", "pending", 1)] },
+        }),
       });
       await waitFor("o-1", () => pgIds(live.latest())?.join() === "o-1");
 
       await stop(own);
-      await waitFor("the client to notice", () => !c.connectionState().isWebSocketConnected);
+      await waitFor(
+        "the client to notice",
+        () => !c.connectionState().isWebSocketConnected,
+      );
       const port = new URL(own.url).port;
       const again = await start({ CONVEX_STANDIN_PORT: port });
       own.child = again.child;
       own.stderr = again.stderr;
       // The new process starts empty: the client's resubscription shows that, then the re-apply.
-      await waitFor("the empty result from the new process", () => pgIds(live.latest())?.join() === "", 30_000);
+      await waitFor(
+        "the empty result from the new process",
+        () => pgIds(live.latest())?.join() === "",
+        30_000,
+      );
       await fetch(`${again.url}/api/mutation`, {
         method: "POST",
-        headers: { Authorization: `Convex ${ADMIN_KEY}`, "content-type": "application/json" },
+        headers: {
+          Authorization: `Convex ${ADMIN_KEY}`,
+          "content-type": "application/json",
+        },
         body: JSON.stringify({
           path: "sync:applyBatch",
-          args: { changes: [order("o-1", "pending", 1), order("o-2", "pending", 2)] },
+          args: {
+            changes: [order("o-1", "pending", 1), order("o-2", "pending", 2)],
+          },
         }),
       });
-      await waitFor("the re-applied orders", () => pgIds(live.latest())?.join() === "o-1,o-2");
+      await waitFor(
+        "the re-applied orders",
+        () => pgIds(live.latest())?.join() === "o-1,o-2",
+      );
       expect(auth.filter((ok) => !ok)).toEqual([]);
       expect(c.connectionState().connectionCount).toBeGreaterThanOrEqual(2);
     } finally {
@@ -580,8 +796,13 @@ describe("the connection", () => {
     const own = await start();
     const c = client(own.url);
     const live = watch(c);
-    await waitFor("first result or error", () => live.latest() || live.errors[0]);
-    const code = new Promise((resolve) => own.child.once("exit", (code) => resolve(code)));
+    await waitFor(
+      "first result or error",
+      () => live.latest() || live.errors[0],
+    );
+    const code = new Promise((resolve) =>
+      own.child.once("exit", (code) => resolve(code)),
+    );
     own.child.kill("SIGTERM");
     expect(await code).toBe(0);
   }, 30_000);

@@ -81,7 +81,14 @@ type Outcome =
   | { success: false; errorMessage: string; errorData?: Json };
 
 type MutationAnswer =
-  | { type: "MutationResponse"; requestId: number; success: true; result: Json; ts: string; logLines: [] }
+  | {
+      type: "MutationResponse";
+      requestId: number;
+      success: true;
+      result: Json;
+      ts: string;
+      logLines: [];
+    }
   | {
       type: "MutationResponse";
       requestId: number;
@@ -98,9 +105,12 @@ export type SyncOptions = { pingEveryMs: number };
 /** `CONVEX_STANDIN_SYNC_PING_MS` (tests shorten it); 15 s like Convex by default. */
 export function syncOptionsFromEnv(env: NodeJS.ProcessEnv): SyncOptions {
   const raw = env.CONVEX_STANDIN_SYNC_PING_MS;
-  const pingEveryMs = raw === undefined || raw === "" ? PING_EVERY_MS : Number(raw);
+  const pingEveryMs =
+    raw === undefined || raw === "" ? PING_EVERY_MS : Number(raw);
   if (!Number.isInteger(pingEveryMs) || pingEveryMs <= 0) {
-    throw new Error(`CONVEX_STANDIN_SYNC_PING_MS must be a positive integer, got ${raw}`);
+    throw new Error(
+      `CONVEX_STANDIN_SYNC_PING_MS must be a positive integer, got ${raw}`,
+    );
   }
   return { pingEveryMs };
 }
@@ -193,7 +203,9 @@ export class SyncProtocol {
     const pathname = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
     if (!SYNC_PATH.test(pathname)) {
       this.log(`convex-standin WS ${pathname} 404`);
-      socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      socket.end(
+        "HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+      );
       return;
     }
     if (this.host.refusing()) {
@@ -217,7 +229,7 @@ export class SyncProtocol {
     for (const conn of [...this.connections]) conn.ws.close(code, reason);
   }
 
-  /** Ends every socket at once (shutdown): the process exits without waiting on clients. */
+  /** Shutdown: every socket gets 1001 (going away) and is cut after 500 ms at most. */
   terminateAll() {
     for (const conn of [...this.connections]) {
       conn.ws.close(1001, "going away");
@@ -235,7 +247,11 @@ export class SyncProtocol {
   }
 
   /** Runs a subscribed query, or reuses the result another connection got at this ts. */
-  private async query(udfPath: string, args: Json, caller: SyncCaller): Promise<Outcome> {
+  private async query(
+    udfPath: string,
+    args: Json,
+    caller: SyncCaller,
+  ): Promise<Outcome> {
     if (this.resultsTs !== this.ts) {
       this.results.clear();
       this.resultsTs = this.ts;
@@ -260,7 +276,8 @@ export class SyncProtocol {
     const every = this.options.pingEveryMs;
     conn.pinger = setInterval(() => {
       // Only on a quiet socket: any message resets the client's inactivity timer.
-      if (Date.now() - conn.lastSentAt >= every * 0.9) conn.send({ type: "Ping" });
+      if (Date.now() - conn.lastSentAt >= every * 0.9)
+        conn.send({ type: "Ping" });
     }, every);
     conn.pinger.unref();
     ws.on("message", (data: RawData, isBinary: boolean) => {
@@ -290,7 +307,8 @@ export class SyncProtocol {
 
   private async receive(conn: Connection, data: RawData, isBinary: boolean) {
     if (conn.closed) return;
-    if (isBinary) throw new ProtocolError("Binary messages are not part of the protocol");
+    if (isBinary)
+      throw new ProtocolError("Binary messages are not part of the protocol");
     let message: unknown;
     try {
       message = JSON.parse(data.toString());
@@ -321,13 +339,17 @@ export class SyncProtocol {
       case "Event":
         return;
       default:
-        throw new ProtocolError(`Unknown message type ${JSON.stringify(message.type)}`);
+        throw new ProtocolError(
+          `Unknown message type ${JSON.stringify(message.type)}`,
+        );
     }
   }
 
   private connect(conn: Connection, message: Record<string, unknown>) {
-    if (typeof message.sessionId === "string") conn.sessionId = message.sessionId;
-    if (typeof message.clientTs === "number") conn.clockSkew = message.clientTs - Date.now();
+    if (typeof message.sessionId === "string")
+      conn.sessionId = message.sessionId;
+    if (typeof message.clientTs === "number")
+      conn.clockSkew = message.clientTs - Date.now();
     // Never transition a client back behind a ts it has already seen (e.g. before a restart).
     if (typeof message.maxObservedTimestamp === "string") {
       const observed = decodeTs(message.maxObservedTimestamp);
@@ -346,7 +368,9 @@ export class SyncProtocol {
       );
     }
     if (typeof newVersion !== "number" || !Array.isArray(modifications)) {
-      throw new ProtocolError("ModifyQuerySet needs newVersion and modifications");
+      throw new ProtocolError(
+        "ModifyQuerySet needs newVersion and modifications",
+      );
     }
     for (const mod of modifications) {
       if (!isObject(mod) || typeof mod.queryId !== "number") {
@@ -366,36 +390,54 @@ export class SyncProtocol {
         conn.sentResults.delete(mod.queryId);
         conn.removed.add(mod.queryId);
       } else {
-        throw new ProtocolError(`Unknown query set modification ${JSON.stringify(mod.type)}`);
+        throw new ProtocolError(
+          `Unknown query set modification ${JSON.stringify(mod.type)}`,
+        );
       }
     }
     conn.querySetVersion = newVersion;
     this.requestSync(conn);
   }
 
-  private async authenticate(conn: Connection, message: Record<string, unknown>) {
+  private async authenticate(
+    conn: Connection,
+    message: Record<string, unknown>,
+  ) {
     const { baseVersion, tokenType } = message;
-    if (typeof baseVersion !== "number") throw new ProtocolError("Authenticate needs baseVersion");
+    if (typeof baseVersion !== "number")
+      throw new ProtocolError("Authenticate needs baseVersion");
     let caller: SyncCaller;
     try {
       if (tokenType === "None") {
         caller = { kind: "anonymous" };
       } else if (tokenType === "User" && typeof message.value === "string") {
-        caller = { kind: "user", identity: await this.host.verifyUserToken(message.value) };
+        caller = {
+          kind: "user",
+          identity: await this.host.verifyUserToken(message.value),
+        };
       } else if (tokenType === "Admin" && typeof message.value === "string") {
         if (!this.host.isAdminKey(message.value)) {
-          throw new Error("The provided admin key was invalid for this instance");
+          throw new Error(
+            "The provided admin key was invalid for this instance",
+          );
         }
         caller = isObject(message.impersonating)
-          ? { kind: "user", identity: message.impersonating as Record<string, Json> }
+          ? {
+              kind: "user",
+              identity: message.impersonating as Record<string, Json>,
+            }
           : { kind: "admin" };
       } else {
-        throw new ProtocolError("Authenticate needs tokenType User, Admin or None");
+        throw new ProtocolError(
+          "Authenticate needs tokenType User, Admin or None",
+        );
       }
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
       // The identity stays as it was; the client refetches a token or gives up.
-      this.log(`convex-standin WS AuthError conn=${conn.id} tokenType=${String(tokenType)}`);
+      this.log(
+        `convex-standin WS AuthError conn=${conn.id} tokenType=${String(tokenType)}`,
+      );
       conn.send({
         type: "AuthError",
         error: (err as Error).message,
@@ -412,10 +454,15 @@ export class SyncProtocol {
 
   private async mutation(conn: Connection, message: Record<string, unknown>) {
     const { requestId, udfPath, args } = message;
-    if (typeof requestId !== "number" || typeof udfPath !== "string" || !Array.isArray(args)) {
+    if (
+      typeof requestId !== "number" ||
+      typeof udfPath !== "string" ||
+      !Array.isArray(args)
+    ) {
       throw new ProtocolError("Mutation needs requestId, udfPath and args");
     }
-    const remembered = conn.sessionId === null ? undefined : this.sessions.get(conn.sessionId);
+    const remembered =
+      conn.sessionId === null ? undefined : this.sessions.get(conn.sessionId);
     const earlier = remembered?.get(requestId);
     if (earlier !== undefined) {
       // A re-send after a reconnect: answer again without running it twice.
@@ -427,7 +474,12 @@ export class SyncProtocol {
     if (this.expired(conn)) return;
     const caller = conn.caller;
     const { outcome, ts } = await this.host.serialized(async () => {
-      const outcome = await this.call("mutation", udfPath, args[0] ?? {}, caller);
+      const outcome = await this.call(
+        "mutation",
+        udfPath,
+        args[0] ?? {},
+        caller,
+      );
       // Committed: the ts is taken inside the queue, so every later query run sees the write.
       return { outcome, ts: outcome.success ? this.advanceTs() : null };
     });
@@ -446,7 +498,9 @@ export class SyncProtocol {
           success: false,
           result: outcome.errorMessage,
           logLines: [],
-          ...(outcome.errorData === undefined ? {} : { errorData: outcome.errorData }),
+          ...(outcome.errorData === undefined
+            ? {}
+            : { errorData: outcome.errorData }),
         };
     this.log(
       `convex-standin WS Mutation conn=${conn.id} fn=${udfPath} outcome=${outcome.success ? "success" : "error"}`,
@@ -474,7 +528,8 @@ export class SyncProtocol {
       }
     }
     answers.set(answer.requestId, answer);
-    if (answers.size > REMEMBERED_MUTATIONS) answers.delete(answers.keys().next().value!);
+    if (answers.size > REMEMBERED_MUTATIONS)
+      answers.delete(answers.keys().next().value!);
   }
 
   /** A user token past its `exp`: tell the client once and go quiet until it re-authenticates. */
@@ -502,7 +557,8 @@ export class SyncProtocol {
     caller: SyncCaller,
   ): Promise<Outcome> {
     const resolved = await this.host.resolve(udfPath, kind);
-    if (!resolved.found) return { success: false, errorMessage: resolved.errorMessage };
+    if (!resolved.found)
+      return { success: false, errorMessage: resolved.errorMessage };
     if (resolved.internal && caller.kind !== "admin") {
       return { success: false, errorMessage: notFound(udfPath) };
     }
@@ -511,10 +567,18 @@ export class SyncProtocol {
       if (!isObject(rawArgs)) throw new Error("arguments must be an object");
       args = jsonToConvex(rawArgs as Json) as Record<string, Value>;
     } catch (err) {
-      return { success: false, errorMessage: `Invalid arguments: ${(err as Error).message}` };
+      return {
+        success: false,
+        errorMessage: `Invalid arguments: ${(err as Error).message}`,
+      };
     }
     try {
-      const value = await this.host.run(kind, resolved.canonicalPath, args, caller);
+      const value = await this.host.run(
+        kind,
+        resolved.canonicalPath,
+        args,
+        caller,
+      );
       return { success: true, value: convexToJson(value) as Json };
     } catch (err) {
       const { errorMessage, errorData } = this.host.functionError(err);
@@ -563,13 +627,17 @@ export class SyncProtocol {
   private async sync(conn: Connection) {
     conn.syncQueued = false;
     if (conn.closed || this.expired(conn)) return;
-    const target = { querySet: conn.querySetVersion, identity: conn.identityVersion };
+    const target = {
+      querySet: conn.querySetVersion,
+      identity: conn.identityVersion,
+    };
     const caller = conn.caller;
     const queries = [...conn.queries];
     const { ts, outcomes } = await this.runQueries(queries, caller);
     if (conn.closed) return;
     const modifications: unknown[] = [];
-    for (const queryId of conn.removed) modifications.push({ type: "QueryRemoved", queryId });
+    for (const queryId of conn.removed)
+      modifications.push({ type: "QueryRemoved", queryId });
     conn.removed.clear();
     for (const [queryId, outcome] of outcomes) {
       // Removed while the queries ran: its result is not wanted any more.
@@ -579,14 +647,22 @@ export class SyncProtocol {
       conn.sentResults.set(queryId, json);
       modifications.push(
         outcome.success
-          ? { type: "QueryUpdated", queryId, value: outcome.value, logLines: [], journal: null }
+          ? {
+              type: "QueryUpdated",
+              queryId,
+              value: outcome.value,
+              logLines: [],
+              journal: null,
+            }
           : {
               type: "QueryFailed",
               queryId,
               errorMessage: outcome.errorMessage,
               // Absent unless a ConvexError carried data: the client turns any value here,
               // null included, into a ConvexError.
-              ...(outcome.errorData === undefined ? {} : { errorData: outcome.errorData }),
+              ...(outcome.errorData === undefined
+                ? {}
+                : { errorData: outcome.errorData }),
               logLines: [],
               journal: null,
             },
@@ -597,14 +673,23 @@ export class SyncProtocol {
       target.identity !== conn.sent.identity ||
       conn.minTs > conn.sent.ts;
     if (modifications.length === 0 && !moved) return;
-    const end: Version = { ...target, ts: ts > conn.sent.ts ? ts : conn.sent.ts };
-    const wire = (v: Version) => ({ querySet: v.querySet, identity: v.identity, ts: encodeTs(v.ts) });
+    const end: Version = {
+      ...target,
+      ts: ts > conn.sent.ts ? ts : conn.sent.ts,
+    };
+    const wire = (v: Version) => ({
+      querySet: v.querySet,
+      identity: v.identity,
+      ts: encodeTs(v.ts),
+    });
     conn.send({
       type: "Transition",
       startVersion: wire(conn.sent),
       endVersion: wire(end),
       modifications,
-      ...(conn.clockSkew === undefined ? {} : { clientClockSkew: conn.clockSkew }),
+      ...(conn.clockSkew === undefined
+        ? {}
+        : { clientClockSkew: conn.clockSkew }),
       serverTs: Number(BigInt(Date.now()) * 1_000_000n),
     });
     conn.sent = end;
