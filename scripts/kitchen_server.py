@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fcntl
 import socket
 import subprocess
 from pathlib import Path
@@ -35,6 +36,7 @@ DIST = KITCHEN / "dist"
 # What the build reads: its sources and its configuration (the npm packages are pinned by
 # package-lock.json, so a dependency change shows there).
 SOURCES = ("index.html", "vite.config.ts", "tsconfig.json", "src")
+LOCK = ROOT / ".data" / "kitchen-build.lock"
 
 
 def _newest_source() -> float:
@@ -50,19 +52,23 @@ def is_built() -> bool:
 
 
 def build(*, force: bool = False) -> bool:
-    """``vite build`` into kitchen/dist unless it is up to date; answers whether it built."""
-    if not force and is_built():
-        return False
-    vite = ROOT / "node_modules" / ".bin" / "vite"
-    done = subprocess.run(  # noqa: S603  # our own build, fixed arguments
-        [str(vite), "build", "--logLevel", "warn", str(KITCHEN)], cwd=ROOT, capture_output=True, text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"vite build kitchen failed:\n{done.stdout}{done.stderr}")
-    # vite rewrites index.html last, but touch it anyway: it is the file is_built() compares.
-    (DIST / "index.html").touch()
-    return True
+    """``vite build`` into kitchen/dist unless it is up to date; answers whether it built.
+
+    Under a file lock: the test suite's workers (the dev runner's test, the browser test) may
+    build at the same time, and vite empties dist first."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and is_built():
+            return False
+        vite = ROOT / "node_modules" / ".bin" / "vite"
+        done = subprocess.run(  # noqa: S603  # our own build, fixed arguments
+            [str(vite), "build", "--logLevel", "warn", str(KITCHEN)], cwd=ROOT, capture_output=True, text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"vite build kitchen failed:\n{done.stdout}{done.stderr}")
+        return True
 
 
 def _origin(url: str) -> str:
