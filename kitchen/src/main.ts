@@ -121,6 +121,7 @@ async function openBoard(api: Api, config: Config, rid: string): Promise<void> {
   let lastResult: Date | null = null;
   let offlineSince: Date | null = null;
   let authRefused = false;
+  let tokenTrouble: string | null = null;
 
   const board = new Board($("#board"), (order, to) => {
     board.markWaiting(order);
@@ -130,25 +131,39 @@ async function openBoard(api: Api, config: Config, rid: string): Promise<void> {
     });
   });
 
-  // The client calls this again before the token expires, and with forceRefreshToken when
-  // the server refuses one: every call asks the API for a fresh token (they are cheap).
-  client.setAuth(
-    async () => {
+  // The client calls this again before the token expires (and with forceRefreshToken when
+  // the server refuses one): every call asks the API for a fresh token (they are cheap).
+  // The API unreachable or overloaded: keep asking with backoff, never answer null, which
+  // would leave the client unauthenticated for good; the current token works meanwhile.
+  // Logged out, or no longer staff there: back to the login form.
+  let closed = false;
+  const fetchToken = async (): Promise<string | null> => {
+    for (let delay = 1000; !closed; delay = Math.min(delay * 2, 30_000)) {
       try {
         return await api.convexToken(rid);
       } catch (error) {
-        if (error instanceof ApiProblem && (error.status === 401 || error.status === 403 || error.status === 404)) {
+        if (error instanceof ApiProblem && [401, 403, 404].includes(error.status)) {
+          closed = true;
           void client.close();
           askLogin(api, config, error.status === 401 ? "Your session ended: log in again." : error.message);
+          return null;
         }
-        return null;
+        tokenTrouble = error instanceof Error ? error.message : String(error);
+        paint(client.connectionState());
+        await new Promise((resolve) => setTimeout(resolve, delay));
       }
-    },
-    (authenticated) => {
+    }
+    return null;
+  };
+  const authenticate = (): void =>
+    client.setAuth(fetchToken, (authenticated) => {
       authRefused = !authenticated;
+      if (authenticated) tokenTrouble = null;
       paint(client.connectionState());
-    },
-  );
+      // Refused even after a fresh token (keys rotating, clocks apart): try again shortly.
+      if (!authenticated && !closed) setTimeout(authenticate, 5000);
+    });
+  authenticate();
   client.onUpdate(
     liveByStatus,
     {},
@@ -169,7 +184,7 @@ async function openBoard(api: Api, config: Config, rid: string): Promise<void> {
     let text: string;
     if (authRefused) {
       mode = "refused";
-      text = "Convex refused the token; retrying";
+      text = `Convex refused the token; trying again shortly (${asOf})`;
     } else if (!state.hasEverConnected) {
       mode = "connecting";
       text = `Connecting to ${config.convexUrl}…`;
@@ -181,17 +196,20 @@ async function openBoard(api: Api, config: Config, rid: string): Promise<void> {
       const last = lastResult === null ? "waiting for the first result" : `last change ${elapsed(now - lastResult.getTime())} ago`;
       text = `Live · ${last}`;
     }
+    if (tokenTrouble !== null && mode !== "offline") text += ` · token renewal failing: ${tokenTrouble}`;
     status.dataset.state = mode;
     status.textContent = text;
     document.body.dataset.connection = mode;
   }
 
   client.subscribeToConnectionState(paint);
-  setInterval(() => {
+  const timer = setInterval(() => {
+    if (closed) return clearInterval(timer);
     board.tick();
     paint(client.connectionState());
   }, 1000);
   $<HTMLButtonElement>("#logout").onclick = () => {
+    closed = true;
     void client.close();
     api.logout();
     localStorage.removeItem(RESTAURANT_KEY);
