@@ -158,12 +158,22 @@ def test_kitchen_display_shows_a_guest_order_and_moves_it_only_when_convex_says_
             expect(page.locator("#connection")).to_contain_text("OFFLINE")
             move("ready")
             page.wait_for_timeout(1000)
-            expect(_card(page, "preparing", order["id"])).to_be_visible()
+            stale = _card(page, "preparing", order["id"])
+            expect(stale).to_be_visible()
+            # As if another screen had moved it: the screen's own Ready is refused by the API,
+            # which says why, and the card stays where Convex last put it.
+            stale.locator('[data-move="ready"]').click()
+            expect(page.locator(".toast")).to_contain_text(f"#{order['number']}: staff cannot move", timeout=WAIT_MS)
+            expect(stale.locator('[data-move="ready"]')).to_be_enabled()
             _shot(page, "kitchen-offline.png")
             standin.fault("ok")
             expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
             expect(_card(page, "ready", order["id"])).to_be_visible(timeout=WAIT_MS)
             expect(_card(page, "ready", order["id"]).locator('[data-move="served"]')).to_have_text("Served")
+            # A reload goes straight back to the board: the refresh token outlives it.
+            page.reload()
+            expect(_card(page, "ready", order["id"])).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator('[data-view="login"]')).to_be_hidden()
             assert errors == []
             browser.close()
     finally:
