@@ -108,7 +108,12 @@ export class Api {
     // An access token lasts 15 minutes: on 401 refresh once and repeat the call.
     if (answer.status === 401 && authed && (await this.refresh())) answer = await attempt();
     const text = await answer.text();
-    const parsed: unknown = text === "" ? null : JSON.parse(text);
+    let parsed: unknown = null;
+    try {
+      parsed = text === "" ? null : JSON.parse(text);
+    } catch {
+      // Not JSON (a proxy's error page): the status says enough.
+    }
     if (!answer.ok) {
       const problem = (parsed ?? {}) as { code?: string; detail?: string; title?: string };
       throw new ApiProblem(
