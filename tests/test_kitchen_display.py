@@ -80,16 +80,18 @@ def _card(page: Page, status: str, order_id: str) -> Any:
     return page.locator(f'[data-status="{status}"] [data-order-id="{order_id}"]')
 
 
-def _shot(page: Page, name: str) -> Path:
+def _shot(page: Page, name: str, capsys: pytest.CaptureFixture[str]) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
-    print(f"kitchen display screenshot: {path}")
+    with capsys.disabled():  # on the terminal even when output is captured (not from xdist workers)
+        print(f"\nkitchen display screenshot: {path}")
     return path
 
 
 def test_kitchen_display_shows_a_guest_order_and_moves_it_only_when_convex_says_so(
-        app_conninfo: str, signing_key_pem: str, standin: Standin, db_sql: Any, tmp_path: Path) -> None:
+        app_conninfo: str, signing_key_pem: str, standin: Standin, db_sql: Any, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     chromium = _chromium()
     kitchen_server.build()
     demo = asyncio.run(seed(app_conninfo))
@@ -129,7 +131,8 @@ def test_kitchen_display_shows_a_guest_order_and_moves_it_only_when_convex_says_
             order = placed.json()
             card = _card(page, "pending", order["id"])
             expect(card).to_be_visible(timeout=WAIT_MS)
-            print(f"order #{order['number']} on the screen {time.monotonic() - at_201:.2f} s after the API's 201")
+            with capsys.disabled():
+                print(f"\norder #{order['number']} on the screen {time.monotonic() - at_201:.2f} s after the API's 201")
             for text in (f"#{order['number']}", "T1", "2×", "Paneer Tikka", "Large", "+ Extra cheese", "no onions"):
                 expect(card).to_contain_text(text)
             age = card.locator(".age")
@@ -151,7 +154,7 @@ def test_kitchen_display_shows_a_guest_order_and_moves_it_only_when_convex_says_
             expect(_card(page, "preparing", order["id"])).to_be_visible(timeout=WAIT_MS)
             assert db_sql("SELECT status FROM orders WHERE id = %(id)s", {"id": order["id"]}) == [
                 {"status": "preparing"}]
-            _shot(page, "kitchen.png")
+            _shot(page, "kitchen.png", capsys)
 
             # Convex goes down: the screen says so, keeps the last result, and a move made
             # meanwhile (Postgres has it) shows only once Convex has it again.
@@ -167,7 +170,7 @@ def test_kitchen_display_shows_a_guest_order_and_moves_it_only_when_convex_says_
             stale.locator('[data-move="ready"]').click()
             expect(page.locator(".toast")).to_contain_text(f"#{order['number']}: staff cannot move", timeout=WAIT_MS)
             expect(stale.locator('[data-move="ready"]')).to_be_enabled()
-            _shot(page, "kitchen-offline.png")
+            _shot(page, "kitchen-offline.png", capsys)
             standin.fault("ok")
             expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
             expect(_card(page, "ready", order["id"])).to_be_visible(timeout=WAIT_MS)
