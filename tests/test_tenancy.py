@@ -393,7 +393,8 @@ ENDPOINTS = [
              lambda s: {"status": "confirmed"}),
     Endpoint("create_export", "POST", R + "/exports", OM, lambda s: _export_range()),
     Endpoint("list_exports", "GET", R + "/exports", OM, writes=False),
-    Endpoint("get_export", "GET", R + "/exports/{xid}", OM, writes=False),
+    # Its answer names only the restaurant and the export, both in its URL: nothing more to find.
+    Endpoint("get_export", "GET", R + "/exports/{xid}", OM, writes=False, reveals=False),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]

@@ -35,16 +35,19 @@ UPDATE exports
 
 -- name: claim_export
 -- The oldest queued export, or a running one whose worker's lease ran out, now this worker's: with its restaurant's time zone and currency.
+-- The pick is a materialised CTE: as a subquery in FROM it may be rescanned by the join, and
+-- each rescan with SKIP LOCKED can pick another row (two exports claimed by one call: seen here).
+WITH c AS MATERIALIZED (
+    SELECT restaurant_id, id FROM exports
+     WHERE (status = 'queued' OR (status = 'running' AND lease_until < now()))
+       AND attempts < %(max_attempts)s
+     ORDER BY created_at
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED)
 UPDATE exports e
    SET status = 'running', attempts = e.attempts + 1, owner = %(owner)s, error = NULL,
        lease_until = now() + make_interval(secs => %(lease_s)s), started_at = now()
-  FROM (SELECT restaurant_id, id FROM exports
-         WHERE (status = 'queued' OR (status = 'running' AND lease_until < now()))
-           AND attempts < %(max_attempts)s
-         ORDER BY created_at
-         LIMIT 1
-           FOR UPDATE SKIP LOCKED) c,
-       restaurants r
+  FROM c, restaurants r
  WHERE e.restaurant_id = c.restaurant_id AND e.id = c.id AND r.id = c.restaurant_id
 RETURNING e.*, r.timezone, r.currency, r.name AS restaurant_name;
 
@@ -71,12 +74,14 @@ UPDATE exports
 
 -- name: expire_exports
 -- Ready exports past their expiry, marked expired; returns the files to delete (a bounded batch, rows others hold skipped).
+WITH old AS MATERIALIZED (
+    SELECT restaurant_id, id, file_name FROM exports
+     WHERE status = 'ready' AND expires_at < now()
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED)
 UPDATE exports e
    SET status = 'expired', file_name = NULL
-  FROM (SELECT restaurant_id, id, file_name FROM exports
-         WHERE status = 'ready' AND expires_at < now()
-         LIMIT %(limit)s
-           FOR UPDATE SKIP LOCKED) old
+  FROM old
  WHERE e.restaurant_id = old.restaurant_id AND e.id = old.id
 RETURNING old.file_name;
 
