@@ -51,10 +51,6 @@ async def finish(conn: Conn, export_id: UUID, *, owner: str, file_name: str, ord
     return row is not None
 
 
-async def fail(conn: Conn, export_id: UUID, *, owner: str, error: str) -> None:
-    await q.run(conn, "fail_export", id=export_id, owner=owner, error=error)
-
-
 async def expire(conn: Conn, *, limit: int) -> list[str]:
     """Marks a batch of ready exports past expiry expired; the names of their files."""
     return [r["file_name"] for r in await q.all(conn, "expire_exports", limit=limit) if r["file_name"]]

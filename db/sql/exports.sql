@@ -66,12 +66,6 @@ UPDATE exports
  WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
 RETURNING id;
 
--- name: fail_export
--- A build that failed for good (an error not worth retrying), if it is still this worker's.
-UPDATE exports
-   SET status = 'failed', owner = NULL, lease_until = NULL, finished_at = now(), error = %(error)s
- WHERE id = %(id)s AND owner = %(owner)s AND status = 'running';
-
 -- name: expire_exports
 -- Ready exports past their expiry, marked expired; returns the files to delete (a bounded batch, rows others hold skipped).
 WITH old AS MATERIALIZED (
