@@ -56,6 +56,10 @@ async def expire(conn: Conn, *, limit: int) -> list[str]:
     return [r["file_name"] for r in await q.all(conn, "expire_exports", limit=limit) if r["file_name"]]
 
 
+async def running(conn: Conn, ids: list[UUID]) -> set[UUID]:
+    return {r["id"] for r in await q.all(conn, "running_exports", ids=ids)}
+
+
 async def stream_rows(conn: Conn, export: Row, *, page_size: int) -> AsyncIterator[list[Row]]:
     """The export's order lines in pages, from a server-side cursor in the caller's (open)
     transaction: memory holds one page, whatever the range."""

@@ -33,6 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -253,6 +254,19 @@ def _abandon(sink: XlsxSink | CsvSink, part: Path) -> None:
     part.unlink(missing_ok=True)
 
 
+def _parts(directory: Path, older_than_s: float) -> dict[Path, UUID]:
+    """Part files (``.{export id}.*.part``) not touched for ``older_than_s``, by export id."""
+    found: dict[Path, UUID] = {}
+    if not directory.is_dir():
+        return found
+    cutoff = time.time() - older_than_s
+    for path in directory.glob(".*.part"):
+        with contextlib.suppress(ValueError, OSError):
+            if path.stat().st_mtime < cutoff:
+                found[path] = UUID(path.name.split(".")[1])
+    return found
+
+
 def _delete(directory: Path, names: list[str]) -> None:
     for name in names:
         (directory / Path(name).name).unlink(missing_ok=True)
@@ -336,6 +350,18 @@ class Builder:
                 break
             built += 1
         return built
+
+    async def sweep_parts(self, *, older_than_s: float = 60.0) -> int:
+        """Deletes part files that no build is writing: left by a worker that died mid-build
+        (its export is no longer running: rebuilt, failed or expired since)."""
+        parts = await asyncio.to_thread(_parts, self.settings.export_dir, older_than_s)
+        if not parts:
+            return 0
+        async with self.db.system() as conn:
+            live = await exports.running(conn, list(set(parts.values())))
+        dead = [path.name for path, export_id in parts.items() if export_id not in live]
+        await asyncio.to_thread(_delete, self.settings.export_dir, dead)
+        return len(dead)
 
     async def expire(self, *, batch: int) -> int:
         """Deletes the files of ready exports past their expiry and marks them expired."""

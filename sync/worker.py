@@ -247,8 +247,9 @@ class Worker:
         if not self._stopping:
             # Not a table's rows: the files of expired exports (their rows stay, marked expired).
             expired = await self.exports.expire(batch=self.prune_batch)
-            if expired:
-                log.info("exports_expired", files=expired)
+            swept = await self.exports.sweep_parts()
+            if expired or swept:
+                log.info("exports_expired", files=expired, part_files=swept)
         return deleted
 
     async def build_exports(self) -> int:

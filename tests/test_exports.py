@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -294,12 +296,17 @@ async def test_a_build_whose_worker_died_is_taken_over_once_its_lease_runs_out_a
         claimed = await exports.claim(conn, owner="dead-worker", lease_s=30, max_attempts=3)
     assert claimed is not None and claimed["attempts"] == 1
     sync_settings.export_dir.mkdir(parents=True, exist_ok=True)
+    leftover = sync_settings.export_dir / f".{crashed['id']}.k1llEd.part"
+    leftover.write_bytes(b"PK half a workbook")
+    os.utime(leftover, (time.time() - 600, time.time() - 600))
     assert await builder.build_next() is None  # still leased: nobody takes it
+    assert await builder.sweep_parts() == 0 and leftover.exists()  # its export is running: maybe live
     db_sql("UPDATE exports SET lease_until = now() - interval '1 second' WHERE id = %s", (crashed["id"],))
     built = await builder.build_next()
     assert built is not None and built.orders == 1
     answer = await _ready(client, r, crashed["id"])
     assert answer["attempts"] == 2
+    assert await builder.sweep_parts() == 1 and not leftover.exists()  # the dead worker's half file
     # The dead worker's late answer changes nothing: the build is no longer its.
     async with builder.db.system() as conn:
         assert not await exports.finish(conn, UUID(crashed["id"]), owner="dead-worker", file_name="x", orders=0,

@@ -79,6 +79,10 @@ UPDATE exports e
  WHERE e.restaurant_id = old.restaurant_id AND e.id = old.id
 RETURNING old.file_name;
 
+-- name: running_exports
+-- Which of these exports are being built (their part files are live; the others' are leftovers).
+SELECT id FROM exports WHERE id = ANY(%(ids)s::uuid[]) AND status = 'running';
+
 -- name: export_rows
 -- The export's orders with their lines, oldest first (one row per line; an order without lines once, its line fields NULL): read through a server-side cursor.
 SELECT o.id, o.number, o.created_at, o.order_type, o.status, t.label AS table_label,
