@@ -108,12 +108,13 @@ class XlsxSink:
                 header.append(cell)
             sheet.append(header)
 
-    def _money(self, sheet: WriteOnlyWorksheet, minor: int) -> Cell:
+    def _money(self, sheet: WriteOnlyWorksheet, minor: int, currency: str) -> Cell:
         # The exact decimal text goes into the file (openpyxl writes a Decimal as str()); the
-        # stubs know only float.
-        amount: Any = money(minor, self.currency)
+        # stubs know only float. Each order's own currency: a restaurant that changed its
+        # currency keeps its older orders in the one they were paid in.
+        amount: Any = money(minor, currency)
         cell = WriteOnlyCell(sheet, amount)
-        cell.number_format = self.money_format
+        cell.number_format = self.money_format if currency == self.currency else money_format(currency)
         return cell
 
     def _text(self, sheet: WriteOnlyWorksheet, value: str | None) -> Any:
@@ -130,7 +131,7 @@ class XlsxSink:
         sheet.append([
             row["number"], created, row["order_type"], self._text(sheet, row["table_label"]), row["status"],
             self._text(sheet, row["customer_name"]), self._text(sheet, row["customer_phone"]),
-            *(self._money(sheet, row[k]) for k in ("subtotal", "tax", "tip", "discount", "total")),
+            *(self._money(sheet, row[k], row["currency"]) for k in ("subtotal", "tax", "tip", "discount", "total")),
             row["currency"], self._text(sheet, row["notes"]),
         ])
 
@@ -138,8 +139,9 @@ class XlsxSink:
         sheet = self.lines
         sheet.append([
             row["number"], self._text(sheet, row["item_name"]), self._text(sheet, row["variation_name"]),
-            self._text(sheet, row["addons"]), row["quantity"], self._money(sheet, row["unit_price"]),
-            self._money(sheet, row["line_total"]), row["currency"], self._text(sheet, row["line_notes"]),
+            self._text(sheet, row["addons"]), row["quantity"], self._money(sheet, row["unit_price"], row["currency"]),
+            self._money(sheet, row["line_total"], row["currency"]), row["currency"],
+            self._text(sheet, row["line_notes"]),
         ])
 
     def close(self) -> None:
@@ -166,23 +168,24 @@ class CsvSink:
             writer.writerow([f"Created ({zone.key})" if c == "Created" else c for c in columns])
             self._writers.append(writer)
 
-    def _money(self, minor: int) -> str:
-        digits = MINOR_DIGITS.get(self.currency.upper(), 2)
-        return f"{money(minor, self.currency):.{digits}f}"
+    def _money(self, minor: int, currency: str) -> str:
+        digits = MINOR_DIGITS.get(currency.upper(), 2)
+        return f"{money(minor, currency):.{digits}f}"
 
     def order(self, row: Row) -> None:
         created: datetime = row["created_at"].astimezone(self.zone)
         self._writers[0].writerow([
             row["number"], created.isoformat(timespec="seconds"), row["order_type"], _csv_text(row["table_label"]),
             row["status"], _csv_text(row["customer_name"]), _csv_text(row["customer_phone"]),
-            *(self._money(row[k]) for k in ("subtotal", "tax", "tip", "discount", "total")),
+            *(self._money(row[k], row["currency"]) for k in ("subtotal", "tax", "tip", "discount", "total")),
             row["currency"], _csv_text(row["notes"]),
         ])
 
     def line(self, row: Row) -> None:
         self._writers[1].writerow([
             row["number"], _csv_text(row["item_name"]), _csv_text(row["variation_name"]), _csv_text(row["addons"]),
-            row["quantity"], self._money(row["unit_price"]), self._money(row["line_total"]), row["currency"],
+            row["quantity"], self._money(row["unit_price"], row["currency"]),
+            self._money(row["line_total"], row["currency"]), row["currency"],
             _csv_text(row["line_notes"]),
         ])
 

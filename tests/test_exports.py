@@ -130,6 +130,9 @@ async def test_a_csv_export_is_a_zip_of_orders_and_lines_with_local_offsets_and_
     r = await make_restaurant(currency="JPY")
     db_sql("UPDATE restaurants SET timezone = 'America/New_York' WHERE id = %s", (r.id,))
     order = await _place(client, r, "2026-07-04T03:30:00Z", db_sql, notes="-1 spicy")  # 07-03 23:30 EDT
+    # An order from before the restaurant moved from KWD (3 digits) keeps its own currency.
+    older = await _place(client, r, "2026-07-01T12:00:00Z", db_sql)
+    db_sql("UPDATE orders SET currency = 'KWD' WHERE id = %s", (older["id"],))
     queued = expect(await client.post(r.url("/exports"), headers=r.owner.headers,
                                       json={"from": "2026-07-01", "to": "2026-07-03", "format": "csv"}), 202)
     assert await builder.build_next() is not None
@@ -140,8 +143,11 @@ async def test_a_csv_export_is_a_zip_of_orders_and_lines_with_local_offsets_and_
     assert archive.namelist() == ["orders.csv", "lines.csv"]
     orders = list(csv.DictReader(io.StringIO(archive.read("orders.csv").decode("utf-8-sig"))))
     lines = list(csv.DictReader(io.StringIO(archive.read("lines.csv").decode("utf-8-sig"))))
-    assert len(orders) == 1 and len(lines) == 2
-    row = orders[0]
+    assert len(orders) == 2 and len(lines) == 4
+    kwd, row = orders
+    assert (kwd["Order number"], kwd["Total"], kwd["Currency"]) == (str(older["number"]), f"{older['total'] / 1000:.3f}", "KWD")
+    assert (lines[0]["Unit price"], lines[0]["Currency"]) == ("25.000", "KWD")
+    lines = lines[2:]
     assert row["Order number"] == str(order["number"])
     assert row["Created (America/New_York)"] == "2026-07-03T23:30:00-04:00"
     assert (row["Subtotal"], row["Total"], row["Currency"]) == (str(order["subtotal"]), str(order["total"]), "JPY")
