@@ -1500,7 +1500,46 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON slot_rules, reservations, reservation_sl
 GRANT SELECT, INSERT ON reservation_events TO tabletop_app;
 GRANT USAGE ON SEQUENCE slot_rules_id_seq, reservation_events_id_seq TO tabletop_app;
 
--- The menu's version (db/migrations/0015_menu_details.sql): one counter per restaurant that
+-- Order exports (db/migrations/0015_exports.sql, docs/exports.md): the job and its file.
+CREATE TABLE exports (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    requested_by  uuid CONSTRAINT exports_requested_by_fkey REFERENCES users (id) ON DELETE SET NULL,
+    format        text NOT NULL CONSTRAINT exports_format_valid CHECK (format IN ('xlsx', 'csv')),
+    -- Local dates in the restaurant's time zone, both included.
+    from_date     date NOT NULL,
+    to_date       date NOT NULL,
+    status        text NOT NULL DEFAULT 'queued' CONSTRAINT exports_status_valid
+                  CHECK (status IN ('queued', 'running', 'ready', 'failed', 'expired')),
+    attempts      int NOT NULL DEFAULT 0,
+    owner         text,
+    lease_until   timestamptz,
+    -- The built file's name inside EXPORT_DIR (never a path from outside).
+    file_name     text,
+    orders_count  int,
+    lines_count   int,
+    size_bytes    bigint,
+    error         text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    expires_at    timestamptz,
+    CONSTRAINT exports_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT exports_id_key UNIQUE (id),
+    CONSTRAINT exports_range_valid CHECK (from_date <= to_date)
+);
+CREATE INDEX exports_created_idx ON exports (restaurant_id, created_at DESC, id DESC);
+-- What a worker claims and what housekeeping expires: few rows, read often.
+CREATE INDEX exports_due_idx ON exports (created_at) WHERE status IN ('queued', 'running');
+CREATE INDEX exports_expiry_idx ON exports (expires_at) WHERE status = 'ready';
+
+ALTER TABLE exports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE exports FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON exports USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON exports TO tabletop_app;
+
+-- The menu's version (db/migrations/0016_menu_details.sql): one counter per restaurant that
 -- rises in the transaction of every change to anything its menu shows, whatever wrote it. The
 -- API's menu cache and the menu's ETag are keyed by it (one primary-key read).
 CREATE TABLE menu_versions (
@@ -1569,4 +1608,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (12, 'customer_accounts'),
     (13, 'venues'),
     (14, 'reservations'),
-    (15, 'menu_details');
+    (15, 'exports'),
+    (16, 'menu_details');

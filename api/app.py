@@ -31,6 +31,7 @@ from api.routes import (
     auth,
     docs,
     doordash_webhooks,
+    exports,
     grubhub_webhooks,
     integrations,
     invitations,
@@ -155,7 +156,7 @@ def create_app(
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
-              *reservations.routes,
+              *reservations.routes, *exports.routes,
               *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

@@ -107,6 +107,12 @@ class Settings(BaseModel):
     rate_limit_order_table: str = "60/10 minutes"  # guest orders per table (per QR code)
     rate_limit_invite: str = "60/hour"  # member invitations per inviting account
     invitation_ttl_s: int = Field(7 * 24 * 3600, ge=3600)
+    # Order exports (docs/exports.md): requests per restaurant, how many may wait or build at
+    # once per restaurant, the longest range in days, and how long a signed download URL works.
+    rate_limit_export: str = "30/hour"
+    export_max_pending: int = Field(10, ge=1, le=100)
+    export_max_days: int = Field(366, ge=1, le=3660)
+    export_url_ttl_s: int = Field(600, ge=30, le=24 * 3600)
     # Password reset (docs/accounts.md): requests per email and per client address (the answer
     # is the same 202 either way), and how long an emailed token works.
     rate_limit_password_reset_email: str = "5/hour"  # noqa: S105  # a rate limit, not a password
@@ -179,7 +185,7 @@ class Settings(BaseModel):
     @field_validator(
         "rate_limit_login", "rate_limit_login_failures", "rate_limit_login_account", "rate_limit_qr_lookup_failures",
         "rate_limit_qr_session", "rate_limit_order_create", "rate_limit_order_table", "rate_limit_invite",
-        "rate_limit_password_reset_email", "rate_limit_password_reset_ip",
+        "rate_limit_password_reset_email", "rate_limit_password_reset_ip", "rate_limit_export",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -56,6 +56,8 @@ GRUBHUB_MENU = Access((), "Grubhub: the {token} path segment, derived from the m
                       "authenticates the download", {404: ("not_found",)})
 DOORDASH = Access((), "DoorDash: Authorization: Bearer <the webhook token the restaurant set on its DoorDash "
                            "subscription, given when connecting>", {401: ("invalid_token",)})
+SIGNED_URL = Access((), "anyone holding the URL: expires and sig, an HMAC of the export id and expiry, authenticate it",
+                    {404: ("not_found",)})
 OPERATOR = Access((API_KEY,), "operators' machines: X-API-Key, one of API_KEYS (none configured: nobody)",
                   {401: ("not_authenticated", "invalid_api_key")})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
@@ -419,6 +421,33 @@ OPERATIONS: dict[str, Operation] = {
                     "started (staff). A customer's move on another's reservation is 404."),
     "GET /api/me/reservations": Operation(
         "The caller's own reservations in every restaurant", "reservations", USER, {200: schemas.MyReservations}),
+    # ---------------------------------------------------------------------------- exports
+    "POST /api/restaurants/{rid}/exports": Operation(
+        "Export the orders of a date range as xlsx or csv (built by the worker)", "exports",
+        members(*_OWNER_MANAGER), {202: schemas.Export}, body=models.NewExport,
+        example={"from": "2026-01-01", "to": "2026-01-31", "format": "xlsx"},
+        errors={422: ("invalid_range", "range_too_long"), 429: ("too_many_exports",)}, rate_limited=True,
+        description="Dates are local to the restaurant's time zone, both included, at most EXPORT_MAX_DAYS (366) "
+                    "apart. Answers at once with the queued export; ask GET .../exports/{xid} for its status and, "
+                    "once ready, a signed download URL. xlsx: sheets Orders and Lines; csv: a zip of orders.csv "
+                    "and lines.csv (docs/exports.md). At most EXPORT_MAX_PENDING exports queued or building per "
+                    "restaurant (429 too_many_exports), and RATE_LIMIT_EXPORT per restaurant.",
+        links={202: {"GetExport": Link("get_export", {"rid": _RID, "xid": "$response.body#/id"})}}),
+    "GET /api/restaurants/{rid}/exports": Operation(
+        "The restaurant's recent exports, newest first", "exports", members(*_OWNER_MANAGER),
+        {200: schemas.ExportList}),
+    "GET /api/restaurants/{rid}/exports/{xid}": Operation(
+        "An export's status, counts and (once ready) a short-lived signed download URL", "exports",
+        members(*_OWNER_MANAGER), {200: schemas.Export},
+        description="download_url works for EXPORT_URL_TTL_S (10 minutes) or until the file expires "
+                    "(EXPORT_TTL_S after it was built, 24 hours), whichever is first; ask again for a new one."),
+    "GET /api/exports/{xid}/download": Operation(
+        "Download an export's file (the signed URL from its status)", "exports", SIGNED_URL,
+        {200: Media("application/octet-stream", {"type": "string", "format": "binary"},
+                    "the workbook (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) or the zip "
+                    "of CSV files (application/zip), with a Content-Disposition filename")},
+        query=models.ExportDownload,
+        description="A wrong or expired signature, an unknown export and an expired file are the same 404."),
     "POST /api/restaurants/{rid}/orders": Operation(
         "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,

@@ -601,3 +601,22 @@ class DayQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: LocalDate
+
+
+class NewExport(Input):
+    """Orders placed between two local dates (the restaurant's time zone), both included."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    from_date: LocalDate = Field(alias="from")
+    to_date: LocalDate = Field(alias="to")
+    format: Literal["xlsx", "csv"] = "xlsx"
+
+
+class ExportDownload(BaseModel):
+    """A signed download URL's query: its expiry (Unix seconds) and signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expires: Annotated[int, Field(ge=0, le=10**11)]
+    sig: Annotated[str, StringConstraints(max_length=128), SINGLE_LINE]

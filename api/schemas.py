@@ -818,3 +818,43 @@ class MyReservation(Reservation):
 
 class MyReservations(Answer):
     items: list[MyReservation]
+
+
+# ------------------------------------------------------------------------------ exports
+
+_XID = "4c3b2a19-0817-4e6d-9c5b-4a3928170605"
+ExportStatus = Literal["queued", "running", "ready", "failed", "expired"]
+
+
+class Export(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _XID, "restaurant_id": _RID, "format": "xlsx", "from": "2026-01-01", "to": "2026-01-31",
+        "status": "ready", "attempts": 1, "orders_count": 1250, "lines_count": 3810, "size_bytes": 182344,
+        "error": None, "created_at": _AT, "started_at": _AT, "finished_at": _AT,
+        "expires_at": "2026-01-16T19:42:07.512Z", "file_name": "orders-2026-01-01-to-2026-01-31.xlsx",
+        "download_url": f"https://api.example.com/api/exports/{_XID}/download?expires=1768506727&sig=9f86d0...",
+        "download_url_expires_at": "2026-01-15T19:52:07Z",
+    }]})
+
+    id: UUID
+    restaurant_id: UUID
+    format: Literal["xlsx", "csv"]
+    from_: str = Field(alias="from", description="first local date (the restaurant's time zone)")
+    to: str = Field(description="last local date, included")
+    status: ExportStatus
+    attempts: int
+    orders_count: int | None
+    lines_count: int | None
+    size_bytes: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    expires_at: datetime | None = Field(description="when a ready file is deleted")
+    file_name: str = Field(description="the name the download is saved as")
+    download_url: str | None = Field(description="a signed URL for the file while ready (short-lived: ask again)")
+    download_url_expires_at: datetime | None
+
+
+class ExportList(Answer):
+    items: list[Export]

@@ -635,6 +635,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     plan.add_argument("--only-platforms", action="store_true", help="only the delivery-platform phase")
     plan.add_argument("--only-menu", action="store_true",
                       help="only the menu read phase: cached, uncached and pgbench of each path's SQL")
+    plan.add_argument("--only-export", action="store_true",
+                      help="only the order export: 10k then 100k orders built into xlsx, time and peak memory "
+                           "(bench/exports.py; with --smoke 1k and 10k)")
+    plan.add_argument("--tracemalloc", action="store_true", help="with --only-export: the Python heap's peak too")
     plan.add_argument("--rates", type=_rates, help="fixed open-loop rates beside the tied one, e.g. 100,300")
     plan.add_argument("--concurrency", type=_rates, help="closed-loop connections, e.g. 8,32")
     parser.add_argument("--profile", action="store_true", help="py-spy the API at the highest concurrency")
@@ -759,6 +763,11 @@ def main() -> int:
                            cwd=ROOT, check=True)
             runs.append(path)
         write_noise(runs, args.noise_file)
+        return 0
+    if args.only_export:
+        from bench.exports import run as export_run
+
+        export_run(out, smoke=args.smoke, tracemalloc_too=args.tracemalloc)
         return 0
     path = measure(args, out)
     if args.compare:

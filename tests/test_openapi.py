@@ -362,6 +362,12 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     await call("POST", r.url(f"/reservations/{booked['id']}/status"), 200, headers=customer.headers,
                json={"status": "cancelled", "reason": "plans changed"})
     await call("GET", "/api/me/reservations", 200, headers=customer.headers)
+    export = await call("POST", r.url("/exports"), 202, headers=auth, json={"from": day, "to": day, "format": "csv"})
+    await call("POST", r.url("/exports"), 422, headers=auth, json={"from": day, "to": "2020-01-01"})
+    await call("POST", r.url("/exports"), 403, headers=staff.headers, json={"from": day, "to": day})
+    await call("GET", r.url("/exports"), 200, headers=auth)
+    await call("GET", r.url(f"/exports/{export['id']}"), 200, headers=auth)
+    await call("GET", f"/api/exports/{export['id']}/download", 404, params={"expires": 1, "sig": "0" * 64})
     assert call.problems == [], "\n".join(call.problems)
     unseen = documented_keys(call.contract.document) - call.seen
     assert unseen <= {"POST /api/restaurants/{rid}/members", "PATCH /api/restaurants/{rid}/tables/{tid}",

@@ -118,6 +118,7 @@ class Side:
     recruit: User | None = None  # somebody who is not a member here
     markers: set[str] = field(default_factory=set)  # ids and names only this restaurant's data holds
     reservation: dict[str, Any] = field(default_factory=dict)  # a pending reservation staff booked
+    export: dict[str, Any] = field(default_factory=dict)  # a queued export
 
     @property
     def id(self) -> str:
@@ -146,6 +147,7 @@ class Side:
             "vid": self.invitation_id,
             "resid": self.reservation["id"],
             "day": self.reservation["local_date"],
+            "xid": self.export["id"],
         }
 
 
@@ -213,12 +215,13 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     expect(await client.put(r.url("/slot-rules"), headers=r.owner.headers, json=_slot_rules(20)), 200)
     reservation = expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
                                            json=_booking(f"Guest of {r.id}")), 201)
-    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation)
+    export = expect(await client.post(r.url("/exports"), headers=r.owner.headers, json=_export_range()), 202)
+    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, export=export)
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
         dd_store["store_id"], gh_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
-        reservation["id"], reservation["guest_name"],
+        reservation["id"], reservation["guest_name"], export["id"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
@@ -228,6 +231,11 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
 def _slot_rules(covers: int) -> dict[str, Any]:
     return {"rules": [{"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60,
                        "max_covers": covers} for d in range(7)]}
+
+
+def _export_range() -> dict[str, Any]:
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    return {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat(), "format": "xlsx"}
 
 
 def _booking(name: str) -> dict[str, Any]:
@@ -389,6 +397,10 @@ ENDPOINTS = [
     Endpoint("list_reservations", "GET", R + "/reservations?date={day}", MEMBERS, writes=False),
     Endpoint("move_reservation", "POST", R + "/reservations/{resid}/status", MEMBERS,
              lambda s: {"status": "confirmed"}),
+    Endpoint("create_export", "POST", R + "/exports", OM, lambda s: _export_range()),
+    Endpoint("list_exports", "GET", R + "/exports", OM, writes=False),
+    # Its answer names only the restaurant and the export, both in its URL: nothing more to find.
+    Endpoint("get_export", "GET", R + "/exports/{xid}", OM, writes=False, reveals=False),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]
