@@ -37,7 +37,7 @@ from db import embedded, migrate
 
 BENCH = ROOT / "bench"
 STANDIN_KEY = "bench-admin-key"
-PORT = 8111
+PORT = int(os.environ.get("BENCH_PORT", "8111"))  # another worktree's bench may hold 8111
 LIVE = "pending,confirmed,preparing"
 
 

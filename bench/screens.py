@@ -7,14 +7,17 @@ the commit -> Convex acknowledgement figure of the same window (``propagation``)
 by the stand-in's trace (GET /_standin/trace) into 201 -> the first sync:applyBatch carrying
 it committed -> that commit sent on the last socket -> on every screen.
 
-The board stays a kitchen's size: a janitor here cancels, in SQL (the real triggers, the
-real outbox and pusher, but not the API, whose capacity is the orders'), the oldest orders
-already on every screen once more than ``board`` are live. Those moves are Convex commits
-the screens receive too, as a real kitchen's moves would be.
+The board stays a kitchen's size: a janitor here cancels, through the API as a kitchen's
+buttons do (POST .../orders/{id}/status, the API's own pusher delivers the move), the oldest
+orders already on every screen once more than ``board`` are live. Those moves are API writes
+beside the orders and Convex commits the screens receive, as a real kitchen's moves would be.
+(Cancelling in SQL instead leaves the moves to the worker, which waits SYNC_GRACE_S = 2 s for
+the API's pusher first: the board then grows by 2 s of orders.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -23,6 +26,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from bench import data
 from bench.system import ROOT, cpu_used
@@ -46,15 +51,8 @@ FULL = ScreensPlan()
 SMOKE = ScreensPlan(screens=(3,), rates=(50,), seconds=2, settle_s=10)
 
 
-# Cancels orders already on every screen; answers their commit -> Convex acknowledgement as
-# it was before the cancel (every sub-statement reads the snapshot from before the UPDATE).
-CANCEL = """
-WITH lag AS (SELECT extract(epoch FROM synced_at - created_at) * 1000 AS ms
-               FROM sync_log WHERE entity_type = 'order' AND entity_id = ANY(%(ids)s::uuid[]) AND status = 'synced'),
-     moved AS (UPDATE orders SET status = 'cancelled' WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
-               RETURNING id)
-SELECT ms FROM lag"""
-
+# An order's commit -> Convex acknowledgement, read before its cancel reuses its outbox row
+# (one row per entity: the cancel's push would overwrite synced_at).
 PROPAGATION = """
 SELECT extract(epoch FROM synced_at - created_at) * 1000 FROM sync_log
  WHERE entity_type = 'order' AND entity_id = ANY(%(ids)s::uuid[]) AND status = 'synced'"""
@@ -73,13 +71,12 @@ def _summary(values: list[float]) -> dict[str, Any]:
 class Janitor:
     """Reads the screens' "SEEN" lines and keeps at most ``board`` of the seen orders live."""
 
-    def __init__(self, run: Run, board: int):
-        self.run, self.board = run, board
+    def __init__(self, run: Run, board: int, rid: str, owner_token: str):
+        self.run, self.board, self.rid, self.token = run, board, rid, owner_token
         self.live: deque[str] = deque()
         self.cancelled = 0
-        # Each cancelled order's commit -> Convex acknowledgement, read before the cancel
-        # reuses its outbox row (one row per entity: the cancel would overwrite synced_at).
-        self.propagation: list[float] = []
+        self.cancel_failures = 0
+        self.propagation: list[float] = []  # of the cancelled orders, read before their cancel
         self.cancelled_ids: set[str] = set()
         self.lines: list[str] = []
         self.lock = threading.Lock()
@@ -95,14 +92,29 @@ class Janitor:
         self.done.set()
 
     def sweep(self) -> None:
-        while not self.done.wait(0.2):
-            with self.lock:
-                excess = [self.live.popleft() for _ in range(max(0, len(self.live) - self.board))]
-            if excess:
-                rows = self.run.pg(CANCEL, {"ids": excess})
+        asyncio.run(self._sweep())
+
+    async def _sweep(self) -> None:
+        gate = asyncio.Semaphore(16)
+        async with httpx.AsyncClient(base_url=self.run.base, timeout=30,
+                                     headers={"Authorization": f"Bearer {self.token}"}) as client:
+            async def cancel(oid: str) -> None:
+                async with gate:
+                    response = await client.post(f"/api/restaurants/{self.rid}/orders/{oid}/status",
+                                                 json={"status": "cancelled"})
+                    if response.status_code != 200:
+                        self.cancel_failures += 1
+            while not self.done.is_set():
+                await asyncio.sleep(0.1)
+                with self.lock:
+                    excess = [self.live.popleft() for _ in range(max(0, len(self.live) - self.board))]
+                if not excess:
+                    continue
+                rows = await asyncio.to_thread(self.run.pg, PROPAGATION, {"ids": excess})
                 self.propagation += [float(ms) for (ms,) in rows]
-                self.cancelled += len(excess)
                 self.cancelled_ids.update(excess)
+                await asyncio.gather(*(cancel(oid) for oid in excess))
+                self.cancelled += len(excess)
 
 
 def window(run: Run, shop: data.Shop, owner_token: str, screens: int, rate: int, plan: ScreensPlan) -> dict[str, Any]:
@@ -114,7 +126,7 @@ def window(run: Run, shop: data.Shop, owner_token: str, screens: int, rate: int,
               "settleS": plan.settle_s}
     path = run.out / f"screens-{screens}-{rate}.json"
     path.write_text(json.dumps(config))
-    janitor = Janitor(run, plan.board)
+    janitor = Janitor(run, plan.board, shop.id, owner_token)
     load_before = os.getloadavg()
     before = run.procs.cpu()
     started = time.monotonic()
@@ -142,6 +154,7 @@ def window(run: Run, shop: data.Shop, owner_token: str, screens: int, rate: int,
     result["stand_in"] = trace["sync"]
     result["split"] = split(per_order, trace["orders"])
     result["janitor_cancelled"] = janitor.cancelled
+    result["janitor_failures"] = janitor.cancel_failures
     result["board_limit"] = plan.board
     result["cpu_cores"] = {**cpu_used(before, after, seconds),
                            "screens.mjs": round((usage.ru_utime + usage.ru_stime) / seconds, 2)}
