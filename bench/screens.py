@@ -75,7 +75,7 @@ class Janitor:
         self.run, self.board, self.rid, self.token = run, board, rid, owner_token
         self.live: deque[str] = deque()
         self.cancelled = 0
-        self.cancel_failures = 0
+        self.cancel_failures: dict[str, int] = {}  # status -> count; a refused cancel is retried
         self.propagation: list[float] = []  # of the cancelled orders, read before their cancel
         self.cancelled_ids: set[str] = set()
         self.lines: list[str] = []
@@ -103,18 +103,24 @@ class Janitor:
                     response = await client.post(f"/api/restaurants/{self.rid}/orders/{oid}/status",
                                                  json={"status": "cancelled"})
                     if response.status_code != 200:
-                        self.cancel_failures += 1
+                        code = str(response.status_code)
+                        self.cancel_failures[code] = self.cancel_failures.get(code, 0) + 1
+                        if response.status_code in (429, 503):  # refused, not moved: again next sweep
+                            with self.lock:
+                                self.live.appendleft(oid)
+                        return
+                    self.cancelled += 1
             while not self.done.is_set():
                 await asyncio.sleep(0.1)
                 with self.lock:
                     excess = [self.live.popleft() for _ in range(max(0, len(self.live) - self.board))]
                 if not excess:
                     continue
-                rows = await asyncio.to_thread(self.run.pg, PROPAGATION, {"ids": excess})
+                fresh = [oid for oid in excess if oid not in self.cancelled_ids]
+                rows = await asyncio.to_thread(self.run.pg, PROPAGATION, {"ids": fresh})
                 self.propagation += [float(ms) for (ms,) in rows]
-                self.cancelled_ids.update(excess)
+                self.cancelled_ids.update(fresh)
                 await asyncio.gather(*(cancel(oid) for oid in excess))
-                self.cancelled += len(excess)
 
 
 def window(run: Run, shop: data.Shop, owner_token: str, screens: int, rate: int, plan: ScreensPlan) -> dict[str, Any]:
