@@ -119,6 +119,10 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
                        f"{large['rows_per_s']}/s into a discarding sink vs {pushed['rows_per_s']}/s into the stand-in",
              "met": pushed["cpu_s"]["convex"] > pushed["cpu_s"]["fullsync"]},
         ]
+    if "screens" in r:
+        from bench.screens import verdicts as screen_verdicts
+
+        out += screen_verdicts(r["screens"])
     if "api_peak_rss_mb" in r:
         out.append({"target": "API process RSS < 250 MB at max load",
                     "figure": f"{r['api_peak_rss_mb']:.0f} MiB peak", "met": r["api_peak_rss_mb"] < 250})
@@ -312,6 +316,10 @@ def table(r: dict[str, Any]) -> str:
                          f"{f['cpu_s']['fullsync']:.1f}/{f['cpu_s']['convex']:.1f}/{f['cpu_s']['postgres']:.1f}")
     if "platforms" in r:
         lines += ["", *platforms_table(r["platforms"])]
+    if "screens" in r:
+        from bench.screens import table as screens_table
+
+        lines += ["", *screens_table(r["screens"])]
     lines += ["", "targets"]
     for v in r["targets"]:
         mark = {True: "MET ", False: "MISS", None: "n/a "}[v["met"]]

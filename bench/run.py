@@ -37,7 +37,7 @@ from db import embedded, migrate
 
 BENCH = ROOT / "bench"
 STANDIN_KEY = "bench-admin-key"
-PORT = 8111
+PORT = int(os.environ.get("BENCH_PORT", "8111"))  # another worktree's bench may hold 8111
 LIVE = "pending,confirmed,preparing"
 
 
@@ -638,6 +638,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     plan.add_argument("--only-export", action="store_true",
                       help="only the order export: 10k then 100k orders built into xlsx, time and peak memory "
                            "(bench/exports.py; with --smoke 1k and 10k)")
+    plan.add_argument("--only-screens", action="store_true",
+                      help="only latency to the screen: 1 and 20 ConvexClient screens, orders at 100 and 300/s "
+                           "(bench/screens.py; with --smoke 3 screens at 50/s for 2 s)")
     plan.add_argument("--tracemalloc", action="store_true", help="with --only-export: the Python heap's peak too")
     plan.add_argument("--rates", type=_rates, help="fixed open-loop rates beside the tied one, e.g. 100,300")
     plan.add_argument("--concurrency", type=_rates, help="closed-loop connections, e.g. 8,32")
@@ -660,7 +663,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def plan_flags(args: argparse.Namespace) -> list[str]:
     flags = [*(["--smoke"] if args.smoke else []), *(["--only-orders"] if args.only_orders else []),
-             *(["--only-platforms"] if args.only_platforms else []), *(["--only-menu"] if args.only_menu else [])]
+             *(["--only-platforms"] if args.only_platforms else []), *(["--only-menu"] if args.only_menu else []),
+             *(["--only-screens"] if args.only_screens else [])]
     if args.rates:
         flags += ["--rates", ",".join(map(str, args.rates))]
     if args.concurrency:
@@ -719,16 +723,21 @@ def measure(args: argparse.Namespace, out: Path) -> Path:
             run.seed_menu()
             run.menu_reads()
         else:
-            run.seed()
-            if not args.only_platforms:
+            if not args.only_screens:
+                run.seed()
+            if not (args.only_platforms or args.only_screens):
                 run.orders()
-            if not (args.only_orders or args.only_platforms):
+            if not (args.only_orders or args.only_platforms or args.only_screens):
                 run.recovery()
                 run.reads()
                 run.menu_reads()
                 run.full_sync()
-            if not args.only_orders:
+            if not (args.only_orders or args.only_screens):
                 run.platforms()
+            if not (args.only_orders or args.only_platforms):
+                from bench import screens
+
+                run.results["screens"] = screens.measure(run, screens.SMOKE if args.smoke else screens.FULL)
     finally:
         run.stop()
     run.results["wall_seconds"] = round(time.monotonic() - started, 1)

@@ -223,6 +223,30 @@ const stats = {
   inFlightMutations: 0,
   maxInFlightMutations: 0,
 };
+// pgId -> commit ts of the first sync:applyBatch that carried the order (GET /_standin/trace).
+const firstCommits = new Map<string, bigint>();
+const KEPT_COMMITS = 100_000;
+
+function traceCommits(call: FunctionCall, ts: bigint) {
+  const changes = call.args.changes;
+  if (!Array.isArray(changes)) return;
+  for (const c of changes) {
+    if (!isObject(c) || c.entity !== "orders" || typeof c.pgId !== "string") continue;
+    if (firstCommits.has(c.pgId)) continue;
+    firstCommits.set(c.pgId, ts);
+    if (firstCommits.size > KEPT_COMMITS) firstCommits.delete(firstCommits.keys().next().value!);
+  }
+}
+
+/** Per order: when its first batch committed and when the last socket was sent that commit. */
+function trace() {
+  const orders: Record<string, [number, number | null, number]> = {};
+  for (const [pgId, ts] of firstCommits) {
+    const f = sync?.timing.fanOut(ts);
+    if (f !== undefined) orders[pgId] = [f.at, f.lastSentAt, f.sockets];
+  }
+  return { orders, sync: sync?.timing.summary() ?? null };
+}
 
 // Convex runs mutations as serializable transactions; one at a time in arrival order is
 // the simplest schedule with the same observable results.
@@ -543,7 +567,8 @@ async function handleFunction(
           ),
     );
     if (resolved.canonicalPath === "sync:applyBatch") countResults(value);
-    if (kind === "mutation") sync?.committed();
+    const ts = kind === "mutation" ? sync?.committed() : undefined;
+    if (ts !== undefined && resolved.canonicalPath === "sync:applyBatch") traceCommits(call, ts);
     reply = {
       status: "success",
       value: convexToJson(value as Value),
@@ -628,6 +653,12 @@ async function handleControl(
     });
   }
   if (route === "GET /_standin/dump") return sendJson(res, 200, await dump());
+  if (route === "GET /_standin/trace") return sendJson(res, 200, trace());
+  if (route === "POST /_standin/trace/reset") {
+    firstCommits.clear();
+    sync?.timing.reset();
+    return sendJson(res, 200, {});
+  }
   if (route === "GET /_standin/stats") {
     const { inFlightMutations: _, ...counts } = stats;
     return sendJson(res, 200, counts);

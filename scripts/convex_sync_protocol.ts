@@ -102,6 +102,80 @@ type Version = { querySet: number; identity: number; ts: bigint };
 
 export type SyncOptions = { pingEveryMs: number };
 
+/** A recent commit's fan-out: when it committed, and when the last socket was sent it. */
+type FanOut = {
+  ts: bigint;
+  at: number;
+  lastSentAt: number | null;
+  sockets: number;
+};
+// Recent commits kept for `timing()` (the bench reads them after each window).
+const KEPT_FANOUTS = 100_000;
+
+/** Where a subscription's time goes, for the bench (GET /_standin/trace). */
+export class SyncTiming {
+  queryRuns = 0;
+  queryRunMs = 0;
+  cachedResults = 0;
+  jobs = 0;
+  jobWaitMs = 0;
+  jobRunMs = 0;
+  maxJobRunMs = 0;
+  transitions = 0;
+  readonly fanOuts: FanOut[] = [];
+
+  reset() {
+    Object.assign(this, {
+      queryRuns: 0,
+      queryRunMs: 0,
+      cachedResults: 0,
+      jobs: 0,
+      jobWaitMs: 0,
+      jobRunMs: 0,
+      maxJobRunMs: 0,
+      transitions: 0,
+    });
+    this.fanOuts.length = 0;
+  }
+
+  committed(ts: bigint) {
+    this.fanOuts.push({ ts, at: Date.now(), lastSentAt: null, sockets: 0 });
+    if (this.fanOuts.length > KEPT_FANOUTS)
+      this.fanOuts.splice(0, this.fanOuts.length - KEPT_FANOUTS);
+  }
+
+  /** A transition from `from` (exclusive) to `to` (inclusive) went out on one socket. */
+  sent(from: bigint, to: bigint) {
+    this.transitions += 1;
+    const now = Date.now();
+    for (let i = this.fanOuts.length - 1; i >= 0; i -= 1) {
+      const f = this.fanOuts[i]!;
+      if (f.ts <= from) break;
+      if (f.ts > to) continue;
+      f.lastSentAt = now;
+      f.sockets += 1;
+    }
+  }
+
+  fanOut(ts: bigint): FanOut | undefined {
+    let lo = 0;
+    let hi = this.fanOuts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const f = this.fanOuts[mid]!;
+      if (f.ts === ts) return f;
+      if (f.ts < ts) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  summary() {
+    const { fanOuts: _, ...counts } = this;
+    return counts;
+  }
+}
+
 /** `CONVEX_STANDIN_SYNC_PING_MS` (tests shorten it); 15 s like Convex by default. */
 export function syncOptionsFromEnv(env: NodeJS.ProcessEnv): SyncOptions {
   const raw = env.CONVEX_STANDIN_SYNC_PING_MS;
@@ -134,6 +208,28 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 class ProtocolError extends Error {}
 
+// A result's JSON, made once however many connections send it: a board of a few hundred
+// orders is a few hundred KB, and 20 screens sharing one result stringified it 40 times.
+const serializedOutcomes = new WeakMap<
+  Outcome,
+  { json: string; value?: string }
+>();
+
+function serialize(outcome: Outcome): { json: string; value?: string } {
+  let cached = serializedOutcomes.get(outcome);
+  if (cached === undefined) {
+    const value = outcome.success ? JSON.stringify(outcome.value) : undefined;
+    cached = {
+      json: outcome.success
+        ? `{"success":true,"value":${value}}`
+        : JSON.stringify(outcome),
+      value,
+    };
+    serializedOutcomes.set(outcome, cached);
+  }
+  return cached;
+}
+
 class Connection {
   sessionId: string | null = null;
   clockSkew: number | undefined;
@@ -160,9 +256,13 @@ class Connection {
   ) {}
 
   send(message: unknown) {
+    this.sendRaw(JSON.stringify(message));
+  }
+
+  sendRaw(text: string) {
     if (this.closed) return;
     this.lastSentAt = Date.now();
-    this.ws.send(JSON.stringify(message));
+    this.ws.send(text);
   }
 }
 
@@ -173,6 +273,7 @@ export class SyncProtocol {
   });
   private readonly connections = new Set<Connection>();
   private readonly sessions = new Map<string, Map<number, MutationAnswer>>();
+  readonly timing = new SyncTiming();
   private nextConnectionId = 1;
   // Nanoseconds since the epoch, like Convex's commit timestamps; only moves forward.
   private ts = BigInt(Date.now()) * 1_000_000n;
@@ -219,9 +320,11 @@ export class SyncProtocol {
   };
 
   /** A mutation committed outside the socket (HTTP `/api/mutation`, a reset): re-run queries. */
-  committed() {
-    this.advanceTs();
+  committed(): bigint {
+    const ts = this.advanceTs();
+    this.timing.committed(ts);
     this.fanOut();
+    return ts;
   }
 
   /** Closes every socket; clients reconnect by themselves. */
@@ -259,8 +362,13 @@ export class SyncProtocol {
     const key = JSON.stringify([udfPath, args, caller]);
     let outcome = this.results.get(key);
     if (outcome === undefined) {
+      const started = performance.now();
       outcome = await this.call("query", udfPath, args, caller);
+      this.timing.queryRuns += 1;
+      this.timing.queryRunMs += performance.now() - started;
       this.results.set(key, outcome);
+    } else {
+      this.timing.cachedResults += 1;
     }
     return outcome;
   }
@@ -596,19 +704,39 @@ export class SyncProtocol {
     return new Promise((done, failed) => {
       this.waiting.push({ queries, caller, done, failed });
       if (this.waiting.length > 1) return;
+      const queued = performance.now();
       void this.host.serialized(async () => {
+        const started = performance.now();
         const batch = this.waiting;
         this.waiting = [];
-        for (const { queries, caller, done, failed } of batch) {
-          try {
-            const outcomes: [number, Outcome][] = [];
-            for (const [queryId, { udfPath, args }] of queries) {
-              outcomes.push([queryId, await this.query(udfPath, args, caller)]);
+        // convex-test checks a union by trying each member and catching the Error a miss
+        // throws; capturing those errors' stack traces was a third of a liveByStatus re-run
+        // (every nullable field and status of every order on the board). No stacks while the
+        // re-runs run: a failed query reports its message alone anyway.
+        const stackTraceLimit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+          for (const { queries, caller, done, failed } of batch) {
+            try {
+              const outcomes: [number, Outcome][] = [];
+              for (const [queryId, { udfPath, args }] of queries) {
+                outcomes.push([
+                  queryId,
+                  await this.query(udfPath, args, caller),
+                ]);
+              }
+              done({ ts: this.ts, outcomes });
+            } catch (err) {
+              failed(err);
             }
-            done({ ts: this.ts, outcomes });
-          } catch (err) {
-            failed(err);
           }
+        } finally {
+          Error.stackTraceLimit = stackTraceLimit;
+          const ran = performance.now() - started;
+          this.timing.jobs += 1;
+          this.timing.jobWaitMs += started - queued;
+          this.timing.jobRunMs += ran;
+          if (ran > this.timing.maxJobRunMs) this.timing.maxJobRunMs = ran;
         }
       });
     });
@@ -635,26 +763,21 @@ export class SyncProtocol {
     const queries = [...conn.queries];
     const { ts, outcomes } = await this.runQueries(queries, caller);
     if (conn.closed) return;
-    const modifications: unknown[] = [];
+    // Each modification as JSON text: a shared result's JSON is spliced in, not re-made.
+    const modifications: string[] = [];
     for (const queryId of conn.removed)
-      modifications.push({ type: "QueryRemoved", queryId });
+      modifications.push(JSON.stringify({ type: "QueryRemoved", queryId }));
     conn.removed.clear();
     for (const [queryId, outcome] of outcomes) {
       // Removed while the queries ran: its result is not wanted any more.
       if (!conn.queries.has(queryId)) continue;
-      const json = JSON.stringify(outcome);
+      const { json, value } = serialize(outcome);
       if (conn.sentResults.get(queryId) === json) continue;
       conn.sentResults.set(queryId, json);
       modifications.push(
         outcome.success
-          ? {
-              type: "QueryUpdated",
-              queryId,
-              value: outcome.value,
-              logLines: [],
-              journal: null,
-            }
-          : {
+          ? `{"type":"QueryUpdated","queryId":${JSON.stringify(queryId)},"value":${value},"logLines":[],"journal":null}`
+          : JSON.stringify({
               type: "QueryFailed",
               queryId,
               errorMessage: outcome.errorMessage,
@@ -665,7 +788,7 @@ export class SyncProtocol {
                 : { errorData: outcome.errorData }),
               logLines: [],
               journal: null,
-            },
+            }),
       );
     }
     const moved =
@@ -682,16 +805,19 @@ export class SyncProtocol {
       identity: v.identity,
       ts: encodeTs(v.ts),
     });
-    conn.send({
+    const envelope = JSON.stringify({
       type: "Transition",
       startVersion: wire(conn.sent),
       endVersion: wire(end),
-      modifications,
       ...(conn.clockSkew === undefined
         ? {}
         : { clientClockSkew: conn.clockSkew }),
       serverTs: Number(BigInt(Date.now()) * 1_000_000n),
     });
+    conn.sendRaw(
+      `${envelope.slice(0, -1)},"modifications":[${modifications.join(",")}]}`,
+    );
+    this.timing.sent(conn.sent.ts, end.ts);
     conn.sent = end;
   }
 }
