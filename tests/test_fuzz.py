@@ -128,6 +128,11 @@ def _config(world: World) -> schemathesis.Config:
         "checks": {
             # Replaced by validation_agrees_with_the_document (see there).
             "positive_data_acceptance": {"enabled": False},
+            # Off: in the link walk schemathesis takes a token a link carries (a guest session's, from
+            # the response that opened it) for a generated one, and flags the 201 it rightly gets (a
+            # fresh clone's CI found it). Who may call what is tests/test_tenancy.py's and
+            # tests/test_auth.py's, with real forged, expired and other-tenant tokens.
+            "ignored_auth": {"enabled": False},
             # 413: a generated body over MAX_BODY_BYTES is refused before it is read.
             "negative_data_rejection": {"expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428,
                                                               429]},
