@@ -14,7 +14,7 @@ import orjson
 from db import queries as q
 from db.queries import Conn, Row
 
-ENTITY_TYPES = ("order", "menu_item", "table")
+ENTITY_TYPES = ("order", "menu_item", "table", "reservation", "notification")
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,8 @@ async def set_epoch(conn: Conn, target: str, value: str) -> None:
 async def entity_rows(conn: Conn, entity_type: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
     """Current state of entities by id (absent: the row was deleted). System scope."""
     name = {"order": "order_documents_by_ids", "menu_item": "menu_item_documents_by_ids",
-            "table": "table_documents_by_ids"}[entity_type]
+            "table": "table_documents_by_ids", "reservation": "reservation_documents_by_ids",
+            "notification": "notification_documents_by_ids"}[entity_type]
     return {row["id"]: row for row in await q.all(conn, name, ids=list(ids))}
 
 
