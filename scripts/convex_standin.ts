@@ -40,7 +40,14 @@ import { installEqualityIndex } from "./convex_standin_index";
 const CONVEX_DIR = fileURLToPath(new URL("../convex/", import.meta.url));
 // Convex's own cap on a function call's arguments.
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-const SYNCED_TABLES = ["orders", "menuItems", "tables", "tombstones"] as const;
+const SYNCED_TABLES = [
+  "orders",
+  "menuItems",
+  "tables",
+  "reservations",
+  "notifications",
+  "tombstones",
+] as const;
 const FAULT_MODES = [
   "ok",
   "down",
