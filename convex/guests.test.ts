@@ -196,6 +196,13 @@ describe("notifications:mine", () => {
     );
     expect(one.items.map((n) => n.pgId)).toEqual([second]);
     expect(one.unreadCount).toBe(1);
+    for (const odd of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, 1e9]) {
+      const clamped = await guestOf(t, RESTAURANT_A, session).query(
+        api.notifications.mine,
+        { limit: odd },
+      );
+      expect(clamped.items.length).toBe(odd === 0 || odd === -5 ? 1 : 2);
+    }
   });
 
   test("a customer reads their notifications across restaurants, nobody else's", async () => {

@@ -28,10 +28,9 @@ export const mine = query({
   }),
   handler: async (ctx, { limit }) => {
     const recipient = await requireRecipient(ctx);
-    const wanted = Math.min(
-      Math.max(Math.floor(limit ?? DEFAULT_LIMIT), 1),
-      MAX_LIMIT,
-    );
+    // A number outside 1-200 is clamped; NaN (a valid Convex float64) is the default.
+    const asked = Number.isNaN(limit) ? DEFAULT_LIMIT : (limit ?? DEFAULT_LIMIT);
+    const wanted = Math.min(Math.max(Math.floor(asked), 1), MAX_LIMIT);
     const newest =
       recipient.kind === "guest"
         ? ctx.db
