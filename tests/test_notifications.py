@@ -147,9 +147,16 @@ async def test_reservation_moves_tell_the_customer_who_booked(
     await move_reservation(client, r, third["id"], "cancelled", customer.headers)  # their own: not told
     walk_in = await book(client, r, slot, staff.headers, name="Ann")
     await move_reservation(client, r, walk_in["id"], "confirmed", staff.headers)
+    await move_reservation(client, r, first["id"], "seated", staff.headers)
+    await move_reservation(client, r, first["id"], "completed", staff.headers)
     page = expect(await client.get("/api/me/notifications", headers=customer.headers), 200)
     assert [(i["title"], i["reference_id"]) for i in page["items"]] == [
+        ("Thank you for your visit", first["id"]), ("You are seated", first["id"]),
         ("Reservation cancelled", second["id"]), ("Reservation confirmed", first["id"])]
+    name = r.data["name"]
+    assert page["items"][0]["message"] == f"Thank you for dining at {name}."
+    assert page["items"][1]["message"] == f"Welcome to {name}! Your table for 2 is ready. Enjoy your meal."
+    page["items"] = page["items"][2:]
     local = slot.astimezone(ZoneInfo("Asia/Kolkata"))
     when = f"{local:%A} {local.day} {local:%B} at 12:00"
     assert page["items"][1]["message"] == (
