@@ -130,7 +130,7 @@ async def test_a_full_sync_into_an_empty_convex_reproduces_postgres_and_a_second
     assert gone not in standin.versions("menuItems")
     dump = standin.dump()
     assert sorted(dump["orders"], key=lambda d: d["pgId"]) == expected_docs(
-        db_sql, "order", "order_documents_by_ids", "orders")
+        db_sql, "order", "order_convex_documents_by_ids", "orders")
     assert sorted(dump["menuItems"], key=lambda d: d["pgId"]) == expected_docs(
         db_sql, "menu_item", "menu_item_documents_by_ids", "menu_items")
     assert sorted(dump["tables"], key=lambda d: d["pgId"]) == expected_docs(

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -18,7 +19,10 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import Settings
+from db import outbox
+from db.pool import Database
 from sync.config import SyncSettings
+from sync.convex import documents
 from tests.conftest import STANDIN_KEY, Guest, Restaurant, Standin, User, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -104,6 +108,28 @@ async def test_a_cancellation_carries_its_reason_and_is_written_in_the_move_s_tr
                     " WHERE n.reference_id = e.order_id AND e.to_status = 'cancelled' AND n.reference_id = %s",
                     (order["id"],))
     assert same["same"]
+
+
+async def test_the_convex_order_carries_the_latest_status_reason_and_the_api_s_does_not(
+    client: httpx.AsyncClient, make_restaurant: Any, open_guest: OpenGuest, system_db: Database,
+) -> None:
+    """The worker's read for Convex adds the latest move's reason (null when that move gave none);
+    the order the API and the webhooks show is unchanged."""
+    r = await make_restaurant()
+    guest = await open_guest(r)
+    order = await guest_order(client, r, guest)
+    await move(client, r, order["id"], "confirmed", reason="table 4 asked twice")
+    key = UUID(order["id"])
+    async with system_db.system() as conn:
+        assert (await outbox.convex_rows(conn, "order", [key]))[key]["status_reason"] == "table 4 asked twice"
+        assert "status_reason" not in (await outbox.entity_rows(conn, "order", [key]))[key]
+    await move(client, r, order["id"], "preparing")
+    async with system_db.system() as conn:
+        row = (await outbox.convex_rows(conn, "order", [key]))[key]
+    assert row["status_reason"] is None
+    assert documents.order_doc(row)["statusReason"] is None
+    assert "status_reason" not in expect(await client.get(r.url(f"/orders/{order['id']}"), headers=r.owner.headers),
+                                         200)
 
 
 async def test_a_guest_cancelling_its_own_order_is_not_told_of_it(

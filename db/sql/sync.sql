@@ -156,8 +156,12 @@ VALUES (%(target)s, %(epoch)s, now())
 ON CONFLICT (target) DO UPDATE SET epoch = excluded.epoch, epoch_set_at = excluded.epoch_set_at;
 
 -- name: order_documents_by_ids
--- Current state of orders to send (system scope: a round spans restaurants), with the reason of
--- their latest status move.
+-- Current state of orders to send (system scope: a round spans restaurants), as the API shows them.
+SELECT * FROM order_documents WHERE id = ANY(%(ids)s::uuid[]);
+
+-- name: order_convex_documents_by_ids
+-- Current state of orders for Convex: as the API shows them, with the reason of their latest
+-- status move (the same as order_convex_documents in schema.sql, which the pusher's claim reads).
 SELECT d.*, order_status_reason(d.restaurant_id, d.id) AS status_reason
   FROM order_documents d
  WHERE d.id = ANY(%(ids)s::uuid[]);
