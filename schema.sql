@@ -1494,7 +1494,7 @@ GRANT SELECT, INSERT ON reservation_events TO tabletop_app;
 GRANT USAGE ON SEQUENCE slot_rules_id_seq, reservation_events_id_seq TO tabletop_app;
 
 -- Notifications, and what the Convex target sends of orders, reservations and notifications
--- (db/migrations/0015_notifications.sql says who is told what).
+-- (db/migrations/0017_notifications.sql says who is told what).
 CREATE TABLE notifications (
     restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
     id             uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -1693,4 +1693,4 @@ INSERT INTO schema_migrations (version, name) VALUES
     (12, 'customer_accounts'),
     (13, 'venues'),
     (14, 'reservations'),
-    (15, 'notifications');
+    (17, 'notifications');

@@ -1,5 +1,5 @@
 """Notifications of customers and guest sessions: their lists, unread counts, marking read and
-deleting. Triggers create them (db/migrations/0015_notifications.sql); this module only reads
+deleting. Triggers create them (db/migrations/0017_notifications.sql); this module only reads
 and settles them, always for one recipient: an account (``Recipient.user``, user scope: its
 notifications span restaurants) or a guest session (``Recipient.session``, the restaurant's
 tenant scope). Another recipient's notification is not found, never touched."""
