@@ -37,6 +37,7 @@ from api.routes import (
     invitations,
     menu,
     menu_sync,
+    notifications,
     operator,
     orders,
     platform_menus,
@@ -156,7 +157,7 @@ def create_app(
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
-              *reservations.routes, *exports.routes,
+              *reservations.routes, *exports.routes, *notifications.routes,
               *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

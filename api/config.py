@@ -85,6 +85,9 @@ class Settings(BaseModel):
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=300)
     guest_session_ttl_s: int = Field(4 * 3600, ge=300)
     convex_token_ttl_s: int = Field(3600, ge=60)
+    # A guest's or a customer's Convex token (their own orders and notifications): short, so a
+    # session that ended (table closed, QR replaced) stops reading soon; the client asks again.
+    recipient_convex_token_ttl_s: int = Field(900, ge=60)
 
     # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
     password_time_cost: int = Field(3, ge=1)

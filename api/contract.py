@@ -157,6 +157,32 @@ _UUID_EXAMPLE = "0f1e2d3c-4b5a-4697-8887-a6b5c4d3e2f1"
 _CALLBACK = "PetPooja callbacks"
 _DOCS = Media("text/html", {"type": "string"}, "Swagger UI for this document (assets served by this API)")
 
+# A guest session's own endpoints (no restaurant in the path: the token names it).
+_SESSION_ONLY = Access((GUEST_SESSION,), "a guest session", {401: (*_UNAUTHENTICATED, "session_ended"),
+                                                            403: ("forbidden",), 404: ("not_found",)})
+
+
+def _notification_operations(base: str, who: Access, whose: str, where: str) -> dict[str, Operation]:
+    """The same four notification endpoints for an account (/api/me) and a guest session."""
+    path = f"{base}/notifications"
+    return {
+        f"GET {path}": Operation(
+            f"{whose} notifications {where}, newest first, with the unread count", "notifications", who,
+            {200: schemas.NotificationPage}, query=models.PageQuery, errors={422: ("invalid_cursor",)},
+            description="Created by the database when one of the recipient's orders or reservations moves "
+                        "(docs/notifications.md)."),
+        f"POST {path}/{{nid}}/read": Operation(
+            "Mark a notification read (again: keeps the first time)", "notifications", who,
+            {200: schemas.Notification}, errors={404: ("not_found",)},
+            description="Another recipient's notification is 404 and nothing changes."),
+        f"POST {path}/read-all": Operation(
+            "Mark every unread notification read", "notifications", who, {200: schemas.NotificationsRead}),
+        f"DELETE {path}/{{nid}}": Operation(
+            "Delete a notification", "notifications", who, {204: NO_CONTENT}, errors={404: ("not_found",)},
+            description="Another recipient's notification is 404 and nothing is deleted."),
+    }
+
+
 OPERATIONS: dict[str, Operation] = {
     # -------------------------------------------------------------------------- service
     "GET /health": Operation("The process runs", "service", PUBLIC, {200: schemas.Health}),
@@ -217,9 +243,7 @@ OPERATIONS: dict[str, Operation] = {
         "The orders the caller's account placed, in every restaurant, newest first", "orders", USER,
         {200: schemas.OrderPage}, query=models.PageQuery, errors={422: ("invalid_cursor",)}),
     "GET /api/qr/session/orders": Operation(
-        "The orders the caller's guest session placed, newest first", "orders",
-        Access((GUEST_SESSION,), "a guest session", {401: (*_UNAUTHENTICATED, "session_ended"),
-                                                      403: ("forbidden",), 404: ("not_found",)}),
+        "The orders the caller's guest session placed, newest first", "orders", _SESSION_ONLY,
         {200: schemas.SessionOrders}),
     "GET /.well-known/jwks.json": Operation(
         "The public keys that sign access, guest and dashboard tokens", "auth", PUBLIC, {200: schemas.Jwks}),
@@ -448,6 +472,18 @@ OPERATIONS: dict[str, Operation] = {
                     "of CSV files (application/zip), with a Content-Disposition filename")},
         query=models.ExportDownload,
         description="A wrong or expired signature, an unknown export and an expired file are the same 404."),
+    # -------------------------------------------------------------------- notifications
+    **_notification_operations("/api/me", USER, "The caller's account's", "in every restaurant"),
+    **_notification_operations("/api/qr/session", _SESSION_ONLY, "The caller's guest session's", "at its table"),
+    "POST /api/qr/session/convex-token": Operation(
+        "A short Convex token for the table-side tracker: this session's orders and notifications only",
+        "notifications", _SESSION_ONLY, {200: schemas.RecipientConvexToken},
+        description="Claims: role guest, restaurant_id, session_id. Convex's orders:forGuestSession and "
+                    "notifications:mine accept it and read that session's documents only; every staff query "
+                    "refuses it. An ended session gets 401 session_ended."),
+    "POST /api/me/convex-token": Operation(
+        "A short Convex token for a customer's own notifications (notifications:mine)", "notifications", USER,
+        {200: schemas.RecipientConvexToken}),
     "POST /api/restaurants/{rid}/orders": Operation(
         "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,

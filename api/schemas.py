@@ -544,6 +544,49 @@ class ConvexToken(Answer):
     expires_in: int
 
 
+class RecipientConvexToken(Answer):
+    token: str = Field(description="a JWT for a Convex client (ctx.auth) that may read the caller's own orders "
+                                   "(a guest session: orders:forGuestSession) and notifications "
+                                   "(notifications:mine), and nothing else")
+    expires_in: int = Field(description="seconds; ask again before it runs out (the session is checked each time)")
+
+
+# ----------------------------------------------------------------------- notifications
+
+_NID = "4e3d2c1b-0a9f-4e8d-b7c6-a5f4e3d2c1b0"
+
+
+class Notification(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _NID, "restaurant_id": _RID, "restaurant_name": "Demo Bistro", "type": "order_status",
+        "title": "Order #12 is ready", "message": "Your order #12 at Demo Bistro is ready.",
+        "reference_type": "order", "reference_id": _OID, "status": "ready", "read_at": None, "created_at": _AT,
+    }]})
+
+    id: UUID
+    restaurant_id: UUID
+    restaurant_name: str
+    type: Literal["order_status", "reservation"]
+    title: str
+    message: str = Field(description="one or two sentences for people, the move's reason at the end when given")
+    reference_type: Literal["order", "reservation"]
+    reference_id: UUID = Field(description="the order or reservation that moved")
+    status: str = Field(description="the status it moved to")
+    read_at: datetime | None
+    created_at: datetime
+
+
+class NotificationPage(Answer):
+    items: list[Notification] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")
+    unread_count: int = Field(description="all of the recipient's unread notifications, not just this page's")
+
+
+class NotificationsRead(Answer):
+    marked: int = Field(description="how many were unread and are now read")
+    unread_count: int
+
+
 class ErrorAction(Answer):
     action: Literal["retry", "resolve"]
     actor: str = Field(description="user:<id>, or api_key:<the first 8 hex digits of the key's sha256>")

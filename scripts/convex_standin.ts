@@ -42,7 +42,14 @@ import { SyncProtocol, syncOptionsFromEnv } from "./convex_sync_protocol";
 const CONVEX_DIR = fileURLToPath(new URL("../convex/", import.meta.url));
 // Convex's own cap on a function call's arguments.
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-const SYNCED_TABLES = ["orders", "menuItems", "tables", "tombstones"] as const;
+const SYNCED_TABLES = [
+  "orders",
+  "menuItems",
+  "tables",
+  "reservations",
+  "notifications",
+  "tombstones",
+] as const;
 const FAULT_MODES = [
   "ok",
   "down",

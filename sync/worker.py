@@ -149,8 +149,9 @@ class Worker:
                 # A bug must not end this target's loop for good: say so loudly and go on.
                 log.exception("sync_loop_crashed", target=target.name)
                 delay = min(5.0, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see Pusher._run
+                async with asyncio.timeout(delay):
+                    await wake.wait()
             wake.clear()
 
     def wake(self, name: str) -> None:

@@ -368,6 +368,30 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     await call("GET", r.url("/exports"), 200, headers=auth)
     await call("GET", r.url(f"/exports/{export['id']}"), 200, headers=auth)
     await call("GET", f"/api/exports/{export['id']}/download", 404, params={"expires": 1, "sig": "0" * 64})
+    # Notifications: staff confirming a booking tells its customer, moving an order tells its guest session.
+    second = await call("POST", r.url("/reservations"), 201, headers=customer.headers,
+                        json={**booking, "slot_start": slots["slots"][1]["slot_start"], "party_size": 1})
+    await call("POST", r.url(f"/reservations/{second['id']}/status"), 200, headers=staff.headers,
+               json={"status": "confirmed"})
+    mine = await call("GET", "/api/me/notifications", 200, headers=customer.headers, params={"limit": 5})
+    await call("GET", "/api/me/notifications", 422, headers=customer.headers, params={"cursor": "!!"})
+    await call("POST", f"/api/me/notifications/{mine['items'][0]['id']}/read", 200, headers=customer.headers)
+    await call("POST", "/api/me/notifications/read-all", 200, headers=customer.headers)
+    await call("DELETE", f"/api/me/notifications/{mine['items'][0]['id']}", 204, headers=customer.headers)
+    await call("DELETE", f"/api/me/notifications/{mine['items'][0]['id']}", 404, headers=customer.headers)
+    await call("POST", f"/api/me/notifications/{contract._UUID_EXAMPLE}/read", 404, headers=customer.headers)
+    await call("POST", "/api/me/convex-token", 200, headers=customer.headers)
+    tracked = await call("POST", r.url("/orders"), 201, headers=guest.headers, json=order_body(r))
+    await call("POST", r.url(f"/orders/{tracked['id']}/status"), 200, headers=staff.headers,
+               json={"status": "confirmed"})
+    theirs = await call("GET", "/api/qr/session/notifications", 200, headers=guest.headers)
+    await call("GET", "/api/qr/session/notifications", 403, headers=auth)
+    await call("POST", f"/api/qr/session/notifications/{theirs['items'][0]['id']}/read", 200, headers=guest.headers)
+    await call("POST", "/api/qr/session/notifications/read-all", 200, headers=guest.headers)
+    await call("DELETE", f"/api/qr/session/notifications/{theirs['items'][0]['id']}", 204, headers=guest.headers)
+    await call("DELETE", f"/api/qr/session/notifications/{theirs['items'][0]['id']}", 404, headers=guest.headers)
+    await call("POST", "/api/qr/session/convex-token", 200, headers=guest.headers)
+    await call("POST", "/api/qr/session/convex-token", 403, headers=auth)
     assert call.problems == [], "\n".join(call.problems)
     unseen = documented_keys(call.contract.document) - call.seen
     assert unseen <= {"POST /api/restaurants/{rid}/members", "PATCH /api/restaurants/{rid}/tables/{tid}",

@@ -19,12 +19,13 @@ from api.access import FLOOR, MEMBERS, Scope, admit, entry_of, knock, restaurant
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.handoff import after_commit
+from api.handoff import after_commit, hand_off, queued_in
 from api.integration_state import order_integrations, target_labels
 from api.models import Cancel, NewOrder, OrderQuery, StatusMove
 from api.responses import JSON
 from api.state import services
 from db import orders
+from db.outbox import EntityKey
 from db.pricing import LineRequest
 from db.queries import Row
 
@@ -189,7 +190,8 @@ async def move_order(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target=body.status,
             actor=scope.principal.actor, reason=body.reason,
         )
-    return _moved(request, moved, scope.principal.actor.kind)
+        queued = await queued_in(scope.conn, _rid(request))  # the order, and the notifications its move made
+    return _moved(request, moved, queued, scope.principal.actor.kind)
 
 
 async def cancel_order(request: Request) -> Response:
@@ -200,11 +202,12 @@ async def cancel_order(request: Request) -> Response:
             actor=scope.principal.actor, reason=body.reason,
             guest_session=scope.principal.session_id if scope.is_guest else None,
         )
-    return _moved(request, moved, scope.principal.actor.kind)
+        queued = await queued_in(scope.conn, _rid(request))  # the order, and the notifications its move made
+    return _moved(request, moved, queued, scope.principal.actor.kind)
 
 
-def _moved(request: Request, moved: orders.Moved, actor: str) -> Response:
-    after_commit(request, "order", moved.order["id"])
+def _moved(request: Request, moved: orders.Moved, queued: list[EntityKey], actor: str) -> Response:
+    hand_off(request, queued)
     services(request).metrics.status_transitions.labels(moved.from_status, moved.order["status"], actor).inc()
     return JSON(_order(moved.order))
 

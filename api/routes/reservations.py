@@ -17,6 +17,7 @@ from api.access import FLOOR, OWNER_MANAGER, Scope, require_user, restaurant_sco
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
+from api.handoff import hand_off, queued_in
 from api.models import DayQuery, NewReservation, ReservationMove, SlotQuery, SlotRules
 from api.responses import JSON
 from api.state import services
@@ -116,6 +117,8 @@ async def create_reservation(request: Request) -> Response:
         zone = await _zone(scope.conn, rid)
         body = await json_body(request, NewReservation)
         row = await reservations.book(scope.conn, rid, zone, await _booking(scope, body), now=datetime.now(UTC))
+        queued = await queued_in(scope.conn, rid)
+    hand_off(request, queued)
     return JSON(_reservation(row), status_code=201)
 
 
@@ -137,6 +140,8 @@ async def move_reservation(request: Request) -> Response:
             scope.conn, rid, reservation_id, target=body.status, mover="staff" if staff else "customer",
             actor_id=scope.principal.user_id, reason=body.reason, now=datetime.now(UTC),
             own_user=None if staff else scope.principal.user_id)
+        queued = await queued_in(scope.conn, rid)  # the reservation, and the notification its move made
+    hand_off(request, queued)
     return JSON(_reservation(row))
 
 
