@@ -423,6 +423,7 @@ CREATE TABLE menu_categories (
     rank          int NOT NULL DEFAULT 0,
     -- The POS's id (PetPooja categoryid) of an imported category; NULL when made here.
     external_id   text,
+    description   text CONSTRAINT menu_categories_description_length CHECK (length(description) <= 1000),
     deleted_at    timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
@@ -450,6 +451,16 @@ CREATE TABLE menu_items (
                   CONSTRAINT menu_items_order_types_valid CHECK (order_types <@ ARRAY['dine_in', 'takeaway', 'delivery']),
     -- The POS's id (PetPooja itemid) of an imported item; NULL when made here.
     external_id   text,
+    -- What a guest reads about the dish (docs/menu.md): a picture, what is in it, the EU's 14
+    -- allergens it contains (as codes), and how long the kitchen takes.
+    image_url     text CONSTRAINT menu_items_image_url_https CHECK (image_url ~ '^https://' AND length(image_url) <= 500),
+    ingredients   text[] NOT NULL DEFAULT '{}'
+                  CONSTRAINT menu_items_ingredients_valid CHECK (cardinality(ingredients) <= 50),
+    allergens     text[] NOT NULL DEFAULT '{}'
+                  CONSTRAINT menu_items_allergens_valid
+                  CHECK (allergens <@ ARRAY['celery', 'gluten', 'crustaceans', 'eggs', 'fish', 'lupin', 'milk', 'molluscs',
+                                            'mustard', 'tree_nuts', 'peanuts', 'sesame', 'soybeans', 'sulphites']),
+    prep_minutes  int CONSTRAINT menu_items_prep_minutes_range CHECK (prep_minutes BETWEEN 0 AND 600),
     deleted_at    timestamptz,
     version       bigint NOT NULL DEFAULT 1,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -694,6 +705,9 @@ CREATE TABLE order_events (
                   CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats', 'doordash', 'grubhub')),
     actor_id      uuid,
     reason        text,
+    -- What a partner's callback said beside the move (PetPooja: rider_name, rider_phone,
+    -- cancel_reason, minimum_prep_time), shown by GET .../orders/{oid}/events.
+    details       jsonb,
     created_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT order_events_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT order_events_order_fkey FOREIGN KEY (restaurant_id, order_id)
@@ -814,7 +828,8 @@ CREATE TABLE sync_targets (
     name            text PRIMARY KEY CONSTRAINT sync_targets_name_valid CHECK (name ~ '^[a-z][a-z0-9_]*$'),
     entity_types    text[] NOT NULL
                     CONSTRAINT sync_targets_entity_types_valid
-                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order', 'email', 'reservation']),
+                    CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order', 'email', 'reservation',
+                                                 'notification']),
     events          text[] NOT NULL
                     CONSTRAINT sync_targets_events_valid
                     CHECK (events <@ ARRAY['created', 'changed', 'deleted', 'status_changed', 'cancelled']),
@@ -823,7 +838,7 @@ CREATE TABLE sync_targets (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VALUES
-    ('convex', '{order,menu_item,table}', '{created,changed,deleted}', true, false),
+    ('convex', '{order,menu_item,table,reservation,notification}', '{created,changed,deleted}', true, false),
     ('petpooja', '{order}', '{created,cancelled}', false, true),
     ('webhook', '{order}', '{created,status_changed}', false, true),
     ('ubereats', '{menu_item,menu}', '{created,changed,deleted}', false, true),
@@ -929,7 +944,8 @@ CREATE TABLE sync_log (
     target         text NOT NULL CONSTRAINT sync_log_target_valid CHECK (target ~ '^[a-z][a-z0-9_]*$'),
     entity_type    text NOT NULL
                    CONSTRAINT sync_log_entity_type_valid
-                   CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu', 'platform_order', 'email', 'reservation')),
+                   CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu', 'platform_order', 'email', 'reservation',
+                                          'notification')),
     entity_id      uuid NOT NULL,
     entity_version bigint NOT NULL,
     status         text NOT NULL DEFAULT 'pending'
@@ -1349,7 +1365,8 @@ $$;
 -- Claims the due pending rows of entities just committed (the pusher's claim, sync.sql
 -- claim_entities; a reservation's held pre-order is not due until it fires) after binding the transaction to the system scope and the caller's trace
 -- (as set_system_scope does). With p_with_state, each row also carries its entity's current
--- state as JSON (order_documents, menu_item_documents, table_documents; NULL once the entity
+-- state as JSON (order_convex_documents, menu_item_documents, table_documents, reservation_documents,
+-- notification_documents; NULL once the entity
 -- is gone), read by a statement after the claim's: it sees every change committed before
 -- it, so at least the version each claimed row records (a change that coalesced into a
 -- pending row after the claim's snapshot was taken is one the claim then locked and returns).
@@ -1381,11 +1398,15 @@ BEGIN
         SELECT r.id, r.restaurant_id, r.entity_type, r.entity_id, r.entity_version, r.attempts, r.trace_context,
                CASE WHEN NOT p_with_state THEN NULL
                     WHEN r.entity_type = 'order' THEN
-                        (SELECT to_json(d) FROM order_documents d WHERE d.id = r.entity_id)
+                        (SELECT d FROM order_convex_documents(ARRAY[r.entity_id]) d)
                     WHEN r.entity_type = 'menu_item' THEN
                         (SELECT to_json(d) FROM menu_item_documents(ARRAY[r.entity_id]) d)
                     WHEN r.entity_type = 'table' THEN
                         (SELECT to_json(d) FROM table_documents(ARRAY[r.entity_id]) d)
+                    WHEN r.entity_type = 'reservation' THEN
+                        (SELECT to_json(d) FROM reservation_documents(ARRAY[r.entity_id]) d)
+                    WHEN r.entity_type = 'notification' THEN
+                        (SELECT to_json(d) FROM notification_documents(ARRAY[r.entity_id]) d)
                END
           FROM unnest(claimed) r;
 END
@@ -1521,6 +1542,282 @@ GRANT USAGE ON SEQUENCE slot_rules_id_seq, reservation_events_id_seq TO tabletop
 ALTER TABLE orders ADD CONSTRAINT orders_reservation_fkey FOREIGN KEY (restaurant_id, reservation_id)
     REFERENCES reservations (restaurant_id, id);
 
+-- Order exports (db/migrations/0015_exports.sql, docs/exports.md): the job and its file.
+CREATE TABLE exports (
+    restaurant_id uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    requested_by  uuid CONSTRAINT exports_requested_by_fkey REFERENCES users (id) ON DELETE SET NULL,
+    format        text NOT NULL CONSTRAINT exports_format_valid CHECK (format IN ('xlsx', 'csv')),
+    -- Local dates in the restaurant's time zone, both included.
+    from_date     date NOT NULL,
+    to_date       date NOT NULL,
+    status        text NOT NULL DEFAULT 'queued' CONSTRAINT exports_status_valid
+                  CHECK (status IN ('queued', 'running', 'ready', 'failed', 'expired')),
+    attempts      int NOT NULL DEFAULT 0,
+    owner         text,
+    lease_until   timestamptz,
+    -- The built file's name inside EXPORT_DIR (never a path from outside).
+    file_name     text,
+    orders_count  int,
+    lines_count   int,
+    size_bytes    bigint,
+    error         text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    expires_at    timestamptz,
+    CONSTRAINT exports_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT exports_id_key UNIQUE (id),
+    CONSTRAINT exports_range_valid CHECK (from_date <= to_date)
+);
+CREATE INDEX exports_created_idx ON exports (restaurant_id, created_at DESC, id DESC);
+-- What a worker claims and what housekeeping expires: few rows, read often.
+CREATE INDEX exports_due_idx ON exports (created_at) WHERE status IN ('queued', 'running');
+CREATE INDEX exports_expiry_idx ON exports (expires_at) WHERE status = 'ready';
+
+ALTER TABLE exports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE exports FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON exports USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON exports TO tabletop_app;
+
+-- The menu's version (db/migrations/0016_menu_details.sql): one counter per restaurant that
+-- rises in the transaction of every change to anything its menu shows, whatever wrote it. The
+-- API's menu cache and the menu's ETag are keyed by it (one primary-key read).
+CREATE TABLE menu_versions (
+    restaurant_id uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    version       bigint NOT NULL DEFAULT 1,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Raises the restaurant's menu version (a restaurant without a row is at version 0), once per
+-- transaction and restaurant: readers only need committed menus to differ in version, and a
+-- menu import touching thousands of rows then writes the row once. The mark is a
+-- transaction-local setting, which a rolled-back savepoint undoes with its bump. A restaurant
+-- being deleted cascades into its menu; the guard keeps the row from coming back.
+CREATE FUNCTION bump_menu_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rid uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.restaurant_id ELSE NEW.restaurant_id END;
+BEGIN
+    IF current_setting('app.menu_version_bumped', true) = rid::text THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO menu_versions (restaurant_id)
+    SELECT rid WHERE EXISTS (SELECT FROM restaurants WHERE id = rid)
+    ON CONFLICT (restaurant_id) DO UPDATE SET version = menu_versions.version + 1, updated_at = now();
+    PERFORM set_config('app.menu_version_bumped', rid::text, true);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER menu_categories_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_categories
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_items_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_items
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_variations_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_variations
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_addon_groups_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_addons_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_addons
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_item_addon_groups_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_item_addon_groups
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_taxes_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_taxes
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+CREATE TRIGGER menu_item_taxes_bump_menu_version AFTER INSERT OR UPDATE OR DELETE ON menu_item_taxes
+    FOR EACH ROW EXECUTE FUNCTION bump_menu_version();
+
+ALTER TABLE menu_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE menu_versions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON menu_versions USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON menu_versions TO tabletop_app;
+
+-- Notifications, and what the Convex target sends of orders, reservations and notifications
+-- (db/migrations/0017_notifications.sql says who is told what).
+CREATE TABLE notifications (
+    restaurant_id  uuid NOT NULL REFERENCES restaurants (id) ON DELETE CASCADE,
+    id             uuid NOT NULL DEFAULT gen_random_uuid(),
+    -- Exactly one recipient: a customer's account, or a guest session of this restaurant.
+    user_id        uuid CONSTRAINT notifications_user_fkey REFERENCES users (id) ON DELETE CASCADE,
+    session_id     uuid,
+    type           text NOT NULL CONSTRAINT notifications_type_valid CHECK (type IN ('order_status', 'reservation')),
+    title          text NOT NULL CONSTRAINT notifications_title_valid CHECK (char_length(title) BETWEEN 1 AND 200),
+    message        text NOT NULL CONSTRAINT notifications_message_valid CHECK (char_length(message) BETWEEN 1 AND 1000),
+    reference_type text NOT NULL CONSTRAINT notifications_reference_type_valid CHECK (reference_type IN ('order', 'reservation')),
+    reference_id   uuid NOT NULL,
+    -- The status the referenced order or reservation moved to.
+    status         text NOT NULL,
+    read_at        timestamptz,
+    version        bigint NOT NULL DEFAULT 1,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT notifications_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT notifications_id_key UNIQUE (id),
+    CONSTRAINT notifications_session_fkey FOREIGN KEY (restaurant_id, session_id)
+        REFERENCES guest_sessions (restaurant_id, id) ON DELETE CASCADE,
+    CONSTRAINT notifications_one_recipient CHECK ((user_id IS NULL) <> (session_id IS NULL))
+);
+-- A recipient's list, newest first, and its unread count.
+CREATE INDEX notifications_user_idx ON notifications (user_id, created_at DESC, id DESC) WHERE user_id IS NOT NULL;
+CREATE INDEX notifications_session_idx ON notifications (restaurant_id, session_id, created_at DESC, id DESC)
+    WHERE session_id IS NOT NULL;
+
+-- What an order's status means to the person who ordered it.
+CREATE FUNCTION order_status_phrase(p_status text, p_order_type text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_status
+        WHEN 'pending' THEN 'is waiting for the restaurant'
+        WHEN 'confirmed' THEN 'is confirmed'
+        WHEN 'preparing' THEN 'is being prepared'
+        WHEN 'ready' THEN CASE WHEN p_order_type = 'takeaway' THEN 'is ready for pickup' ELSE 'is ready' END
+        WHEN 'served' THEN 'has been served'
+        WHEN 'completed' THEN 'is complete. Thank you!'
+        WHEN 'dispatched' THEN 'is on its way'
+        WHEN 'delivered' THEN 'has been delivered'
+        WHEN 'cancelled' THEN 'was cancelled'
+        WHEN 'rejected' THEN 'could not be accepted'
+        ELSE 'is now ' || p_status
+    END
+$$;
+
+CREATE FUNCTION notify_order_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    o record;
+    phrase text;
+BEGIN
+    SELECT d.number, d.order_type, d.session_id, d.placed_by_user, r.name AS restaurant_name,
+           d.placed_by_user IS NOT NULL
+           AND NOT EXISTS (SELECT FROM memberships m
+                            WHERE m.restaurant_id = d.restaurant_id AND m.user_id = d.placed_by_user) AS customer
+      INTO o
+      FROM orders d
+      JOIN restaurants r ON r.id = d.restaurant_id
+     WHERE d.restaurant_id = NEW.restaurant_id AND d.id = NEW.order_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    phrase := order_status_phrase(NEW.to_status, o.order_type);
+    INSERT INTO notifications (restaurant_id, user_id, session_id, type, title, message, reference_type,
+                               reference_id, status)
+    SELECT NEW.restaurant_id, who.user_id, who.session_id, 'order_status',
+           left('Order #' || o.number || ' ' || split_part(phrase, '.', 1), 200),
+           left('Your order #' || o.number || ' at ' || o.restaurant_name || ' ' || phrase
+                || CASE WHEN right(phrase, 1) IN ('.', '!') THEN '' ELSE '.' END
+                || coalesce(' Reason: ' || nullif(btrim(NEW.reason), ''), ''), 1000),
+           'order', NEW.order_id, NEW.to_status
+      FROM (VALUES (CASE WHEN o.customer THEN o.placed_by_user END, NULL::uuid),
+                   (NULL::uuid, o.session_id)) AS who (user_id, session_id)
+     WHERE coalesce(who.user_id, who.session_id) IS NOT NULL
+       AND NEW.actor_id IS DISTINCT FROM coalesce(who.user_id, who.session_id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER order_events_notify AFTER INSERT ON order_events
+    FOR EACH ROW WHEN (NEW.from_status IS NOT NULL AND NEW.from_status IS DISTINCT FROM NEW.to_status)
+    EXECUTE FUNCTION notify_order_status();
+
+CREATE FUNCTION notify_reservation_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    b record;
+    booking text;
+    title text;
+    message text;
+BEGIN
+    SELECT x.user_id, x.party_size, r.name AS restaurant_name,
+           to_char(x.slot_start AT TIME ZONE r.timezone, 'FMDay FMDD FMMonth "at" HH24:MI') AS local_start
+      INTO b
+      FROM reservations x
+      JOIN restaurants r ON r.id = x.restaurant_id
+     WHERE x.restaurant_id = NEW.restaurant_id AND x.id = NEW.reservation_id;
+    IF NOT FOUND OR b.user_id IS NULL OR NEW.actor_id IS NOT DISTINCT FROM b.user_id THEN
+        RETURN NULL;
+    END IF;
+    booking := 'Your reservation at ' || b.restaurant_name || ' for ' || b.party_size || ' on ' || b.local_start;
+    SELECT t.title, t.message INTO title, message
+      FROM (VALUES
+          ('confirmed', 'Reservation confirmed', booking || ' is confirmed. See you then!'),
+          ('seated', 'You are seated', 'Welcome to ' || b.restaurant_name || '! Your table for ' || b.party_size
+                                       || ' is ready. Enjoy your meal.'),
+          ('completed', 'Thank you for your visit', 'Thank you for dining at ' || b.restaurant_name || '.'),
+          ('cancelled', 'Reservation cancelled', booking || ' was cancelled.'),
+          ('no_show', 'Reservation missed', booking || ' was marked as a no-show.'),
+          ('pending', 'Reservation pending', booking || ' is waiting for the restaurant.')
+      ) AS t (status, title, message)
+     WHERE t.status = NEW.to_status;
+    IF NOT FOUND THEN
+        title := 'Reservation updated';
+        message := booking || ' is now ' || NEW.to_status || '.';
+    END IF;
+    INSERT INTO notifications (restaurant_id, user_id, type, title, message, reference_type, reference_id, status)
+    VALUES (NEW.restaurant_id, b.user_id, 'reservation', title,
+            left(message || coalesce(' Reason: ' || nullif(btrim(NEW.reason), ''), ''), 1000),
+            'reservation', NEW.reservation_id, NEW.to_status);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER reservation_events_notify AFTER INSERT ON reservation_events
+    FOR EACH ROW WHEN (NEW.from_status IS NOT NULL AND NEW.from_status IS DISTINCT FROM NEW.to_status)
+    EXECUTE FUNCTION notify_reservation_status();
+
+CREATE TRIGGER notifications_bump_version BEFORE UPDATE ON notifications
+    FOR EACH ROW EXECUTE FUNCTION bump_version();
+CREATE TRIGGER notifications_enqueue_sync AFTER INSERT OR UPDATE OR DELETE ON notifications
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('notification');
+
+ALTER TABLE notifications ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notifications FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON notifications USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON notifications TO tabletop_app;
+
+-- The reason of an order's latest status move (NULL when it gave none): one probe of
+-- order_events_order_idx.
+CREATE FUNCTION order_status_reason(p_restaurant_id uuid, p_order_id uuid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT e.reason FROM order_events e
+     WHERE e.restaurant_id = p_restaurant_id AND e.order_id = p_order_id
+     ORDER BY e.id DESC
+     LIMIT 1
+$$;
+
+-- What the Convex target sends of orders (order_documents with the latest status reason),
+-- reservations (with the restaurant's time zone) and notifications, by id.
+CREATE FUNCTION order_convex_documents(p_ids uuid[])
+RETURNS SETOF json
+LANGUAGE sql STABLE AS $$
+    SELECT (to_jsonb(d) || jsonb_build_object('status_reason', order_status_reason(d.restaurant_id, d.id)))::json
+      FROM order_documents d
+     WHERE d.id = ANY(p_ids)
+$$;
+
+CREATE FUNCTION reservation_documents(p_ids uuid[])
+RETURNS TABLE (id uuid, restaurant_id uuid, slot_start timestamptz, local_date date, timezone text, party_size int,
+               status text, user_id uuid, guest_name text, guest_phone text, table_preference text, note text,
+               version bigint, created_at timestamptz, updated_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT x.id, x.restaurant_id, x.slot_start, x.local_date, r.timezone, x.party_size, x.status, x.user_id,
+           x.guest_name, x.guest_phone, x.table_preference, x.note, x.version, x.created_at, x.updated_at
+      FROM reservations x
+      JOIN restaurants r ON r.id = x.restaurant_id
+     WHERE x.id = ANY(p_ids)
+$$;
+
+CREATE FUNCTION notification_documents(p_ids uuid[])
+RETURNS TABLE (id uuid, restaurant_id uuid, user_id uuid, session_id uuid, type text, title text, message text,
+               reference_type text, reference_id uuid, status text, read_at timestamptz, version bigint,
+               created_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT n.id, n.restaurant_id, n.user_id, n.session_id, n.type, n.title, n.message, n.reference_type,
+           n.reference_id, n.status, n.read_at, n.version, n.created_at
+      FROM notifications n
+     WHERE n.id = ANY(p_ids)
+$$;
+
+
 -- One row per file in db/migrations: this file is all of them.
 INSERT INTO schema_migrations (version, name) VALUES
     (1, 'initial'),
@@ -1537,4 +1834,7 @@ INSERT INTO schema_migrations (version, name) VALUES
     (12, 'customer_accounts'),
     (13, 'venues'),
     (14, 'reservations'),
+    (15, 'exports'),
+    (16, 'menu_details'),
+    (17, 'notifications'),
     (18, 'order_fields');

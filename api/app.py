@@ -21,6 +21,7 @@ from api.admission import Admission
 from api.config import ConfigError, Settings, load_settings
 from api.credentials import credential_box
 from api.errors import EXCEPTION_HANDLERS
+from api.menu_cache import MenuCache
 from api.metrics import Metrics
 from api.middleware import RequestContext, loggable_path
 from api.ratelimit import RateLimits
@@ -30,11 +31,13 @@ from api.routes import (
     auth,
     docs,
     doordash_webhooks,
+    exports,
     grubhub_webhooks,
     integrations,
     invitations,
     menu,
     menu_sync,
+    notifications,
     operator,
     orders,
     platform_menus,
@@ -104,7 +107,8 @@ def create_app(
         svc = Services(
             settings=settings, db=db, tokens=tokens, passwords=passwords, limits=RateLimits(settings),
             metrics=metrics, dummy_password_hash=dummy_password_hash, sync=sync_settings, sync_metrics=sync_metrics,
-            credentials=credentials, petpooja=PetpoojaClient(petpooja_settings),
+            credentials=credentials, menu_cache=MenuCache(settings.menu_cache_size, metrics.menu_cache_reads),
+            petpooja=PetpoojaClient(petpooja_settings),
             platforms={adapter.platform: adapter for adapter in platform_adapters(platform_env)},
         )
         app.state.services = svc
@@ -153,7 +157,7 @@ def create_app(
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
-              *reservations.routes,
+              *reservations.routes, *exports.routes, *notifications.routes,
               *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

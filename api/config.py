@@ -46,6 +46,9 @@ class Settings(BaseModel):
     # 1-2 ms of CPU per order, so at most ~64-130 ms of work queued ahead of an admitted request,
     # while six times the pool keeps every connection busy.
     admission_max_in_flight: int = Field(32, ge=0)
+    # The menu cache (api/menu_cache.py): how many restaurants' menus one process keeps, least
+    # recently read out first (a 500-item menu is about 250 kB); 0 turns it off.
+    menu_cache_size: int = Field(256, ge=0, le=100_000)
     admission_retry_after_s: int = Field(1, ge=1, le=3600)
 
     jwt_private_key: str | None = None  # PEM; or jwt_private_key_file
@@ -82,6 +85,9 @@ class Settings(BaseModel):
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=300)
     guest_session_ttl_s: int = Field(4 * 3600, ge=300)
     convex_token_ttl_s: int = Field(3600, ge=60)
+    # A guest's or a customer's Convex token (their own orders and notifications): short, so a
+    # session that ended (table closed, QR replaced) stops reading soon; the client asks again.
+    recipient_convex_token_ttl_s: int = Field(900, ge=60)
 
     # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
     password_time_cost: int = Field(3, ge=1)
@@ -107,6 +113,12 @@ class Settings(BaseModel):
     rate_limit_order_table: str = "60/10 minutes"  # guest orders per table (per QR code)
     rate_limit_invite: str = "60/hour"  # member invitations per inviting account
     invitation_ttl_s: int = Field(7 * 24 * 3600, ge=3600)
+    # Order exports (docs/exports.md): requests per restaurant, how many may wait or build at
+    # once per restaurant, the longest range in days, and how long a signed download URL works.
+    rate_limit_export: str = "30/hour"
+    export_max_pending: int = Field(10, ge=1, le=100)
+    export_max_days: int = Field(366, ge=1, le=3660)
+    export_url_ttl_s: int = Field(600, ge=30, le=24 * 3600)
     # Password reset (docs/accounts.md): requests per email and per client address (the answer
     # is the same 202 either way), and how long an emailed token works.
     rate_limit_password_reset_email: str = "5/hour"  # noqa: S105  # a rate limit, not a password
@@ -180,7 +192,7 @@ class Settings(BaseModel):
         "rate_limit_login", "rate_limit_login_failures", "rate_limit_login_account", "rate_limit_qr_lookup_failures",
         "rate_limit_qr_session", "rate_limit_share_session", "rate_limit_order_create", "rate_limit_order_table",
         "rate_limit_invite",
-        "rate_limit_password_reset_email", "rate_limit_password_reset_ip",
+        "rate_limit_password_reset_email", "rate_limit_password_reset_ip", "rate_limit_export",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

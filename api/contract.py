@@ -56,6 +56,8 @@ GRUBHUB_MENU = Access((), "Grubhub: the {token} path segment, derived from the m
                       "authenticates the download", {404: ("not_found",)})
 DOORDASH = Access((), "DoorDash: Authorization: Bearer <the webhook token the restaurant set on its DoorDash "
                            "subscription, given when connecting>", {401: ("invalid_token",)})
+SIGNED_URL = Access((), "anyone holding the URL: expires and sig, an HMAC of the export id and expiry, authenticate it",
+                    {404: ("not_found",)})
 OPERATOR = Access((API_KEY,), "operators' machines: X-API-Key, one of API_KEYS (none configured: nobody)",
                   {401: ("not_authenticated", "invalid_api_key")})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
@@ -139,6 +141,14 @@ REPLAYED = Header("Idempotent-Replayed", {"type": "string", "enum": ["true"]},
 SIGNATURE = Header("X-Signature", {"type": "string"},
                    "hex HMAC-SHA256 of the body: required when PETPOOJA_CALLBACK_HMAC_KEY is set, else not read")
 
+# If-None-Match is described, not declared as a parameter: schemathesis then takes a link's
+# Authorization header for a generated one (its ignored-auth check) on the guest's menu link.
+ETAG = Header("ETag", {"type": "string"}, "the answer's entity tag: send it back in If-None-Match (a list of "
+              "tags, W/ or not, or *); a match answers 304 without a body")
+_TAGGED: Mapping[int, tuple[Header, ...]] = {200: (ETAG,), 304: (ETAG,)}
+_MENU_READ = "Answered from the menu of the restaurant's current menu version (one cached document per version " \
+             "and process; docs/menu.md); ETag from that version, 304 on a matching If-None-Match."
+
 _PRICING = ("unknown_variation", "variation_required", "variation_unavailable", "unknown_addon",
             "addon_unavailable", "too_few_addons", "too_many_addons")
 _RID = "$request.path.rid"
@@ -146,6 +156,32 @@ _RID = "$request.path.rid"
 _UUID_EXAMPLE = "0f1e2d3c-4b5a-4697-8887-a6b5c4d3e2f1"
 _CALLBACK = "PetPooja callbacks"
 _DOCS = Media("text/html", {"type": "string"}, "Swagger UI for this document (assets served by this API)")
+
+# A guest session's own endpoints (no restaurant in the path: the token names it).
+_SESSION_ONLY = Access((GUEST_SESSION,), "a guest session", {401: (*_UNAUTHENTICATED, "session_ended"),
+                                                            403: ("forbidden",), 404: ("not_found",)})
+
+
+def _notification_operations(base: str, who: Access, whose: str, where: str) -> dict[str, Operation]:
+    """The same four notification endpoints for an account (/api/me) and a guest session."""
+    path = f"{base}/notifications"
+    return {
+        f"GET {path}": Operation(
+            f"{whose} notifications {where}, newest first, with the unread count", "notifications", who,
+            {200: schemas.NotificationPage}, query=models.PageQuery, errors={422: ("invalid_cursor",)},
+            description="Created by the database when one of the recipient's orders or reservations moves "
+                        "(docs/notifications.md)."),
+        f"POST {path}/{{nid}}/read": Operation(
+            "Mark a notification read (again: keeps the first time)", "notifications", who,
+            {200: schemas.Notification}, errors={404: ("not_found",)},
+            description="Another recipient's notification is 404 and nothing changes."),
+        f"POST {path}/read-all": Operation(
+            "Mark every unread notification read", "notifications", who, {200: schemas.NotificationsRead}),
+        f"DELETE {path}/{{nid}}": Operation(
+            "Delete a notification", "notifications", who, {204: NO_CONTENT}, errors={404: ("not_found",)},
+            description="Another recipient's notification is 404 and nothing is deleted."),
+    }
+
 
 OPERATIONS: dict[str, Operation] = {
     # -------------------------------------------------------------------------- service
@@ -207,9 +243,7 @@ OPERATIONS: dict[str, Operation] = {
         "The orders the caller's account placed, in every restaurant, newest first", "orders", USER,
         {200: schemas.OrderPage}, query=models.PageQuery, errors={422: ("invalid_cursor",)}),
     "GET /api/qr/session/orders": Operation(
-        "The orders the caller's guest session placed, newest first", "orders",
-        Access((GUEST_SESSION,), "a guest session", {401: (*_UNAUTHENTICATED, "session_ended"),
-                                                      403: ("forbidden",), 404: ("not_found",)}),
+        "The orders the caller's guest session placed, newest first", "orders", _SESSION_ONLY,
         {200: schemas.SessionOrders}),
     "GET /.well-known/jwks.json": Operation(
         "The public keys that sign access, guest and dashboard tokens", "auth", PUBLIC, {200: schemas.Jwks}),
@@ -264,10 +298,14 @@ OPERATIONS: dict[str, Operation] = {
         description="q: a name substring; city: exact, any case; open_now: taking orders now (store switch on and "
                     "inside opening hours in the restaurant's time zone); dine_in: dine-in enabled."),
     "GET /api/venues/{rid}": Operation(
-        "A restaurant's public profile", "venues", PUBLIC, {200: schemas.Venue}, errors={404: ("not_found",)}),
+        "A restaurant's public profile", "venues", PUBLIC, {200: schemas.Venue, 304: NO_CONTENT},
+        errors={404: ("not_found",)}, description="ETag of the answer's bytes (open_now moves with the clock); 304 "
+                                                  "on a matching If-None-Match.",
+        answer_headers=_TAGGED),
     "GET /api/share/{token}": Operation(
         "A share link's restaurant and its menu, for a takeaway order", "venues", PUBLIC,
-        {200: schemas.SharedMenu}, errors={404: ("not_found",)}),
+        {200: schemas.SharedMenu, 304: NO_CONTENT}, errors={404: ("not_found",)}, description=_MENU_READ,
+        answer_headers=_TAGGED),
     "POST /api/share/{token}/session": Operation(
         "Open a takeaway guest session (no table) from a restaurant's share link", "venues", PUBLIC,
         {201: schemas.TakeawaySession}, errors={404: ("not_found",)}, rate_limited=True,
@@ -333,10 +371,27 @@ OPERATIONS: dict[str, Operation] = {
     # ----------------------------------------------------------------------------- menu
     "GET /api/restaurants/{rid}/menu": Operation(
         "The menu: categories, items, their variations, addons and taxes", "menu",
-        members(*_FLOOR, guest=True), {200: schemas.Menu}),
+        members(*_FLOOR, guest=True), {200: schemas.Menu, 304: NO_CONTENT}, description=_MENU_READ,
+        answer_headers=_TAGGED),
+    "GET /api/restaurants/{rid}/menu/categories": Operation(
+        "The menu's categories (without their items)", "menu", members(*_FLOOR, guest=True),
+        {200: schemas.CategoryList, 304: NO_CONTENT}, description=_MENU_READ,
+        answer_headers=_TAGGED),
+    "GET /api/restaurants/{rid}/menu/categories/{cid}": Operation(
+        "One category of the menu with its items", "menu", members(*_FLOOR, guest=True),
+        {200: schemas.MenuCategory, 304: NO_CONTENT}, description=_MENU_READ,
+        answer_headers=_TAGGED),
+    "GET /api/restaurants/{rid}/menu/items": Operation(
+        "Every item of the menu", "menu", members(*_FLOOR, guest=True),
+        {200: schemas.MenuItemList, 304: NO_CONTENT}, description=_MENU_READ,
+        answer_headers=_TAGGED),
+    "GET /api/restaurants/{rid}/menu/items/{iid}": Operation(
+        "One item of the menu, with its options and taxes", "menu", members(*_FLOOR, guest=True),
+        {200: schemas.MenuEntry, 304: NO_CONTENT}, description=_MENU_READ,
+        answer_headers=_TAGGED),
     "POST /api/restaurants/{rid}/menu/categories": Operation(
         "Add a category", "menu", members(*_OWNER_MANAGER), {201: schemas.Category}, body=models.NewCategory,
-        example={"name": "Mains", "rank": 1}, errors={409: ("category_name_taken",)},
+        example={"name": "Mains", "rank": 1, "description": "From the tandoor"}, errors={409: ("category_name_taken",)},
         links={201: {
             "CreateItem": Link("create_item", {"rid": _RID},
                                body={"category_id": "$response.body#/id", "name": "Paneer Tikka", "price": 25000}),
@@ -351,7 +406,9 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/restaurants/{rid}/menu/items": Operation(
         "Add a menu item", "menu", members(*_OWNER_MANAGER), {201: schemas.MenuItem}, body=models.NewMenuItem,
         example={"category_id": _UUID_EXAMPLE, "name": "Paneer Tikka", "price": 25000,
-                 "description": "Charred, smoky, with mint chutney"},
+                 "description": "Charred, smoky, with mint chutney",
+                 "image_url": "https://cdn.example.com/paneer-tikka.jpg", "ingredients": ["paneer", "yoghurt"],
+                 "allergens": ["milk"], "prep_minutes": 15},
         errors={422: ("unknown_category",)},
         links={201: {
             "Order": Link("create_order", {"rid": _RID},
@@ -417,6 +474,45 @@ OPERATIONS: dict[str, Operation] = {
         "A reservation's pre-order (its customer, or staff)", "reservations", CUSTOMERS, {200: schemas.Order}),
     "GET /api/me/reservations": Operation(
         "The caller's own reservations in every restaurant", "reservations", USER, {200: schemas.MyReservations}),
+    # ---------------------------------------------------------------------------- exports
+    "POST /api/restaurants/{rid}/exports": Operation(
+        "Export the orders of a date range as xlsx or csv (built by the worker)", "exports",
+        members(*_OWNER_MANAGER), {202: schemas.Export}, body=models.NewExport,
+        example={"from": "2026-01-01", "to": "2026-01-31", "format": "xlsx"},
+        errors={422: ("invalid_range", "range_too_long"), 429: ("too_many_exports",)}, rate_limited=True,
+        description="Dates are local to the restaurant's time zone, both included, at most EXPORT_MAX_DAYS (366) "
+                    "apart. Answers at once with the queued export; ask GET .../exports/{xid} for its status and, "
+                    "once ready, a signed download URL. xlsx: sheets Orders and Lines; csv: a zip of orders.csv "
+                    "and lines.csv (docs/exports.md). At most EXPORT_MAX_PENDING exports queued or building per "
+                    "restaurant (429 too_many_exports), and RATE_LIMIT_EXPORT per restaurant.",
+        links={202: {"GetExport": Link("get_export", {"rid": _RID, "xid": "$response.body#/id"})}}),
+    "GET /api/restaurants/{rid}/exports": Operation(
+        "The restaurant's recent exports, newest first", "exports", members(*_OWNER_MANAGER),
+        {200: schemas.ExportList}),
+    "GET /api/restaurants/{rid}/exports/{xid}": Operation(
+        "An export's status, counts and (once ready) a short-lived signed download URL", "exports",
+        members(*_OWNER_MANAGER), {200: schemas.Export},
+        description="download_url works for EXPORT_URL_TTL_S (10 minutes) or until the file expires "
+                    "(EXPORT_TTL_S after it was built, 24 hours), whichever is first; ask again for a new one."),
+    "GET /api/exports/{xid}/download": Operation(
+        "Download an export's file (the signed URL from its status)", "exports", SIGNED_URL,
+        {200: Media("application/octet-stream", {"type": "string", "format": "binary"},
+                    "the workbook (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) or the zip "
+                    "of CSV files (application/zip), with a Content-Disposition filename")},
+        query=models.ExportDownload,
+        description="A wrong or expired signature, an unknown export and an expired file are the same 404."),
+    # -------------------------------------------------------------------- notifications
+    **_notification_operations("/api/me", USER, "The caller's account's", "in every restaurant"),
+    **_notification_operations("/api/qr/session", _SESSION_ONLY, "The caller's guest session's", "at its table"),
+    "POST /api/qr/session/convex-token": Operation(
+        "A short Convex token for the table-side tracker: this session's orders and notifications only",
+        "notifications", _SESSION_ONLY, {200: schemas.RecipientConvexToken},
+        description="Claims: role guest, restaurant_id, session_id. Convex's orders:forGuestSession and "
+                    "notifications:mine accept it and read that session's documents only; every staff query "
+                    "refuses it. An ended session gets 401 session_ended."),
+    "POST /api/me/convex-token": Operation(
+        "A short Convex token for a customer's own notifications (notifications:mine)", "notifications", USER,
+        {200: schemas.RecipientConvexToken}),
     "POST /api/restaurants/{rid}/orders": Operation(
         "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,
@@ -443,6 +539,11 @@ OPERATIONS: dict[str, Operation] = {
     "GET /api/restaurants/{rid}/orders/{oid}": Operation(
         "An order (a guest session sees its own only)", "orders", members(*_FLOOR, guest=True),
         {200: schemas.Order}),
+    "GET /api/restaurants/{rid}/orders/{oid}/events": Operation(
+        "The order's status history (a guest session reads its own orders' only)", "orders",
+        members(*_FLOOR, guest=True), {200: schemas.OrderTimeline},
+        description="Every move: from, to, who (staff names for staff only), why, and what PetPooja's callback "
+                    "said beside it (rider name and phone, cancel reason, preparation time)."),
     "POST /api/restaurants/{rid}/orders/{oid}/status": Operation(
         "Move an order through its lifecycle", "orders", members(*_FLOOR), {200: schemas.Order},
         body=models.StatusMove, example={"status": "confirmed"}, errors={409: ("invalid_transition",)},

@@ -46,6 +46,12 @@ class Metrics:
             "order_status_transitions", "Order status moves, by from and to status and who made them.",
             ["from_status", "to_status", "actor"], registry=self.registry,
         )
+        # The menu cache (api/menu_cache.py): hit, miss (this process read the menu of a version
+        # it had not built), or off (MENU_CACHE_SIZE=0).
+        self.menu_cache_reads = Counter(
+            "menu_cache_reads", "Menu reads by how the menu cache answered them (hit, miss, off).", ["result"],
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         # Label children resolved once per (method, route, status): labels() validates, converts

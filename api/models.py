@@ -323,17 +323,58 @@ class TablePatch(Input):
     rotate_qr_token: bool = False
 
 
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), MULTI_LINE]
+
+
 class NewCategory(Input):
     name: Name
     rank: Rank = 0
+    description: Description | None = None
 
 
 class CategoryPatch(Input):
     name: Name | None = None
     rank: Rank | None = None
+    description: Description | None = None
 
 
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), MULTI_LINE]
+# The 14 allergens of EU regulation 1169/2011 (Annex II), as codes (docs/menu.md); schema.sql's
+# menu_items_allergens_valid holds the same list.
+Allergen = Literal["celery", "gluten", "crustaceans", "eggs", "fish", "lupin", "milk", "molluscs", "mustard",
+                   "tree_nuts", "peanuts", "sesame", "soybeans", "sulphites"]
+
+
+def _distinct_allergens(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("an allergen is named more than once")
+    return value
+
+
+def _without_repeats(value: list[str]) -> list[str]:
+    """Ingredients once each (the first spelling kept): "Salt" and "salt " are one ingredient, a
+    rule the document cannot state, so a repeat is dropped rather than refused."""
+    kept: dict[str, str] = {}
+    for v in value:
+        kept.setdefault(v.casefold(), v)
+    return list(kept.values())
+
+
+@dataclass(frozen=True)
+class _UniqueItems:
+    """Documents that a list's items are distinct (the validator beside it refuses a repeat)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler,
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["uniqueItems"] = True
+        return found
+
+
+Ingredient = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), SINGLE_LINE_NONBLANK]
+Ingredients = Annotated[list[Ingredient], Field(max_length=50), AfterValidator(_without_repeats)]
+Allergens = Annotated[list[Allergen], Field(max_length=14), AfterValidator(_distinct_allergens), _UniqueItems()]
+PrepMinutes = Annotated[int, Field(ge=0, le=600), Whole]
 
 
 class NewMenuItem(Input):
@@ -343,6 +384,10 @@ class NewMenuItem(Input):
     description: Description | None = None
     is_available: bool = True
     rank: Rank = 0
+    image_url: HttpsUrl | None = None
+    ingredients: Ingredients = []
+    allergens: Allergens = []
+    prep_minutes: PrepMinutes | None = None
 
 
 class MenuItemPatch(Input):
@@ -352,6 +397,10 @@ class MenuItemPatch(Input):
     description: Description | None = None
     is_available: bool | None = None
     rank: Rank | None = None
+    image_url: HttpsUrl | None = None  # null removes the picture
+    ingredients: Ingredients | None = None  # the whole list; [] empties it
+    allergens: Allergens | None = None  # the whole list; [] empties it
+    prep_minutes: PrepMinutes | None = None  # null: not said
 
 
 class Availability(Input):
@@ -566,3 +615,22 @@ class DayQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: LocalDate
+
+
+class NewExport(Input):
+    """Orders placed between two local dates (the restaurant's time zone), both included."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    from_date: LocalDate = Field(alias="from")
+    to_date: LocalDate = Field(alias="to")
+    format: Literal["xlsx", "csv"] = "xlsx"
+
+
+class ExportDownload(BaseModel):
+    """A signed download URL's query: its expiry (Unix seconds) and signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expires: Annotated[int, Field(ge=0, le=10**11)]
+    sig: Annotated[str, StringConstraints(max_length=128), SINGLE_LINE]

@@ -8,7 +8,8 @@ sliding window counter. Storage is in-memory per process by default; ``RATE_LIMI
 * QR sessions: unknown QR codes per client address (guessing), sessions per table;
 * orders: per caller (a staff account or a guest session), and guest orders per table;
 * member invitations: per inviting account;
-* password resets: per email and per client address.
+* password resets: per email and per client address;
+* order exports: per restaurant.
 
 Never keyed on one shared client address alone where a crowd shares it: a restaurant's guest
 Wi-Fi or a carrier's NAT puts hundreds of guests behind one IP. An IPv6 client counts by its
@@ -65,6 +66,7 @@ class RateLimits:
         self.invite = parse(settings.rate_limit_invite)
         self.password_reset_email = parse(settings.rate_limit_password_reset_email)
         self.password_reset_ip = parse(settings.rate_limit_password_reset_ip)
+        self.export = parse(settings.rate_limit_export)
 
     async def hit(self, limit: RateLimitItem, *identifiers: str) -> None:
         """Counts one request; raises 429 with Retry-After once ``limit`` is spent (and then

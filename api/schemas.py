@@ -18,6 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.models import Allergen
 from db.lifecycle import Status
 
 Role = Literal["owner", "manager", "staff", "kitchen"]
@@ -329,10 +330,12 @@ class TakeawaySession(Answer):
 
 class Category(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": _CID, "name": "Mains", "rank": 1, "created_at": _AT, "updated_at": _AT}]})
+        {"id": _CID, "name": "Mains", "description": "From the tandoor", "rank": 1, "created_at": _AT,
+         "updated_at": _AT}]})
 
     id: UUID
     name: str
+    description: str | None
     rank: int
     created_at: datetime
     updated_at: datetime
@@ -342,7 +345,8 @@ class MenuItem(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _IID, "category_id": _CID, "name": "Paneer Tikka", "description": "Charred, smoky, with mint chutney",
         "price": 25000, "is_available": True, "is_veg": True, "rank": 0, "version": 1,
-        "created_at": _AT, "updated_at": _AT,
+        "created_at": _AT, "updated_at": _AT, "image_url": "https://cdn.example.com/paneer-tikka.jpg",
+        "ingredients": ["paneer", "yoghurt", "mint"], "allergens": ["milk"], "prep_minutes": 15,
     }]})
 
     id: UUID
@@ -356,6 +360,10 @@ class MenuItem(Answer):
     version: int
     created_at: datetime
     updated_at: datetime
+    image_url: str | None = Field(description="an https URL of the dish's picture")
+    ingredients: list[str] = Field(description="free text, at most 50 of at most 80 characters")
+    allergens: list[Allergen] = Field(description="which of the EU's 14 allergens it contains (docs/menu.md)")
+    prep_minutes: int | None = Field(description="how long the kitchen takes, in minutes (0..600); null: not said")
 
 
 class Variation(Answer):
@@ -401,12 +409,29 @@ class MenuEntry(MenuItem):
 class MenuCategory(Answer):
     id: UUID
     name: str
+    description: str | None
     rank: int
     items: list[MenuEntry]
 
 
 class Menu(Answer):
     categories: list[MenuCategory]
+
+
+class CategorySummary(Answer):
+    id: UUID
+    name: str
+    description: str | None
+    rank: int
+    item_count: int = Field(description="its live items")
+
+
+class CategoryList(Answer):
+    items: list[CategorySummary] = Field(description="live categories in display order")
+
+
+class MenuItemList(Answer):
+    items: list[MenuEntry] = Field(description="live items in menu order (by category, then item)")
 
 
 # ----------------------------------------------------------------------------- orders
@@ -433,6 +458,40 @@ class OrderLine(Answer):
     variation_id: UUID | None
     variation_name: str | None
     addons: list[ChosenAddon]
+
+
+class EventDetails(Answer):
+    """What a partner's callback said beside the move (PetPooja today); absent keys were not said."""
+
+    cancel_reason: str | None = None
+    rider_name: str | None = None
+    rider_phone: str | None = None
+    minimum_prep_time: str | None = None
+
+
+class OrderEvent(Answer):
+    from_status: Status | None = Field(description="null for the order's creation")
+    to_status: Status
+    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub"]
+    actor_id: UUID | None = Field(description="the user or guest session behind the move; null for guests reading")
+    actor_name: str | None = Field(description="the user's name; null for guests reading, partners and the system")
+    reason: str | None
+    details: EventDetails
+    at: datetime
+
+
+class Rider(Answer):
+    name: str | None
+    phone: str | None
+
+
+class OrderTimeline(Answer):
+    order_id: UUID
+    status: Status
+    events: list[OrderEvent] = Field(description="oldest first")
+    rider: Rider | None = Field(description="the latest rider PetPooja named for the order")
+    cancel_reason: str | None = Field(description="why it was cancelled (PetPooja's cancel_reason, else the "
+                                                  "reason given with the move); null unless cancelled")
 
 
 class Order(Answer):
@@ -504,6 +563,49 @@ class SyncStatus(Answer):
 class ConvexToken(Answer):
     token: str = Field(description="a JWT for the dashboard's Convex client (ctx.auth)")
     expires_in: int
+
+
+class RecipientConvexToken(Answer):
+    token: str = Field(description="a JWT for a Convex client (ctx.auth) that may read the caller's own orders "
+                                   "(a guest session: orders:forGuestSession) and notifications "
+                                   "(notifications:mine), and nothing else")
+    expires_in: int = Field(description="seconds; ask again before it runs out (the session is checked each time)")
+
+
+# ----------------------------------------------------------------------- notifications
+
+_NID = "4e3d2c1b-0a9f-4e8d-b7c6-a5f4e3d2c1b0"
+
+
+class Notification(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _NID, "restaurant_id": _RID, "restaurant_name": "Demo Bistro", "type": "order_status",
+        "title": "Order #12 is ready", "message": "Your order #12 at Demo Bistro is ready.",
+        "reference_type": "order", "reference_id": _OID, "status": "ready", "read_at": None, "created_at": _AT,
+    }]})
+
+    id: UUID
+    restaurant_id: UUID
+    restaurant_name: str
+    type: Literal["order_status", "reservation"]
+    title: str
+    message: str = Field(description="one or two sentences for people, the move's reason at the end when given")
+    reference_type: Literal["order", "reservation"]
+    reference_id: UUID = Field(description="the order or reservation that moved")
+    status: str = Field(description="the status it moved to")
+    read_at: datetime | None
+    created_at: datetime
+
+
+class NotificationPage(Answer):
+    items: list[Notification] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")
+    unread_count: int = Field(description="all of the recipient's unread notifications, not just this page's")
+
+
+class NotificationsRead(Answer):
+    marked: int = Field(description="how many were unread and are now read")
+    unread_count: int
 
 
 class ErrorAction(Answer):
@@ -780,3 +882,43 @@ class MyReservation(Reservation):
 
 class MyReservations(Answer):
     items: list[MyReservation]
+
+
+# ------------------------------------------------------------------------------ exports
+
+_XID = "4c3b2a19-0817-4e6d-9c5b-4a3928170605"
+ExportStatus = Literal["queued", "running", "ready", "failed", "expired"]
+
+
+class Export(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _XID, "restaurant_id": _RID, "format": "xlsx", "from": "2026-01-01", "to": "2026-01-31",
+        "status": "ready", "attempts": 1, "orders_count": 1250, "lines_count": 3810, "size_bytes": 182344,
+        "error": None, "created_at": _AT, "started_at": _AT, "finished_at": _AT,
+        "expires_at": "2026-01-16T19:42:07.512Z", "file_name": "orders-2026-01-01-to-2026-01-31.xlsx",
+        "download_url": f"https://api.example.com/api/exports/{_XID}/download?expires=1768506727&sig=9f86d0...",
+        "download_url_expires_at": "2026-01-15T19:52:07Z",
+    }]})
+
+    id: UUID
+    restaurant_id: UUID
+    format: Literal["xlsx", "csv"]
+    from_: str = Field(alias="from", description="first local date (the restaurant's time zone)")
+    to: str = Field(description="last local date, included")
+    status: ExportStatus
+    attempts: int
+    orders_count: int | None
+    lines_count: int | None
+    size_bytes: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    expires_at: datetime | None = Field(description="when a ready file is deleted")
+    file_name: str = Field(description="the name the download is saved as")
+    download_url: str | None = Field(description="a signed URL for the file while ready (short-lived: ask again)")
+    download_url_expires_at: datetime | None
+
+
+class ExportList(Answer):
+    items: list[Export]

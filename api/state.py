@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from starlette.requests import Request
 
 from api.config import Settings
+from api.menu_cache import MenuCache
 from api.metrics import Metrics
 from api.ratelimit import RateLimits
 from api.tokens import TokenService
@@ -33,6 +34,7 @@ class Services:
     sync: SyncSettings
     sync_metrics: SyncMetrics
     credentials: CredentialBox
+    menu_cache: MenuCache
     pusher: Pusher | None = None
     petpooja: PetpoojaClient | None = None
     # Each delivery platform's adapter, by platform: connecting a store checks its credentials.

@@ -3,7 +3,8 @@
 Three kinds share one key set, told apart by audience and ``typ``:
 * access tokens for people (aud = the API), ``sub`` = user id;
 * guest session tokens from a QR scan (aud = the API), role guest, one restaurant and table;
-* Convex tokens for a kitchen dashboard (aud = the Convex application id).
+* Convex tokens for a kitchen dashboard (aud = the Convex application id), and for a guest
+  session or a customer following their own orders and notifications.
 Verification pins RS256 and checks signature, kid, iss, aud, exp and iat: ``alg: none``,
 HS256 signed with the public key, another issuer or audience, and expired tokens all fail.
 """
@@ -134,6 +135,20 @@ class TokenService:
         s = self._settings
         claims = {"sub": subject, "typ": "convex", "role": role, "restaurant_id": str(restaurant_id)}
         return self._sign(claims, s.convex_audience, s.convex_token_ttl_s)
+
+    def guest_convex_token(self, *, restaurant_id: UUID, session_id: UUID) -> Issued:
+        """A guest session's Convex token: Convex lets it read that session's orders and
+        notifications only (convex/auth.ts requireRecipient), never a staff query."""
+        s = self._settings
+        claims = {"sub": f"guest:{session_id}", "typ": "convex", "role": "guest",
+                  "restaurant_id": str(restaurant_id), "session_id": str(session_id)}
+        return self._sign(claims, s.convex_audience, s.recipient_convex_token_ttl_s)
+
+    def customer_convex_token(self, *, user_id: UUID) -> Issued:
+        """A customer's Convex token: their own notifications, across restaurants."""
+        s = self._settings
+        claims = {"sub": str(user_id), "typ": "convex", "role": "customer", "user_id": str(user_id)}
+        return self._sign(claims, s.convex_audience, s.recipient_convex_token_ttl_s)
 
     def verify(self, token: str, *kinds: TokenKind) -> dict[str, Any]:
         """The claims of a valid token of one of ``kinds`` (which must share an audience).

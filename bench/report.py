@@ -119,6 +119,10 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
                        f"{large['rows_per_s']}/s into a discarding sink vs {pushed['rows_per_s']}/s into the stand-in",
              "met": pushed["cpu_s"]["convex"] > pushed["cpu_s"]["fullsync"]},
         ]
+    if "screens" in r:
+        from bench.screens import verdicts as screen_verdicts
+
+        out += screen_verdicts(r["screens"])
     if "api_peak_rss_mb" in r:
         out.append({"target": "API process RSS < 250 MB at max load",
                     "figure": f"{r['api_peak_rss_mb']:.0f} MiB peak", "met": r["api_peak_rss_mb"] < 250})
@@ -287,6 +291,19 @@ def table(r: dict[str, Any]) -> str:
             lines.append(f"  {name:<20} pgbench same SQL  {b['tps']:>7.0f}     1.00   {b['latency_avg_ms']:6.2f} (avg)")
             lines.append(f"  {name:<20} API               {a['rps']:>7.0f}    {a['rps'] / b['tps']:5.2f}   "
                          f"{a['p50_ms']:6.1f}   {a['p99_ms']:6.1f}")
+    if "menu_reads" in r:
+        m = r["menu_reads"]
+        menu_sql, version_sql = m["pgbench_menu_sql"], m["pgbench_version_sql"]
+        lines += ["", f"menu read path, {m['items']} items (8 connections)   per s   of menu SQL   p50 ms   p99 ms",
+                  f"  pgbench, the whole menu's SQL               {menu_sql['tps']:>7.0f}        1.00   "
+                  f"{menu_sql['latency_avg_ms']:6.2f} (avg)",
+                  f"  pgbench, the version check's SQL            {version_sql['tps']:>7.0f}   "
+                  f"{version_sql['tps'] / menu_sql['tps']:9.2f}   {version_sql['latency_avg_ms']:6.2f} (avg)"]
+        for name, key in (("API with the menu cache", "api_cached"),
+                          ("API without it (MENU_CACHE_SIZE=0)", "api_uncached")):
+            a = m[key]
+            lines.append(f"  {name:<42}{a['ok_per_s']:>8.0f}   {a['ok_per_s'] / menu_sql['tps']:9.2f}   "
+                         f"{a['p50_ms']:6.1f}   {a['p99_ms']:6.1f}")
     if "fullsync" in r:
         lines += ["", "fullSync                                   rows/s   seconds  peak RSS MiB  "
                       "CPU s (fullSync/Convex/PG)"]
@@ -299,6 +316,10 @@ def table(r: dict[str, Any]) -> str:
                          f"{f['cpu_s']['fullsync']:.1f}/{f['cpu_s']['convex']:.1f}/{f['cpu_s']['postgres']:.1f}")
     if "platforms" in r:
         lines += ["", *platforms_table(r["platforms"])]
+    if "screens" in r:
+        from bench.screens import table as screens_table
+
+        lines += ["", *screens_table(r["screens"])]
     lines += ["", "targets"]
     for v in r["targets"]:
         mark = {True: "MET ", False: "MISS", None: "n/a "}[v["met"]]

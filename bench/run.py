@@ -37,7 +37,7 @@ from db import embedded, migrate
 
 BENCH = ROOT / "bench"
 STANDIN_KEY = "bench-admin-key"
-PORT = 8111
+PORT = int(os.environ.get("BENCH_PORT", "8111"))  # another worktree's bench may hold 8111
 LIVE = "pending,confirmed,preparing"
 
 
@@ -164,7 +164,7 @@ class Run:
         small, large = self.plan.history
         self.small = data.shop(self.api, self.boss, "History S", guests=0)
         self.large = data.shop(self.api, self.boss, "History L", guests=0)
-        self.menu = data.shop(self.api, self.boss, "Big Menu", guests=0)
+        self.menu = data.shop(self.api, self.boss, "Big Menu", guests=1)  # the menu phase reads as a guest
         say(f"writing history: {small} and {large} past orders, a {self.plan.menu_items}-item menu")
         data.history(self.admin_url, self.small, small)
         data.history(self.admin_url, self.large, large)
@@ -173,6 +173,14 @@ class Run:
         self.targets = self.out / "targets.txt"
         self.targets.write_text(data.targets_file_lines(self.shops))
         self.wait_synced(60)
+
+    def seed_menu(self) -> None:
+        """What the menu phase alone needs: one restaurant with the plan's big menu."""
+        say(f"seeding through the API: one restaurant, grown to a {self.plan.menu_items}-item menu")
+        self.boss = data.owner(self.api)
+        self.menu = data.shop(self.api, self.boss, "Big Menu", guests=1)
+        data.big_menu(self.admin_url, self.menu, self.plan.menu_items)
+        data.analyze(self.admin_url)
 
     def wait_synced(self, timeout_s: float) -> float:
         """Seconds until the outbox holds nothing unsynced for Convex (one connection polls, so
@@ -489,6 +497,45 @@ class Run:
             results[name] = {"path": path, "baseline": base, "api": api}
         self.results["reads"] = results
 
+    def menu_reads(self) -> None:
+        """The guests' menu read (GET .../menu with a guest session) served by the per-process
+        cache, and without it: a second `web` process (same settings) with MENU_CACHE_SIZE=0,
+        which takes the code path from before the cache (no version read, the whole menu read
+        and serialised every time). Beside each, pgbench running that path's SQL in the same
+        run: the whole menu's two queries, and the cache's version check."""
+        plan = self.plan
+        env = {"BENCH_PATH": f"/api/restaurants/{self.menu.id}/menu", "BENCH_TOKEN": self.menu.guests[0]}
+        say("menu read path: pgbench, the whole menu's SQL; then the version check's SQL")
+        menu_sql = self.pgbench("read_menu.sql.in", [self.menu], 8, plan.seconds)
+        version_sql = self.pgbench("read_menu_version.sql.in", [self.menu], 8, plan.seconds)
+        say("menu read path: the API with its menu cache")
+        self.wrk("get.lua", 8, plan.warmup_s, env)  # the first read builds the version's entry
+        cached = self.wrk("get.lua", 8, plan.seconds, env)
+        say("menu read path: the API without it (a second web process, MENU_CACHE_SIZE=0)")
+        port = PORT + 1
+        base = f"http://127.0.0.1:{port}"
+        service = self.procs.start_procfile("web", {**self.app_env, "PORT": str(port), "MENU_CACHE_SIZE": "0"},
+                                            name="web_nocache")
+        try:
+            wait_http(f"{base}/ready")
+            self.wrk("get.lua", 8, plan.warmup_s, env, base)
+            uncached = self.wrk("get.lua", 8, plan.seconds, env, base)
+        finally:
+            service.stop()
+            del self.procs.services["web_nocache"]
+        uncached["cpu_cores"]["web"] = uncached["cpu_cores"].pop("web_nocache", 0.0)
+        self.results["menu_reads"] = {
+            "path": env["BENCH_PATH"], "items": plan.menu_items, "connections": 8,
+            "pgbench_menu_sql": menu_sql, "pgbench_version_sql": version_sql,
+            "api_cached": cached, "api_uncached": uncached,
+            "ratios": {
+                "cached_of_menu_sql": round(cached["ok_per_s"] / menu_sql["tps"], 3),
+                "uncached_of_menu_sql": round(uncached["ok_per_s"] / menu_sql["tps"], 3),
+                "cached_of_version_sql": round(cached["ok_per_s"] / version_sql["tps"], 3),
+                "cached_over_uncached": round(cached["ok_per_s"] / max(uncached["ok_per_s"], 0.1), 2),
+            },
+        }
+
     # ------------------------------------------------------------------ delivery platforms
 
     def platforms(self) -> None:
@@ -586,6 +633,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     plan.add_argument("--smoke", action="store_true", help="seconds per phase and small data")
     plan.add_argument("--only-orders", action="store_true", help="only the order-creation phases")
     plan.add_argument("--only-platforms", action="store_true", help="only the delivery-platform phase")
+    plan.add_argument("--only-menu", action="store_true",
+                      help="only the menu read phase: cached, uncached and pgbench of each path's SQL")
+    plan.add_argument("--only-export", action="store_true",
+                      help="only the order export: 10k then 100k orders built into xlsx, time and peak memory "
+                           "(bench/exports.py; with --smoke 1k and 10k)")
+    plan.add_argument("--only-screens", action="store_true",
+                      help="only latency to the screen: 1 and 20 ConvexClient screens, orders at 100 and 300/s "
+                           "(bench/screens.py; with --smoke 3 screens at 50/s for 2 s)")
+    plan.add_argument("--tracemalloc", action="store_true", help="with --only-export: the Python heap's peak too")
     plan.add_argument("--rates", type=_rates, help="fixed open-loop rates beside the tied one, e.g. 100,300")
     plan.add_argument("--concurrency", type=_rates, help="closed-loop connections, e.g. 8,32")
     parser.add_argument("--profile", action="store_true", help="py-spy the API at the highest concurrency")
@@ -607,7 +663,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def plan_flags(args: argparse.Namespace) -> list[str]:
     flags = [*(["--smoke"] if args.smoke else []), *(["--only-orders"] if args.only_orders else []),
-             *(["--only-platforms"] if args.only_platforms else [])]
+             *(["--only-platforms"] if args.only_platforms else []), *(["--only-menu"] if args.only_menu else []),
+             *(["--only-screens"] if args.only_screens else [])]
     if args.rates:
         flags += ["--rates", ",".join(map(str, args.rates))]
     if args.concurrency:
@@ -662,15 +719,25 @@ def measure(args: argparse.Namespace, out: Path) -> Path:
     started = time.monotonic()
     try:
         run.start()
-        run.seed()
-        if not args.only_platforms:
-            run.orders()
-        if not (args.only_orders or args.only_platforms):
-            run.recovery()
-            run.reads()
-            run.full_sync()
-        if not args.only_orders:
-            run.platforms()
+        if args.only_menu:
+            run.seed_menu()
+            run.menu_reads()
+        else:
+            if not args.only_screens:
+                run.seed()
+            if not (args.only_platforms or args.only_screens):
+                run.orders()
+            if not (args.only_orders or args.only_platforms or args.only_screens):
+                run.recovery()
+                run.reads()
+                run.menu_reads()
+                run.full_sync()
+            if not (args.only_orders or args.only_screens):
+                run.platforms()
+            if not (args.only_orders or args.only_platforms):
+                from bench import screens
+
+                run.results["screens"] = screens.measure(run, screens.SMOKE if args.smoke else screens.FULL)
     finally:
         run.stop()
     run.results["wall_seconds"] = round(time.monotonic() - started, 1)
@@ -705,6 +772,11 @@ def main() -> int:
                            cwd=ROOT, check=True)
             runs.append(path)
         write_noise(runs, args.noise_file)
+        return 0
+    if args.only_export:
+        from bench.exports import run as export_run
+
+        export_run(out, smoke=args.smoke, tracemalloc_too=args.tracemalloc)
         return 0
     path = measure(args, out)
     if args.compare:

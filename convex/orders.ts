@@ -1,8 +1,11 @@
-/** Orders for kitchen and staff screens, always scoped to the caller's restaurant. */
+/**
+ * Orders for kitchen and staff screens, always scoped to the caller's restaurant, and a
+ * table-side guest's own orders (forGuestSession), scoped to the session its token names.
+ */
 import { v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import { query } from "./_generated/server";
-import { requireStaff } from "./auth";
+import { requireGuest, requireStaff } from "./auth";
 import { orderFields, orderStatus, syncedFields } from "./schema";
 
 // Statuses a kitchen still acts on; completed, delivered, cancelled and rejected are history.
@@ -17,9 +20,14 @@ const LIVE_STATUSES = [
 // A screen shows a page of work, not the archive; the cap also bounds the query's reads.
 const MAX_LIVE_ORDERS = 500;
 
-const orderView = v.object({ ...syncedFields, ...orderFields });
+// A guest session lives hours and orders a few times; the cap bounds the query's reads.
+const MAX_SESSION_ORDERS = 100;
 
-function toView({ _id, _creationTime, ...order }: Doc<"orders">) {
+// The guest session an order came from is the tracker's key, never shown (as in the API).
+const { sessionId: _sessionId, ...shownOrderFields } = orderFields;
+const orderView = v.object({ ...syncedFields, ...shownOrderFields });
+
+function toView({ _id, _creationTime, sessionId, ...order }: Doc<"orders">) {
   return order;
 }
 
@@ -62,5 +70,26 @@ export const get = query({
       return null;
     }
     return toView(order);
+  },
+});
+
+/**
+ * The orders of the guest session the caller's token names, newest first, with their
+ * status and the latest status reason: what the table-side tracker subscribes to. Only a
+ * guest token may call it, and it reads nothing but that session's orders.
+ */
+export const forGuestSession = query({
+  args: {},
+  returns: v.array(orderView),
+  handler: async (ctx) => {
+    const { restaurantId, sessionId } = await requireGuest(ctx);
+    const orders = await ctx.db
+      .query("orders")
+      .withIndex("by_restaurantId_and_sessionId_and_createdAt", (q) =>
+        q.eq("restaurantId", restaurantId).eq("sessionId", sessionId),
+      )
+      .order("desc")
+      .take(MAX_SESSION_ORDERS);
+    return orders.map(toView);
   },
 });

@@ -74,6 +74,55 @@ export const orderFields = {
   notes: nullableString,
   createdAt: v.number(),
   updatedAt: v.number(),
+  // Optional: documents synced before they existed carry neither. sessionId is the guest
+  // session that placed the order (orders:forGuestSession reads by it; staff views drop it);
+  // statusReason the reason of the latest status move (null: none given).
+  sessionId: v.optional(nullableString),
+  statusReason: v.optional(nullableString),
+  // A takeaway's pickup time (ms since the epoch; null: as soon as ready) and the payment
+  // status (unpaid, pending, paid, failed, refunded): what the pass needs to hand it over.
+  pickupAt: v.optional(v.union(v.number(), v.null())),
+  paymentStatus: v.optional(v.string()),
+};
+
+export const reservationStatus = v.union(
+  v.literal("pending"),
+  v.literal("confirmed"),
+  v.literal("seated"),
+  v.literal("completed"),
+  v.literal("cancelled"),
+  v.literal("no_show"),
+);
+
+// slotStart is epoch ms; localDate (YYYY-MM-DD) is the slot's date in the restaurant's
+// timezone, which each document carries so that reservations:today can work out "today".
+export const reservationFields = {
+  slotStart: v.number(),
+  localDate: v.string(),
+  timezone: v.string(),
+  partySize: v.number(),
+  status: reservationStatus,
+  userId: nullableString,
+  guestName: v.string(),
+  guestPhone: nullableString,
+  tablePreference: nullableString,
+  note: nullableString,
+  createdAt: v.number(),
+  updatedAt: v.number(),
+};
+
+// Exactly one of userId (a customer's account) and sessionId (a guest session) is set.
+export const notificationFields = {
+  userId: nullableString,
+  sessionId: nullableString,
+  type: v.union(v.literal("order_status"), v.literal("reservation")),
+  title: v.string(),
+  message: v.string(),
+  referenceType: v.union(v.literal("order"), v.literal("reservation")),
+  referenceId: v.string(),
+  status: v.string(),
+  readAt: v.union(v.number(), v.null()),
+  createdAt: v.number(),
 };
 
 export const menuItemFields = {
@@ -96,6 +145,8 @@ export const syncedEntity = v.union(
   v.literal("orders"),
   v.literal("menuItems"),
   v.literal("tables"),
+  v.literal("reservations"),
+  v.literal("notifications"),
 );
 
 export default defineSchema({
@@ -106,6 +157,11 @@ export default defineSchema({
       "restaurantId",
       "status",
       "createdAt",
+    ])
+    .index("by_restaurantId_and_sessionId_and_createdAt", [
+      "restaurantId",
+      "sessionId",
+      "createdAt",
     ]),
   menuItems: defineTable({ ...syncedFields, ...menuItemFields })
     .index("by_pgId", ["pgId"])
@@ -113,6 +169,21 @@ export default defineSchema({
   tables: defineTable({ ...syncedFields, ...tableFields })
     .index("by_pgId", ["pgId"])
     .index("by_restaurantId", ["restaurantId"]),
+  reservations: defineTable({ ...syncedFields, ...reservationFields })
+    .index("by_pgId", ["pgId"])
+    .index("by_restaurantId_and_localDate_and_slotStart", [
+      "restaurantId",
+      "localDate",
+      "slotStart",
+    ]),
+  notifications: defineTable({ ...syncedFields, ...notificationFields })
+    .index("by_pgId", ["pgId"])
+    .index("by_restaurantId_and_sessionId_and_createdAt", [
+      "restaurantId",
+      "sessionId",
+      "createdAt",
+    ])
+    .index("by_userId_and_createdAt", ["userId", "createdAt"]),
   // A deleted document leaves its last version here so that a late, older upsert is
   // recognised as stale instead of resurrecting the row. A pgId has a document or a
   // tombstone, never both.

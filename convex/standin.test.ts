@@ -522,6 +522,8 @@ describe("oracles", () => {
     expect(await control("/_standin/dump")).toEqual({
       orders: [],
       menuItems: [],
+      reservations: [],
+      notifications: [],
       tables: [
         {
           pgId: "t1",
@@ -546,6 +548,8 @@ describe("oracles", () => {
       orders: [],
       menuItems: [],
       tables: [],
+      reservations: [],
+      notifications: [],
       tombstones: [],
     });
   });

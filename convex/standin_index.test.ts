@@ -102,3 +102,41 @@ test("a lookup through the shim visits only the matching documents, not the whol
   expect(equalityIndexStats.lookups).toBe(before + 1);
   expect(equalityIndexStats.lastVisited).toBe(2);
 });
+
+function order(pgId: string, restaurantId: string, status: "pending" | "cancelled", createdAt: number) {
+  return {
+    pgId, restaurantId, version: 1, number: createdAt, tableId: null, tableLabel: null, status,
+    orderType: "dine_in" as const, items: [], subtotal: 0, tax: 0, tip: 0, discount: 0, total: 0, currency: "INR",
+    customerName: null, notes: null, createdAt, updatedAt: createdAt,
+  };
+}
+
+test("several equalities are indexed together: a restaurant's pending orders skip its cancelled ones", async () => {
+  const t = convexTest(schema, modules);
+  await installEqualityIndex(t);
+  const pending = (ctx: Ctx, r: string) =>
+    ctx.db.query("orders")
+      .withIndex("by_restaurantId_and_status_and_createdAt", (q) => q.eq("restaurantId", r).eq("status", "pending"))
+      .collect();
+  await t.run(async (ctx) => {
+    for (let i = 0; i < 300; i++) {
+      await ctx.db.insert("orders", order(`o${i}`, `r${i % 2}`, i % 10 === 0 ? "pending" : "cancelled", 1000 - i));
+    }
+  });
+  // Moves, in a transaction and after it: each lookup still agrees with a scan, oldest first.
+  await t.run(async (ctx) => {
+    const [first] = await pending(ctx, "r0");
+    await ctx.db.patch(first!._id, { status: "cancelled" });
+    const late = (await ctx.db.query("orders").collect()).find((d) => d.pgId === "o3")!;
+    await ctx.db.patch(late._id, { status: "pending" });
+    for (const r of ["r0", "r1"]) {
+      const all = (await ctx.db.query("orders").collect())
+        .filter((d) => d.restaurantId === r && d.status === "pending")
+        .sort((a, b) => a.createdAt - b.createdAt);
+      expect((await pending(ctx, r)).map((d) => d.pgId)).toEqual(all.map((d) => d.pgId));
+    }
+  });
+  const found = await t.run(async (ctx) => (await pending(ctx, "r0")).map((d) => d.pgId));
+  expect(found).toHaveLength(29); // 30 pending of r0, one moved
+  expect(equalityIndexStats.lastVisited).toBe(29); // not its 150 orders
+});

@@ -26,7 +26,9 @@ import {
 } from "./_generated/server";
 import {
   menuItemFields,
+  notificationFields,
   orderFields,
+  reservationFields,
   syncedEntity,
   syncedFields,
   tableFields,
@@ -58,6 +60,8 @@ const change = v.union(
   changeOf("orders", orderFields),
   changeOf("menuItems", menuItemFields),
   changeOf("tables", tableFields),
+  changeOf("reservations", reservationFields),
+  changeOf("notifications", notificationFields),
 );
 type Change = Infer<typeof change>;
 
@@ -225,6 +229,20 @@ function byRestaurant(
     return db
       .query("orders")
       .withIndex("by_restaurantId_and_status_and_createdAt", (q) =>
+        q.eq("restaurantId", restaurantId),
+      );
+  }
+  if (entity === "reservations") {
+    return db
+      .query("reservations")
+      .withIndex("by_restaurantId_and_localDate_and_slotStart", (q) =>
+        q.eq("restaurantId", restaurantId),
+      );
+  }
+  if (entity === "notifications") {
+    return db
+      .query("notifications")
+      .withIndex("by_restaurantId_and_sessionId_and_createdAt", (q) =>
         q.eq("restaurantId", restaurantId),
       );
   }

@@ -5,7 +5,13 @@
 import { convexTest } from "convex-test";
 import { v, type Infer } from "convex/values";
 import { expect } from "vitest";
-import schema, { menuItemFields, orderFields, tableFields } from "./schema";
+import schema, {
+  menuItemFields,
+  notificationFields,
+  orderFields,
+  reservationFields,
+  tableFields,
+} from "./schema";
 import { modules } from "./test.setup";
 
 export const RESTAURANT_A = "00000000-0000-4000-8000-00000000000a";
@@ -27,7 +33,30 @@ export function staffOf(t: Backend, restaurantId: string, role = "kitchen") {
   });
 }
 
+/** The backend as seen by a table-side guest whose Convex token names this session. */
+export function guestOf(t: Backend, restaurantId: string, sessionId: string) {
+  return t.withIdentity({
+    subject: `guest:${sessionId}`,
+    issuer: "https://api.tabletop.test",
+    role: "guest",
+    restaurant_id: restaurantId,
+    session_id: sessionId,
+  });
+}
+
+/** The backend as seen by a customer's account token. */
+export function customerOf(t: Backend, userId: string) {
+  return t.withIdentity({
+    subject: userId,
+    issuer: "https://api.tabletop.test",
+    role: "customer",
+    user_id: userId,
+  });
+}
+
 const order = v.object(orderFields);
+const reservation = v.object(reservationFields);
+const notification = v.object(notificationFields);
 const menuItem = v.object(menuItemFields);
 const table = v.object(tableFields);
 
@@ -90,6 +119,44 @@ export function tableDoc(
   overrides: Partial<Infer<typeof table>> = {},
 ): Infer<typeof table> {
   return { label: "T1", seats: 4, isActive: true, ...overrides };
+}
+
+export function reservationDoc(
+  overrides: Partial<Infer<typeof reservation>> = {},
+): Infer<typeof reservation> {
+  return {
+    slotStart: 1_700_000_000_000,
+    localDate: "2023-11-14",
+    timezone: "Asia/Kolkata",
+    partySize: 2,
+    status: "pending",
+    userId: null,
+    guestName: "Asha",
+    guestPhone: null,
+    tablePreference: null,
+    note: null,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+export function notificationDoc(
+  overrides: Partial<Infer<typeof notification>> = {},
+): Infer<typeof notification> {
+  return {
+    userId: null,
+    sessionId: null,
+    type: "order_status",
+    title: "Order #1 is ready",
+    message: "Your order #1 at Demo Bistro is ready.",
+    referenceType: "order",
+    referenceId: uuid(),
+    status: "ready",
+    readAt: null,
+    createdAt: 1_700_000_000_000,
+    ...overrides,
+  };
 }
 
 /** Asserts that a call failed with a ConvexError carrying this `code`. */

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Mapping
@@ -45,6 +46,14 @@ class CredentialBox:
             raise ValueError("the credentials key needs an id")
         self._aead = AESGCM(key)
         self.key_id = key_id
+        # Keys for other uses are derived from this one (HMAC-SHA256 with a label per use), so
+        # that one configured secret serves them without its bytes being used twice.
+        self._subkeys = hmac.new(key, b"tabletop:subkeys:v1", hashlib.sha256).digest()
+
+    def subkey(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (signing export download URLs, ...), derived from the
+        credentials key: the same in every process that holds the key, never the key itself."""
+        return hmac.new(self._subkeys, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, purpose: str, restaurant_id: UUID, values: dict[str, str]) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -16,7 +16,8 @@ from psycopg.rows import dict_row
 from db import queries as q
 from db.queries import Conn, Row
 
-_NAMES = {"order": "orders", "menu_item": "menu_items", "table": "tables"}
+_NAMES = {"order": "orders", "menu_item": "menu_items", "table": "tables", "reservation": "reservations",
+          "notification": "notifications"}
 
 
 async def stream(
@@ -40,6 +41,4 @@ async def counts(conn: Conn, entity_type: str, *, restaurant_id: UUID | None) ->
 
 async def versions(conn: Conn, entity_type: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
     """``version`` and ``deleted`` (soft-deleted) of those ids that exist in Postgres."""
-    name = {"order": "fullsync_order_versions", "menu_item": "fullsync_menu_item_versions",
-            "table": "fullsync_table_versions"}[entity_type]
-    return {row["id"]: row for row in await q.all(conn, name, ids=list(ids))}
+    return {row["id"]: row for row in await q.all(conn, f"fullsync_{entity_type}_versions", ids=list(ids))}

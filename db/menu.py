@@ -10,14 +10,18 @@ from db.errors import Conflict, NotFound, Unprocessable
 from db.queries import Conn, Row
 
 
-async def create_category(conn: Conn, *, restaurant_id: UUID, name: str, rank: int) -> Row:
-    return await q.one(conn, "insert_category", restaurant_id=restaurant_id, name=name, rank=rank)
+async def create_category(
+    conn: Conn, *, restaurant_id: UUID, name: str, rank: int, description: str | None = None,
+) -> Row:
+    return await q.one(conn, "insert_category", restaurant_id=restaurant_id, name=name, rank=rank,
+                       description=description)
 
 
 async def update_category(conn: Conn, *, restaurant_id: UUID, category_id: UUID, changes: dict[str, Any]) -> Row:
     row = await q.maybe_one(
         conn, "update_category", restaurant_id=restaurant_id, category_id=category_id,
         name=changes.get("name"), rank=changes.get("rank"),
+        set_description="description" in changes, description=changes.get("description"),
     )
     if row is None:
         # The touch trigger skips an UPDATE that changes nothing, so it returns no row either.
@@ -37,6 +41,14 @@ async def delete_category(conn: Conn, *, restaurant_id: UUID, category_id: UUID)
             code="category_not_empty",
         )
     await q.run(conn, "delete_category", restaurant_id=restaurant_id, category_id=category_id)
+
+
+async def version(conn: Conn, restaurant_id: UUID) -> int:
+    """The restaurant's menu version: it rises with every change to anything its menu shows
+    (menu_versions in schema.sql), so a menu read at one version is the menu of that version."""
+    row = await q.one(conn, "menu_version", restaurant_id=restaurant_id)
+    found: int = row["version"]
+    return found
 
 
 async def full_menu(conn: Conn, restaurant_id: UUID) -> list[Row]:
@@ -59,6 +71,8 @@ async def create_item(conn: Conn, *, restaurant_id: UUID, fields: dict[str, Any]
         conn, "insert_menu_item", restaurant_id=restaurant_id,
         category_id=fields["category_id"], name=fields["name"], description=fields.get("description"),
         price=fields["price"], is_available=fields.get("is_available", True), rank=fields.get("rank", 0),
+        image_url=fields.get("image_url"), ingredients=fields.get("ingredients") or [],
+        allergens=fields.get("allergens") or [], prep_minutes=fields.get("prep_minutes"),
     )
     if row is None:
         raise Unprocessable("category_id is not a category of this restaurant", code="unknown_category")
@@ -73,6 +87,9 @@ async def update_item(conn: Conn, *, restaurant_id: UUID, item_id: UUID, changes
         category_id=changes.get("category_id"), name=changes.get("name"),
         set_description="description" in changes, description=changes.get("description"),
         price=changes.get("price"), is_available=changes.get("is_available"), rank=changes.get("rank"),
+        set_image_url="image_url" in changes, image_url=changes.get("image_url"),
+        ingredients=changes.get("ingredients"), allergens=changes.get("allergens"),
+        set_prep_minutes="prep_minutes" in changes, prep_minutes=changes.get("prep_minutes"),
     )
     if row is None:
         # The version trigger skips an UPDATE that changes nothing, so it returns no row either.

@@ -349,6 +349,18 @@ async def events(conn: Conn, restaurant_id: UUID, order_id: UUID) -> list[Row]:
     return await q.all(conn, "order_events", restaurant_id=restaurant_id, order_id=order_id)
 
 
+async def timeline(
+    conn: Conn, restaurant_id: UUID, order_id: UUID, *, guest_session: UUID | None = None,
+) -> tuple[str, list[Row]]:
+    """The order's status and its history with who moved it; a guest session reads only its
+    own orders' (another's, like a missing one, is not found)."""
+    order = await q.maybe_one(conn, "order_status_and_session", restaurant_id=restaurant_id, order_id=order_id)
+    if order is None or (guest_session is not None and order["session_id"] != guest_session):
+        raise NotFound("order not found")
+    status: str = order["status"]
+    return status, await q.all(conn, "order_timeline", restaurant_id=restaurant_id, order_id=order_id)
+
+
 async def _record_event(
     conn: Conn, restaurant_id: UUID, order_id: UUID, from_status: str | None, to_status: str,
     actor: Actor, reason: str | None,

@@ -14,7 +14,7 @@ import orjson
 from db import queries as q
 from db.queries import Conn, Row
 
-ENTITY_TYPES = ("order", "menu_item", "table")
+ENTITY_TYPES = ("order", "menu_item", "table", "reservation", "notification")
 
 
 @dataclass(frozen=True)
@@ -164,10 +164,20 @@ async def set_epoch(conn: Conn, target: str, value: str) -> None:
 # -- what targets send ------------------------------------------------------------------
 
 
+_DOCUMENTS = {"order": "order_documents_by_ids", "menu_item": "menu_item_documents_by_ids",
+              "table": "table_documents_by_ids", "reservation": "reservation_documents_by_ids",
+              "notification": "notification_documents_by_ids"}
+
+
 async def entity_rows(conn: Conn, entity_type: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
     """Current state of entities by id (absent: the row was deleted). System scope."""
-    name = {"order": "order_documents_by_ids", "menu_item": "menu_item_documents_by_ids",
-            "table": "table_documents_by_ids"}[entity_type]
+    return {row["id"]: row for row in await q.all(conn, _DOCUMENTS[entity_type], ids=list(ids))}
+
+
+async def convex_rows(conn: Conn, entity_type: str, ids: Sequence[UUID]) -> dict[UUID, Row]:
+    """entity_rows as the Convex target sends them: an order also carries its latest status
+    reason (``status_reason``), which the API's order and the webhooks' do not."""
+    name = "order_convex_documents_by_ids" if entity_type == "order" else _DOCUMENTS[entity_type]
     return {row["id"]: row for row in await q.all(conn, name, ids=list(ids))}
 
 

@@ -126,11 +126,14 @@ def _uuids(refs: Sequence[str]) -> list[UUID]:
 
 async def apply_order_status(
     conn: Conn, restaurant_id: UUID, *, order_refs: Sequence[str], code: int, reason: str | None,
+    details: dict[str, str] | None = None,
 ) -> Outcome:
     """Moves the order PetPooja names (by its id or ours) forward to the status ``code`` means.
 
     A cancel is recorded as an event from 'petpooja': the PetPooja target (sync/petpooja/target.py)
-    reads that and does not push the cancellation back to PetPooja.
+    reads that and does not push the cancellation back to PetPooja. ``details`` (the rider's name
+    and phone, the cancel reason, the preparation time) are kept on the event for the order's
+    timeline (GET .../orders/{oid}/events).
     """
     detail: dict[str, Any] = {"order_refs": list(order_refs), "code": code}
     order = await q.maybe_one(
@@ -153,8 +156,8 @@ async def apply_order_status(
         return Outcome(BACKWARDS, detail)
     await q.run(conn, "set_order_status", restaurant_id=restaurant_id, order_id=order["id"], status=target)
     await q.run(
-        conn, "insert_order_event", restaurant_id=restaurant_id, order_id=order["id"], from_status=current,
-        to_status=target, actor_type="petpooja", actor_id=None, reason=reason,
+        conn, "insert_partner_order_event", restaurant_id=restaurant_id, order_id=order["id"], from_status=current,
+        to_status=target, actor_type="petpooja", reason=reason, details=Jsonb(details) if details else None,
     )
     return Outcome(APPLIED, detail, (("order", order["id"]),), effective=True)
 

@@ -3,7 +3,8 @@
  * backend. It loads this repo's convex/ functions into convex-test (Convex's own mock
  * backend: real argument validation, indexes, transactions) and serves the parts of
  * Convex's HTTP API that the Python side uses, on 127.0.0.1 only. Data lives in memory
- * and is lost on exit; there are no subscriptions.
+ * and is lost on exit. Subscriptions: the `/api/sync` WebSocket speaks a subset of
+ * Convex's sync protocol (scripts/convex_sync_protocol.ts) for the official clients.
  *
  *   CONVEX_DEPLOY_KEY=dev-key npx tsx scripts/convex_standin.ts
  *
@@ -36,11 +37,19 @@ import {
 } from "jose";
 import schema from "../convex/schema";
 import { installEqualityIndex } from "./convex_standin_index";
+import { SyncProtocol, syncOptionsFromEnv } from "./convex_sync_protocol";
 
 const CONVEX_DIR = fileURLToPath(new URL("../convex/", import.meta.url));
 // Convex's own cap on a function call's arguments.
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-const SYNCED_TABLES = ["orders", "menuItems", "tables", "tombstones"] as const;
+const SYNCED_TABLES = [
+  "orders",
+  "menuItems",
+  "tables",
+  "reservations",
+  "notifications",
+  "tombstones",
+] as const;
 const FAULT_MODES = [
   "ok",
   "down",
@@ -210,6 +219,8 @@ let backend = newBackend();
 // convex-test scans the whole database per index query; index equality lookups instead.
 await installEqualityIndex(backend);
 let fault: Fault = { mode: "ok", remaining: null, pgIds: new Set() };
+// The sync-protocol WebSocket server; told about every commit so subscriptions re-run.
+let sync: SyncProtocol | undefined;
 const stats = {
   mutationCalls: 0,
   queryCalls: 0,
@@ -219,6 +230,30 @@ const stats = {
   inFlightMutations: 0,
   maxInFlightMutations: 0,
 };
+// pgId -> commit ts of the first sync:applyBatch that carried the order (GET /_standin/trace).
+const firstCommits = new Map<string, bigint>();
+const KEPT_COMMITS = 100_000;
+
+function traceCommits(call: FunctionCall, ts: bigint) {
+  const changes = call.args.changes;
+  if (!Array.isArray(changes)) return;
+  for (const c of changes) {
+    if (!isObject(c) || c.entity !== "orders" || typeof c.pgId !== "string") continue;
+    if (firstCommits.has(c.pgId)) continue;
+    firstCommits.set(c.pgId, ts);
+    if (firstCommits.size > KEPT_COMMITS) firstCommits.delete(firstCommits.keys().next().value!);
+  }
+}
+
+/** Per order: when its first batch committed and when the last socket was sent that commit. */
+function trace() {
+  const orders: Record<string, [number, number | null, number]> = {};
+  for (const [pgId, ts] of firstCommits) {
+    const f = sync?.timing.fanOut(ts);
+    if (f !== undefined) orders[pgId] = [f.at, f.lastSentAt, f.sockets];
+  }
+  return { orders, sync: sync?.timing.summary() ?? null };
+}
 
 // Convex runs mutations as serializable transactions; one at a time in arrival order is
 // the simplest schedule with the same observable results.
@@ -539,6 +574,8 @@ async function handleFunction(
           ),
     );
     if (resolved.canonicalPath === "sync:applyBatch") countResults(value);
+    const ts = kind === "mutation" ? sync?.committed() : undefined;
+    if (ts !== undefined && resolved.canonicalPath === "sync:applyBatch") traceCommits(call, ts);
     reply = {
       status: "success",
       value: convexToJson(value as Value),
@@ -614,6 +651,8 @@ async function handleControl(
   requireAdmin(await identify(req, config));
   if (route === "POST /_standin/fault") {
     fault = parseFault(await readJson(req));
+    // Down: open sockets close too, and new ones are refused until the fault ends.
+    if (fault.mode === "down") sync?.closeAll(1011, "InternalServerError: injected down");
     return sendJson(res, 200, {
       mode: fault.mode,
       remaining: fault.remaining,
@@ -621,6 +660,12 @@ async function handleControl(
     });
   }
   if (route === "GET /_standin/dump") return sendJson(res, 200, await dump());
+  if (route === "GET /_standin/trace") return sendJson(res, 200, trace());
+  if (route === "POST /_standin/trace/reset") {
+    firstCommits.clear();
+    sync?.timing.reset();
+    return sendJson(res, 200, {});
+  }
   if (route === "GET /_standin/stats") {
     const { inFlightMutations: _, ...counts } = stats;
     return sendJson(res, 200, counts);
@@ -629,6 +674,7 @@ async function handleControl(
     await serialized(async () => {
       backend = newBackend();
     });
+    sync?.committed();
     fault = { mode: "ok", remaining: null, pgIds: new Set() };
     Object.assign(stats, {
       mutationCalls: 0,
@@ -704,7 +750,39 @@ async function main() {
   console.log = console.info = console.debug = console.error;
   const config = await readConfig(process.env);
   const server = http.createServer(handler(config));
+  sync = new SyncProtocol(
+    {
+      serialized,
+      resolve: resolveFunction,
+      run: (kind, name, args, caller) => {
+        const as =
+          caller.kind === "user" ? backend.withIdentity(caller.identity) : backend;
+        return kind === "query"
+          ? as.query(makeFunctionReference<"query", Record<string, Value>, Value>(name), args)
+          : as.mutation(
+              makeFunctionReference<"mutation", Record<string, Value>, Value>(name),
+              args,
+            );
+      },
+      functionError,
+      // The same check as an HTTP `Authorization: Bearer` header.
+      verifyUserToken: async (token) => {
+        const caller = await identify(
+          { headers: { authorization: `Bearer ${token}` } } as http.IncomingMessage,
+          config,
+        );
+        if (caller.kind !== "user") throw new Error("Not a user token");
+        return caller.identity;
+      },
+      isAdminKey: (key) => secretMatches(key, config.adminKey),
+      refusing: () => fault.mode === "down",
+    },
+    (line) => process.stderr.write(`${line}\n`),
+    syncOptionsFromEnv(process.env),
+  );
+  server.on("upgrade", sync.handleUpgrade);
   const stop = () => {
+    sync?.terminateAll();
     // Also drops connections held open by the hang faults.
     server.closeAllConnections();
     server.close(() => process.exit(0));

@@ -4,8 +4,10 @@
  * O(all documents) and loading N documents O(N^2). Past a few thousand documents the
  * stand-in, not the code under test, is what a benchmark or a long test measures.
  *
- * This adds a hash index for equality on a top-level string field (the first `.eq()` of
- * an index range, e.g. `pgId`), kept up to date on commit, and lets convex-test's own
+ * This adds a hash index for equality on the top-level string fields an index range
+ * compares with `.eq()` (e.g. `pgId`; `restaurantId` and `status` together, so a screen's
+ * lookup of one restaurant's pending orders skips its cancelled history), kept up to date
+ * on commit, and lets convex-test's own
  * query code run over just the matching documents plus the open transaction's writes.
  * Every other query, and all filtering, ordering and limits, stay convex-test's own:
  * the candidates are a superset of the matches, and convex-test still applies the range.
@@ -33,23 +35,29 @@ const tableOf = (id: string) => id.replace(/^[0-9]+/, "");
 /** How often the index answered and how many documents the last lookup visited (for tests). */
 export const equalityIndexStats = { lookups: 0, lastVisited: 0 };
 
-function eqIndex(db: Db, table: string, field: string): Map<string, Set<string>> {
+/** The index's key of a document: its values of `fields`, or undefined unless all are strings. */
+function keyOf(doc: Doc, fields: string[]): string | undefined {
+  const values = fields.map((f) => doc?.[f]);
+  return values.every((v) => typeof v === "string") ? JSON.stringify(values) : undefined;
+}
+
+function eqIndex(db: Db, table: string, fields: string[]): Map<string, Set<string>> {
   db.__eq ??= new Map();
-  const key = JSON.stringify([table, field]);
+  const key = JSON.stringify([table, ...fields]);
   let index = db.__eq.get(key);
   if (index === undefined) {
     index = new Map();
     for (const [id, doc] of Object.entries(db._documents)) {
-      if (tableOf(id) === table) add(index, doc, field, id);
+      if (tableOf(id) === table) add(index, doc, fields, id);
     }
     db.__eq.set(key, index);
   }
   return index;
 }
 
-function add(index: Map<string, Set<string>>, doc: Doc, field: string, id: string) {
-  const value = doc?.[field];
-  if (typeof value !== "string") return;
+function add(index: Map<string, Set<string>>, doc: Doc, fields: string[], id: string) {
+  const value = keyOf(doc, fields);
+  if (value === undefined) return;
   let ids = index.get(value);
   if (ids === undefined) index.set(value, (ids = new Set()));
   ids.add(id);
@@ -57,11 +65,15 @@ function add(index: Map<string, Set<string>>, doc: Doc, field: string, id: strin
 
 function reindex(db: Db, id: string, before: Doc, after: Doc) {
   for (const [key, index] of db.__eq ?? []) {
-    const [table, field] = JSON.parse(key) as [string, string];
+    const [table, ...fields] = JSON.parse(key) as string[];
     if (tableOf(id) !== table) continue;
-    const old = before?.[field];
-    if (typeof old === "string") index.get(old)?.delete(id);
-    add(index, after, field, id);
+    const old = keyOf(before, fields);
+    if (old !== undefined) {
+      const ids = index.get(old);
+      ids?.delete(id);
+      if (ids?.size === 0) index.delete(old);
+    }
+    add(index, after, fields, id);
   }
 }
 
@@ -82,19 +94,21 @@ function patch(proto: DbProto) {
   const resolve = proto._resolveQuerySource;
   proto._resolveQuerySource = function (query) {
     const source = query.source;
-    const eq =
+    // Every equality on a top-level string field: the candidates must match all of them.
+    const eqs =
       source.type === "IndexRange"
-        ? source.range?.find(
+        ? (source.range ?? []).filter(
             (r) =>
               r.type === "Eq" &&
               typeof r.fieldPath === "string" &&
               !r.fieldPath.includes(".") &&
               typeof r.value === "string",
           )
-        : undefined;
-    if (eq === undefined || source.indexName === undefined) return resolve.call(this, query);
+        : [];
+    if (eqs.length === 0 || source.indexName === undefined) return resolve.call(this, query);
     const [table = ""] = source.indexName.split(".");
-    const ids = new Set(eqIndex(this, table, eq.fieldPath as string).get(eq.value as string));
+    const fields = eqs.map((r) => r.fieldPath as string);
+    const ids = new Set(eqIndex(this, table, fields).get(JSON.stringify(eqs.map((r) => r.value))));
     for (const layer of this._writes) {
       for (const id of Object.keys(layer)) if (tableOf(id) === table) ids.add(id);
     }

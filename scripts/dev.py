@@ -21,6 +21,11 @@ follow (debounce 2 s here, so a demo edit shows quickly), and orders placed ther
 kitchen. Unless SMTP_HOST is set, it starts the local SMTP stand-in (scripts/smtp_standin.py)
 and points the worker's email target at it: password reset mails land there, readable at
 its /_standin/messages.
+
+It builds the reference kitchen display (kitchen/, `vite build` unless kitchen/dist is up to
+date) and serves it with scripts/kitchen_server.py at http://127.0.0.1:8001/ (KITCHEN_PORT;
+a free port if that one is taken), pointed at this API and at the Convex URL (the stand-in's,
+or CONVEX_URL), and adds its origin to the API's CORS_ORIGINS (docs/kitchen-display.md).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from psycopg import sql
 
 from db import embedded, migrate
 from db.credentials import load_box
+from scripts import kitchen_server
 from scripts import platform_standins as standins
 from scripts.seed import (
     DEMO_PASSWORD,
@@ -115,6 +121,39 @@ def _start_platform_standin(platform: str, base: str) -> tuple[subprocess.Popen[
     return proc, url, {**standins.env(platform, url, currency="INR"), f"{platform.upper()}_DEBOUNCE_S": debounce}
 
 
+def _start_kitchen(base: str, convex_url: str) -> tuple[subprocess.Popen[str], str]:
+    """Builds the kitchen display if its sources changed, and serves it pointed at this API and Convex."""
+    _say("kitchen display: building (vite build kitchen)" if not kitchen_server.is_built()
+         else "kitchen display: kitchen/dist is up to date")
+    try:
+        kitchen_server.build()
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
+    return _start_partner_standin("kitchen_server", "kitchen display", [
+        "--api", base, "--convex", convex_url, "--port", os.environ.get("KITCHEN_PORT", "8001")])
+
+
+def _with_origins(configured: str, kitchen_url: str) -> str:
+    """CORS_ORIGINS plus the kitchen display's origin, by address and as localhost."""
+    origin = kitchen_url.rstrip("/")
+    ours = [origin, origin.replace("://127.0.0.1:", "://localhost:", 1)]
+    return ",".join([o for o in configured.split(",") if o.strip()] + ours)
+
+
+def _kitchen_check(kitchen_url: str, base: str) -> None:
+    """The display's page and its config.json are served, and the API lets its origin call it."""
+    page = httpx.get(kitchen_url)
+    config = httpx.get(f"{kitchen_url}config.json").json()
+    origin = kitchen_url.rstrip("/")
+    preflight = httpx.options(f"{base}/api/auth/login", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    if page.status_code != 200 or "<title>Tabletop kitchen</title>" not in page.text or config["apiUrl"] != base \
+            or preflight.headers.get("access-control-allow-origin") != origin:
+        raise SystemExit(f"the kitchen display is not served right: page {page.status_code}, config {config}, "
+                         f"CORS preflight {preflight.status_code} {dict(preflight.headers)}")
+    _say(f"check: kitchen display served at {kitchen_url} (API {config['apiUrl']}, Convex {config['convexUrl']})")
+
+
 def _embedded_urls(reset: bool) -> tuple[str, str]:
     if reset and PG_DIR.exists():
         shutil.rmtree(PG_DIR)
@@ -145,7 +184,7 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 30)
 
 
 def _try_it(base: str, rid: str, qr: str, item: str, convex_url: str | None, petpooja_url: str | None,
-            platform_urls: dict[str, str]) -> str:
+            platform_urls: dict[str, str], kitchen_url: str | None) -> str:
     uber_url = platform_urls.get("ubereats")
     uber = "" if uber_url is None else f"""
 The menu is on Uber Eats too (the local stand-in at {uber_url}, store {DEMO_UBEREATS_STORE_ID}).
@@ -188,10 +227,14 @@ and see it on the kitchen screen through Convex ({convex_url}):
   curl -s -X POST {convex_url}/api/query -H "Authorization: Bearer $CONVEX_TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"path": "orders:liveByStatus", "args": {{}}, "format": "json"}}'
 """
+    kitchen = "" if kitchen_url is None else f"""
+The kitchen display is at {kitchen_url}  (log in as kitchen@demo.tabletop, password
+{DEMO_PASSWORD}): orders placed below appear there live through Convex, and its buttons move them.
+"""
     return f"""
 The API is up at {base}  (demo logins: owner@demo.tabletop, kitchen@demo.tabletop,
 staff@demo.tabletop, admin@demo.tabletop; password {DEMO_PASSWORD})
-
+{kitchen}
 Try it: scan table T1's QR code, then order from the "phone":
 
   TOKEN=$(curl -s -X POST {base}/api/qr/{qr}/session | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
@@ -500,6 +543,13 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         _say(f"local SMTP stand-in at smtp://127.0.0.1:{smtp_port} (keeps every email in memory); "
              f"read the mail with: curl -s {mail_url}/_standin/messages")
 
+    kitchen_url, kitchen_env = None, {}
+    if convex_env.get("CONVEX_URL") or os.environ.get("CONVEX_URL"):
+        kitchen_proc, kitchen_url = _start_kitchen(base, convex_env.get("CONVEX_URL") or os.environ["CONVEX_URL"])
+        started.append(kitchen_proc)
+        kitchen_env = {"CORS_ORIGINS": _with_origins(os.environ.get("CORS_ORIGINS", ""), kitchen_url)}
+        _say(f"kitchen display at {kitchen_url} (kitchen/, served by scripts/kitchen_server.py)")
+
     env = {
         **os.environ,
         "DATABASE_URL": app_url,
@@ -515,6 +565,7 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         **petpooja_env,
         **platform_env,
         **smtp_env,
+        **kitchen_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments
         [str(Path(sys.executable).with_name("honcho")), "start", "-f", str(ROOT / "Procfile")],
@@ -524,13 +575,15 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
     _wait_ready(base, procs)
     rid, qr, item = str(demo.restaurant_id), demo.qr_tokens["T1"], str(demo.item_ids["Paneer Tikka"])
     if args.check:
+        if kitchen_url is not None:
+            _kitchen_check(kitchen_url, base)
         _check(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url)
         if "ubereats" in platform_urls:
             _uber_walk(base, rid, item, platform_urls["ubereats"], env.get("CONVEX_URL"))
         if platform_urls:
             _platforms_walk(base, rid, item, platform_urls, env.get("CONVEX_URL"))
         return
-    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url, platform_urls), flush=True)
+    print(_try_it(base, rid, qr, item, env.get("CONVEX_URL"), petpooja_url, platform_urls, kitchen_url), flush=True)
     procs.wait()
 
 

@@ -1,6 +1,6 @@
 """Recovery: bring Convex back to what Postgres holds.
 
-    python -m scripts.fullSync [--restaurant ID] [--entity orders|menu_items|tables]
+    python -m scripts.fullSync [--restaurant ID] [--entity orders|menu_items|tables|reservations|notifications]
                                [--dry-run | --verify] [--prune] [--batch-size N] [--json]
 
 Streams every synced entity from Postgres through a server-side cursor and pushes each page

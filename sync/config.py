@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from db.outbox import Backoff
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class SyncConfigError(RuntimeError):
@@ -54,6 +57,16 @@ class SyncSettings(BaseModel):
     idempotency_retention_s: float = Field(24 * 3600.0, gt=0)
     expired_retention_s: float = Field(24 * 3600.0, ge=0)
     callback_retention_s: float = Field(30 * 24 * 3600.0, gt=0)
+    # Order exports (docs/exports.md): where the files are (the API serves them from there too,
+    # so both processes need the same directory), how long a file is kept, how long a build's
+    # claim lasts without renewal (a worker that died gives it up this long after), how many
+    # times a build is tried, how often the worker looks for queued ones, rows per page read.
+    export_dir: Path = ROOT / ".data" / "exports"
+    export_ttl_s: float = Field(24 * 3600.0, gt=0)
+    export_lease_s: float = Field(120.0, gt=0)
+    export_max_attempts: int = Field(3, ge=1, le=10)
+    export_poll_s: float = Field(5.0, gt=0)
+    export_page_size: int = Field(2000, ge=1, le=50_000)
 
     @property
     def enabled(self) -> bool:

@@ -90,8 +90,11 @@ class Pusher:
             if timeout is None:
                 await self._wake.wait()
             else:
+                # asyncio.timeout, not wait_for: on 3.11 a cancel landing as wait_for's timeout
+                # fires is swallowed, and close() then waited on this loop for minutes.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 timeout = None
             self._wake.clear()
             if not self._queued:

@@ -11,7 +11,8 @@ and resumes, its waiting rows due at once, the moment it answers.
 
 APScheduler runs the periodic jobs: the Convex epoch check (a deployment that lost its
 data is rebuilt from Postgres), housekeeping (pruning what only grows), and the queue
-gauges of the worker's own /metrics (WORKER_METRICS_PORT). Any number of workers may run:
+gauges of the worker's own /metrics (WORKER_METRICS_PORT), and order exports (sync/exports.py:
+queued exports built every EXPORT_POLL_S, expired files deleted by housekeeping). Any number of workers may run:
 rows are claimed with FOR UPDATE SKIP LOCKED, and a rebuild takes an advisory lock.
 SIGTERM (or Ctrl-C) stops claiming, lets rounds in progress finish or hands their rows
 back, and exits 0.
@@ -43,6 +44,7 @@ from sync.convex.client import ConvexError
 from sync.convex.rebuild import rebuild
 from sync.convex.target import ConvexTarget
 from sync.engine import Engine
+from sync.exports import Builder
 from sync.metrics import PoolCollector, SyncMetrics
 from sync.outcome import Report
 from sync.pusher import new_owner
@@ -67,6 +69,7 @@ class Worker:
         self._locks = {name: asyncio.Lock() for name in self.targets}
         self._stopping = False
         self.prune_batch = PRUNE_BATCH
+        self.exports = Builder(db, settings, self.owner)
 
     # -- serving targets --------------------------------------------------------------
 
@@ -146,8 +149,9 @@ class Worker:
                 # A bug must not end this target's loop for good: say so loudly and go on.
                 log.exception("sync_loop_crashed", target=target.name)
                 delay = min(5.0, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see Pusher._run
+                async with asyncio.timeout(delay):
+                    await wake.wait()
             wake.clear()
 
     def wake(self, name: str) -> None:
@@ -223,7 +227,8 @@ class Worker:
         retention = {"sync_log": s.sync_retention_s, "guest_sessions": s.expired_retention_s,
                      "refresh_tokens": s.expired_retention_s, "idempotency_keys": s.idempotency_retention_s,
                      "webhook_deliveries": s.callback_retention_s, "member_invitations": s.expired_retention_s,
-                     "platform_webhook_events": s.callback_retention_s}
+                     "platform_webhook_events": s.callback_retention_s,
+                     "password_reset_tokens": s.expired_retention_s, "outbound_emails": s.expired_retention_s}
         deleted: dict[str, int] = {}
         for table, retention_s in retention.items():
             total = 0
@@ -240,7 +245,17 @@ class Worker:
             if self.metrics and total:
                 self.metrics.pruned.labels(table).inc(total)
         log.info("housekeeping", **deleted)
+        if not self._stopping:
+            # Not a table's rows: the files of expired exports (their rows stay, marked expired).
+            expired = await self.exports.expire(batch=self.prune_batch)
+            swept = await self.exports.sweep_parts()
+            if expired or swept:
+                log.info("exports_expired", files=expired, part_files=swept)
         return deleted
+
+    async def build_exports(self) -> int:
+        """Builds the queued exports (and those whose worker died), one at a time."""
+        return await self.exports.build_due(stopping=lambda: self._stopping)
 
     async def refresh_gauges(self) -> None:
         if self.metrics is None:
@@ -306,6 +321,8 @@ async def serve(database_url: str, settings: SyncSettings, environ: dict[str, st
                       seconds=settings.housekeeping_interval_s, max_instances=1, coalesce=True, id="housekeeping")
     scheduler.add_job(_guarded, "interval", args=[worker.refresh_gauges, "gauges"], seconds=5, max_instances=1,
                       coalesce=True, id="gauges")
+    scheduler.add_job(_guarded, "interval", args=[worker.build_exports, "exports"], seconds=settings.export_poll_s,
+                      max_instances=1, coalesce=True, id="exports")
     if settings.sync_epoch_check_s and "convex" in targets:
         # First at start (a deployment replaced while the worker was down), then periodically.
         scheduler.add_job(_guarded, "interval", args=[worker.check_convex, "convex_epoch"],

@@ -63,8 +63,18 @@ def test_the_benchmark_smoke_run_completes_every_phase_with_every_request_answer
     for case in results["reads"].values():
         assert case["baseline"]["tps"] > 0
         assert (case["api"]["non2xx"], case["api"]["errors"]) == (0, 0)
+    menu_reads = results["menu_reads"]
+    assert menu_reads["pgbench_menu_sql"]["tps"] > 0 and menu_reads["pgbench_version_sql"]["tps"] > 0
+    for window in (menu_reads["api_cached"], menu_reads["api_uncached"]):
+        assert window["requests"] > 0
+        assert (window["non2xx"], window["errors"]) == (0, 0)
     for sync in [*results["fullsync"]["streaming"], *results["fullsync"]["pushed"]]:
         assert sync["summary"]["applied"] == sync["orders"]
         assert sync["summary"]["failed"] == 0
+    # Latency to the screen (bench/screens.py): every order answered 201 and reached every screen.
+    for window in results["screens"]["windows"]:
+        assert window["statuses"] == {"201": window["requests"]} and window["errors"] == 0
+        assert window["never_on_every_screen"] == 0 and window["to_every_screen"]["count"] == window["requests"]
+        assert set(window["janitor_failures"]) <= {"503"}  # admission control: retried
     assert {v["target"] for v in results["targets"]} and "Traceback" not in done.stderr
     assert "targets" in done.stdout

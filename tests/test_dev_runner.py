@@ -41,6 +41,7 @@ def test_dev_runner_upgrades_an_old_database_in_place_seeds_demo_data_and_serves
     assert "==> schema: 0002_migration_history: applied" in done.stdout
     assert db_sql("SELECT to_regclass('public.schema_info') AS t") == [{"t": None}]
     assert "check: placed order #1" in done.stdout
+    assert "check: kitchen display served at http://127.0.0.1:" in done.stdout
     assert "local PetPooja stand-in at http://127.0.0.1:" in done.stdout
     assert "check: order #1 reached the PetPooja POS stand-in" in done.stdout
     assert "check: PetPooja callback 1 moved order #1 to confirmed" in done.stdout

@@ -76,12 +76,14 @@ def pg_versions(db_sql: DbSql, table: str, restaurant_id: str | None = None) -> 
 
 
 def convex_state(standin: Standin) -> dict[str, dict[str, int]]:
-    return {table: standin.versions(table) for table in ("orders", "menuItems", "tables")}
+    return {table: standin.versions(table) for table in ("orders", "menuItems", "tables", "reservations",
+                                                           "notifications")}
 
 
 def postgres_state(db_sql: DbSql) -> dict[str, dict[str, int]]:
     return {"orders": pg_versions(db_sql, "orders"), "menuItems": pg_versions(db_sql, "menu_items"),
-            "tables": pg_versions(db_sql, "dining_tables")}
+            "tables": pg_versions(db_sql, "dining_tables"), "reservations": pg_versions(db_sql, "reservations"),
+            "notifications": pg_versions(db_sql, "notifications")}
 
 
 def expected_docs(db_sql: DbSql, entity_type: str, query: str, table: str) -> list[dict[str, Any]]:
@@ -128,24 +130,27 @@ async def test_a_full_sync_into_an_empty_convex_reproduces_postgres_and_a_second
     assert gone not in standin.versions("menuItems")
     dump = standin.dump()
     assert sorted(dump["orders"], key=lambda d: d["pgId"]) == expected_docs(
-        db_sql, "order", "order_documents_by_ids", "orders")
+        db_sql, "order", "order_convex_documents_by_ids", "orders")
     assert sorted(dump["menuItems"], key=lambda d: d["pgId"]) == expected_docs(
         db_sql, "menu_item", "menu_item_documents_by_ids", "menu_items")
     assert sorted(dump["tables"], key=lambda d: d["pgId"]) == expected_docs(
         db_sql, "table", "table_documents_by_ids", "dining_tables")
+    assert sorted(dump["notifications"], key=lambda d: d["pgId"]) == expected_docs(
+        db_sql, "notification", "notification_documents_by_ids", "notifications")
+    assert len(dump["notifications"]) == 1
     assert {d["tableLabel"] for d in dump["orders"]} == {"T1"}
     assert all([i["name"] for i in d["items"]] == ["Paneer Tikka", "Dal Makhani"] for d in dump["orders"])
     assert [t["pgId"] for t in dump["tombstones"]] == [gone]
     assert "\r" not in first.stderr  # progress updates only on a terminal
-    # 2 orders + 3 menu items (one a delete) + 2 tables.
+    # 2 orders + 3 menu items (one a delete) + 2 tables + the guest's notification of the confirmation.
     assert {k: first.summary[k] for k in ("pushed", "applied", "deleted", "stale", "failed")} == {
-        "pushed": 7, "applied": 6, "deleted": 1, "stale": 0, "failed": 0}
+        "pushed": 8, "applied": 7, "deleted": 1, "stale": 0, "failed": 0}
 
     second = await full_sync()
 
     assert second.code == 0, second.stderr
     assert {k: second.summary[k] for k in ("pushed", "applied", "deleted", "stale", "failed")} == {
-        "pushed": 7, "applied": 0, "deleted": 0, "stale": 7, "failed": 0}
+        "pushed": 8, "applied": 0, "deleted": 0, "stale": 8, "failed": 0}
     assert standin.dump() == dump
 
 
@@ -158,7 +163,8 @@ async def test_the_restaurant_and_entity_flags_limit_what_is_pushed(
 
     assert only_menu.code == 0, only_menu.stderr
     assert only_menu.summary["pushed"] == 3
-    assert convex_state(standin) == {"orders": {}, "menuItems": pg_versions(db_sql, "menu_items", r1.id), "tables": {}}
+    assert convex_state(standin) == {"orders": {}, "menuItems": pg_versions(db_sql, "menu_items", r1.id), "tables": {},
+                                     "reservations": {}, "notifications": {}}
 
     all_orders = await full_sync("--entity", "orders")
 
@@ -238,7 +244,10 @@ async def test_verify_reports_drift_with_exit_1_and_no_drift_with_exit_0_after_a
             for name, d in drifted.summary["drift"].items()} == {
         "orders": {"missing": 1, "extra": 0, "older": 1, "newer": 0},
         "menu_items": {"missing": 0, "extra": 1, "older": 0, "newer": 0},
-        "tables": {"missing": 0, "extra": 1, "older": 0, "newer": 0}}
+        "tables": {"missing": 0, "extra": 1, "older": 0, "newer": 0},
+        "reservations": {"missing": 0, "extra": 0, "older": 0, "newer": 0},
+        # The confirmation told the order's guest (its notification was not pushed: no pusher here).
+        "notifications": {"missing": 1, "extra": 0, "older": 0, "newer": 0}}
     assert "drift orders: missing=1" in drifted.stderr
     assert standin.dump() == before
 

@@ -128,6 +128,11 @@ def _config(world: World) -> schemathesis.Config:
         "checks": {
             # Replaced by validation_agrees_with_the_document (see there).
             "positive_data_acceptance": {"enabled": False},
+            # Off: in the link walk schemathesis takes a token a link carries (a guest session's, from
+            # the response that opened it) for a generated one, and flags the 201 it rightly gets (a
+            # fresh clone's CI found it). Who may call what is tests/test_tenancy.py's and
+            # tests/test_auth.py's, with real forged, expired and other-tenant tokens.
+            "ignored_auth": {"enabled": False},
             # 413: a generated body over MAX_BODY_BYTES is refused before it is read.
             "negative_data_rejection": {"expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428,
                                                               429]},
@@ -210,8 +215,12 @@ def test_a_walk_along_the_documents_links_finds_no_server_error(fuzz_schema: Bas
     # The operators' routes (machine keys, platform admins) are fuzzed case by case above; the walk
     # spends its steps on the owner's and the guest's paths, which the links chain. Pausing and
     # opening hours are fuzzed there too: in the walk they would close the restaurant to the
-    # guest orders the walk is there to reach (409 closed).
-    walked = fuzz_schema.exclude(path_regex=r"^/(api/)?admin|/pause$|/opening-hours$")
+    # guest orders the walk is there to reach (409 closed). Exports too (a side branch from the
+    # restaurant that leads nowhere the walk must reach: it took steps the QR session needed). The
+    # menu's list and single reads and an order's timeline are read-only leaves, fuzzed case by case
+    # too: in the walk they only thin out the steps towards an order.
+    walked = fuzz_schema.exclude(path_regex=r"^/(api/)?admin|/pause$|/opening-hours$|/exports").exclude(
+        method="GET", path_regex=r"/menu/(categories|items)|/events$")
 
     class Walk(walked.as_state_machine()):  # type: ignore[misc]  # a class schemathesis builds at run time
         def before_call(self, case: Case) -> None:

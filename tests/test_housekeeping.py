@@ -55,10 +55,23 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
     for email, expired_days_ago in (("old@example.com", 3), ("fresh@example.com", -7)):
         db_sql("INSERT INTO member_invitations (restaurant_id, email, role, expires_at)"
                " VALUES (%s, %s, 'staff', now() - make_interval(days => %s))", (r.id, email, expired_days_ago))
+    # Reset tokens expired 3 days ago (spent or not) go; one expiring in an hour stays. Mail sent
+    # 3 days ago goes; mail sent today and mail never sent (still owed) stay.
+    db_sql("INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, used_at)"
+           " SELECT id, uuid_send(gen_random_uuid()), now() + make_interval(hours => h), CASE WHEN h < 0 THEN now() END"
+           " FROM users, unnest(ARRAY[-72, -73, 1]) AS h")
+    db_sql("INSERT INTO outbound_emails (user_id, kind, recipient, subject, body, key_id, sent_at)"
+           " SELECT id, 'password_reset', email, 'Reset', uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'k1', now() - make_interval(days => d)"
+           " FROM users, unnest(ARRAY[3, 0]) AS d")
+    db_sql("INSERT INTO outbound_emails (user_id, kind, recipient, subject, body, key_id)"
+           " SELECT id, 'password_reset', email, 'Reset', uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'k1' FROM users")
+    users = count(db_sql, "users")
     before = {table: count(db_sql, table) for table in ("guest_sessions", "refresh_tokens", "idempotency_keys",
                                                         "webhook_deliveries", "sync_log", "member_invitations",
-                                                        "platform_webhook_events")}
+                                                        "platform_webhook_events", "password_reset_tokens",
+                                                        "outbound_emails")}
     old_items = count(db_sql, "sync_log WHERE entity_type = 'menu_item'")
+    assert users == 2
     metrics = SyncMetrics(CollectorRegistry())
     logs.configure("json", "INFO")  # the worker's level (the app's fixture set WARNING)
     capsys.readouterr()
@@ -72,7 +85,8 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
         await worker.db.close()
 
     assert deleted == {"sync_log": old_items, "guest_sessions": 2, "refresh_tokens": 1, "idempotency_keys": 1,
-                       "webhook_deliveries": 3, "member_invitations": 1, "platform_webhook_events": 2}
+                       "webhook_deliveries": 3, "member_invitations": 1, "platform_webhook_events": 2,
+                       "password_reset_tokens": 2 * users, "outbound_emails": users}
     assert set(again.values()) == {0}
     after = {table: count(db_sql, table) for table in before}
     assert after == {table: before[table] - deleted[table] for table in before}
@@ -82,6 +96,9 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
     assert count(db_sql, "sync_log WHERE entity_type = 'table' AND status = 'failed'") == 2
     assert count(db_sql, "webhook_deliveries") == 1
     assert db_sql("SELECT event_id FROM platform_webhook_events") == [{"event_id": "e2"}]
+    assert count(db_sql, "password_reset_tokens WHERE expires_at > now()") == users
+    assert count(db_sql, "outbound_emails WHERE sent_at IS NULL") == users
+    assert count(db_sql, "outbound_emails WHERE sent_at > now() - interval '1 hour'") == users
     pruned = {s.labels["table"]: s.value for f in metrics.pruned.collect() for s in f.samples
               if s.name.endswith("_total")}
     assert pruned == {table: float(n) for table, n in deleted.items()}

@@ -34,7 +34,7 @@ async def test_an_owner_creates_a_category_and_it_appears_empty_on_the_menu(clie
     assert (created["name"], created["rank"]) == ("Desserts", 9)
     assert re.fullmatch(r"[0-9a-f-]{36}", created["id"])
     menu = await menu_of(client, shop)
-    assert {"id": created["id"], "name": "Desserts", "rank": 9, "items": []} in menu["categories"]
+    assert {"id": created["id"], "name": "Desserts", "description": None, "rank": 9, "items": []} in menu["categories"]
 
 
 async def test_a_duplicate_category_name_is_409_whatever_its_case(client, shop):

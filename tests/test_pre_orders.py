@@ -273,3 +273,20 @@ async def test_a_full_sync_leaves_a_held_pre_order_out_and_brings_a_fired_one(
     standin.reset()
     assert await full_sync() == 0
     assert order["id"] in standin.versions("orders")
+
+
+async def test_a_takeaway_s_pickup_time_and_payment_status_reach_the_kitchen_s_document(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, standin: Standin,
+) -> None:
+    """The pass hands a takeaway over at its pickup time: the Convex order carries it (ms since
+    the epoch, null for as soon as ready) and the payment status, as Postgres has them."""
+    r = await make_restaurant()
+    pickup = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    timed = expect(await client.post(r.url("/orders"), headers=r.owner.headers, json={
+        **order_body(r), "order_type": "takeaway", "pickup_at": pickup.isoformat()}), 201)
+    asap = expect(await client.post(r.url("/orders"), headers=r.owner.headers, json=order_body(r)), 201)
+    await until(lambda: {timed["id"], asap["id"]} <= set(standin.versions("orders")))
+    docs = {d["pgId"]: d for d in standin.dump()["orders"]}
+    assert docs[timed["id"]]["pickupAt"] == pickup.timestamp() * 1000
+    assert docs[asap["id"]]["pickupAt"] is None
+    assert docs[timed["id"]]["paymentStatus"] == docs[asap["id"]]["paymentStatus"] == "unpaid"

@@ -28,6 +28,8 @@ def _seq_scans(conninfo: str, query: str, params: dict[str, Any]) -> list[str]:
 
 
 RID = "00000000-0000-0000-0000-0000000000a1"
+SESSION = "00000000-0000-0000-0000-0000000000d2"
+USER = "00000000-0000-0000-0000-0000000000e1"
 PAGE = {"restaurant_id": RID, "since": "-infinity", "cursor_created_at": "infinity",
         "cursor_id": "ffffffff-ffff-ffff-ffff-ffffffffffff", "limit": 50}
 
@@ -42,6 +44,13 @@ PAGE = {"restaurant_id": RID, "since": "-infinity", "cursor_created_at": "infini
     ("order_for_update", {"restaurant_id": RID, "order_id": "00000000-0000-0000-0000-0000000000b1"}),
     # Every guest request checks its session (api/access.py).
     ("guest_session_state", {"restaurant_id": RID, "session_id": "00000000-0000-0000-0000-0000000000d1"}),
+    # A guest's phone and a customer's app poll their notifications and unread count.
+    ("session_notifications", {**PAGE, "session_id": SESSION}),
+    ("user_notifications", {**PAGE, "user_id": USER}),
+    ("unread_notifications", {"restaurant_id": RID, "session_id": SESSION, "user_id": None}),
+    ("unread_notifications", {"restaurant_id": None, "session_id": None, "user_id": USER}),
+    ("mark_all_notifications_read", {"restaurant_id": RID, "session_id": SESSION, "user_id": None}),
+    ("mark_all_notifications_read", {"restaurant_id": None, "session_id": None, "user_id": USER}),
 ])
 def test_hot_query_uses_an_index(app_conninfo, name, params):
     assert _seq_scans(app_conninfo, sql(name), params) == []

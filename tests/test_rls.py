@@ -100,6 +100,8 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
         slot = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Kolkata")).astimezone(UTC)
         expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
                                  json={"slot_start": slot.isoformat(), "party_size": 2, "name": "Ann"}), 201)
+        expect(await client.post(r.url("/exports"), headers=r.owner.headers,
+                                 json={"from": day.isoformat(), "to": day.isoformat()}), 202)
         _options_and_logs(db_sql, r.id, order["id"])
         restaurants.append(r)
         orders.append(order)

@@ -399,7 +399,7 @@ async def apply(convex: ConvexHttp, *changes: dict[str, Any]) -> list[str]:
 
 async def current_row(db: Database, entity_type: str, entity_id: str) -> dict[str, Any] | None:
     async with db.system() as conn:
-        return (await outbox.entity_rows(conn, entity_type, [UUID(entity_id)])).get(UUID(entity_id))
+        return (await outbox.convex_rows(conn, entity_type, [UUID(entity_id)])).get(UUID(entity_id))
 
 
 async def test_convex_keeps_an_orders_newest_state_when_older_changes_and_a_late_upsert_arrive_after_it(

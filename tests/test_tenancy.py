@@ -119,6 +119,7 @@ class Side:
     markers: set[str] = field(default_factory=set)  # ids and names only this restaurant's data holds
     reservation: dict[str, Any] = field(default_factory=dict)  # a pending reservation staff booked
     pre_ordered: dict[str, Any] = field(default_factory=dict)  # another, with a pre-order
+    export: dict[str, Any] = field(default_factory=dict)  # a queued export
 
     @property
     def id(self) -> str:
@@ -148,6 +149,7 @@ class Side:
             "resid": self.reservation["id"],
             "preresid": self.pre_ordered["id"],
             "day": self.reservation["local_date"],
+            "xid": self.export["id"],
         }
 
 
@@ -219,12 +221,14 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
                                            json=_booking(f"Pre-order party of {r.id}")), 201)
     pre_order = expect(await client.post(r.url(f"/reservations/{pre_ordered['id']}/pre-order"),
                                          headers=r.owner.headers, json={"items": order_body(r)["items"]}), 201)
-    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, pre_ordered=pre_ordered)
+    export = expect(await client.post(r.url("/exports"), headers=r.owner.headers, json=_export_range()), 202)
+    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, pre_ordered=pre_ordered,
+                export=export)
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
         dd_store["store_id"], gh_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
-        reservation["id"], reservation["guest_name"], pre_ordered["id"], pre_order["id"],
+        reservation["id"], reservation["guest_name"], pre_ordered["id"], pre_order["id"], export["id"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
@@ -234,6 +238,11 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
 def _slot_rules(covers: int) -> dict[str, Any]:
     return {"rules": [{"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60,
                        "max_covers": covers} for d in range(7)]}
+
+
+def _export_range() -> dict[str, Any]:
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    return {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat(), "format": "xlsx"}
 
 
 def _booking(name: str) -> dict[str, Any]:
@@ -334,6 +343,10 @@ ENDPOINTS = [
     Endpoint("resume_orders", "POST", R + "/resume", OM, writes=False, reveals=False),
     Endpoint("create_share_link", "POST", R + "/share-link", OM, lambda s: {"rotate": True}, reveals=False),
     Endpoint("get_menu", "GET", R + "/menu", MEMBERS | {"guest"}, writes=False),
+    Endpoint("list_categories", "GET", R + "/menu/categories", MEMBERS | {"guest"}, writes=False),
+    Endpoint("get_category", "GET", R + "/menu/categories/{cid}", MEMBERS | {"guest"}, writes=False),
+    Endpoint("list_items", "GET", R + "/menu/items", MEMBERS | {"guest"}, writes=False),
+    Endpoint("get_item", "GET", R + "/menu/items/{iid}", MEMBERS | {"guest"}, writes=False),
     Endpoint("create_category", "POST", R + "/menu/categories", OM, lambda s: {"name": "Attacker's category"}),
     Endpoint("patch_category", "PATCH", R + "/menu/categories/{cid}", OM, lambda s: {"name": "Renamed", "rank": 9}),
     Endpoint("delete_category", "DELETE", R + "/menu/categories/{empty_cid}", OM),
@@ -346,6 +359,8 @@ ENDPOINTS = [
     Endpoint("create_order", "POST", R + "/orders", MEMBERS | {"guest"}, lambda s: order_body(s.r)),
     Endpoint("list_orders", "GET", R + "/orders", MEMBERS, writes=False),
     Endpoint("get_order", "GET", R + "/orders/{oid}", MEMBERS | {"guest"}, writes=False),
+    # Its answer names the order (in the URL) and moves, none of the markers: nothing to reveal.
+    Endpoint("order_events", "GET", R + "/orders/{oid}/events", MEMBERS | {"guest"}, writes=False, reveals=False),
     Endpoint("move_order", "POST", R + "/orders/{oid}/status", MEMBERS, lambda s: {"status": "confirmed"}),
     Endpoint("cancel_order", "POST", R + "/orders/{oid}/cancel", MEMBERS | {"guest"}, lambda s: {"reason": "attack"}),
     Endpoint("sync_status", "GET", R + "/sync/status", OM, writes=False, reveals=False),
@@ -392,6 +407,10 @@ ENDPOINTS = [
     Endpoint("create_pre_order", "POST", R + "/reservations/{resid}/pre-order", MEMBERS,
              lambda s: {"items": order_body(s.r)["items"], "fire_minutes_before": 30}),
     Endpoint("get_pre_order", "GET", R + "/reservations/{preresid}/pre-order", MEMBERS, writes=False),
+    Endpoint("create_export", "POST", R + "/exports", OM, lambda s: _export_range()),
+    Endpoint("list_exports", "GET", R + "/exports", OM, writes=False),
+    # Its answer names only the restaurant and the export, both in its URL: nothing more to find.
+    Endpoint("get_export", "GET", R + "/exports/{xid}", OM, writes=False, reveals=False),
 ]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 OWNER_MANAGER_ONLY = [e for e in ENDPOINTS if e.roles == OM]
@@ -606,6 +625,8 @@ async def test_a_guest_reaches_only_its_own_sessions_orders_and_its_own_table(
                       status=404, code="not_found", victim=a)
     await attacks.run("cancel another session's order", headers=a.guest.headers, method="POST",
                       url=theirs + "/cancel", body={}, status=404, code="not_found", victim=a)
+    await attacks.run("read another session's order's timeline", headers=a.guest.headers, method="GET",
+                      url=theirs + "/events", body=None, status=404, code="not_found", victim=a)
     elsewhere = {**order_body(a.r), "table_id": a.neighbour.table_id}
     await attacks.run("order for another table", headers=a.guest.headers, method="POST", url=a.r.url("/orders"),
                       body=elsewhere, status=422, code="table_mismatch", victim=a)
@@ -614,6 +635,8 @@ async def test_a_guest_reaches_only_its_own_sessions_orders_and_its_own_table(
     # session cancels its own order.
     own = expect(await client.get(a.r.url(f"/orders/{a.order['id']}"), headers=a.guest.headers), 200)
     assert own["id"] == a.order["id"]
+    timeline = expect(await client.get(a.r.url(f"/orders/{a.order['id']}/events"), headers=a.guest.headers), 200)
+    assert timeline["order_id"] == a.order["id"]
     placed = expect(await client.post(a.r.url("/orders"), headers=a.guest.headers,
                                       json={**elsewhere, "table_id": a.guest.table_id}), 201)
     assert placed["table_id"] == a.guest.table_id

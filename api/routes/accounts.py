@@ -167,7 +167,7 @@ async def confirm_reset(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
+def page_cursor(raw: str | None) -> tuple[datetime, UUID] | None:
     if raw is None:
         return None
     try:
@@ -177,7 +177,7 @@ def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
         raise ApiError(422, "invalid_cursor", "cursor is not one this API issued") from exc
 
 
-def _next_cursor(rows: list[Row], limit: int) -> str | None:
+def next_page_cursor(rows: list[Row], limit: int) -> str | None:
     if len(rows) < limit:
         return None
     last = rows[-1]
@@ -193,8 +193,8 @@ async def my_orders(request: Request) -> Response:
     user_id = _user_id(request)
     query = query_params(request, PageQuery)
     async with services(request).db.system() as conn:
-        rows = await accounts.customer_orders(conn, user_id, cursor=_cursor(query.cursor), limit=query.limit)
-    return JSON({"items": [_order(r) for r in rows], "next_cursor": _next_cursor(rows, query.limit)})
+        rows = await accounts.customer_orders(conn, user_id, cursor=page_cursor(query.cursor), limit=query.limit)
+    return JSON({"items": [_order(r) for r in rows], "next_cursor": next_page_cursor(rows, query.limit)})
 
 
 SESSION_ORDERS_LIMIT = 100

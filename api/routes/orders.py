@@ -19,12 +19,13 @@ from api.access import FLOOR, MEMBERS, Scope, admit, entry_of, knock, restaurant
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.handoff import after_commit
+from api.handoff import after_commit, hand_off, queued_in
 from api.integration_state import order_integrations, target_labels
 from api.models import Cancel, NewOrder, OrderQuery, StatusMove
 from api.responses import JSON
 from api.state import services
 from db import orders
+from db.outbox import EntityKey
 from db.pricing import LineRequest
 from db.queries import Row
 
@@ -207,6 +208,33 @@ async def get_order(request: Request) -> Response:
     return JSON(order_answer(row))
 
 
+def _event(row: Row, *, guest: bool) -> dict[str, Any]:
+    # A guest sees what happened and why, not who on the staff did it.
+    return {"from_status": row["from_status"], "to_status": row["to_status"], "actor_type": row["actor_type"],
+            "actor_id": None if guest else row["actor_id"], "actor_name": None if guest else row["actor_name"],
+            "reason": row["reason"], "details": row["details"] or {}, "at": row["created_at"]}
+
+
+def _latest(events: list[dict[str, Any]], key: str) -> str | None:
+    return next((e["details"][key] for e in reversed(events) if e["details"].get(key)), None)
+
+
+async def order_events(request: Request) -> Response:
+    """The order's timeline: staff of the restaurant, or the guest session that placed it."""
+    async with restaurant_scope(request, _rid(request), MEMBERS, guest=True) as scope:
+        status, rows = await orders.timeline(
+            scope.conn, _rid(request), _oid(request),
+            guest_session=scope.principal.session_id if scope.is_guest else None,
+        )
+    events = [_event(r, guest=scope.is_guest) for r in rows]
+    name, phone = _latest(events, "rider_name"), _latest(events, "rider_phone")
+    cancelled = next((e for e in reversed(events) if e["to_status"] == "cancelled"), None)
+    cancel_reason = _latest(events, "cancel_reason") or (cancelled["reason"] if cancelled else None)
+    return JSON({"order_id": _oid(request), "status": status, "events": events,
+                 "rider": {"name": name, "phone": phone} if name or phone else None,
+                 "cancel_reason": cancel_reason if status == "cancelled" else None})
+
+
 async def move_order(request: Request) -> Response:
     async with restaurant_scope(request, _rid(request), FLOOR) as scope:
         body = await json_body(request, StatusMove)
@@ -214,7 +242,8 @@ async def move_order(request: Request) -> Response:
             scope.conn, restaurant_id=_rid(request), order_id=_oid(request), target=body.status,
             actor=scope.principal.actor, reason=body.reason,
         )
-    return _moved(request, moved, scope.principal.actor.kind)
+        queued = await queued_in(scope.conn, _rid(request))  # the order, and the notifications its move made
+    return _moved(request, moved, queued, scope.principal.actor.kind)
 
 
 async def cancel_order(request: Request) -> Response:
@@ -225,11 +254,12 @@ async def cancel_order(request: Request) -> Response:
             actor=scope.principal.actor, reason=body.reason,
             guest_session=scope.principal.session_id if scope.is_guest else None,
         )
-    return _moved(request, moved, scope.principal.actor.kind)
+        queued = await queued_in(scope.conn, _rid(request))  # the order, and the notifications its move made
+    return _moved(request, moved, queued, scope.principal.actor.kind)
 
 
-def _moved(request: Request, moved: orders.Moved, actor: str) -> Response:
-    after_commit(request, "order", moved.order["id"])
+def _moved(request: Request, moved: orders.Moved, queued: list[EntityKey], actor: str) -> Response:
+    hand_off(request, queued)
     services(request).metrics.status_transitions.labels(moved.from_status, moved.order["status"], actor).inc()
     return JSON(order_answer(moved.order))
 
@@ -239,6 +269,7 @@ routes = [
     Route(_BASE, create_order, methods=["POST"]),
     Route(_BASE, list_orders, methods=["GET"]),
     Route(f"{_BASE}/{{oid:uuid}}", get_order, methods=["GET"]),
+    Route(f"{_BASE}/{{oid:uuid}}/events", order_events, methods=["GET"]),
     Route(f"{_BASE}/{{oid:uuid}}/status", move_order, methods=["POST"]),
     Route(f"{_BASE}/{{oid:uuid}}/cancel", cancel_order, methods=["POST"]),
 ]

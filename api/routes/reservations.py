@@ -17,7 +17,7 @@ from api.access import FLOOR, OWNER_MANAGER, Scope, require_user, restaurant_sco
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.handoff import after_commit
+from api.handoff import after_commit, hand_off, queued_in
 from api.models import DayQuery, NewReservation, PreOrder, ReservationMove, SlotQuery, SlotRules
 from api.responses import JSON
 from api.routes.orders import order_answer
@@ -122,6 +122,8 @@ async def create_reservation(request: Request) -> Response:
         zone = await _zone(scope.conn, rid)
         body = await json_body(request, NewReservation)
         row = await reservations.book(scope.conn, rid, zone, await _booking(scope, body), now=datetime.now(UTC))
+        queued = await queued_in(scope.conn, rid)
+    hand_off(request, queued)
     return JSON(_reservation(row), status_code=201)
 
 
@@ -149,21 +151,21 @@ async def move_reservation(request: Request) -> Response:
             own_user=None if staff else scope.principal.user_id)
         # The pre-order follows in the same transaction: seated fires it, cancelled or no-show
         # cancels it (unheard of by every target if it had not fired).
-        touched: list[UUID] = []
         # After the move, which only staff may make to seated (nobody else learns which tables exist).
         if body.table_id is not None and await tables.get(scope.conn, rid, body.table_id) is None:
             detail = "table_id is not a table of this restaurant"
             raise ApiError(422, "unknown_table", detail,
                            errors=[{"loc": ["body", "table_id"], "msg": detail, "type": "unknown_table"}])
         if body.status == "seated":
-            touched = await orders.fire_pre_order(scope.conn, rid, reservation_id, table_id=body.table_id)
+            await orders.fire_pre_order(scope.conn, rid, reservation_id, table_id=body.table_id)
         elif body.status in ("cancelled", "no_show"):
-            touched = await orders.cancel_pre_order(
+            await orders.cancel_pre_order(
                 scope.conn, rid, reservation_id, actor=scope.principal.actor,
                 reason=body.reason or ("the reservation was cancelled" if body.status == "cancelled"
                                        else "the reservation was a no-show"))
-    for order_id in touched:
-        after_commit(request, "order", order_id)
+        # The reservation, the notification its move made, and a fired or cancelled pre-order.
+        queued = await queued_in(scope.conn, rid)
+    hand_off(request, queued)
     return JSON(_reservation(row))
 
 

@@ -14,12 +14,13 @@ from starlette.routing import Route
 from api.access import client_ip, require_user
 from api.bodies import json_body, query_params
 from api.errors import ApiError
+from api.menu_cache import body_etag, conditional
 from api.models import Favourite, SaveVenue, VenueQuery
 from api.ratelimit import address_key
-from api.responses import JSON
+from api.responses import JSON, dumps
 from api.routes.menu import menu_answer
 from api.state import services
-from db import menu, tables, venues
+from db import tables, venues
 from db.queries import Row
 
 _PUBLIC = ("id", "name", "description", "address", "city", "phone", "website", "logo_url", "timezone", "currency",
@@ -61,8 +62,11 @@ async def list_venues(request: Request) -> Response:
 
 
 async def get_venue(request: Request) -> Response:
+    """The profile, with an ETag of its bytes: open_now and next_opens_at move with the clock, not
+    with a version, and the profile is one row (no cache: docs/menu.md)."""
     async with services(request).db.system() as conn:
-        return JSON(venue(await venues.get_public(conn, request.path_params["rid"])))
+        body = dumps(venue(await venues.get_public(conn, request.path_params["rid"])))
+    return conditional(request, body, body_etag(body), private=False)
 
 
 async def open_share_link(request: Request) -> Response:
@@ -72,9 +76,12 @@ async def open_share_link(request: Request) -> Response:
         raise ApiError(404, "not_found", "this share link is not known")
     async with services(request).db.system() as conn:
         venue_id = await venues.by_share_token(conn, token)
-        profile = await venues.get_public(conn, venue_id)
-        categories = await menu.full_menu(conn, venue_id)
-    return JSON({"restaurant": venue(profile), "order_type": "takeaway", "menu": menu_answer(categories)})
+        profile = dumps(venue(await venues.get_public(conn, venue_id)))
+        current = await services(request).menu_cache.menu(conn, venue_id, menu_answer)
+    # Spliced rather than serialised again: the menu's bytes are the cached ones.
+    body = b'{"restaurant":' + profile + b',"order_type":"takeaway","menu":' + current.body + b"}"
+    etag = body_etag(profile + (current.etag or "").encode()) if current.etag is not None else None
+    return conditional(request, body, etag, private=False)
 
 
 async def open_share_session(request: Request) -> Response:

@@ -109,6 +109,12 @@ class OrderCallback(Callback):
             parts.append(f"prep {self.minimum_prep_time} min")
         return "; ".join(parts) or None
 
+    def details(self) -> dict[str, str]:
+        """What the callback said beside the status, by our names, for the order's timeline."""
+        said = {"cancel_reason": self.cancel_reason, "rider_name": self.rider_name,
+                "rider_phone": self.rider_phone_number, "minimum_prep_time": self.minimum_prep_time}
+        return {k: v for k, v in said.items() if v}
+
 
 class StockCallback(Callback):
     type: Literal["item", "addon"]
@@ -248,7 +254,8 @@ async def order_status(request: Request) -> Response:
         await delivery.record_alone("restID mismatch", {"restID": body.restID})
     else:
         await delivery.apply(lambda conn, _repeat: webhooks.apply_order_status(
-            conn, delivery.restaurant_id, order_refs=body.refs, code=body.status, reason=body.reason()))
+            conn, delivery.restaurant_id, order_refs=body.refs, code=body.status, reason=body.reason(),
+            details=body.details()))
     # PetPooja documents an empty 200 whatever we made of it.
     return Response(status_code=200)
 

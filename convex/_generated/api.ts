@@ -16,13 +16,17 @@ import type {
 import { anyApi } from "convex/server";
 import type * as auth from "../auth.js";
 import type * as menu from "../menu.js";
+import type * as notifications from "../notifications.js";
 import type * as orders from "../orders.js";
+import type * as reservations from "../reservations.js";
 import type * as sync from "../sync.js";
 
 const fullApi: ApiFromModules<{
   auth: typeof auth;
   menu: typeof menu;
+  notifications: typeof notifications;
   orders: typeof orders;
+  reservations: typeof reservations;
   sync: typeof sync;
 }> = anyApi as any;
 

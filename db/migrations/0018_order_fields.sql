@@ -158,11 +158,15 @@ BEGIN
         SELECT r.id, r.restaurant_id, r.entity_type, r.entity_id, r.entity_version, r.attempts, r.trace_context,
                CASE WHEN NOT p_with_state THEN NULL
                     WHEN r.entity_type = 'order' THEN
-                        (SELECT to_json(d) FROM order_documents d WHERE d.id = r.entity_id)
+                        (SELECT d FROM order_convex_documents(ARRAY[r.entity_id]) d)
                     WHEN r.entity_type = 'menu_item' THEN
                         (SELECT to_json(d) FROM menu_item_documents(ARRAY[r.entity_id]) d)
                     WHEN r.entity_type = 'table' THEN
                         (SELECT to_json(d) FROM table_documents(ARRAY[r.entity_id]) d)
+                    WHEN r.entity_type = 'reservation' THEN
+                        (SELECT to_json(d) FROM reservation_documents(ARRAY[r.entity_id]) d)
+                    WHEN r.entity_type = 'notification' THEN
+                        (SELECT to_json(d) FROM notification_documents(ARRAY[r.entity_id]) d)
                END
           FROM unnest(claimed) r;
 END

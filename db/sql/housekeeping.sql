@@ -50,3 +50,21 @@ DELETE FROM platform_webhook_events e
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED) old
  WHERE e.platform = old.platform AND e.event_id = old.event_id;
+
+-- name: prune_password_reset_tokens
+-- Password reset tokens expired longer ago than the retention, spent or not (a spent one is refused by used_at, an expired one by expires_at: either way only a record).
+DELETE FROM password_reset_tokens t
+ USING (SELECT id FROM password_reset_tokens
+         WHERE expires_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE t.id = old.id;
+
+-- name: prune_outbound_emails
+-- Email the SMTP server accepted longer ago than the retention (a sealed body of a sent reset mail is no use to anyone). Unsent mail stays: its outbox row is still owed.
+DELETE FROM outbound_emails e
+ USING (SELECT id FROM outbound_emails
+         WHERE sent_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE e.id = old.id;

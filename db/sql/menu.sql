@@ -1,20 +1,21 @@
 -- name: insert_category
 -- Creates a menu category.
-INSERT INTO menu_categories (restaurant_id, name, rank)
-VALUES (%(restaurant_id)s, %(name)s, %(rank)s)
-RETURNING id, name, rank, created_at, updated_at;
+INSERT INTO menu_categories (restaurant_id, name, rank, description)
+VALUES (%(restaurant_id)s, %(name)s, %(rank)s, %(description)s)
+RETURNING id, name, description, rank, created_at, updated_at;
 
 -- name: update_category
--- Partial update of a live category.
+-- Partial update of a live category; description is nullable, so it has its own flag.
 UPDATE menu_categories
    SET name = coalesce(%(name)s, name),
-       rank = coalesce(%(rank)s, rank)
+       rank = coalesce(%(rank)s, rank),
+       description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
  WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL
-RETURNING id, name, rank, created_at, updated_at;
+RETURNING id, name, description, rank, created_at, updated_at;
 
 -- name: get_category
 -- One live category.
-SELECT id, name, rank, created_at, updated_at
+SELECT id, name, description, rank, created_at, updated_at
   FROM menu_categories
  WHERE restaurant_id = %(restaurant_id)s AND id = %(category_id)s AND deleted_at IS NULL;
 
@@ -34,7 +35,7 @@ UPDATE menu_categories SET deleted_at = now()
 
 -- name: list_categories
 -- Live categories in display order.
-SELECT id, name, rank
+SELECT id, name, description, rank, created_at, updated_at
   FROM menu_categories
  WHERE restaurant_id = %(restaurant_id)s AND deleted_at IS NULL
  ORDER BY rank, name, id;
@@ -44,7 +45,7 @@ SELECT id, name, rank
 -- variations, the live addon groups it offers (with its own min/max and their live addons)
 -- and its live taxes.
 SELECT m.id, m.category_id, m.name, m.description, m.price, m.is_available, m.is_veg, m.rank, m.version,
-       m.created_at, m.updated_at, m.order_types,
+       m.created_at, m.updated_at, m.image_url, m.ingredients, m.allergens, m.prep_minutes, m.order_types,
        coalesce((SELECT json_agg(json_build_object(
                             'id', v.id, 'name', v.name, 'price', v.price, 'is_available', v.is_available)
                         ORDER BY v.rank, v.name, v.id)
@@ -78,11 +79,14 @@ SELECT m.id, m.category_id, m.name, m.description, m.price, m.is_available, m.is
 
 -- name: insert_menu_item
 -- Creates a menu item in a live category (the category check guards soft-deleted ones).
-INSERT INTO menu_items (restaurant_id, category_id, name, description, price, is_available, rank)
-SELECT %(restaurant_id)s, c.id, %(name)s, %(description)s, %(price)s, %(is_available)s, %(rank)s
+INSERT INTO menu_items (restaurant_id, category_id, name, description, price, is_available, rank,
+                        image_url, ingredients, allergens, prep_minutes)
+SELECT %(restaurant_id)s, c.id, %(name)s, %(description)s, %(price)s, %(is_available)s, %(rank)s,
+       %(image_url)s, %(ingredients)s::text[], %(allergens)s::text[], %(prep_minutes)s
   FROM menu_categories c
  WHERE c.restaurant_id = %(restaurant_id)s AND c.id = %(category_id)s AND c.deleted_at IS NULL
-RETURNING id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at;
+RETURNING id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at,
+          image_url, ingredients, allergens, prep_minutes;
 
 -- name: live_category_exists
 -- Whether a category id names a live category of the restaurant.
@@ -98,9 +102,14 @@ UPDATE menu_items
        description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,
        price = coalesce(%(price)s, price),
        is_available = coalesce(%(is_available)s, is_available),
-       rank = coalesce(%(rank)s, rank)
+       rank = coalesce(%(rank)s, rank),
+       image_url = CASE WHEN %(set_image_url)s THEN %(image_url)s ELSE image_url END,
+       ingredients = coalesce(%(ingredients)s::text[], ingredients),
+       allergens = coalesce(%(allergens)s::text[], allergens),
+       prep_minutes = CASE WHEN %(set_prep_minutes)s THEN %(prep_minutes)s ELSE prep_minutes END
  WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL
-RETURNING id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at;
+RETURNING id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at,
+          image_url, ingredients, allergens, prep_minutes;
 
 -- name: set_item_availability
 -- 86-ing: marks an item (un)available; setting the current value changes nothing.
@@ -109,7 +118,8 @@ UPDATE menu_items SET is_available = %(is_available)s
 
 -- name: get_menu_item
 -- One live item.
-SELECT id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at
+SELECT id, category_id, name, description, price, is_available, is_veg, rank, version, created_at, updated_at,
+       image_url, ingredients, allergens, prep_minutes
   FROM menu_items
  WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
 
@@ -117,3 +127,7 @@ SELECT id, category_id, name, description, price, is_available, is_veg, rank, ve
 -- Soft-deletes an item: it leaves the menu, past orders keep it.
 UPDATE menu_items SET deleted_at = now()
  WHERE restaurant_id = %(restaurant_id)s AND id = %(item_id)s AND deleted_at IS NULL;
+
+-- name: menu_version
+-- The restaurant's menu version (0: its menu never changed since menu_versions existed).
+SELECT coalesce((SELECT version FROM menu_versions WHERE restaurant_id = %(restaurant_id)s), 0) AS version;

@@ -104,6 +104,28 @@ SELECT session_id
 UPDATE orders SET status = %(status)s
  WHERE restaurant_id = %(restaurant_id)s AND id = %(order_id)s;
 
+-- name: insert_partner_order_event
+-- Records a status move a partner's callback made, with what it said beside it (details).
+INSERT INTO order_events (restaurant_id, order_id, from_status, to_status, actor_type, actor_id, reason, details)
+VALUES (%(restaurant_id)s, %(order_id)s, %(from_status)s, %(to_status)s, %(actor_type)s,
+        NULL, %(reason)s, %(details)s);
+
+-- name: order_status_and_session
+-- An order's status, and which guest session placed it (NULL: not a guest's), to decide who
+-- may read its history.
+SELECT status, session_id
+  FROM orders
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(order_id)s;
+
+-- name: order_timeline
+-- An order's status history, oldest first, with the name of the person behind each move.
+SELECT e.from_status, e.to_status, e.actor_type, e.actor_id, u.full_name AS actor_name, e.reason, e.details,
+       e.created_at
+  FROM order_events e
+  LEFT JOIN users u ON e.actor_type = 'user' AND u.id = e.actor_id
+ WHERE e.restaurant_id = %(restaurant_id)s AND e.order_id = %(order_id)s
+ ORDER BY e.id;
+
 -- name: order_events
 -- An order's status history, oldest first.
 SELECT from_status, to_status, actor_type, actor_id, reason, created_at

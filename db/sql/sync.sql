@@ -156,8 +156,15 @@ VALUES (%(target)s, %(epoch)s, now())
 ON CONFLICT (target) DO UPDATE SET epoch = excluded.epoch, epoch_set_at = excluded.epoch_set_at;
 
 -- name: order_documents_by_ids
--- Current state of orders to send (system scope: a round spans restaurants).
+-- Current state of orders to send (system scope: a round spans restaurants), as the API shows them.
 SELECT * FROM order_documents WHERE id = ANY(%(ids)s::uuid[]);
+
+-- name: order_convex_documents_by_ids
+-- Current state of orders for Convex: as the API shows them, with the reason of their latest
+-- status move (the same as order_convex_documents in schema.sql, which the pusher's claim reads).
+SELECT d.*, order_status_reason(d.restaurant_id, d.id) AS status_reason
+  FROM order_documents d
+ WHERE d.id = ANY(%(ids)s::uuid[]);
 
 -- name: menu_item_documents_by_ids
 -- Current state of menu items to send, with their category's name (menu_item_documents in schema.sql).
@@ -166,6 +173,14 @@ SELECT * FROM menu_item_documents(%(ids)s::uuid[]);
 -- name: table_documents_by_ids
 -- Current state of tables to send, never their QR tokens (table_documents in schema.sql).
 SELECT * FROM table_documents(%(ids)s::uuid[]);
+
+-- name: reservation_documents_by_ids
+-- Current state of reservations to send, with their restaurant's time zone (reservation_documents in schema.sql).
+SELECT * FROM reservation_documents(%(ids)s::uuid[]);
+
+-- name: notification_documents_by_ids
+-- Current state of notifications to send (notification_documents in schema.sql).
+SELECT * FROM notification_documents(%(ids)s::uuid[]);
 
 -- name: sync_status_for_restaurant
 -- Queue depth of one restaurant by target and status, and the age of its oldest row not

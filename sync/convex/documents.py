@@ -12,7 +12,8 @@ from typing import Any
 
 from db.queries import Row
 
-CONVEX_TABLE = {"order": "orders", "menu_item": "menuItems", "table": "tables"}
+CONVEX_TABLE = {"order": "orders", "menu_item": "menuItems", "table": "tables", "reservation": "reservations",
+                "notification": "notifications"}
 
 
 def _ms(value: datetime | str) -> float:
@@ -45,6 +46,13 @@ def order_doc(row: Row) -> dict[str, Any]:
         "discount": float(row["discount"]), "total": float(row["total"]), "currency": row["currency"],
         "customerName": row["customer_name"], "notes": row["notes"],
         "createdAt": _ms(row["created_at"]), "updatedAt": _ms(row["updated_at"]),
+        # The guest session that placed it: a guest's Convex token reads its own session's orders
+        # (orders:forGuestSession); staff screens never show it.
+        "sessionId": _str(row.get("session_id")),
+        # Why it moved to its status, as the latest order_events row says (NULL: no reason given).
+        "statusReason": row.get("status_reason"),
+        "pickupAt": None if row.get("pickup_at") is None else _ms(row["pickup_at"]),
+        "paymentStatus": row.get("payment_status", "unpaid"),
     }
 
 
@@ -61,7 +69,27 @@ def table_doc(row: Row) -> dict[str, Any]:
             "isActive": row["is_active"]}
 
 
-_DOC = {"order": order_doc, "menu_item": menu_item_doc, "table": table_doc}
+def reservation_doc(row: Row) -> dict[str, Any]:
+    return {
+        "slotStart": _ms(row["slot_start"]), "localDate": str(row["local_date"]), "timezone": row["timezone"],
+        "partySize": float(row["party_size"]), "status": row["status"], "userId": _str(row["user_id"]),
+        "guestName": row["guest_name"], "guestPhone": row["guest_phone"],
+        "tablePreference": row["table_preference"], "note": row["note"],
+        "createdAt": _ms(row["created_at"]), "updatedAt": _ms(row["updated_at"]),
+    }
+
+
+def notification_doc(row: Row) -> dict[str, Any]:
+    return {
+        "userId": _str(row["user_id"]), "sessionId": _str(row["session_id"]), "type": row["type"],
+        "title": row["title"], "message": row["message"], "referenceType": row["reference_type"],
+        "referenceId": str(row["reference_id"]), "status": row["status"],
+        "readAt": None if row["read_at"] is None else _ms(row["read_at"]), "createdAt": _ms(row["created_at"]),
+    }
+
+
+_DOC = {"order": order_doc, "menu_item": menu_item_doc, "table": table_doc, "reservation": reservation_doc,
+        "notification": notification_doc}
 
 
 def change(entity_type: str, outbox_row: Row, current: Row | None) -> dict[str, Any]:

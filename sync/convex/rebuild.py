@@ -36,7 +36,8 @@ from sync.outcome import Delivered, Retry
 
 log = structlog.get_logger("sync")
 
-ENTITIES = {"orders": "order", "menu_items": "menu_item", "tables": "table"}
+ENTITIES = {"orders": "order", "menu_items": "menu_item", "tables": "table", "reservations": "reservation",
+            "notifications": "notification"}
 GIVE_UP_AFTER = 3  # consecutive unreachable pages: Convex is down, stop waiting on timeouts
 EXAMPLES = 5
 Mode = Literal["sync", "verify", "dry-run"]

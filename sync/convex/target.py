@@ -48,7 +48,7 @@ class ConvexTarget:
         else:
             for entity_type in {t for t, _ in groups}:
                 ids = [i for t, i in groups if t == entity_type]
-                current[entity_type] = await outbox.entity_rows(conn, entity_type, ids)
+                current[entity_type] = await outbox.convex_rows(conn, entity_type, ids)
         jobs = []
         for (entity_type, entity_id), group in groups.items():
             newest = max(group, key=lambda r: r["entity_version"])
