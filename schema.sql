@@ -72,25 +72,32 @@ $$;
 -- pending row per (target, entity) at most, carrying the highest version seen and the
 -- trace context of the request that first wrote it (app.trace_context, set per
 -- transaction by db/pool.py when tracing is on), so a delivery continues that trace.
+-- ``due`` holds a new row until then (a reservation's pre-order until it fires; NULL: due
+-- now); a change coalescing into a held row keeps it held unless its own due is sooner, so
+-- pulling the entity's due forward pulls its pending row forward in the same transaction.
 -- (plpgsql: its body is checked when first run, after sync_log exists.)
-CREATE FUNCTION enqueue_outbox(rid uuid, tgt text, etype text, eid uuid, ver bigint) RETURNS void
+CREATE FUNCTION enqueue_outbox(rid uuid, tgt text, etype text, eid uuid, ver bigint, due timestamptz DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version, trace_context)
-    VALUES (rid, tgt, etype, eid, ver, nullif(current_setting('app.trace_context', true), ''))
+    INSERT INTO sync_log (restaurant_id, target, entity_type, entity_id, entity_version, trace_context,
+                          next_attempt_at)
+    VALUES (rid, tgt, etype, eid, ver, nullif(current_setting('app.trace_context', true), ''), greatest(now(), due))
     ON CONFLICT (target, entity_type, entity_id) WHERE status = 'pending'
     DO UPDATE SET entity_version = greatest(sync_log.entity_version, EXCLUDED.entity_version),
                   trace_context = coalesce(sync_log.trace_context, EXCLUDED.trace_context),
+                  next_attempt_at = least(sync_log.next_attempt_at, EXCLUDED.next_attempt_at),
                   updated_at = now();
 END
 $$;
 
 -- The one routing loop: writes (or coalesces into) the pending outbox row of an entity for
 -- every target that takes this kind of change (sync_targets) from this restaurant
--- (all_restaurants, or a restaurant_targets row), and wakes the workers at commit for targets
--- without a post-commit pusher. enqueue_sync (a synced entity's row changed) and enqueue_menu
--- (anything else a menu shows changed) call it.
-CREATE FUNCTION enqueue_targets(rid uuid, etype text, eid uuid, ver bigint, happened text[]) RETURNS void
+-- (all_restaurants, or a restaurant_targets row), due at ``due`` (NULL: now), and wakes the
+-- workers at commit for targets without a post-commit pusher. enqueue_sync (a synced entity's
+-- row changed) and enqueue_menu (anything else a menu shows changed) call it.
+CREATE FUNCTION enqueue_targets(rid uuid, etype text, eid uuid, ver bigint, happened text[],
+                                due timestamptz DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     t record;
@@ -102,7 +109,7 @@ BEGIN
                      OR EXISTS (SELECT FROM restaurant_targets r WHERE r.restaurant_id = rid AND r.target = s.name))
               ORDER BY s.name
     LOOP
-        PERFORM enqueue_outbox(rid, t.name, etype, eid, ver);
+        PERFORM enqueue_outbox(rid, t.name, etype, eid, ver, due);
         IF t.wake THEN
             PERFORM pg_notify('sync_wake', t.name);
         END IF;
@@ -112,29 +119,34 @@ $$;
 
 -- The routing trigger of synced entities: works out what happened (created, changed or
 -- deleted, and for an order status_changed and cancelled; a delete is recorded one version
--- above the last state so that it outranks every earlier upsert) and routes it.
+-- above the last state so that it outranks every earlier upsert) and routes it, an order's
+-- changes due at its fire_at (a reservation's pre-order is held until it fires).
 CREATE FUNCTION enqueue_sync() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     etype text := TG_ARGV[0];
     happened text[];
+    due timestamptz;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM enqueue_targets(OLD.restaurant_id, etype, OLD.id, OLD.version + 1, '{deleted}');
         RETURN NULL;
     END IF;
     happened := CASE WHEN TG_OP = 'INSERT' THEN '{created}'::text[] ELSE '{changed}'::text[] END;
-    -- Nested: only an order has a status, and NEW.status is resolved when the expression is
-    -- planned, so an AND in the same expression cannot guard it.
-    IF TG_OP = 'UPDATE' AND etype = 'order' THEN
-        IF NEW.status IS DISTINCT FROM OLD.status THEN
-            happened := happened || '{status_changed}'::text[];
-            IF NEW.status = 'cancelled' THEN
-                happened := happened || '{cancelled}'::text[];
+    -- Nested: only an order has a status and a fire_at, and NEW.status is resolved when the
+    -- expression is planned, so an AND in the same expression cannot guard it.
+    IF etype = 'order' THEN
+        due := NEW.fire_at;
+        IF TG_OP = 'UPDATE' THEN
+            IF NEW.status IS DISTINCT FROM OLD.status THEN
+                happened := happened || '{status_changed}'::text[];
+                IF NEW.status = 'cancelled' THEN
+                    happened := happened || '{cancelled}'::text[];
+                END IF;
             END IF;
         END IF;
     END IF;
-    PERFORM enqueue_targets(NEW.restaurant_id, etype, NEW.id, NEW.version, happened);
+    PERFORM enqueue_targets(NEW.restaurant_id, etype, NEW.id, NEW.version, happened, due);
     RETURN NULL;
 END
 $$;
@@ -387,7 +399,8 @@ CREATE TABLE dining_tables (
 CREATE TABLE guest_sessions (
     restaurant_id uuid NOT NULL,
     id            uuid NOT NULL DEFAULT gen_random_uuid(),
-    table_id      uuid NOT NULL,
+    -- NULL: a takeaway session opened from the restaurant's share link.
+    table_id      uuid,
     created_at    timestamptz NOT NULL DEFAULT now(),
     expires_at    timestamptz NOT NULL,
     -- A session ends when its table is closed or its QR code replaced (end_table_sessions);
@@ -599,6 +612,15 @@ CREATE TABLE orders (
     version        bigint NOT NULL DEFAULT 1,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
+    -- When a takeaway order is to be collected (docs/orders.md).
+    pickup_at      timestamptz,
+    -- Moved by the payments issue; unpaid until then.
+    payment_status text NOT NULL DEFAULT 'unpaid' CONSTRAINT orders_payment_status_valid
+                   CHECK (payment_status IN ('unpaid', 'pending', 'paid', 'failed', 'refunded')),
+    -- A reservation's pre-order (orders_reservation_fkey, after reservations below), held from
+    -- every outbox target until fire_at (enqueue_sync; docs/reservations.md).
+    reservation_id uuid,
+    fire_at        timestamptz,
     CONSTRAINT orders_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT orders_id_key UNIQUE (id),
     CONSTRAINT orders_number_key UNIQUE (restaurant_id, number),
@@ -606,7 +628,9 @@ CREATE TABLE orders (
         REFERENCES dining_tables (restaurant_id, id),
     CONSTRAINT orders_session_fkey FOREIGN KEY (restaurant_id, session_id)
         REFERENCES guest_sessions (restaurant_id, id),
-    CONSTRAINT orders_total_sum CHECK (total = subtotal + tax + tip - discount)
+    CONSTRAINT orders_total_sum CHECK (total = subtotal + tax + tip - discount),
+    CONSTRAINT orders_pickup_takeaway CHECK (pickup_at IS NULL OR order_type = 'takeaway'),
+    CONSTRAINT orders_fire_at_with_reservation CHECK ((fire_at IS NULL) = (reservation_id IS NULL))
 );
 -- Live orders by status (kitchen screens, GET .../orders?status=) and the plain listing.
 CREATE INDEX orders_status_created_idx ON orders (restaurant_id, status, created_at DESC, id DESC);
@@ -615,6 +639,9 @@ CREATE INDEX orders_session_idx ON orders (restaurant_id, session_id) WHERE sess
 -- A table's orders (relabelling a table re-pushes them).
 CREATE INDEX orders_table_idx ON orders (restaurant_id, table_id) WHERE table_id IS NOT NULL;
 -- A customer's own orders across restaurants, newest first (GET /api/me/orders).
+-- One live pre-order per reservation (a cancelled one may be replaced).
+CREATE UNIQUE INDEX orders_reservation_key ON orders (restaurant_id, reservation_id)
+    WHERE reservation_id IS NOT NULL AND status NOT IN ('cancelled', 'rejected');
 CREATE INDEX orders_placed_by_user_idx ON orders (placed_by_user, created_at DESC, id DESC)
     WHERE placed_by_user IS NOT NULL;
 
@@ -662,7 +689,8 @@ SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.se
                             'addons', i.addons)
                         ORDER BY i.position)
                    FROM order_items i
-                  WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items
+                  WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items,
+       o.pickup_at, o.payment_status, o.reservation_id, o.fire_at
   FROM orders o
   LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
 
@@ -1215,13 +1243,14 @@ $$;
 -- Everything the API needs to judge and price an order, in one statement: whether the caller
 -- may order here (enter_restaurant), the earlier use of the request's Idempotency-Key (key_*
 -- NULL when unused), whether opening hours have it closed now and when it opens (opening_state;
--- never closed without hours), and order_menu's rows (one row with NULL menu columns when the
+-- never closed without hours), the same for a takeaway order's pickup time (NULL without one),
+-- and order_menu's rows (one row with NULL menu columns when the
 -- restaurant does not exist). Writes nothing.
 CREATE FUNCTION order_context(p_restaurant_id uuid, p_trace_context text, p_session_id uuid, p_user_id uuid,
-                              p_key text, p_item_ids uuid[])
+                              p_key text, p_item_ids uuid[], p_pickup_at timestamptz)
 RETURNS TABLE (session_end text, user_found boolean, is_platform_admin boolean, role text,
                key_principal text, key_request_hash bytea, key_order_id uuid,
-               outside_hours boolean, opens_at timestamptz,
+               outside_hours boolean, opens_at timestamptz, pickup_closed boolean, pickup_opens_at timestamptz,
                currency char(3), tax_rate_bps int, store_closed boolean, closed_reason text,
                reopens_at timestamptz, id uuid, name text, price bigint, is_available boolean,
                order_types text[], imported boolean, variations json, addon_groups json, taxes json)
@@ -1234,10 +1263,11 @@ BEGIN
     RETURN QUERY
         SELECT caller.session_end, caller.user_found, caller.is_platform_admin, caller.role,
                k.principal, k.request_hash, k.order_id,
-               h.has_hours AND NOT h.open_now, h.opens_at, m.*
+               h.has_hours AND NOT h.open_now, h.opens_at, p.has_hours AND NOT p.open_now, p.opens_at, m.*
           FROM (SELECT 1) one
           LEFT JOIN idempotency_keys k ON k.restaurant_id = p_restaurant_id AND k.key = p_key
           LEFT JOIN opening_state(p_restaurant_id, now()) h ON true
+          LEFT JOIN opening_state(p_restaurant_id, p_pickup_at) p ON p_pickup_at IS NOT NULL
           LEFT JOIN order_menu(p_restaurant_id, p_item_ids) m ON true;
 END
 $$;
@@ -1254,7 +1284,8 @@ CREATE FUNCTION place_order(
     p_restaurant_id uuid, p_trace_context text, p_key text, p_principal text, p_request_hash bytea,
     p_table_id uuid, p_session_id uuid, p_placed_by_user uuid, p_order_type text, p_customer_name text,
     p_customer_phone text, p_notes text, p_currency char(3), p_subtotal bigint, p_tax bigint, p_tip bigint,
-    p_discount bigint, p_total bigint, p_lines jsonb, p_actor_type text, p_actor_id uuid)
+    p_discount bigint, p_total bigint, p_lines jsonb, p_actor_type text, p_actor_id uuid, p_pickup_at timestamptz,
+    p_reservation_id uuid, p_fire_at timestamptz)
 RETURNS SETOF order_documents
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -1277,10 +1308,10 @@ BEGIN
     ), o AS (
         INSERT INTO orders (restaurant_id, number, table_id, session_id, placed_by_user, order_type,
                             customer_name, customer_phone, notes, currency, subtotal, tax, tip,
-                            discount, total)
+                            discount, total, pickup_at, reservation_id, fire_at)
         SELECT p_restaurant_id, n.last_order_number, p_table_id, p_session_id, p_placed_by_user,
                p_order_type, p_customer_name, p_customer_phone, p_notes, p_currency,
-               p_subtotal, p_tax, p_tip, p_discount, p_total
+               p_subtotal, p_tax, p_tip, p_discount, p_total, p_pickup_at, p_reservation_id, p_fire_at
           FROM n
         RETURNING id, restaurant_id, status
     ), lines AS (
@@ -1331,8 +1362,8 @@ LANGUAGE sql STABLE AS $$
      WHERE t.id = ANY(p_ids)
 $$;
 
--- Claims the pending rows of entities just committed (the pusher's claim, sync.sql
--- claim_entities) after binding the transaction to the system scope and the caller's trace
+-- Claims the due pending rows of entities just committed (the pusher's claim, sync.sql
+-- claim_entities; a reservation's held pre-order is not due until it fires) after binding the transaction to the system scope and the caller's trace
 -- (as set_system_scope does). With p_with_state, each row also carries its entity's current
 -- state as JSON (order_convex_documents, menu_item_documents, table_documents, reservation_documents,
 -- notification_documents; NULL once the entity
@@ -1356,7 +1387,7 @@ BEGIN
            SET status = 'in_flight', next_attempt_at = now() + make_interval(secs => p_lease_s),
                lease_owner = p_owner, updated_at = now()
           FROM (SELECT l.id FROM sync_log l
-                 WHERE l.target = p_target AND l.status = 'pending'
+                 WHERE l.target = p_target AND l.status = 'pending' AND l.next_attempt_at <= now()
                    AND (l.entity_type, l.entity_id) IN (SELECT * FROM unnest(p_entity_types, p_entity_ids))
                    FOR UPDATE SKIP LOCKED) due
          WHERE s.id = due.id
@@ -1506,6 +1537,10 @@ $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON slot_rules, reservations, reservation_slots TO tabletop_app;
 GRANT SELECT, INSERT ON reservation_events TO tabletop_app;
 GRANT USAGE ON SEQUENCE slot_rules_id_seq, reservation_events_id_seq TO tabletop_app;
+
+-- A pre-order's reservation (orders are defined before reservations).
+ALTER TABLE orders ADD CONSTRAINT orders_reservation_fkey FOREIGN KEY (restaurant_id, reservation_id)
+    REFERENCES reservations (restaurant_id, id);
 
 -- Order exports (db/migrations/0015_exports.sql, docs/exports.md): the job and its file.
 CREATE TABLE exports (
@@ -1801,4 +1836,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (14, 'reservations'),
     (15, 'exports'),
     (16, 'menu_details'),
-    (17, 'notifications');
+    (17, 'notifications'),
+    (18, 'order_fields');

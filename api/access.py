@@ -80,7 +80,8 @@ def authenticate(request: Request) -> Principal:
         claims = tokens.verify(token, "access", "guest")
         if claims["typ"] == "guest":
             principal = Principal(
-                "guest", restaurant_id=UUID(claims["restaurant_id"]), table_id=UUID(claims["table_id"]),
+                "guest", restaurant_id=UUID(claims["restaurant_id"]),
+                table_id=UUID(claims["table_id"]) if "table_id" in claims else None,  # None: takeaway session
                 session_id=UUID(claims["session_id"]), qr_tag=claims.get("qr"),
             )
         else:

@@ -106,6 +106,9 @@ class Settings(BaseModel):
     login_known_address_days: int = Field(30, ge=1, le=365)
     rate_limit_qr_lookup_failures: str = "30/minute"  # unknown QR codes per client address
     rate_limit_qr_session: str = "60/10 minutes"  # guest sessions per table (per QR code)
+    # Takeaway sessions from share links per client address: one link is public and shared by
+    # everybody, so a per-link budget would let one client spend everybody's.
+    rate_limit_share_session: str = "20/10 minutes"
     rate_limit_order_create: str = "60/minute"  # orders per caller: a staff account or a guest session
     rate_limit_order_table: str = "60/10 minutes"  # guest orders per table (per QR code)
     rate_limit_invite: str = "60/hour"  # member invitations per inviting account
@@ -187,7 +190,8 @@ class Settings(BaseModel):
 
     @field_validator(
         "rate_limit_login", "rate_limit_login_failures", "rate_limit_login_account", "rate_limit_qr_lookup_failures",
-        "rate_limit_qr_session", "rate_limit_order_create", "rate_limit_order_table", "rate_limit_invite",
+        "rate_limit_qr_session", "rate_limit_share_session", "rate_limit_order_create", "rate_limit_order_table",
+        "rate_limit_invite",
         "rate_limit_password_reset_email", "rate_limit_password_reset_ip", "rate_limit_export",
     )
     @classmethod

@@ -280,7 +280,8 @@ OPERATIONS: dict[str, Operation] = {
         "The restaurant's takeaway link (rotate: a new token; the old link stops working)", "restaurants",
         members(*_OWNER_MANAGER), {200: schemas.ShareLink}, body=models.ShareLinkRequest, body_required=False,
         example={"rotate": False},
-        links={200: {"OpenShare": Link("open_share_link", {"token": "$response.body#/token"})}}),
+        links={200: {"OpenShare": Link("open_share_link", {"token": "$response.body#/token"}),
+                     "OpenTakeawaySession": Link("open_share_session", {"token": "$response.body#/token"})}}),
     "GET /api/restaurants/{rid}/tables/qr-sheet.svg": Operation(
         "A printable sheet of every active table's QR code and label", "restaurants", members(*_FLOOR),
         {200: Media("image/svg+xml", {"type": "string"}, "one SVG page")}),
@@ -305,6 +306,17 @@ OPERATIONS: dict[str, Operation] = {
         "A share link's restaurant and its menu, for a takeaway order", "venues", PUBLIC,
         {200: schemas.SharedMenu, 304: NO_CONTENT}, errors={404: ("not_found",)}, description=_MENU_READ,
         answer_headers=_TAGGED),
+    "POST /api/share/{token}/session": Operation(
+        "Open a takeaway guest session (no table) from a restaurant's share link", "venues", PUBLIC,
+        {201: schemas.TakeawaySession}, errors={404: ("not_found",)}, rate_limited=True,
+        description="The session token reads the menu, places takeaway orders (pickup_at optional) through "
+                    "POST /api/restaurants/{rid}/orders and reads its own orders. Limited per client address; an "
+                    "unknown or rotated link is 404.",
+        links={201: {
+            "TakeawayOrder": Link("create_order", {"rid": "$response.body#/restaurant/id",
+                                                   "header.Authorization": "Bearer {$response.body#/session_token}"},
+                                  body={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 1}]}),
+        }}),
     "POST /api/me/saved-venues": Operation(
         "Save a venue (again: sets favourite)", "venues", USER, {201: schemas.SavedVenue}, body=models.SaveVenue,
         example={"restaurant_id": _UUID_EXAMPLE, "favourite": True}, errors={404: ("not_found",)}),
@@ -439,10 +451,27 @@ OPERATIONS: dict[str, Operation] = {
     "POST /api/restaurants/{rid}/reservations/{resid}/status": Operation(
         "Move a reservation (staff; the customer who booked may cancel)", "reservations", CUSTOMERS,
         {200: schemas.Reservation}, body=models.ReservationMove, example={"status": "confirmed"},
-        errors={409: ("invalid_transition", "too_early")},
+        errors={409: ("invalid_transition", "too_early"), 422: ("table_only_when_seated", "unknown_table")},
         description="pending -> confirmed -> seated -> completed (staff); cancelled from pending or confirmed "
                     "(staff, or the customer who booked); no_show from pending or confirmed once the slot "
-                    "started (staff). A customer's move on another's reservation is 404."),
+                    "started (staff). A customer's move on another's reservation is 404. Seated fires the "
+                    "reservation's pre-order to the kitchen now, at table_id if given (seated only); cancelled "
+                    "or no_show cancels it."),
+    "POST /api/restaurants/{rid}/reservations/{resid}/pre-order": Operation(
+        "Order ahead for a reservation (its customer, or staff)", "reservations", CUSTOMERS,
+        {201: schemas.Order}, body=models.PreOrder,
+        example={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 2, "notes": "no onions"}],
+                 "fire_minutes_before": 15},
+        errors={409: ("reservation_not_open", "pre_order_exists"),
+                422: ("unknown_menu_item", "menu_item_unavailable", "order_type_not_offered", "order_too_large",
+                      *_PRICING)},
+        rate_limited=True,
+        description="A dine-in order priced from the menu, held from the kitchen (Convex) and the POS until it "
+                    "fires: when the party is seated, or fire_minutes_before the slot if given. One live "
+                    "pre-order per reservation; the reservation must be pending or confirmed. Another "
+                    "customer's reservation is 404."),
+    "GET /api/restaurants/{rid}/reservations/{resid}/pre-order": Operation(
+        "A reservation's pre-order (its customer, or staff)", "reservations", CUSTOMERS, {200: schemas.Order}),
     "GET /api/me/reservations": Operation(
         "The caller's own reservations in every restaurant", "reservations", USER, {200: schemas.MyReservations}),
     # ---------------------------------------------------------------------------- exports
@@ -488,13 +517,17 @@ OPERATIONS: dict[str, Operation] = {
         "Place an order (a guest at its table, or staff)", "orders", members(*_FLOOR, guest=True),
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,
         example={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 2, "notes": "less spicy"}]},
-        errors={400: ("invalid_idempotency_key",), 409: ("idempotency_key_reused", "store_closed", "closed"),
+        errors={400: ("invalid_idempotency_key",),
+                409: ("idempotency_key_reused", "store_closed", "closed", "pickup_closed"),
                 422: ("table_mismatch", "order_type_not_allowed", "table_required", "unknown_menu_item",
                       "menu_item_unavailable", "order_type_not_offered", "order_too_large", "unknown_table",
-                      *_PRICING)},
+                      "pickup_not_takeaway", "pickup_in_past", "pickup_too_far", *_PRICING)},
         rate_limited=True, request_headers=(IDEMPOTENCY_KEY,), answer_headers={200: (REPLAYED,)},
         description="Priced from the menu in the database. 200 replays the order of an earlier request with the "
-                    "same Idempotency-Key and body, and creates nothing.",
+                    "same Idempotency-Key and body, and creates nothing. pickup_at (takeaway only) is rounded up "
+                    "to whole 5 minutes, must not be past nor more than 7 days ahead (422) and must fall in "
+                    "opening hours (409 pickup_closed with opens_at). A takeaway session (share link) orders "
+                    "takeaway only.",
         links={201: {
             "Confirm": Link("move_order", {"rid": _RID, "oid": "$response.body#/id"}, body={"status": "confirmed"}),
             "Cancel": Link("cancel_order", {"rid": _RID, "oid": "$response.body#/id"}),

@@ -430,6 +430,18 @@ class NewOrder(Input):
     order_type: Literal["dine_in", "takeaway", "delivery"] | None = None
     tip: Money = 0
     table_id: UUID | None = None
+    # When a takeaway order is to be collected: rounded up to PICKUP_STEP, within opening hours,
+    # not past and at most PICKUP_HORIZON ahead (the handler answers those rules' own codes).
+    pickup_at: AwareDatetime | None = None
+
+
+class PreOrder(Input):
+    """A reservation's pre-order: fired to the kitchen when the party is seated, or
+    ``fire_minutes_before`` the reservation's slot if given (docs/reservations.md)."""
+
+    items: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
+    notes: ShortText | None = None
+    fire_minutes_before: Annotated[int, Field(ge=0, le=240), Whole] | None = None
 
 
 class StatusMove(Input):
@@ -595,6 +607,8 @@ ReservationStatus = Literal["pending", "confirmed", "seated", "completed", "canc
 class ReservationMove(Input):
     status: ReservationStatus
     reason: ShortText | None = None
+    # With seated: the table the party sits at, where its pre-order is served (and shown).
+    table_id: UUID | None = None
 
 
 class DayQuery(BaseModel):

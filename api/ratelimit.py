@@ -60,6 +60,7 @@ class RateLimits:
         self.known_address = RateLimitItemPerDay(1, settings.login_known_address_days)
         self.qr_lookup_failures = parse(settings.rate_limit_qr_lookup_failures)
         self.qr_session = parse(settings.rate_limit_qr_session)
+        self.share_session = parse(settings.rate_limit_share_session)
         self.order_create = parse(settings.rate_limit_order_create)
         self.order_table = parse(settings.rate_limit_order_table)
         self.invite = parse(settings.rate_limit_invite)

@@ -23,6 +23,7 @@ from db.lifecycle import Status
 
 Role = Literal["owner", "manager", "staff", "kitchen"]
 OrderType = Literal["dine_in", "takeaway", "delivery"]
+PaymentStatus = Literal["unpaid", "pending", "paid", "failed", "refunded"]
 
 _RID = "9b2f6a5e-3c1d-4e8f-a7b6-2d4c8e1f0a35"
 _TID = "5d0c2b7a-8e4f-4a1b-9c3d-7e6f5a4b3c21"
@@ -310,6 +311,20 @@ class GuestSession(Answer):
     table: SessionTable
 
 
+class TakeawaySession(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "session_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6Ii4uLiJ9.eyJ0eXAiOiJndWVzdCJ9.c2lnbmF0dXJl",
+        "expires_in": 14400, "order_type": "takeaway",
+        "restaurant": {"id": _RID, "name": "Demo Bistro", "currency": "INR"}, "table": None,
+    }]})
+
+    session_token: str = Field(description="the guest's bearer token: this restaurant's menu, takeaway orders")
+    expires_in: int
+    order_type: Literal["takeaway"]
+    restaurant: SessionRestaurant
+    table: None = Field(description="a takeaway session has no table")
+
+
 # ------------------------------------------------------------------------------- menu
 
 
@@ -487,7 +502,8 @@ class Order(Answer):
                    "unit_price": 25000, "quantity": 2, "line_total": 50000, "notes": None, "variation_id": None,
                    "variation_name": None, "addons": []}],
         "subtotal": 50000, "tax": 2500, "tip": 0, "discount": 0, "total": 52500, "currency": "INR", "version": 1,
-        "created_at": _AT, "updated_at": _AT,
+        "created_at": _AT, "updated_at": _AT, "pickup_at": None, "payment_status": "unpaid", "reservation_id": None,
+        "fire_at": None,
     }]})
 
     id: UUID
@@ -510,6 +526,11 @@ class Order(Answer):
     version: int
     created_at: datetime
     updated_at: datetime
+    pickup_at: datetime | None = Field(description="a takeaway order's pickup time (whole 5 minutes)")
+    payment_status: PaymentStatus = Field(description="unpaid until payments exist (docs/orders.md)")
+    reservation_id: UUID | None = Field(description="the reservation this order is the pre-order of")
+    fire_at: datetime | None = Field(
+        description="a pre-order: when the kitchen and the POS get it (seating brings it forward)")
     integrations: dict[str, OrderIntegration] | None = Field(
         None, description="the restaurant's people reading one order: what became of it at each target it went to")
 

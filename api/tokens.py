@@ -116,14 +116,17 @@ class TokenService:
         return self._sign({"sub": str(user_id), "typ": "access"}, s.jwt_audience, s.access_token_ttl_s)
 
     def guest_token(
-        self, *, restaurant_id: UUID, table_id: UUID, session_id: UUID, qr_tag: str | None = None
+        self, *, restaurant_id: UUID, table_id: UUID | None, session_id: UUID, qr_tag: str | None = None
     ) -> Issued:
-        """``qr_tag`` names the QR code that opened the session (see ``qr_tag``)."""
+        """``qr_tag`` names the QR code that opened the session (see ``qr_tag``); a takeaway
+        session from a share link has no table and no ``table_id`` claim."""
         s = self._settings
         claims = {
             "sub": f"guest:{session_id}", "typ": "guest", "role": "guest",
-            "restaurant_id": str(restaurant_id), "table_id": str(table_id), "session_id": str(session_id),
+            "restaurant_id": str(restaurant_id), "session_id": str(session_id),
         }
+        if table_id is not None:
+            claims["table_id"] = str(table_id)
         if qr_tag is not None:
             claims["qr"] = qr_tag
         return self._sign(claims, s.jwt_audience, s.guest_session_ttl_s)

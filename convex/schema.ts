@@ -79,6 +79,10 @@ export const orderFields = {
   // statusReason the reason of the latest status move (null: none given).
   sessionId: v.optional(nullableString),
   statusReason: v.optional(nullableString),
+  // A takeaway's pickup time (ms since the epoch; null: as soon as ready) and the payment
+  // status (unpaid, pending, paid, failed, refunded): what the pass needs to hand it over.
+  pickupAt: v.optional(v.union(v.number(), v.null())),
+  paymentStatus: v.optional(v.string()),
 };
 
 export const reservationStatus = v.union(

@@ -50,6 +50,7 @@ _CONSTRAINTS: dict[str, tuple[type[DomainError], str, str]] = {
     "menu_items_category_fkey": (Unprocessable, "unknown_category", "category_id is not a category of this restaurant"),
     "orders_table_fkey": (Unprocessable, "unknown_table", "table_id is not a table of this restaurant"),
     "order_items_menu_item_fkey": (Unprocessable, "unknown_menu_item", "a menu item is not on this restaurant's menu"),
+    "orders_reservation_key": (Conflict, "pre_order_exists", "this reservation already has a pre-order"),
     # api/routes/integrations.py stores only canonical URLs, which satisfy it; should one slip past,
     # it is the caller's URL that is wrong (and never a 500 whose traceback holds the new secret).
     "restaurant_webhooks_url_valid": (Unprocessable, "invalid_webhook_url", "the webhook URL is not acceptable"),

@@ -59,6 +59,9 @@ class NewOrder:
     customer_phone: str | None = None
     notes: str | None = None
     tip: int = 0
+    pickup_at: datetime | None = None  # a takeaway order's pickup time
+    reservation_id: UUID | None = None  # a reservation's pre-order ...
+    fire_at: datetime | None = None  # ... held from every outbox target until then
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,15 @@ class Created:
 
 async def context(
     conn: Conn, *, restaurant_id: UUID, session_id: UUID | None, user_id: UUID | None,
-    key: str | None, item_ids: Sequence[UUID],
+    key: str | None, item_ids: Sequence[UUID], pickup_at: datetime | None = None,
 ) -> list[Row]:
     """Everything needed to judge and price an order, in one statement that writes nothing
     (order_context in schema.sql): the caller's entry (as enter_restaurant answers it), the
-    earlier use of its Idempotency-Key ``key``, and the named items' pricing rows."""
+    earlier use of its Idempotency-Key ``key``, whether opening hours have the restaurant open
+    at ``pickup_at``, and the named items' pricing rows."""
     return await q.all(
         conn, "order_context", restaurant_id=restaurant_id, trace_context=trace_context(), session_id=session_id,
-        user_id=user_id, key=key, item_ids=list(set(item_ids)),
+        user_id=user_id, key=key, item_ids=list(set(item_ids)), pickup_at=pickup_at,
     )
 
 
@@ -118,6 +122,14 @@ async def create(
         raise Conflict(
             "the restaurant is closed now" + (f"; it opens at {opens_at.isoformat()}" if opens_at else ""),
             code="closed", extra={"opens_at": opens_at},
+        )
+    if new.pickup_at is not None and head["pickup_closed"]:
+        # Staff included: a pickup time is a promise to the customer, whoever typed it.
+        opens_at = head["pickup_opens_at"]
+        raise Conflict(
+            "the restaurant is closed at that pickup time"
+            + (f"; it next opens at {opens_at.isoformat()}" if opens_at else ""),
+            code="pickup_closed", extra={"opens_at": opens_at},
         )
     found = {row["id"]: row for row in context if row["id"] is not None}
     problems = [
@@ -171,7 +183,8 @@ async def create(
         notes=new.notes, currency=head["currency"], subtotal=totals.subtotal, tax=totals.tax,
         tip=totals.tip, discount=totals.discount, total=totals.total,
         lines=_lines_json(lines),
-        actor_type=actor.kind, actor_id=actor.id,
+        actor_type=actor.kind, actor_id=actor.id, pickup_at=new.pickup_at, reservation_id=new.reservation_id,
+        fire_at=new.fire_at,
     )
     if order is None:
         # A concurrent request with the same key committed first (place_order waited for it).
@@ -210,7 +223,8 @@ async def create_from_platform(
         principal=f"{actor_type}:", request_hash=None, table_id=None, session_id=None, placed_by_user=None,
         order_type=order_type, customer_name=customer_name, customer_phone=customer_phone, notes=notes,
         currency=currency, subtotal=totals.subtotal, tax=totals.tax, tip=totals.tip, discount=totals.discount,
-        total=totals.total, lines=_lines_json(lines), actor_type=actor_type, actor_id=None,
+        total=totals.total, lines=_lines_json(lines), actor_type=actor_type, actor_id=None, pickup_at=None,
+        reservation_id=None, fire_at=None,
     )
     assert row is not None  # without a key place_order always writes
     return row
@@ -355,3 +369,30 @@ async def _record_event(
         conn, "insert_order_event", restaurant_id=restaurant_id, order_id=order_id,
         from_status=from_status, to_status=to_status, actor_type=actor.kind, actor_id=actor.id, reason=reason,
     )
+
+
+async def fire_pre_order(conn: Conn, restaurant_id: UUID, reservation_id: UUID, *,
+                         table_id: UUID | None = None) -> list[UUID]:
+    """Fires a reservation's held pre-order now (its outbox rows come due in the caller's
+    transaction), served at ``table_id`` if given (another restaurant's: Unprocessable
+    unknown_table); the ids of what changed."""
+    rows = await q.all(conn, "fire_pre_order", restaurant_id=restaurant_id, reservation_id=reservation_id,
+                       table_id=table_id)
+    return [row["id"] for row in rows]
+
+
+async def cancel_pre_order(conn: Conn, restaurant_id: UUID, reservation_id: UUID, *, actor: Actor,
+                           reason: str | None) -> list[UUID]:
+    """Cancels a reservation's pre-order while it is pending or confirmed; if it had not fired,
+    no target ever hears of it (its held outbox rows are recorded as skipped)."""
+    rows = await q.all(conn, "cancel_pre_order", restaurant_id=restaurant_id, reservation_id=reservation_id,
+                       actor_type=actor.kind, actor_id=actor.id, reason=reason)
+    ids = [row["id"] for row in rows]
+    if ids:
+        await q.run(conn, "skip_held_outbox", restaurant_id=restaurant_id, order_ids=ids)
+    return ids
+
+
+async def pre_order_of(conn: Conn, restaurant_id: UUID, reservation_id: UUID) -> Row | None:
+    return await q.maybe_one(conn, "pre_order_of_reservation", restaurant_id=restaurant_id,
+                             reservation_id=reservation_id)

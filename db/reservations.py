@@ -113,6 +113,12 @@ async def move(conn: Conn, restaurant_id: UUID, reservation_id: UUID, *, target:
                        status=target, from_status=row["status"], actor_id=actor_id, reason=reason)
 
 
+async def get(conn: Conn, restaurant_id: UUID, reservation_id: UUID, *, lock: bool = False) -> Row | None:
+    """A reservation (None: not this restaurant's), locked against status moves with ``lock``."""
+    return await q.maybe_one(conn, "reservation_for_update" if lock else "reservation", restaurant_id=restaurant_id,
+                             id=reservation_id)
+
+
 async def of_day(conn: Conn, restaurant_id: UUID, day: date) -> list[Row]:
     return await q.all(conn, "reservations_of_day", restaurant_id=restaurant_id, local_date=day)
 

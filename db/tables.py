@@ -46,10 +46,16 @@ async def update(conn: Conn, *, restaurant_id: UUID, table_id: UUID, changes: di
     return row
 
 
+async def get(conn: Conn, restaurant_id: UUID, table_id: UUID) -> Row | None:
+    """One of the restaurant's tables (None: not this restaurant's)."""
+    return await q.maybe_one(conn, "get_table", restaurant_id=restaurant_id, table_id=table_id)
+
+
 async def by_qr_token(conn: Conn, qr_token: str) -> Row | None:
     """Needs a system-scope transaction: the guest has no restaurant yet."""
     return await q.maybe_one(conn, "table_by_qr_token", qr_token=qr_token)
 
 
-async def open_guest_session(conn: Conn, *, restaurant_id: UUID, table_id: UUID, ttl_s: int) -> Row:
+async def open_guest_session(conn: Conn, *, restaurant_id: UUID, table_id: UUID | None, ttl_s: int) -> Row:
+    """A guest session at a table, or (``table_id`` None) a takeaway session from a share link."""
     return await q.one(conn, "insert_guest_session", restaurant_id=restaurant_id, table_id=table_id, ttl_s=ttl_s)

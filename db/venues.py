@@ -69,6 +69,11 @@ async def forget(conn: Conn, *, user_id: UUID, venue_id: UUID) -> None:
         raise NotFound("this venue is not saved")
 
 
+async def share_restaurant(conn: Conn, token: str) -> Row | None:
+    """The restaurant (id, name, currency) a share link names; None for an unknown or rotated link."""
+    return await q.maybe_one(conn, "share_link_restaurant", token=token)
+
+
 async def by_share_token(conn: Conn, token: str) -> UUID:
     row = await q.maybe_one(conn, "venue_by_share_token", token=token)
     if row is None:

@@ -265,8 +265,9 @@ async def test_the_pushers_convex_round_claims_with_each_entitys_state_in_one_st
         [pushed] = [c for c in from_state if c["entity"] == "orders"]
         assert (pushed["pgId"], pushed["doc"]["number"], len(pushed["doc"]["items"])) == (order["id"], 1.0, 2)
 
-        db_sql("UPDATE sync_log SET status = 'pending', lease_owner = NULL WHERE target = 'convex'"
-               " AND restaurant_id = %s", (r.id,))
+        # Pending again and due now (the pusher claims only due rows: a held pre-order is not).
+        db_sql("UPDATE sync_log SET status = 'pending', lease_owner = NULL, next_attempt_at = now()"
+               " WHERE target = 'convex' AND restaurant_id = %s", (r.id,))
         sent: list[tuple[str, bool]] = []
         execute = queries._execute
 

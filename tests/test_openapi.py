@@ -219,6 +219,8 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     shared = await call("POST", r.url("/share-link"), 200, headers=auth)
     await call("GET", f"/api/share/{shared['token']}", 200)
     await call("GET", "/api/share/no-such-token", 404)
+    takeaway = await call("POST", f"/api/share/{shared['token']}/session", 201)
+    await call("POST", "/api/share/no-such-token/session", 404)
     await call("GET", "/api/venues", 200, params={"q": "Restaurant", "city": "pune", "open_now": "true", "limit": 1})
     await call("GET", "/api/venues", 422, params={"cursor": "bm90IG91cnM"})
     await call("GET", f"/api/venues/{r.id}", 200)
@@ -262,6 +264,10 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     await call("GET", "/api/me/orders", 200, headers=auth, params={"limit": 5})
     await call("GET", "/api/me/orders", 422, headers=auth, params={"cursor": "!!"})
     await call("POST", r.url("/orders"), 200, headers={**guest.headers, "Idempotency-Key": "walk-1"}, json=body)
+    pickup = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    await call("POST", r.url("/orders"), 201, headers={"Authorization": f"Bearer {takeaway['session_token']}"},
+               json={**body, "pickup_at": pickup})
+    await call("POST", r.url("/orders"), 422, headers=guest.headers, json={**body, "pickup_at": pickup})
     await call("POST", r.url("/orders"), 409, headers={**guest.headers, "Idempotency-Key": "walk-1"},
                json=order_body(r, ("Dal Makhani", 3)))
     await call("POST", r.url("/orders"), 422, headers=guest.headers, json=order_body(r, ("Seasonal Special", 1)))
@@ -359,8 +365,13 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     await call("GET", r.url("/reservations"), 200, headers=staff.headers, params={"date": booked["local_date"]})
     await call("POST", r.url(f"/reservations/{booked['id']}/status"), 409, headers=staff.headers,
                json={"status": "seated"})
+    pre = {"items": order_body(r)["items"], "fire_minutes_before": 10}
+    await call("POST", r.url(f"/reservations/{booked['id']}/pre-order"), 201, headers=customer.headers, json=pre)
+    await call("POST", r.url(f"/reservations/{booked['id']}/pre-order"), 409, headers=customer.headers, json=pre)
+    await call("GET", r.url(f"/reservations/{booked['id']}/pre-order"), 200, headers=staff.headers)
     await call("POST", r.url(f"/reservations/{booked['id']}/status"), 200, headers=customer.headers,
                json={"status": "cancelled", "reason": "plans changed"})
+    await call("GET", r.url(f"/reservations/{booked['id']}/pre-order"), 404, headers=customer.headers)
     await call("GET", "/api/me/reservations", 200, headers=customer.headers)
     export = await call("POST", r.url("/exports"), 202, headers=auth, json={"from": day, "to": day, "format": "csv"})
     await call("POST", r.url("/exports"), 422, headers=auth, json={"from": day, "to": "2020-01-01"})

@@ -118,6 +118,7 @@ class Side:
     recruit: User | None = None  # somebody who is not a member here
     markers: set[str] = field(default_factory=set)  # ids and names only this restaurant's data holds
     reservation: dict[str, Any] = field(default_factory=dict)  # a pending reservation staff booked
+    pre_ordered: dict[str, Any] = field(default_factory=dict)  # another, with a pre-order
     export: dict[str, Any] = field(default_factory=dict)  # a queued export
 
     @property
@@ -146,6 +147,7 @@ class Side:
             "oid": self.order["id"],
             "vid": self.invitation_id,
             "resid": self.reservation["id"],
+            "preresid": self.pre_ordered["id"],
             "day": self.reservation["local_date"],
             "xid": self.export["id"],
         }
@@ -215,13 +217,18 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     expect(await client.put(r.url("/slot-rules"), headers=r.owner.headers, json=_slot_rules(20)), 200)
     reservation = expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
                                            json=_booking(f"Guest of {r.id}")), 201)
+    pre_ordered = expect(await client.post(r.url("/reservations"), headers=r.owner.headers,
+                                           json=_booking(f"Pre-order party of {r.id}")), 201)
+    pre_order = expect(await client.post(r.url(f"/reservations/{pre_ordered['id']}/pre-order"),
+                                         headers=r.owner.headers, json={"items": order_body(r)["items"]}), 201)
     export = expect(await client.post(r.url("/exports"), headers=r.owner.headers, json=_export_range()), 202)
-    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, export=export)
+    side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, pre_ordered=pre_ordered,
+                export=export)
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
         dd_store["store_id"], gh_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
-        reservation["id"], reservation["guest_name"], export["id"],
+        reservation["id"], reservation["guest_name"], pre_ordered["id"], pre_order["id"], export["id"],
         *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
@@ -288,7 +295,7 @@ async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: An
 class Endpoint:
     key: str
     method: str
-    path: str  # placeholders: {rid} {tid} {cid} {empty_cid} {iid} {oid} {vid}
+    path: str  # placeholders: {rid} {tid} {cid} {empty_cid} {iid} {oid} {vid} {resid} {preresid}
     roles: frozenset[str]  # who may call it: owner manager staff kitchen guest
     body: Callable[[Side], dict[str, Any]] | None = None
     writes: bool = True
@@ -397,6 +404,9 @@ ENDPOINTS = [
     Endpoint("list_reservations", "GET", R + "/reservations?date={day}", MEMBERS, writes=False),
     Endpoint("move_reservation", "POST", R + "/reservations/{resid}/status", MEMBERS,
              lambda s: {"status": "confirmed"}),
+    Endpoint("create_pre_order", "POST", R + "/reservations/{resid}/pre-order", MEMBERS,
+             lambda s: {"items": order_body(s.r)["items"], "fire_minutes_before": 30}),
+    Endpoint("get_pre_order", "GET", R + "/reservations/{preresid}/pre-order", MEMBERS, writes=False),
     Endpoint("create_export", "POST", R + "/exports", OM, lambda s: _export_range()),
     Endpoint("list_exports", "GET", R + "/exports", OM, writes=False),
     # Its answer names only the restaurant and the export, both in its URL: nothing more to find.

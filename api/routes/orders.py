@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +31,10 @@ from db.queries import Row
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _HIDDEN = frozenset({"session_id"})
+# Pickup times are whole PICKUP_STEP minutes (a later time is rounded up to the next one, which
+# is what a kitchen can promise) and at most PICKUP_HORIZON ahead (docs/orders.md).
+PICKUP_STEP = timedelta(minutes=5)
+PICKUP_HORIZON = timedelta(days=7)
 
 
 def _oid(request: Request) -> UUID:
@@ -39,7 +43,8 @@ def _oid(request: Request) -> UUID:
     return oid
 
 
-def _order(row: Row) -> dict[str, Any]:
+def order_answer(row: Row) -> dict[str, Any]:
+    """An order as the API answers it (order_documents without the guest session's id)."""
     return {k: v for k, v in row.items() if k not in _HIDDEN}
 
 
@@ -57,13 +62,49 @@ def _idempotency(request: Request, body: NewOrder) -> orders.Idempotency | None:
             del line["variation_id"]
         if not line["addon_ids"]:
             del line["addon_ids"]
+    if payload["pickup_at"] is None:
+        del payload["pickup_at"]  # likewise for orders without a pickup time
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return orders.Idempotency(key, hashlib.sha256(canonical).digest())
 
 
-def _new_order(scope: Scope, body: NewOrder) -> orders.NewOrder:
+def pickup_time(requested: datetime | None) -> datetime | None:
+    """A requested pickup time rounded up to the next PICKUP_STEP (None: none asked)."""
+    now = datetime.now(UTC)
+    if requested is None or not now <= requested <= now + PICKUP_HORIZON:
+        return requested  # refused as past or too far; rounding it could leave the calendar (years 1, 9999)
+    step = int(PICKUP_STEP.total_seconds())
+    seconds = requested.timestamp()
+    rounded = -(-int(seconds) // step) * step if seconds % step else int(seconds)
+    return datetime.fromtimestamp(rounded, UTC)
+
+
+def _pickup_bounds(pickup_at: datetime | None, now: datetime) -> tuple[str, str] | None:
+    """What is wrong with a (rounded) pickup time on its own: its code and message."""
+    if pickup_at is None:
+        return None
+    if pickup_at < now:
+        return "pickup_in_past", "pickup_at is in the past"
+    if pickup_at > now + PICKUP_HORIZON:
+        return "pickup_too_far", f"pickup_at is more than {PICKUP_HORIZON.days} days ahead"
+    return None
+
+
+def _field_error(code: str, field: str, detail: str) -> ApiError:
+    return ApiError(422, code, detail, errors=[{"loc": ["body", field], "msg": detail, "type": code}])
+
+
+def _new_order(
+    scope: Scope, body: NewOrder, pickup_at: datetime | None, *, replay: bool = False,
+) -> orders.NewOrder:
     table_id = body.table_id
-    if scope.is_guest:
+    if scope.is_guest and scope.principal.table_id is None:
+        # A takeaway session from the restaurant's share link: no table, takeaway only.
+        if table_id is not None:
+            raise ApiError(422, "table_mismatch", "a takeaway session has no table")
+        if body.order_type not in (None, "takeaway"):
+            raise ApiError(422, "order_type_not_allowed", "a takeaway session orders takeaway only")
+    elif scope.is_guest:
         if table_id is not None and table_id != scope.principal.table_id:
             raise ApiError(422, "table_mismatch", "a guest session orders for its own table only")
         table_id = scope.principal.table_id
@@ -72,12 +113,19 @@ def _new_order(scope: Scope, body: NewOrder) -> orders.NewOrder:
     order_type = body.order_type or ("dine_in" if table_id else "takeaway")
     if order_type == "dine_in" and table_id is None:
         raise ApiError(422, "table_required", "a dine_in order needs table_id")
+    if pickup_at is not None and order_type != "takeaway":
+        raise _field_error("pickup_not_takeaway", "pickup_at", "pickup_at is for takeaway orders only")
+    # A retry of an order already placed replays it, even once its pickup time has passed.
+    wrong = None if replay else _pickup_bounds(pickup_at, datetime.now(UTC))
+    if wrong is not None:
+        raise _field_error(wrong[0], "pickup_at", wrong[1])
     return orders.NewOrder(
         lines=[LineRequest(i.menu_item_id, i.quantity, i.notes, i.variation_id, tuple(i.addon_ids))
                for i in body.items],
         order_type=order_type, table_id=table_id,
         session_id=scope.principal.session_id if scope.is_guest else None,
         customer_name=body.customer_name, customer_phone=body.customer_phone, notes=body.notes, tip=body.tip,
+        pickup_at=pickup_at,
     )
 
 
@@ -93,28 +141,32 @@ async def create_order(request: Request) -> Response:
     except ApiError as exc:
         body, refused = None, exc
     key = request.headers.get("idempotency-key")
+    pickup_at = pickup_time(body.pickup_at) if body is not None else None
     async with svc.db.statements() as conn:
         context = await orders.context(
             conn, restaurant_id=rid, **entry_of(principal), key=key if key is not None and _KEY.match(key) else None,
             item_ids=[line.menu_item_id for line in body.items] if body is not None else [],
+            # Out of bounds it is refused below without asking the hours (a far year overflows them).
+            pickup_at=pickup_at if _pickup_bounds(pickup_at, datetime.now(UTC)) is None else None,
         )
         scope = Scope(conn, principal, admit(principal, context[0], MEMBERS))
         await svc.limits.hit(svc.limits.order_create, "order", principal.actor.principal)
-        if scope.is_guest:
-            # Per table too: a new session must not reset a guest's budget (docs/auth.md).
+        if scope.is_guest and principal.table_id is not None:
+            # Per table too: a new session must not reset a guest's budget (docs/auth.md). A
+            # takeaway session has no table: opening sessions is limited per address instead.
             await svc.limits.hit(svc.limits.order_table, "order-table", str(principal.table_id), principal.qr_tag or "")
         if body is None:
             raise refused
-        new = _new_order(scope, body)
+        new = _new_order(scope, body, pickup_at, replay=context[0]["key_principal"] is not None)
         idempotency = _idempotency(request, body)
         created = await orders.create(conn, restaurant_id=rid, new=new, actor=principal.actor,
                                       idempotency=idempotency, context=context)
     structlog.contextvars.bind_contextvars(order_id=str(created.order["id"]), replayed=created.replayed)
     if created.replayed:
-        return JSON(_order(created.order), status_code=200, headers={"Idempotent-Replayed": "true"})
+        return JSON(order_answer(created.order), status_code=200, headers={"Idempotent-Replayed": "true"})
     after_commit(request, "order", created.order["id"])
     svc.metrics.orders_created.labels("qr" if scope.is_guest else "staff").inc()
-    return JSON(_order(created.order), status_code=201)
+    return JSON(order_answer(created.order), status_code=201)
 
 
 def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
@@ -142,7 +194,7 @@ async def list_orders(request: Request) -> Response:
             scope.conn, _rid(request), statuses=query.status, since=query.since,
             cursor=_cursor(query.cursor), limit=query.limit,
         )
-    return JSON({"items": [_order(r) for r in rows], "next_cursor": _next_cursor(rows, query.limit)})
+    return JSON({"items": [order_answer(r) for r in rows], "next_cursor": _next_cursor(rows, query.limit)})
 
 
 async def get_order(request: Request) -> Response:
@@ -153,7 +205,7 @@ async def get_order(request: Request) -> Response:
         else:
             row = await orders.get_with_integrations(scope.conn, _rid(request), _oid(request))
             row["integrations"] = order_integrations(row["integrations"], target_labels(request))
-    return JSON(_order(row))
+    return JSON(order_answer(row))
 
 
 def _event(row: Row, *, guest: bool) -> dict[str, Any]:
@@ -209,7 +261,7 @@ async def cancel_order(request: Request) -> Response:
 def _moved(request: Request, moved: orders.Moved, queued: list[EntityKey], actor: str) -> Response:
     hand_off(request, queued)
     services(request).metrics.status_transitions.labels(moved.from_status, moved.order["status"], actor).inc()
-    return JSON(_order(moved.order))
+    return JSON(order_answer(moved.order))
 
 
 _BASE = "/api/restaurants/{rid:uuid}/orders"

@@ -4,7 +4,7 @@ own reservations (docs/reservations.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -17,15 +17,20 @@ from api.access import FLOOR, OWNER_MANAGER, Scope, require_user, restaurant_sco
 from api.access import path_restaurant_id as _rid
 from api.bodies import json_body, query_params
 from api.errors import ApiError
-from api.handoff import hand_off, queued_in
-from api.models import DayQuery, NewReservation, ReservationMove, SlotQuery, SlotRules
+from api.handoff import after_commit, hand_off, queued_in
+from api.models import DayQuery, NewReservation, PreOrder, ReservationMove, SlotQuery, SlotRules
 from api.responses import JSON
+from api.routes.orders import order_answer
 from api.state import services
-from db import reservations
+from db import orders, reservations, tables
+from db.pricing import LineRequest
 from db.queries import Conn, Row
 from db.slots import overlapping
 
 _STAFF = FLOOR | {"admin"}
+# A pre-order fired "at arrival" is held until its party is seated; should nobody seat, cancel or
+# no-show the reservation, it fires this long after the slot, so no outbox row waits forever.
+ARRIVAL_HOLD = timedelta(hours=12)
 _FIELDS = ("id", "restaurant_id", "slot_start", "local_date", "party_size", "status", "user_id", "guest_name",
            "guest_phone", "table_preference", "note", "version", "created_at", "updated_at")
 
@@ -135,14 +140,88 @@ async def move_reservation(request: Request) -> Response:
     async with visitor_scope(request, rid) as scope:
         await _zone(scope.conn, rid)
         body = await json_body(request, ReservationMove)
+        if body.table_id is not None and body.status != "seated":
+            detail = "table_id goes with status seated only"
+            raise ApiError(422, "table_only_when_seated", detail,
+                           errors=[{"loc": ["body", "table_id"], "msg": detail, "type": "table_only_when_seated"}])
         staff = scope.role in _STAFF
         row = await reservations.move(
             scope.conn, rid, reservation_id, target=body.status, mover="staff" if staff else "customer",
             actor_id=scope.principal.user_id, reason=body.reason, now=datetime.now(UTC),
             own_user=None if staff else scope.principal.user_id)
-        queued = await queued_in(scope.conn, rid)  # the reservation, and the notification its move made
+        # The pre-order follows in the same transaction: seated fires it, cancelled or no-show
+        # cancels it (unheard of by every target if it had not fired).
+        # After the move, which only staff may make to seated (nobody else learns which tables exist).
+        if body.table_id is not None and await tables.get(scope.conn, rid, body.table_id) is None:
+            detail = "table_id is not a table of this restaurant"
+            raise ApiError(422, "unknown_table", detail,
+                           errors=[{"loc": ["body", "table_id"], "msg": detail, "type": "unknown_table"}])
+        if body.status == "seated":
+            await orders.fire_pre_order(scope.conn, rid, reservation_id, table_id=body.table_id)
+        elif body.status in ("cancelled", "no_show"):
+            await orders.cancel_pre_order(
+                scope.conn, rid, reservation_id, actor=scope.principal.actor,
+                reason=body.reason or ("the reservation was cancelled" if body.status == "cancelled"
+                                       else "the reservation was a no-show"))
+        # The reservation, the notification its move made, and a fired or cancelled pre-order.
+        queued = await queued_in(scope.conn, rid)
     hand_off(request, queued)
     return JSON(_reservation(row))
+
+
+async def _own_reservation(scope: Scope, rid: UUID, reservation_id: UUID, *, lock: bool) -> Row:
+    """The reservation, for staff or the customer who booked it; anybody else's looks missing."""
+    row = await reservations.get(scope.conn, rid, reservation_id, lock=lock)
+    if row is None or (scope.role not in _STAFF and row["user_id"] != scope.principal.user_id):
+        raise ApiError(404, "not_found", "reservation not found")
+    return row
+
+
+async def create_pre_order(request: Request) -> Response:
+    """An order for a reservation, placed ahead by its customer or staff through the order
+    code path (priced from the menu, one place_order statement), held from the kitchen and
+    the POS until it fires (docs/reservations.md)."""
+    rid = _rid(request)
+    reservation_id: UUID = request.path_params["resid"]
+    svc = services(request)
+    async with visitor_scope(request, rid) as scope:
+        await _zone(scope.conn, rid)
+        body = await json_body(request, PreOrder)
+        # Locked: a concurrent seating or cancellation is judged after this order, or before it.
+        booked = await _own_reservation(scope, rid, reservation_id, lock=True)
+        if booked["status"] not in ("pending", "confirmed"):
+            raise ApiError(409, "reservation_not_open",
+                           f"a {booked['status']} reservation takes no pre-order", extra={"status": booked["status"]})
+        await svc.limits.hit(svc.limits.order_create, "order", scope.principal.actor.principal)
+        fire_at = (booked["slot_start"] - timedelta(minutes=body.fire_minutes_before)
+                   if body.fire_minutes_before is not None else booked["slot_start"] + ARRIVAL_HOLD)
+        context = await orders.context(scope.conn, restaurant_id=rid, session_id=None,
+                                       user_id=scope.principal.user_id, key=None,
+                                       item_ids=[line.menu_item_id for line in body.items])
+        new = orders.NewOrder(
+            lines=[LineRequest(i.menu_item_id, i.quantity, i.notes, i.variation_id, tuple(i.addon_ids))
+                   for i in body.items],
+            order_type="dine_in", customer_name=booked["guest_name"], customer_phone=booked["guest_phone"],
+            notes=body.notes, reservation_id=reservation_id, fire_at=fire_at,
+        )
+        created = await orders.create(scope.conn, restaurant_id=rid, new=new, actor=scope.principal.actor,
+                                      idempotency=None, context=context)
+    # The pusher claims only due rows: this hands it the order in case it fires at once (its
+    # fire time already passed); a held one stays with the outbox until then.
+    after_commit(request, "order", created.order["id"])
+    return JSON(order_answer(created.order), status_code=201)
+
+
+async def get_pre_order(request: Request) -> Response:
+    rid = _rid(request)
+    reservation_id: UUID = request.path_params["resid"]
+    async with visitor_scope(request, rid) as scope:
+        await _zone(scope.conn, rid)
+        await _own_reservation(scope, rid, reservation_id, lock=False)
+        row = await orders.pre_order_of(scope.conn, rid, reservation_id)
+    if row is None:
+        raise ApiError(404, "not_found", "this reservation has no pre-order")
+    return JSON(order_answer(row))
 
 
 async def my_reservations(request: Request) -> Response:
@@ -161,5 +240,7 @@ routes = [
     Route(f"{_BASE}/reservations", create_reservation, methods=["POST"]),
     Route(f"{_BASE}/reservations", list_reservations, methods=["GET"]),
     Route(f"{_BASE}/reservations/{{resid:uuid}}/status", move_reservation, methods=["POST"]),
+    Route(f"{_BASE}/reservations/{{resid:uuid}}/pre-order", create_pre_order, methods=["POST"]),
+    Route(f"{_BASE}/reservations/{{resid:uuid}}/pre-order", get_pre_order, methods=["GET"]),
     Route("/api/me/reservations", my_reservations, methods=["GET"]),
 ]

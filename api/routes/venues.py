@@ -11,15 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.access import require_user
+from api.access import client_ip, require_user
 from api.bodies import json_body, query_params
 from api.errors import ApiError
 from api.menu_cache import body_etag, conditional
 from api.models import Favourite, SaveVenue, VenueQuery
+from api.ratelimit import address_key
 from api.responses import JSON, dumps
 from api.routes.menu import menu_answer
 from api.state import services
-from db import venues
+from db import tables, venues
 from db.queries import Row
 
 _PUBLIC = ("id", "name", "description", "address", "city", "phone", "website", "logo_url", "timezone", "currency",
@@ -83,6 +84,30 @@ async def open_share_link(request: Request) -> Response:
     return conditional(request, body, etag, private=False)
 
 
+async def open_share_session(request: Request) -> Response:
+    """A takeaway guest session from a share link: a guest session without a table, which
+    orders takeaway through the restaurant's order route. Limited per client address (the
+    link is public), and unknown links count as the QR codes' unknown codes do."""
+    svc = services(request)
+    limits = svc.limits
+    address = address_key(client_ip(request))
+    await limits.check(limits.qr_lookup_failures, "qr-unknown", address)
+    token = request.path_params["token"]
+    async with svc.db.system() as conn:
+        found = await venues.share_restaurant(conn, token) if len(token) <= 64 else None
+        if found is None:
+            await limits.count(limits.qr_lookup_failures, "qr-unknown", address)
+            raise ApiError(404, "not_found", "this share link is not known")
+        await limits.hit(limits.share_session, "share-session", address)
+        session = await tables.open_guest_session(conn, restaurant_id=found["id"], table_id=None,
+                                                  ttl_s=svc.settings.guest_session_ttl_s)
+    issued = svc.tokens.guest_token(restaurant_id=found["id"], table_id=None, session_id=session["id"])
+    return JSON({
+        "session_token": issued.token, "expires_in": issued.expires_in, "order_type": "takeaway",
+        "restaurant": {"id": found["id"], "name": found["name"], "currency": found["currency"]}, "table": None,
+    }, status_code=201)
+
+
 async def save_venue(request: Request) -> Response:
     principal = require_user(request)
     body = await json_body(request, SaveVenue)
@@ -123,6 +148,7 @@ routes = [
     Route("/api/venues", list_venues, methods=["GET"]),
     Route("/api/venues/{rid:uuid}", get_venue, methods=["GET"]),
     Route("/api/share/{token:str}", open_share_link, methods=["GET"]),
+    Route("/api/share/{token:str}/session", open_share_session, methods=["POST"]),
     Route("/api/me/saved-venues", save_venue, methods=["POST"]),
     Route("/api/me/saved-venues", list_saved, methods=["GET"]),
     Route("/api/me/saved-venues/{rid:uuid}", set_favourite, methods=["PATCH"]),

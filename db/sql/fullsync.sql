@@ -1,9 +1,11 @@
 -- name: fullsync_orders
 -- Every order in the shape the pushers send (with its latest status reason), by id, for fullSync's
--- server-side cursor (system scope).
+-- server-side cursor (system scope), but a reservation's pre-order that has not fired: the kitchen
+-- must not see it before it fires.
 SELECT d.*, order_status_reason(d.restaurant_id, d.id) AS status_reason
   FROM order_documents d
  WHERE (%(restaurant_id)s::uuid IS NULL OR restaurant_id = %(restaurant_id)s::uuid)
+   AND (fire_at IS NULL OR fire_at <= now())
  ORDER BY id;
 
 -- name: fullsync_menu_items
@@ -26,7 +28,8 @@ SELECT id, restaurant_id, label, seats, is_active, version
 -- How many orders fullSync would send (total) and how many Convex should hold (live).
 SELECT count(*) AS total, count(*) AS live
   FROM orders
- WHERE (%(restaurant_id)s::uuid IS NULL OR restaurant_id = %(restaurant_id)s::uuid);
+ WHERE (%(restaurant_id)s::uuid IS NULL OR restaurant_id = %(restaurant_id)s::uuid)
+   AND (fire_at IS NULL OR fire_at <= now());
 
 -- name: fullsync_count_menu_items
 -- How many menu items fullSync would send (total) and how many Convex should hold (not soft-deleted).

@@ -1,8 +1,9 @@
 -- name: order_context
--- Whether the caller may order here, the earlier use of its Idempotency-Key, and the pricing
--- inputs of the items it names (order_context in schema.sql): one statement, its own transaction.
+-- Whether the caller may order here, the earlier use of its Idempotency-Key, whether a pickup
+-- time falls in opening hours, and the pricing inputs of the items it names (order_context in
+-- schema.sql): one statement, its own transaction.
 SELECT * FROM order_context(%(restaurant_id)s, %(trace_context)s, %(session_id)s, %(user_id)s, %(key)s,
-                            %(item_ids)s::uuid[]);
+                            %(item_ids)s::uuid[], %(pickup_at)s::timestamptz);
 
 -- name: order_menu
 -- The pricing read order_context makes (order_menu in schema.sql), named so that
@@ -20,7 +21,8 @@ SELECT * FROM place_order(
     p_customer_name => %(customer_name)s, p_customer_phone => %(customer_phone)s, p_notes => %(notes)s,
     p_currency => %(currency)s, p_subtotal => %(subtotal)s, p_tax => %(tax)s, p_tip => %(tip)s,
     p_discount => %(discount)s, p_total => %(total)s, p_lines => %(lines)s::jsonb,
-    p_actor_type => %(actor_type)s, p_actor_id => %(actor_id)s);
+    p_actor_type => %(actor_type)s, p_actor_id => %(actor_id)s, p_pickup_at => %(pickup_at)s::timestamptz,
+    p_reservation_id => %(reservation_id)s::uuid, p_fire_at => %(fire_at)s::timestamptz);
 
 -- name: get_idempotency_key
 -- The earlier use of an Idempotency-Key.
@@ -130,3 +132,42 @@ SELECT from_status, to_status, actor_type, actor_id, reason, created_at
   FROM order_events
  WHERE restaurant_id = %(restaurant_id)s AND order_id = %(order_id)s
  ORDER BY id;
+
+-- name: fire_pre_order
+-- A reservation's pre-order fires now (its guests are seated) if it has not, at the table they
+-- sit at when given: its outbox rows come due in this same transaction (enqueue_outbox keeps the
+-- sooner due). No row when nothing changed (bump_version skips an identical row).
+UPDATE orders SET fire_at = least(fire_at, now()), table_id = coalesce(%(table_id)s::uuid, table_id)
+ WHERE restaurant_id = %(restaurant_id)s AND reservation_id = %(reservation_id)s
+   AND status NOT IN ('cancelled', 'rejected')
+RETURNING id;
+
+-- name: cancel_pre_order
+-- Cancels a reservation's pre-order while the lifecycle allows it (pending or confirmed), with
+-- its status event.
+WITH cancelled AS (
+    UPDATE orders SET status = 'cancelled'
+     WHERE restaurant_id = %(restaurant_id)s AND reservation_id = %(reservation_id)s
+       AND status IN ('pending', 'confirmed')
+    RETURNING id, restaurant_id
+), event AS (
+    INSERT INTO order_events (restaurant_id, order_id, from_status, to_status, actor_type, actor_id, reason)
+    SELECT c.restaurant_id, c.id, o.status, 'cancelled', %(actor_type)s, %(actor_id)s, %(reason)s
+      FROM cancelled c
+      JOIN orders o ON o.restaurant_id = c.restaurant_id AND o.id = c.id
+)
+SELECT id FROM cancelled;
+
+-- name: skip_held_outbox
+-- A pre-order cancelled before it fired never reaches a target: its held rows are recorded as
+-- skipped (synced with the reason), as a target's own Skip is.
+UPDATE sync_log SET status = 'synced', synced_at = now(), updated_at = now(),
+                    last_error = 'skipped: the pre-order was cancelled before it fired'
+ WHERE restaurant_id = %(restaurant_id)s AND entity_type = 'order' AND entity_id = ANY(%(order_ids)s::uuid[])
+   AND status = 'pending' AND next_attempt_at > now();
+
+-- name: pre_order_of_reservation
+-- A reservation's live pre-order, shaped for the API (no row: none).
+SELECT * FROM order_documents
+ WHERE restaurant_id = %(restaurant_id)s AND reservation_id = %(reservation_id)s
+   AND status NOT IN ('cancelled', 'rejected');

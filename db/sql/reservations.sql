@@ -66,6 +66,11 @@ SELECT * FROM reservations
  WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s
    FOR UPDATE;
 
+-- name: reservation
+-- A reservation (a pre-order's read checks who may see it).
+SELECT * FROM reservations
+ WHERE restaurant_id = %(restaurant_id)s AND id = %(id)s;
+
 -- name: set_reservation_status
 -- Moves a reservation to a status (the caller checked the move) and records the event.
 WITH moved AS (

@@ -184,9 +184,14 @@ SELECT * FROM notification_documents(%(ids)s::uuid[]);
 
 -- name: sync_status_for_restaurant
 -- Queue depth of one restaurant by target and status, and the age of its oldest row not
--- yet synced (pending, in flight or failed; as sync_oldest_pending_seconds on /metrics).
+-- yet synced (pending, in flight or failed; as sync_oldest_pending_seconds on /metrics). A
+-- pending row held for later (a reservation's pre-order) counts in the depth but ages only
+-- from when it comes due.
 SELECT target, status, count(*) AS n,
-       extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN ('pending', 'in_flight', 'failed')))
+       extract(epoch FROM now() - min(CASE WHEN status = 'pending' THEN greatest(created_at, next_attempt_at)
+                                           ELSE created_at END)
+                                  FILTER (WHERE status IN ('pending', 'in_flight', 'failed')
+                                            AND (status <> 'pending' OR next_attempt_at <= now())))
            AS oldest_s
   FROM sync_log
  WHERE restaurant_id = %(restaurant_id)s AND status <> 'synced'
@@ -198,9 +203,14 @@ SELECT target, 'synced', count(*), NULL
  GROUP BY target;
 
 -- name: sync_queue_depth
--- Queue depth of every restaurant by target and status, for /metrics (synced rows excluded).
+-- Queue depth of every restaurant by target and status, for /metrics (synced rows excluded); a
+-- held pending row (a pre-order) ages only from when it comes due, as above.
 SELECT target, status, count(*) AS n,
-       coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_s
+       coalesce(extract(epoch FROM now() - min(CASE WHEN status = 'pending'
+                                                    THEN greatest(created_at, next_attempt_at)
+                                                    ELSE created_at END)
+                                           FILTER (WHERE status <> 'pending' OR next_attempt_at <= now())), 0)
+           AS oldest_s
   FROM sync_log
  WHERE status IN ('pending', 'in_flight', 'failed', 'dead')
  GROUP BY target, status;

@@ -35,7 +35,7 @@ SELECT t.id AS table_id, t.label, t.is_active, r.id AS restaurant_id, r.name, r.
  WHERE t.qr_token = %(qr_token)s;
 
 -- name: insert_guest_session
--- Records a guest session opened at a table.
+-- Records a guest session opened at a table (no table: a takeaway session from a share link).
 INSERT INTO guest_sessions (restaurant_id, table_id, expires_at)
 VALUES (%(restaurant_id)s, %(table_id)s, now() + make_interval(secs => %(ttl_s)s))
 RETURNING id, expires_at;

@@ -52,3 +52,7 @@ DELETE FROM saved_venues WHERE user_id = %(user_id)s AND venue_id = %(venue_id)s
 -- name: venue_by_share_token
 -- The restaurant a share link names.
 SELECT id FROM restaurants WHERE share_token = %(token)s;
+
+-- name: share_link_restaurant
+-- The restaurant a share link names, as a takeaway session opened from it shows it.
+SELECT id, name, currency FROM restaurants WHERE share_token = %(token)s;

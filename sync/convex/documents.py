@@ -51,6 +51,8 @@ def order_doc(row: Row) -> dict[str, Any]:
         "sessionId": _str(row.get("session_id")),
         # Why it moved to its status, as the latest order_events row says (NULL: no reason given).
         "statusReason": row.get("status_reason"),
+        "pickupAt": None if row.get("pickup_at") is None else _ms(row["pickup_at"]),
+        "paymentStatus": row.get("payment_status", "unpaid"),
     }
 
 
