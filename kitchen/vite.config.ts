@@ -5,5 +5,11 @@ import { defineConfig } from "vite";
 // (`/`, `/kitchen/`) on any static host.
 export default defineConfig({
   base: "./",
-  build: { outDir: "dist", emptyOutDir: true, target: "es2022" },
+  // Two pages: the kitchen board (index.html) and the guest's order tracker (track.html).
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    target: "es2022",
+    rollupOptions: { input: { index: "index.html", track: "track.html" } },
+  },
 });

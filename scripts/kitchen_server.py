@@ -35,7 +35,7 @@ KITCHEN = ROOT / "kitchen"
 DIST = KITCHEN / "dist"
 # What the build reads: its sources and its configuration (the npm packages are pinned by
 # package-lock.json, so a dependency change shows there).
-SOURCES = ("index.html", "vite.config.ts", "tsconfig.json", "src")
+SOURCES = ("index.html", "track.html", "vite.config.ts", "tsconfig.json", "src")
 LOCK = ROOT / ".data" / "kitchen-build.lock"
 
 

@@ -90,38 +90,47 @@ export class Api {
     if (authed && this.access === null && !(await this.refresh())) {
       throw new ApiProblem(401, "logged_out", "Log in again");
     }
-    const attempt = async (): Promise<Response> => {
-      const headers: Record<string, string> = {};
-      if (body !== undefined) headers["Content-Type"] = "application/json";
-      if (authed && this.access !== null) headers["Authorization"] = `Bearer ${this.access}`;
-      try {
-        return await fetch(`${this.baseUrl}${path}`, {
-          method,
-          headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-      } catch {
-        throw new ApiProblem(0, "unreachable", "The Tabletop API cannot be reached");
-      }
-    };
-    let answer = await attempt();
-    // An access token lasts 15 minutes: on 401 refresh once and repeat the call.
-    if (answer.status === 401 && authed && (await this.refresh())) answer = await attempt();
-    const text = await answer.text();
-    let parsed: unknown = null;
     try {
-      parsed = text === "" ? null : JSON.parse(text);
-    } catch {
-      // Not JSON (a proxy's error page): the status says enough.
+      return await request(this.baseUrl, method, path, body, authed ? this.access : null);
+    } catch (error) {
+      // An access token lasts 15 minutes: on 401 refresh once and repeat the call.
+      if (!(error instanceof ApiProblem && error.status === 401 && authed && (await this.refresh()))) throw error;
+      return await request(this.baseUrl, method, path, body, this.access);
     }
-    if (!answer.ok) {
-      const problem = (parsed ?? {}) as { code?: string; detail?: string; title?: string };
-      throw new ApiProblem(
-        answer.status,
-        problem.code ?? "error",
-        problem.detail ?? problem.title ?? `HTTP ${answer.status}`,
-      );
-    }
-    return parsed;
   }
+}
+
+/** One call to the API: its JSON answer, or an ApiProblem (status 0: the API is unreachable). */
+export async function request(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  bearer: string | null = null,
+): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (bearer !== null) headers["Authorization"] = `Bearer ${bearer}`;
+  let answer: Response;
+  try {
+    answer = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiProblem(0, "unreachable", "The Tabletop API cannot be reached");
+  }
+  const text = await answer.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text === "" ? null : JSON.parse(text);
+  } catch {
+    // Not JSON (a proxy's error page): the status says enough.
+  }
+  if (!answer.ok) {
+    const problem = (parsed ?? {}) as { code?: string; detail?: string; title?: string };
+    throw new ApiProblem(answer.status, problem.code ?? "error", problem.detail ?? problem.title ?? `HTTP ${answer.status}`);
+  }
+  return parsed;
 }

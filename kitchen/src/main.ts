@@ -5,12 +5,11 @@
  * new result. The client reconnects by itself; the status bar says when it is offline and
  * how old what it shows is.
  */
-import { ConvexClient } from "convex/browser";
-import type { ConnectionState } from "convex/browser";
 import { makeFunctionReference } from "convex/server";
 import { Api, ApiProblem, type Membership } from "./api";
-import { Board, elapsed, type Order } from "./board";
+import { Board, type Order } from "./board";
 import { loadConfig, type Config } from "./config";
+import { Live } from "./live";
 import "./style.css";
 
 const liveByStatus = makeFunctionReference<"query", { status?: string }, Order[]>("orders:liveByStatus");
@@ -116,13 +115,6 @@ async function openBoard(api: Api, config: Config, rid: string): Promise<void> {
     (name) => ($("#restaurant-name").textContent = name),
     () => undefined,
   );
-  const client = new ConvexClient(config.convexUrl, { unsavedChangesWarning: false });
-  const status = $("#connection");
-  let lastResult: Date | null = null;
-  let offlineSince: Date | null = null;
-  let authRefused = false;
-  let tokenTrouble: string | null = null;
-
   const board = new Board($("#board"), (order, to) => {
     board.markWaiting(order);
     api.move(rid, order.pgId, to).catch((error: unknown) => {
@@ -131,86 +123,29 @@ async function openBoard(api: Api, config: Config, rid: string): Promise<void> {
     });
   });
 
-  // The client calls this again before the token expires (and with forceRefreshToken when
-  // the server refuses one): every call asks the API for a fresh token (they are cheap).
-  // The API unreachable or overloaded: keep asking with backoff, never answer null, which
-  // would leave the client unauthenticated for good; the current token works meanwhile.
-  // Logged out, or no longer staff there: back to the login form.
-  let closed = false;
-  const fetchToken = async (): Promise<string | null> => {
-    for (let delay = 1000; !closed; delay = Math.min(delay * 2, 30_000)) {
-      try {
-        return await api.convexToken(rid);
-      } catch (error) {
-        if (error instanceof ApiProblem && [401, 403, 404].includes(error.status)) {
-          closed = true;
-          void client.close();
-          askLogin(api, config, error.status === 401 ? "Your session ended: log in again." : error.message);
-          return null;
-        }
-        tokenTrouble = error instanceof Error ? error.message : String(error);
-        paint(client.connectionState());
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-    return null;
-  };
-  const authenticate = (): void =>
-    client.setAuth(fetchToken, (authenticated) => {
-      authRefused = !authenticated;
-      if (authenticated) tokenTrouble = null;
-      paint(client.connectionState());
-      // Refused even after a fresh token (keys rotating, clocks apart): try again shortly.
-      if (!authenticated && !closed) setTimeout(authenticate, 5000);
-    });
-  authenticate();
-  client.onUpdate(
+  const live = new Live(
+    {
+      convexUrl: config.convexUrl,
+      token: () => api.convexToken(rid),
+      // Logged out, or no longer staff there: back to the login form.
+      ended: (problem) => askLogin(api, config, problem.status === 401 ? "Your session ended: log in again." : problem.message),
+      status: $("#connection"),
+      what: "orders",
+    },
+    () => board.tick(),
+  );
+
+  live.client.onUpdate(
     liveByStatus,
     {},
     (orders) => {
-      lastResult = new Date();
       board.render(orders);
-      paint(client.connectionState());
+      live.received();
     },
     (error) => toast(`Convex: ${error.message}`),
   );
-
-  function paint(state: ConnectionState): void {
-    const now = Date.now();
-    if (state.isWebSocketConnected) offlineSince = null;
-    else if (state.hasEverConnected) offlineSince ??= new Date();
-    const asOf = lastResult === null ? "nothing received yet" : `orders as of ${lastResult.toLocaleTimeString()}`;
-    let mode: string;
-    let text: string;
-    if (authRefused) {
-      mode = "refused";
-      text = `Convex refused the token; trying again shortly (${asOf})`;
-    } else if (!state.hasEverConnected) {
-      mode = "connecting";
-      text = `Connecting to ${config.convexUrl}…`;
-    } else if (offlineSince !== null) {
-      mode = "offline";
-      text = `OFFLINE for ${elapsed(now - offlineSince.getTime())}, reconnecting (retry ${state.connectionRetries}); showing ${asOf}`;
-    } else {
-      mode = "live";
-      const last = lastResult === null ? "waiting for the first result" : `last change ${elapsed(now - lastResult.getTime())} ago`;
-      text = `Live · ${last}`;
-    }
-    if (tokenTrouble !== null && mode !== "offline") text += ` · token renewal failing: ${tokenTrouble}`;
-    status.dataset.state = mode;
-    status.textContent = text;
-    document.body.dataset.connection = mode;
-  }
-
-  client.subscribeToConnectionState(paint);
-  const timer = setInterval(() => {
-    if (closed) return clearInterval(timer);
-    board.tick();
-    paint(client.connectionState());
-  }, 1000);
   $<HTMLButtonElement>("#logout").onclick = () => {
-    closed = true;
-    void client.close();
+    live.close();
     api.logout();
     localStorage.removeItem(RESTAURANT_KEY);
     location.reload();
