@@ -16,8 +16,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -151,6 +153,22 @@ def test_kitchen_display_shows_a_guest_order_and_moves_it_only_when_convex_says_
             expect(card).to_contain_text(text)
         age = card.locator(".age")
         expect(age).not_to_have_text(age.text_content() or "", timeout=WAIT_MS)  # the badge ticks
+
+        # A takeaway for a set time: its card says when it is collected.
+        pickup = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=1)).replace(
+            hour=13, minute=0, second=0, microsecond=0)
+        owner_login = http.post("/api/auth/login", json={"email": "owner@demo.tabletop", "password": DEMO_PASSWORD})
+        takeaway = http.post(
+            f"/api/restaurants/{rid}/orders", json={"items": [{"menu_item_id": item, "quantity": 1,
+                                                              "variation_id": variation}],
+                                                    "order_type": "takeaway", "pickup_at": pickup.isoformat()},
+            headers={"Authorization": f"Bearer {owner_login.json()['access_token']}",
+                     "Idempotency-Key": str(uuid.uuid4())})
+        assert takeaway.status_code == 201, takeaway.text
+        shown = page.evaluate("(ms) => new Date(ms).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})",
+                              pickup.timestamp() * 1000)
+        expect(_card(page, "pending", takeaway.json()["id"]).locator(".pickup")).to_have_text(
+            f"Pickup {shown}", timeout=WAIT_MS)
 
         login = http.post("/api/auth/login", json={"email": "kitchen@demo.tabletop", "password": DEMO_PASSWORD})
         staff = {"Authorization": f"Bearer {login.json()['access_token']}"}

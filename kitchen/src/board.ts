@@ -25,6 +25,10 @@ export type Order = {
   notes: string | null;
   createdAt: number;
   updatedAt: number;
+  /** A takeaway's pickup time (ms; null or absent: as soon as ready). */
+  pickupAt?: number | null;
+  /** unpaid, pending, paid, failed, refunded (absent on documents synced before it existed). */
+  paymentStatus?: string;
 };
 
 export const COLUMNS = [
@@ -161,6 +165,13 @@ export class Board {
       head,
     );
     if (order.customerName) card.append(el("div", { class: "customer" }, order.customerName));
+    if (order.pickupAt) {
+      const at = new Date(order.pickupAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      card.append(el("div", { class: "pickup" }, `Pickup ${at}`));
+    }
+    if (order.paymentStatus && order.paymentStatus !== "unpaid") {
+      card.append(el("div", { class: `payment ${order.paymentStatus}` }, order.paymentStatus));
+    }
     card.append(el("ul", { class: "items" }, ...order.items.map(itemLine)));
     if (order.notes) card.append(el("div", { class: "note order-note" }, `“${order.notes}”`));
     const waiting = this.waiting.has(order.pgId);
