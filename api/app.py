@@ -52,6 +52,7 @@ from api.state import Services
 from api.tokens import TokenService
 from db import logs
 from db.pool import Database
+from providers.factory import Providers, build_providers
 from sync import tracing
 from sync.config import (
     PetpoojaSettings,
@@ -71,18 +72,21 @@ log = structlog.get_logger("api")
 def create_app(
     settings: Settings | None = None, sync_settings: SyncSettings | None = None,
     petpooja_settings: PetpoojaSettings | None = None, *, long_lived: bool = False,
-    platform_env: Mapping[str, str] | None = None,
+    platform_env: Mapping[str, str] | None = None, providers: Providers | None = None,
 ) -> Starlette:
     """``platform_env``: the variables the delivery platforms' adapters are configured from
     (the process's environment unless given). ``long_lived``: the process serves this one
     app until it exits (uvicorn's, in every ENV_MODE), so its loggers are frozen on first use
     (db/logs.py); an app a test builds keeps them unfrozen, whatever its mode, so the next
-    test's configure() reaches them."""
+    test's configure() reaches them. ``providers``: payments, geo and voice
+    (providers/factory.py), built from the environment unless given."""
     settings = settings or load_settings(os.environ)
     sync_settings = sync_settings or load_sync_settings(os.environ, production=settings.production)
     petpooja_settings = petpooja_settings or load_petpooja_settings(os.environ)
     # Where the delivery platforms are (UBEREATS_API_URL, ...): the environment unless given.
     platform_env = os.environ if platform_env is None else platform_env
+    # A production API without a real provider's credentials refuses to start (ProviderConfigError).
+    providers = providers or build_providers(os.environ)
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL is not set; start the whole system with `bash scripts/dev` (see README)")
     logs.configure(settings.log_format, settings.log_level, cache=long_lived)
@@ -110,6 +114,7 @@ def create_app(
             credentials=credentials, menu_cache=MenuCache(settings.menu_cache_size, metrics.menu_cache_reads),
             petpooja=PetpoojaClient(petpooja_settings),
             platforms={adapter.platform: adapter for adapter in platform_adapters(platform_env)},
+            providers=providers,
         )
         app.state.services = svc
         pool_gauges = PoolCollector(db)

@@ -14,6 +14,7 @@ from api.ratelimit import RateLimits
 from api.tokens import TokenService
 from db.credentials import CredentialBox
 from db.pool import Database
+from providers.factory import Providers
 from sync.config import SyncSettings
 from sync.metrics import SyncMetrics
 from sync.petpooja.client import PetpoojaClient
@@ -41,6 +42,8 @@ class Services:
     platforms: dict[str, PlatformAdapter] = field(default_factory=dict)
     # How a webhook URL's host is resolved when it is registered (tests make names resolve as they need).
     webhook_resolver: Resolver = system_resolver
+    # Payments, geo and voice as ENV_MODE chose them (providers/factory.py).
+    providers: Providers = field(default_factory=Providers)
 
 
 def services(request: Request) -> Services:

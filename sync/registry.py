@@ -12,6 +12,7 @@ import structlog
 
 from db.credentials import worker_box
 from db.pool import Database
+from providers.factory import Providers, build_providers
 from sync.config import SyncSettings, backoff_of, load_smtp_settings
 from sync.convex.client import ConvexHttp
 from sync.convex.target import ConvexTarget
@@ -50,11 +51,13 @@ def convex_target(settings: SyncSettings, *, batch_size: int | None = None,
     return ConvexTarget(client, convex_policy(settings, batch_size=batch_size))
 
 
-def build_targets(db: Database, settings: SyncSettings,
-                  environ: Mapping[str, str] | None = None) -> dict[str, Target[Any]]:
+def build_targets(db: Database, settings: SyncSettings, environ: Mapping[str, str] | None = None, *,
+                  providers: Providers | None = None) -> dict[str, Target[Any]]:
     """Every target this configuration enables, by name (a target that cannot run here, say
-    PetPooja in production without its credentials key, is left out with a warning)."""
+    PetPooja in production without its credentials key, is left out with a warning).
+    ``providers``: payments, geo and voice (providers/factory.py), built from ``environ`` unless given."""
     env = os.environ if environ is None else environ
+    providers = providers or build_providers(env)
     targets: dict[str, Target[Any]] = {}
     convex = convex_target(settings)
     if convex is not None:

@@ -38,6 +38,7 @@ from psycopg_pool import PoolTimeout
 from db import housekeeping, logs, outbox
 from db.envmode import production_like
 from db.pool import Database
+from providers.factory import build_providers
 from sync import tracing
 from sync.config import SyncSettings, load_sync_settings
 from sync.convex.client import ConvexError
@@ -301,6 +302,8 @@ def _serve_metrics(settings: SyncSettings, registry: CollectorRegistry) -> Any:
 
 
 async def serve(database_url: str, settings: SyncSettings, environ: dict[str, str]) -> None:
+    # Before anything opens: a production worker without a real provider's credentials refuses to start.
+    providers = build_providers(environ)
     if tracing.setup("tabletop-worker", environ):
         tracing.instrument_clients()
     db = Database(database_url, min_size=1, max_size=8)
@@ -308,7 +311,7 @@ async def serve(database_url: str, settings: SyncSettings, environ: dict[str, st
     registry = CollectorRegistry()
     metrics = SyncMetrics(registry)
     registry.register(PoolCollector(db))
-    targets = build_targets(db, settings, environ)
+    targets = build_targets(db, settings, environ, providers=providers)
     worker = Worker(db, targets.values(), settings, metrics=metrics)
     metrics_server = _serve_metrics(settings, registry)
     stop = asyncio.Event()

@@ -1,0 +1,53 @@
+"""The one place that builds the external services (payments, geo, voice) from configuration.
+
+``ENV_MODE`` chooses (db/envmode.py):
+
+- ``development`` and ``test``: local implementations that behave like the provider (same
+  states, same failure modes). Where the provider is an HTTP API, the local implementation is
+  the *real client* pointed at a local stand-in process speaking that API (scripts/*_standin.py),
+  so the code that runs in production is the code that is tested.
+- ``staging`` and ``production``: the real providers. A provider whose credentials are missing
+  is a startup error naming the variables (never their values), in the API and the worker alike.
+
+Each provider module exposes ``load(environ, mode) -> <its service>`` and registers a field
+here; nothing else constructs a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from db.envmode import production_like
+
+
+class ProviderConfigError(RuntimeError):
+    """A provider cannot be built from this configuration (the message names variables only)."""
+
+
+def env_mode(environ: Mapping[str, str]) -> str:
+    return environ.get("ENV_MODE") or "development"
+
+
+def require(environ: Mapping[str, str], provider: str, names: Sequence[str]) -> dict[str, str]:
+    """The named variables, or ProviderConfigError listing every missing one (production-like
+    modes call this: a real provider never runs on a default)."""
+    missing = [name for name in names if not environ.get(name, "").strip()]
+    if missing:
+        raise ProviderConfigError(f"ENV_MODE={env_mode(environ)} needs {', '.join(missing)} for {provider}")
+    return {name: environ[name].strip() for name in names}
+
+
+def real(environ: Mapping[str, str]) -> bool:
+    """Whether this configuration talks to the real providers."""
+    return production_like(env_mode(environ))
+
+
+@dataclass(frozen=True)
+class Providers:
+    """Every external service this process may call, as configured."""
+
+
+def build_providers(environ: Mapping[str, str]) -> Providers:
+    """The providers of this configuration; ProviderConfigError when a real one lacks credentials."""
+    return Providers()

@@ -1,0 +1,22 @@
+"""The service factory (providers/factory.py): which implementation ENV_MODE builds, and that a
+production-like mode refuses to start without a real provider's credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers.factory import ProviderConfigError, env_mode, real, require
+
+
+def test_development_is_the_default_mode_and_only_staging_and_production_are_real() -> None:
+    assert env_mode({}) == "development"
+    assert not real({}) and not real({"ENV_MODE": "test"}) and not real({"ENV_MODE": "development"})
+    assert real({"ENV_MODE": "staging"}) and real({"ENV_MODE": "production"})
+
+
+def test_a_real_provider_without_its_credentials_names_every_missing_variable_and_no_value() -> None:
+    environ = {"ENV_MODE": "production", "A_KEY": "sk_live_secret", "B_KEY": "  "}
+    with pytest.raises(ProviderConfigError) as refused:
+        require(environ, "Stripe", ["A_KEY", "B_KEY", "C_KEY"])
+    assert str(refused.value) == "ENV_MODE=production needs B_KEY, C_KEY for Stripe"
+    assert require(environ, "Stripe", ["A_KEY"]) == {"A_KEY": "sk_live_secret"}
