@@ -140,6 +140,7 @@ def create_app(
                 await svc.petpooja.close()
             for adapter in svc.platforms.values():
                 await adapter.close()
+            await providers.close()
             await db.close()
 
     middleware = [

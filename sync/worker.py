@@ -352,6 +352,7 @@ async def serve(database_url: str, settings: SyncSettings, environ: dict[str, st
         await asyncio.gather(*loops, return_exceptions=True)
         for target in targets.values():
             await target.close()
+        await providers.close()
         if metrics_server is not None:
             metrics_server.shutdown()
         await db.close()
