@@ -1866,7 +1866,7 @@ CREATE TABLE stripe_events (
     CONSTRAINT stripe_events_pkey PRIMARY KEY (id)
 );
 CREATE INDEX stripe_events_received_idx ON stripe_events (received_at);
-GRANT SELECT, INSERT, DELETE ON stripe_events TO tabletop_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stripe_events TO tabletop_app;
 
 CREATE TABLE refunds (
     restaurant_id    uuid NOT NULL,

@@ -33,7 +33,8 @@ class Mover:
 async def order_for_payment(conn: Conn, restaurant_id: UUID, order_id: UUID, *,
                             guest_session: UUID | None = None) -> Row:
     """The order, locked until the caller's transaction ends, that an online payment may start
-    for: online, open (not cancelled or rejected) and not yet paid; a guest session's own only."""
+    for (online, open, not yet paid; a guest session's own only), with its ``intent_id`` (None:
+    no PaymentIntent yet)."""
     row = await q.maybe_one(conn, "order_for_payment", restaurant_id=restaurant_id, order_id=order_id)
     if row is None or (guest_session is not None and row["session_id"] != guest_session):
         raise NotFound("order not found")
@@ -42,7 +43,8 @@ async def order_for_payment(conn: Conn, restaurant_id: UUID, order_id: UUID, *,
     _payable(row)
     if row["total"] <= 0:
         raise Conflict("this order has nothing to pay", code="nothing_to_pay")
-    return row
+    intent = await q.maybe_one(conn, "intent_of_order", restaurant_id=restaurant_id, order_id=order_id)
+    return {**row, "intent_id": intent["intent_id"] if intent else None}
 
 
 def _payable(row: Row) -> None:

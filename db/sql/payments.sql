@@ -1,12 +1,14 @@
 -- name: order_for_payment
--- Locks an order before its payment starts or is recorded (two submits serialise here: the
--- second finds the first's intent), with its PaymentIntent if it has one.
-SELECT o.id, o.number, o.status, o.session_id, o.payment_method, o.payment_status, o.total, o.currency,
-       p.intent_id
+-- Locks an order before its payment starts or is recorded: two submits serialise here.
+SELECT o.id, o.number, o.status, o.session_id, o.payment_method, o.payment_status, o.total, o.currency
   FROM orders o
-  LEFT JOIN payments p ON p.restaurant_id = o.restaurant_id AND p.order_id = o.id
  WHERE o.restaurant_id = %(restaurant_id)s AND o.id = %(order_id)s
-   FOR UPDATE OF o;
+   FOR UPDATE;
+
+-- name: intent_of_order
+-- The order's PaymentIntent (no row: none yet). A statement of its own after the lock above, so
+-- that the second of two submits sees the intent the first one committed.
+SELECT intent_id FROM payments WHERE restaurant_id = %(restaurant_id)s AND order_id = %(order_id)s;
 
 -- name: record_payment_intent
 -- Records (or refreshes) an order's PaymentIntent.
