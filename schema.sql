@@ -1851,10 +1851,11 @@ ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE payments FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON payments USING (app_tenant_visible(restaurant_id))
     WITH CHECK (app_tenant_visible(restaurant_id));
-GRANT SELECT, INSERT, UPDATE ON payments TO tabletop_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON payments TO tabletop_app;
 
 -- Stripe's events as applied (Stripe delivers at least once): the first delivery of an id
--- wins, a replay finds its row. Not a tenant's: an event may name no order of ours.
+-- wins, a replay finds its row. restaurant_id is the order's when the event named one of ours
+-- (NULL otherwise): the webhook works in the system scope, a tenant sees its own rows only.
 CREATE TABLE stripe_events (
     id            text NOT NULL CONSTRAINT stripe_events_id_valid CHECK (id ~ '^evt_[A-Za-z0-9_]{1,250}$'),
     type          text NOT NULL CONSTRAINT stripe_events_type_valid CHECK (char_length(type) BETWEEN 1 AND 200),
@@ -1866,6 +1867,10 @@ CREATE TABLE stripe_events (
     CONSTRAINT stripe_events_pkey PRIMARY KEY (id)
 );
 CREATE INDEX stripe_events_received_idx ON stripe_events (received_at);
+ALTER TABLE stripe_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stripe_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON stripe_events USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
 GRANT SELECT, INSERT, UPDATE, DELETE ON stripe_events TO tabletop_app;
 
 CREATE TABLE refunds (
@@ -1893,7 +1898,7 @@ ALTER TABLE refunds ENABLE ROW LEVEL SECURITY;
 ALTER TABLE refunds FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON refunds USING (app_tenant_visible(restaurant_id))
     WITH CHECK (app_tenant_visible(restaurant_id));
-GRANT SELECT, INSERT, UPDATE ON refunds TO tabletop_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON refunds TO tabletop_app;
 
 CREATE TRIGGER refunds_enqueue_sync AFTER INSERT ON refunds
     FOR EACH ROW EXECUTE FUNCTION enqueue_sync('refund');

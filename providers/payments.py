@@ -19,6 +19,7 @@ in lowercase as Stripe requires. Nothing here logs a key, a client_secret or a b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,11 @@ DEV_SECRET_KEY = "sk_test_tabletop_standin_0000000000000000"  # noqa: S105  # th
 DEV_WEBHOOK_SECRET = "whsec_tabletop_standin_00000000000000000000"  # noqa: S105  # the stand-in's published secret
 # How old a webhook's signature may be (stripe.Webhook.DEFAULT_TOLERANCE, Stripe's recommendation).
 TOLERANCE_S = 300
+
+# The library logs response bodies (client secrets in them) at DEBUG to the "stripe" logger:
+# whatever configures the standard logging later, that logger never says more than warnings.
+# (STRIPE_LOG=debug in the environment would print them too: never set it.)
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 class PaymentsError(Exception):

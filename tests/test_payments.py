@@ -18,6 +18,7 @@ from api.app import create_app
 from api.config import Settings
 from db.pool import Database
 from providers.factory import Providers, build_providers
+from providers.payments import DEV_SECRET_KEY, DEV_WEBHOOK_SECRET
 from sync.config import SyncSettings
 from sync.petpooja.target import payment_type
 from sync.stripe_refund.target import RefundTarget, stripe_refund_target
@@ -32,6 +33,7 @@ from tests.conftest import (
     StripeStandin,
     expect,
     order_body,
+    overrides,
 )
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -442,3 +444,25 @@ async def test_staff_taking_cash_for_a_held_online_order_releases_it(
     paid = expect(await client.post(r.url(f"/orders/{order['id']}/paid"), headers=r.owner.headers), 200)
     assert (paid["payment_method"], paid["payment_status"]) == ("cash", "paid")
     await until(lambda: (convex_order(standin, order["id"]) or {}).get("paymentStatus") == "paid")
+
+
+@overrides(log_level="DEBUG")
+async def test_no_log_line_carries_a_client_secret_or_a_stripe_key(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    stripe_standin: StripeStandin, capfd: pytest.CaptureFixture[str],
+) -> None:
+    r = await make_restaurant()
+    guest = await open_guest(r, 0)
+    order = await online_order(client, r, guest)
+    stripe_standin.fault("http500", count=1)
+    assert (await client.post(r.url(f"/orders/{order['id']}/payment"), headers=guest.headers)).status_code == 503
+    started = await start(client, r, order, guest.headers)
+    stripe_standin.confirm(started["payment_intent_id"])
+    expect(await deliver(client, stripe_standin, "payment_intent.succeeded", started["payment_intent_id"]), 200)
+    assert (await deliver(client, stripe_standin, "payment_intent.succeeded", started["payment_intent_id"],
+                          secret="whsec_forged")).status_code == 400
+    logged = capfd.readouterr().err
+    assert "payment_provider_unavailable" in logged and "stripe_event" in logged  # the lines are there
+    secret_part = started["client_secret"].split("_secret_")[1]
+    for secret in (secret_part, DEV_SECRET_KEY, DEV_WEBHOOK_SECRET):
+        assert secret not in logged

@@ -13,6 +13,7 @@ event id is applied once (stripe_events), so Stripe's retries and replays change
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +43,7 @@ log = structlog.get_logger("api")
 # Stripe's events this API acts on, and the payment status each one moves an order to.
 INTENT_EVENTS = {"payment_intent.succeeded": "paid", "payment_intent.payment_failed": "failed"}
 REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed")
+_EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,250}$")  # what stripe_events_id_valid accepts
 
 
 def _oid(request: Request) -> UUID:
@@ -132,8 +134,9 @@ async def stripe_webhook(request: Request) -> Response:
     payload = event.to_dict()
     event_id, event_type = payload.get("id"), payload.get("type")
     obj = (payload.get("data") or {}).get("object")
-    if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(obj, dict):
-        raise ApiError(400, "invalid_event", "the event has no id, type or data.object")
+    if (not isinstance(event_id, str) or not _EVENT_ID.match(event_id) or not isinstance(event_type, str)
+            or not 1 <= len(event_type) <= 200 or not isinstance(obj, dict)):
+        raise ApiError(400, "invalid_event", "the event has no id, type or data.object as Stripe's have")
     structlog.contextvars.bind_contextvars(stripe_event=event_id, stripe_event_type=event_type)
     async with services(request).db.system() as conn:
         if not await db_payments.claim_event(conn, event_id, event_type):
