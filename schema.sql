@@ -1942,6 +1942,30 @@ $$;
 CREATE TRIGGER orders_hold_for_payment BEFORE INSERT ON orders
     FOR EACH ROW WHEN (NEW.payment_method = 'online') EXECUTE FUNCTION hold_for_payment();
 
+-- Paid (payment_hold cleared): every held outbox row of the order comes due now (or at its
+-- fire_at, a pre-order's), whichever targets they are for; a target that takes only some
+-- events (PetPooja: created, cancelled) heard nothing of the payment itself. Its workers are woken.
+-- (Not UPDATE OF payment_hold: guard_payment_status clears it, and a column set by a trigger is
+-- not in the statement's column list.)
+CREATE FUNCTION release_payment_hold() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    released record;
+BEGIN
+    FOR released IN
+        UPDATE sync_log s SET next_attempt_at = greatest(now(), NEW.fire_at), updated_at = now()
+         WHERE s.restaurant_id = NEW.restaurant_id AND s.entity_type = 'order' AND s.entity_id = NEW.id
+           AND s.status = 'pending' AND s.next_attempt_at > greatest(now(), NEW.fire_at)
+        RETURNING s.target
+    LOOP
+        PERFORM pg_notify('sync_wake', t.name) FROM sync_targets t WHERE t.name = released.target AND t.wake;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_release_payment_hold AFTER UPDATE ON orders
+    FOR EACH ROW WHEN (OLD.payment_hold AND NOT NEW.payment_hold) EXECUTE FUNCTION release_payment_hold();
+
 -- A paid online order that is cancelled or rejected (or cancelled first and paid after) queues
 -- its refund: the whole payment, once.
 CREATE FUNCTION queue_refund() RETURNS trigger

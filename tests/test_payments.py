@@ -19,14 +19,17 @@ from api.config import Settings
 from db.pool import Database
 from providers.factory import Providers, build_providers
 from providers.payments import DEV_SECRET_KEY, DEV_WEBHOOK_SECRET
-from sync.config import SyncSettings
-from sync.petpooja.target import payment_type
+from sync.config import PetpoojaSettings, SyncSettings, backoff_of
+from sync.petpooja.client import PetpoojaClient
+from sync.petpooja.target import PetpoojaTarget, payment_type
 from sync.stripe_refund.target import RefundTarget, stripe_refund_target
+from sync.target import Policy
 from tests.conftest import (
     STANDIN_KEY,
     Guest,
     MakeRestaurant,
     MakeUser,
+    PetpoojaStandin,
     Restaurant,
     Served,
     Standin,
@@ -384,6 +387,39 @@ def test_petpooja_hears_online_for_an_online_order_and_cod_for_cash_or_counter()
 
 
 # ---------------------------------------------------------- payment before the kitchen
+
+
+async def test_with_payment_required_the_pos_gets_an_online_order_once_paid_as_online_and_a_cash_one_as_cod(
+    client: httpx.AsyncClient, app: Starlette, system_db: Database, make_restaurant: MakeRestaurant,
+    open_guest: OpenGuest, stripe_standin: StripeStandin, petpooja_standin: PetpoojaStandin,
+) -> None:
+    r = await make_restaurant()
+    rest_id = f"out{r.id[:8]}"
+    expect(await client.put(r.url("/integrations/petpooja"), headers=r.owner.headers, json={
+        "rest_id": rest_id, "environment": "sandbox", **petpooja_standin.register(rest_id)}), 200)
+    expect(await client.patch(r.url(), headers=r.owner.headers, json={"payment_required": True}), 200)
+    guest = await open_guest(r, 0)
+    online = await online_order(client, r, guest)
+    cash = expect(await client.post(r.url("/orders"), headers=guest.headers,
+                                    json={**order_body(r), "payment_method": "cash"}), 201)
+    pos = Served(system_db, PetpoojaTarget(
+        system_db, PetpoojaClient(PetpoojaSettings(petpooja_sandbox_url=petpooja_standin.url, petpooja_timeout_s=2)),
+        app.state.services.credentials, callback_base_url="http://tabletop.test",
+        policy=Policy(batch_size=10, lease_s=30, backoff=backoff_of(SyncSettings()))))
+    try:
+        assert (await pos.round()).synced == 1  # the cash order; the online one waits for its payment
+        intent_id = (await start(client, r, online, guest.headers))["payment_intent_id"]
+        stripe_standin.confirm(intent_id, "pm_card_chargeDeclined")
+        expect(await deliver(client, stripe_standin, "payment_intent.payment_failed", intent_id), 200)
+        assert (await pos.round()).claimed == 0
+        stripe_standin.confirm(intent_id)
+        expect(await deliver(client, stripe_standin, "payment_intent.succeeded", intent_id), 200)
+        assert (await pos.round()).synced == 1
+    finally:
+        await pos.close()
+    sent = {s["clientOrderID"]: s["body"]["orderinfo"]["OrderInfo"]["Order"]["details"]["payment_type"]
+            for s in petpooja_standin.saved()}
+    assert sent == {cash["id"]: "COD", online["id"]: "ONLINE"}
 
 
 async def test_with_payment_required_an_online_order_reaches_the_kitchen_only_once_paid(
