@@ -502,3 +502,41 @@ async def test_no_log_line_carries_a_client_secret_or_a_stripe_key(
     secret_part = started["client_secret"].split("_secret_")[1]
     for secret in (secret_part, DEV_SECRET_KEY, DEV_WEBHOOK_SECRET):
         assert secret not in logged
+
+
+async def test_concurrent_deliveries_of_one_event_apply_it_once(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    stripe_standin: StripeStandin, db_sql: DbSql,
+) -> None:
+    r = await make_restaurant()
+    guest = await open_guest(r, 0)
+    order = await online_order(client, r, guest)
+    intent_id = (await start(client, r, order, guest.headers))["payment_intent_id"]
+    stripe_standin.confirm(intent_id)
+    answers = await asyncio.gather(*(deliver(client, stripe_standin, "payment_intent.succeeded", intent_id)
+                                     for _ in range(4)))
+    assert sorted(str(a.json().get("outcome", "replayed")) for a in answers) == ["applied"] + ["replayed"] * 3
+    assert payment_events(db_sql, order["id"]) == [("guest", "pending"), ("stripe", "paid")]
+
+
+async def test_a_refund_made_at_stripe_itself_marks_the_order_refunded_from_its_event(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    stripe_standin: StripeStandin, db_sql: DbSql,
+) -> None:
+    """A refund from Stripe's dashboard: no refund of ours, Stripe's charge.refunded says it all."""
+    r = await make_restaurant()
+    guest = await open_guest(r, 0)
+    order = await online_order(client, r, guest)
+    intent_id = (await start(client, r, order, guest.headers))["payment_intent_id"]
+    stripe_standin.confirm(intent_id)
+    expect(await deliver(client, stripe_standin, "payment_intent.succeeded", intent_id), 200)
+    made = await asyncio.to_thread(stripe_standin.http.post, f"{stripe_standin.url}/v1/refunds",
+                                   data={"payment_intent": intent_id},
+                                   headers={"Authorization": f"Bearer {DEV_SECRET_KEY}"})
+    assert made.status_code == 200
+    applied = expect(await deliver(client, stripe_standin, "charge.refunded", intent_id), 200)
+    assert applied["outcome"] == "applied"
+    refunded = expect(await client.get(r.url(f"/orders/{order['id']}"), headers=guest.headers), 200)
+    assert (refunded["status"], refunded["payment_status"]) == ("pending", "refunded")
+    assert payment_events(db_sql, order["id"])[-1] == ("stripe", "refunded")
+    assert db_sql("SELECT count(*) AS n FROM refunds") == [{"n": 0}]
