@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -81,6 +82,7 @@ class State(standin_server.Outbound):
     api_key: str
     webhook_secret: str
     webhook_url: str | None = None
+    initial_webhook_url: str | None = None  # --webhook-url: what a reset returns to
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -102,6 +104,7 @@ class State(standin_server.Outbound):
         self.keys.clear()
         self.calls = dict.fromkeys(sorted(PATHS), 0)
         self.fault = Fault("ok", None, PATHS)
+        self.webhook_url = self.initial_webhook_url
         self.released.set()  # answer every hanging call, then hang again for new ones
         self.released = asyncio.Event()
 
@@ -137,8 +140,16 @@ def _no_such(kind: str, ident: str, param: str) -> JSONResponse:
 
 
 def _authorised(request: Request) -> JSONResponse | None:
+    """The secret key as Stripe takes it: ``Bearer <key>``, or HTTP Basic with the key as the
+    user name (``curl -u sk_test_...:``)."""
     state: State = request.app.state.standin
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            key = base64.b64decode(key.strip(), validate=True).decode().partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            key = ""
+        scheme = "bearer"
     if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), state.api_key.encode()):
         shown = key.strip()[-4:] if len(key.strip()) > 8 else ""
         return stripe_error(401, "invalid_request_error", f"Invalid API Key provided: sk_test_****{shown}")
@@ -588,7 +599,8 @@ def main() -> None:
     parser.add_argument("--webhook-url", default=None, help="where events are posted as they happen (none: kept only)")
     args = parser.parse_args()
     try:
-        asyncio.run(serve(args.port, State(args.api_key, args.webhook_secret, args.webhook_url)))
+        asyncio.run(serve(args.port, State(args.api_key, args.webhook_secret, args.webhook_url,
+                                           initial_webhook_url=args.webhook_url)))
     except KeyboardInterrupt:
         sys.exit(0)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +38,9 @@ from tests.conftest import (
     expect,
     order_body,
     overrides,
+    process_env,
+    start_api,
+    stop,
 )
 
 DbSql = Callable[..., list[dict[str, Any]]]
@@ -540,3 +544,31 @@ async def test_a_refund_made_at_stripe_itself_marks_the_order_refunded_from_its_
     assert (refunded["status"], refunded["payment_status"]) == ("pending", "refunded")
     assert payment_events(db_sql, order["id"])[-1] == ("stripe", "refunded")
     assert db_sql("SELECT count(*) AS n FROM refunds") == [{"n": 0}]
+
+
+async def test_stripe_posts_its_signed_events_to_a_running_api_process_and_the_order_is_paid(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    stripe_standin: StripeStandin, app_conninfo: str, signing_key_pem: str, tmp_path: Path,
+) -> None:
+    """Real processes end to end: uvicorn serving the API (its Stripe client at the stand-in) and
+    the stand-in posting its events, signed, to the API's webhook URL as Stripe would."""
+    r = await make_restaurant()
+    guest = await open_guest(r, 0)
+    order = await online_order(client, r, guest)
+    api, url = await asyncio.to_thread(start_api, process_env(
+        app_conninfo, signing_key_pem, STRIPE_API_BASE=stripe_standin.url), tmp_path / "api.log")
+    try:
+        stripe_standin.http.put(f"{stripe_standin.url}/_standin/webhook",
+                                json={"url": f"{url}/api/webhooks/stripe"}).raise_for_status()
+        async with httpx.AsyncClient(base_url=url, timeout=10) as live:
+            started = expect(await live.post(r.url(f"/orders/{order['id']}/payment"), headers=guest.headers), 201)
+            assert stripe_standin.confirm(started["payment_intent_id"]).status_code == 200
+            deadline = time.monotonic() + 10
+            while (await live.get(r.url(f"/orders/{order['id']}"), headers=guest.headers)).json()[
+                    "payment_status"] != "paid":
+                assert time.monotonic() < deadline, "the event did not reach the API"
+                await asyncio.sleep(0.05)
+        delivered = {(d["type"], d.get("status_code")) for d in stripe_standin.objects("deliveries")}
+        assert ("payment_intent.succeeded", 200) in delivered
+    finally:
+        await asyncio.to_thread(stop, api)
