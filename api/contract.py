@@ -565,6 +565,7 @@ OPERATIONS: dict[str, Operation] = {
         body_required=False,
         errors={409: ("not_online", "already_paid", "order_closed", "nothing_to_pay"), 422: ("payment_refused",),
                 503: ("payments_unavailable",)},
+        rate_limited=True,
         description="For an order placed with payment_method online, by its guest session or staff. 201 with the "
                     "new PaymentIntent's client_secret for Stripe.js; 200 with the same intent when asked again "
                     "(never a second intent: the order is locked while Stripe is asked, and Stripe's idempotency "

@@ -572,3 +572,20 @@ async def test_stripe_posts_its_signed_events_to_a_running_api_process_and_the_o
         assert ("payment_intent.succeeded", 200) in delivered
     finally:
         await asyncio.to_thread(stop, api)
+
+
+@overrides(rate_limit_order_create="3/minute")
+async def test_starting_payments_is_limited_per_caller_like_placing_orders(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    stripe_standin: StripeStandin,
+) -> None:
+    r = await make_restaurant()
+    guest = await open_guest(r, 0)
+    order = await online_order(client, r, guest)
+    await start(client, r, order, guest.headers)
+    await start(client, r, order, guest.headers, 200)
+    await start(client, r, order, guest.headers, 200)
+    limited = await client.post(r.url(f"/orders/{order['id']}/payment"), headers=guest.headers)
+    assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    assert int(limited.headers["retry-after"]) > 0
+    assert stripe_standin.stats()["calls"]["retrieve_intent"] == 2

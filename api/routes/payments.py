@@ -69,7 +69,10 @@ async def start_payment(request: Request) -> Response:
     """The order's PaymentIntent for its guest (or staff): created once, answered again after."""
     provider = _provider(request)
     rid, oid = _rid(request), _oid(request)
+    limits = services(request).limits
     async with restaurant_scope(request, rid, FLOOR, guest=True) as scope:
+        # Each start may call Stripe: as many as orders may be placed (RATE_LIMIT_ORDER_CREATE), per caller.
+        await limits.hit(limits.order_create, "payment", scope.principal.actor.principal)
         order = await db_payments.order_for_payment(
             scope.conn, rid, oid, guest_session=scope.principal.session_id if scope.is_guest else None)
         created = order["intent_id"] is None
@@ -88,15 +91,15 @@ async def start_payment(request: Request) -> Response:
                            ) from exc
         await db_payments.record_intent(
             scope.conn, restaurant_id=rid, order_id=oid, intent_id=intent.id, amount=intent.amount,
-            currency=intent.currency, intent_status=intent.status, mover=Mover(*_actor(scope.principal.actor)))
+            currency=intent.currency, intent_status=intent.status, mover=_mover(scope.principal.actor))
         row = await orders.get(scope.conn, rid, oid)
         queued = await queued_in(scope.conn, rid)
     hand_off(request, queued)
     return JSON(_payment_answer(row, intent), status_code=201 if created else 200)
 
 
-def _actor(actor: orders.Actor) -> tuple[str, UUID | None]:
-    return actor.kind, actor.id
+def _mover(actor: orders.Actor) -> Mover:
+    return Mover(actor.kind, actor.id)
 
 
 def _payment_answer(order: dict[str, Any], intent: Intent) -> dict[str, Any]:
@@ -111,7 +114,7 @@ async def mark_paid(request: Request) -> Response:
     async with restaurant_scope(request, rid, FLOOR) as scope:
         body = await json_body(request, MarkPaid)
         await db_payments.mark_paid(scope.conn, restaurant_id=rid, order_id=oid, method=body.method,
-                                    mover=Mover(*_actor(scope.principal.actor)))
+                                    mover=_mover(scope.principal.actor))
         row = await orders.get(scope.conn, rid, oid)
         queued = await queued_in(scope.conn, rid)
     hand_off(request, queued)
