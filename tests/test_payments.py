@@ -6,6 +6,7 @@ the stand-in's confirm; its events reach our webhook signed as Stripe signs them
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ from tests.conftest import (
     order_body,
     overrides,
     process_env,
+    spawn,
     start_api,
     stop,
 )
@@ -589,3 +591,50 @@ async def test_starting_payments_is_limited_per_caller_like_placing_orders(
     assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
     assert int(limited.headers["retry-after"]) > 0
     assert stripe_standin.stats()["calls"]["retrieve_intent"] == 2
+
+
+async def test_the_worker_process_refunds_a_cancelled_paid_order_once_stripe_answers_again(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, open_guest: OpenGuest,
+    stripe_standin: StripeStandin, standin: Standin, app_conninfo: str, signing_key_pem: str, tmp_path: Path,
+) -> None:
+    """The whole system as processes: uvicorn, `python -m sync.worker`, the Stripe and Convex
+    stand-ins. Stripe's events reach the API by themselves; the refund goes out from the worker's
+    outbox loop, through Stripe being down twice, exactly once."""
+    r = await make_restaurant()
+    guest = await open_guest(r, 0)
+    order = await online_order(client, r, guest)
+    env = process_env(app_conninfo, signing_key_pem, STRIPE_API_BASE=stripe_standin.url, LOG_LEVEL="WARNING",
+                      CONVEX_URL=standin.url, CONVEX_DEPLOY_KEY=STANDIN_KEY, SYNC_GRACE_S="0",
+                      SYNC_BACKOFF_BASE_S="0.05", SYNC_BACKOFF_MAX_S="0.2", SYNC_RETRY_INTERVAL_S="0.5")
+    api, url = await asyncio.to_thread(start_api, env, tmp_path / "api.log")
+    worker = spawn([sys.executable, "-m", "sync.worker"], env, tmp_path / "worker.log")
+    try:
+        stripe_standin.http.put(f"{stripe_standin.url}/_standin/webhook",
+                                json={"url": f"{url}/api/webhooks/stripe"}).raise_for_status()
+        async with httpx.AsyncClient(base_url=url, timeout=10) as live:
+
+            async def payment_status() -> str:
+                found: str = (await live.get(r.url(f"/orders/{order['id']}"), headers=guest.headers)).json()[
+                    "payment_status"]
+                return found
+
+            async def reaches(status: str) -> None:
+                deadline = time.monotonic() + 15
+                while await payment_status() != status:
+                    assert time.monotonic() < deadline, f"never {status}"
+                    await asyncio.sleep(0.05)
+
+            started = expect(await live.post(r.url(f"/orders/{order['id']}/payment"), headers=guest.headers), 201)
+            stripe_standin.confirm(started["payment_intent_id"])
+            await reaches("paid")
+            stripe_standin.fault("down", count=2, paths=["create_refund"])
+            expect(await live.post(r.url(f"/orders/{order['id']}/cancel"), headers=r.owner.headers,
+                                   json={"reason": "out of paneer"}), 200)
+            await reaches("refunded")
+        assert stripe_standin.stats()["calls"]["create_refund"] == 3
+        assert [f["payment_intent"] for f in stripe_standin.objects("refunds")] == [started["payment_intent_id"]]
+        await until(lambda: (convex_order(standin, order["id"]) or {}).get("paymentStatus") == "refunded")
+    finally:
+        await asyncio.to_thread(stop, worker)
+        await asyncio.to_thread(stop, api)
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
