@@ -133,11 +133,12 @@ $$;
 CREATE TRIGGER orders_payment_guard BEFORE UPDATE OF payment_status ON orders
     FOR EACH ROW EXECUTE FUNCTION guard_payment_status();
 
--- An online order of a restaurant that requires payment first is held until paid.
+-- An online order of a restaurant that requires payment first is held until paid (one with
+-- nothing to pay is not: no payment could ever release it).
 CREATE FUNCTION hold_for_payment() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.payment_hold := NEW.payment_status <> 'paid'
+    NEW.payment_hold := NEW.payment_status <> 'paid' AND NEW.total > 0
         AND EXISTS (SELECT FROM restaurants r WHERE r.id = NEW.restaurant_id AND r.payment_required);
     RETURN NEW;
 END
