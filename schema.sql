@@ -120,7 +120,8 @@ $$;
 -- The routing trigger of synced entities: works out what happened (created, changed or
 -- deleted, and for an order status_changed and cancelled; a delete is recorded one version
 -- above the last state so that it outranks every earlier upsert) and routes it, an order's
--- changes due at its fire_at (a reservation's pre-order is held until it fires).
+-- changes due at its fire_at (a reservation's pre-order is held until it fires), or at the end
+-- of time while it awaits its payment (payment_hold; the payment pulls them forward).
 CREATE FUNCTION enqueue_sync() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -136,7 +137,7 @@ BEGIN
     -- Nested: only an order has a status and a fire_at, and NEW.status is resolved when the
     -- expression is planned, so an AND in the same expression cannot guard it.
     IF etype = 'order' THEN
-        due := NEW.fire_at;
+        due := CASE WHEN NEW.payment_hold THEN '9999-12-31 00:00:00+00'::timestamptz ELSE NEW.fire_at END;
         IF TG_OP = 'UPDATE' THEN
             IF NEW.status IS DISTINCT FROM OLD.status THEN
                 happened := happened || '{status_changed}'::text[];
@@ -313,6 +314,8 @@ CREATE TABLE restaurants (
     logo_url     text CONSTRAINT restaurants_logo_url_https CHECK (logo_url ~ '^https://'),
     dine_in_enabled boolean NOT NULL DEFAULT true,
     share_token  text CONSTRAINT restaurants_share_token_key UNIQUE,
+    -- Online orders reach the kitchen and the POS only once paid (docs/payments.md).
+    payment_required boolean NOT NULL DEFAULT false,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
@@ -614,9 +617,14 @@ CREATE TABLE orders (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     -- When a takeaway order is to be collected (docs/orders.md).
     pickup_at      timestamptz,
-    -- Moved by the payments issue; unpaid until then.
+    -- Moved forward only (guard_payment_status; docs/payments.md).
     payment_status text NOT NULL DEFAULT 'unpaid' CONSTRAINT orders_payment_status_valid
                    CHECK (payment_status IN ('unpaid', 'pending', 'paid', 'failed', 'refunded')),
+    -- online (Stripe), cash or counter (paid to the staff, the default).
+    payment_method text NOT NULL DEFAULT 'counter' CONSTRAINT orders_payment_method_valid
+                   CHECK (payment_method IN ('online', 'cash', 'counter')),
+    -- An online order of a restaurant with payment_required, held from every outbox target until paid.
+    payment_hold   boolean NOT NULL DEFAULT false,
     -- A reservation's pre-order (orders_reservation_fkey, after reservations below), held from
     -- every outbox target until fire_at (enqueue_sync; docs/reservations.md).
     reservation_id uuid,
@@ -690,7 +698,7 @@ SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.se
                         ORDER BY i.position)
                    FROM order_items i
                   WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items,
-       o.pickup_at, o.payment_status, o.reservation_id, o.fire_at
+       o.pickup_at, o.payment_status, o.reservation_id, o.fire_at, o.payment_method
   FROM orders o
   LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
 
@@ -702,7 +710,8 @@ CREATE TABLE order_events (
     from_status   text,
     to_status     text NOT NULL,
     actor_type    text NOT NULL CONSTRAINT order_events_actor_type_valid
-                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats', 'doordash', 'grubhub')),
+                  CHECK (actor_type IN ('user', 'guest', 'system', 'petpooja', 'ubereats', 'doordash', 'grubhub',
+                                        'stripe')),
     actor_id      uuid,
     reason        text,
     -- What a partner's callback said beside the move (PetPooja: rider_name, rider_phone,
@@ -829,7 +838,7 @@ CREATE TABLE sync_targets (
     entity_types    text[] NOT NULL
                     CONSTRAINT sync_targets_entity_types_valid
                     CHECK (entity_types <@ ARRAY['order', 'menu_item', 'table', 'menu', 'platform_order', 'email', 'reservation',
-                                                 'notification']),
+                                                 'notification', 'refund']),
     events          text[] NOT NULL
                     CONSTRAINT sync_targets_events_valid
                     CHECK (events <@ ARRAY['created', 'changed', 'deleted', 'status_changed', 'cancelled']),
@@ -847,7 +856,8 @@ INSERT INTO sync_targets (name, entity_types, events, all_restaurants, wake) VAL
     ('doordash_orders', '{platform_order}', '{created,changed}', false, true),
     ('grubhub', '{menu_item,menu}', '{created,changed,deleted}', false, true),
     ('grubhub_orders', '{platform_order}', '{created,changed}', false, true),
-    ('email', '{email}', '{created}', true, true);
+    ('email', '{email}', '{created}', true, true),
+    ('stripe_refund', '{refund}', '{created}', true, true);
 
 -- The targets a restaurant enabled (connecting PetPooja, registering a webhook).
 CREATE TABLE restaurant_targets (
@@ -945,7 +955,7 @@ CREATE TABLE sync_log (
     entity_type    text NOT NULL
                    CONSTRAINT sync_log_entity_type_valid
                    CHECK (entity_type IN ('order', 'menu_item', 'table', 'menu', 'platform_order', 'email', 'reservation',
-                                          'notification')),
+                                          'notification', 'refund')),
     entity_id      uuid NOT NULL,
     entity_version bigint NOT NULL,
     status         text NOT NULL DEFAULT 'pending'
@@ -1285,7 +1295,7 @@ CREATE FUNCTION place_order(
     p_table_id uuid, p_session_id uuid, p_placed_by_user uuid, p_order_type text, p_customer_name text,
     p_customer_phone text, p_notes text, p_currency char(3), p_subtotal bigint, p_tax bigint, p_tip bigint,
     p_discount bigint, p_total bigint, p_lines jsonb, p_actor_type text, p_actor_id uuid, p_pickup_at timestamptz,
-    p_reservation_id uuid, p_fire_at timestamptz)
+    p_reservation_id uuid, p_fire_at timestamptz, p_payment_method text)
 RETURNS SETOF order_documents
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -1308,10 +1318,11 @@ BEGIN
     ), o AS (
         INSERT INTO orders (restaurant_id, number, table_id, session_id, placed_by_user, order_type,
                             customer_name, customer_phone, notes, currency, subtotal, tax, tip,
-                            discount, total, pickup_at, reservation_id, fire_at)
+                            discount, total, pickup_at, reservation_id, fire_at, payment_method)
         SELECT p_restaurant_id, n.last_order_number, p_table_id, p_session_id, p_placed_by_user,
                p_order_type, p_customer_name, p_customer_phone, p_notes, p_currency,
-               p_subtotal, p_tax, p_tip, p_discount, p_total, p_pickup_at, p_reservation_id, p_fire_at
+               p_subtotal, p_tax, p_tip, p_discount, p_total, p_pickup_at, p_reservation_id, p_fire_at,
+               p_payment_method
           FROM n
         RETURNING id, restaurant_id, status
     ), lines AS (
@@ -1775,11 +1786,12 @@ CREATE POLICY tenant_isolation ON notifications USING (app_tenant_visible(restau
 GRANT SELECT, INSERT, UPDATE, DELETE ON notifications TO tabletop_app;
 
 -- The reason of an order's latest status move (NULL when it gave none): one probe of
--- order_events_order_idx.
+-- order_events_order_idx. A payment's events (details.payment_status) are not status moves.
 CREATE FUNCTION order_status_reason(p_restaurant_id uuid, p_order_id uuid) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT e.reason FROM order_events e
      WHERE e.restaurant_id = p_restaurant_id AND e.order_id = p_order_id
+       AND NOT coalesce(e.details ? 'payment_status', false)
      ORDER BY e.id DESC
      LIMIT 1
 $$;
@@ -1818,6 +1830,162 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
+-- Payments through Stripe (docs/payments.md): an order's PaymentIntent, the Stripe events
+-- applied, and refunds (an outbox entity: the stripe_refund target sends them).
+CREATE TABLE payments (
+    restaurant_id uuid NOT NULL,
+    order_id      uuid NOT NULL,
+    intent_id     text NOT NULL CONSTRAINT payments_intent_id_valid CHECK (intent_id ~ '^pi_[A-Za-z0-9_]{1,250}$'),
+    amount        bigint NOT NULL CONSTRAINT payments_amount_range CHECK (amount > 0),
+    currency      char(3) NOT NULL,
+    -- Stripe's PaymentIntent status as last seen (the creation's answer, then its events).
+    intent_status text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT payments_pkey PRIMARY KEY (restaurant_id, order_id),
+    CONSTRAINT payments_intent_key UNIQUE (intent_id),
+    CONSTRAINT payments_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE payments FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON payments USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON payments TO tabletop_app;
+
+-- Stripe's events as applied (Stripe delivers at least once): the first delivery of an id
+-- wins, a replay finds its row. restaurant_id is the order's when the event named one of ours
+-- (NULL otherwise): the webhook works in the system scope, a tenant sees its own rows only.
+CREATE TABLE stripe_events (
+    id            text NOT NULL CONSTRAINT stripe_events_id_valid CHECK (id ~ '^evt_[A-Za-z0-9_]{1,250}$'),
+    type          text NOT NULL CONSTRAINT stripe_events_type_valid CHECK (char_length(type) BETWEEN 1 AND 200),
+    restaurant_id uuid,
+    order_id      uuid,
+    -- What it did here: applied, stale (out of order, nothing moved), unknown (not our order), ignored.
+    outcome       text NOT NULL,
+    received_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT stripe_events_pkey PRIMARY KEY (id)
+);
+CREATE INDEX stripe_events_received_idx ON stripe_events (received_at);
+ALTER TABLE stripe_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stripe_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON stripe_events USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON stripe_events TO tabletop_app;
+
+CREATE TABLE refunds (
+    restaurant_id    uuid NOT NULL,
+    id               uuid NOT NULL DEFAULT gen_random_uuid(),
+    order_id         uuid NOT NULL,
+    intent_id        text NOT NULL,
+    amount           bigint NOT NULL CONSTRAINT refunds_amount_range CHECK (amount > 0),
+    currency         char(3) NOT NULL,
+    -- queued until Stripe answers, then Stripe's Refund status.
+    status           text NOT NULL DEFAULT 'queued' CONSTRAINT refunds_status_valid
+                     CHECK (status IN ('queued', 'pending', 'requires_action', 'succeeded', 'failed', 'canceled')),
+    stripe_refund_id text,
+    version          bigint NOT NULL DEFAULT 1,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT refunds_pkey PRIMARY KEY (restaurant_id, id),
+    CONSTRAINT refunds_id_key UNIQUE (id),
+    -- One refund per order: the whole payment, once.
+    CONSTRAINT refunds_order_key UNIQUE (restaurant_id, order_id),
+    CONSTRAINT refunds_order_fkey FOREIGN KEY (restaurant_id, order_id)
+        REFERENCES orders (restaurant_id, id) ON DELETE CASCADE
+);
+ALTER TABLE refunds ENABLE ROW LEVEL SECURITY;
+ALTER TABLE refunds FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON refunds USING (app_tenant_visible(restaurant_id))
+    WITH CHECK (app_tenant_visible(restaurant_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON refunds TO tabletop_app;
+
+CREATE TRIGGER refunds_enqueue_sync AFTER INSERT ON refunds
+    FOR EACH ROW EXECUTE FUNCTION enqueue_sync('refund');
+
+-- The payment status moves of an order: forward only (a paid order is refunded or stays paid).
+CREATE FUNCTION payment_move_allowed(p_from text, p_to text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_from = p_to
+        OR (p_from, p_to) IN (('unpaid', 'pending'), ('unpaid', 'paid'), ('unpaid', 'failed'), ('pending', 'paid'),
+                              ('pending', 'failed'), ('failed', 'pending'), ('failed', 'paid'), ('paid', 'refunded'))
+$$;
+
+-- Refuses a backward payment move from any path (the statements that move it only move
+-- forward, so this fires only on a bug or a hand-written UPDATE), and releases a payment hold
+-- once the order is paid.
+CREATE FUNCTION guard_payment_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT payment_move_allowed(OLD.payment_status, NEW.payment_status) THEN
+        RAISE EXCEPTION 'payment_status cannot move from % to %', OLD.payment_status, NEW.payment_status
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'orders_payment_status_forward';
+    END IF;
+    IF NEW.payment_status = 'paid' THEN
+        NEW.payment_hold := false;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER orders_payment_guard BEFORE UPDATE OF payment_status ON orders
+    FOR EACH ROW EXECUTE FUNCTION guard_payment_status();
+
+-- An online order of a restaurant that requires payment first is held until paid (one with
+-- nothing to pay is not: no payment could ever release it).
+CREATE FUNCTION hold_for_payment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.payment_hold := NEW.payment_status <> 'paid' AND NEW.total > 0
+        AND EXISTS (SELECT FROM restaurants r WHERE r.id = NEW.restaurant_id AND r.payment_required);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER orders_hold_for_payment BEFORE INSERT ON orders
+    FOR EACH ROW WHEN (NEW.payment_method = 'online') EXECUTE FUNCTION hold_for_payment();
+
+-- Paid (payment_hold cleared): every held outbox row of the order comes due now (or at its
+-- fire_at, a pre-order's), whichever targets they are for; a target that takes only some
+-- events (PetPooja: created, cancelled) heard nothing of the payment itself. Its workers are woken.
+-- (Not UPDATE OF payment_hold: guard_payment_status clears it, and a column set by a trigger is
+-- not in the statement's column list.)
+CREATE FUNCTION release_payment_hold() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    released record;
+BEGIN
+    FOR released IN
+        UPDATE sync_log s SET next_attempt_at = greatest(now(), NEW.fire_at), updated_at = now()
+         WHERE s.restaurant_id = NEW.restaurant_id AND s.entity_type = 'order' AND s.entity_id = NEW.id
+           AND s.status = 'pending' AND s.next_attempt_at > greatest(now(), NEW.fire_at)
+        RETURNING s.target
+    LOOP
+        PERFORM pg_notify('sync_wake', t.name) FROM sync_targets t WHERE t.name = released.target AND t.wake;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_release_payment_hold AFTER UPDATE ON orders
+    FOR EACH ROW WHEN (OLD.payment_hold AND NOT NEW.payment_hold) EXECUTE FUNCTION release_payment_hold();
+
+-- A paid online order that is cancelled or rejected (or cancelled first and paid after) queues
+-- its refund: the whole payment, once.
+CREATE FUNCTION queue_refund() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO refunds (restaurant_id, order_id, intent_id, amount, currency)
+    SELECT p.restaurant_id, p.order_id, p.intent_id, p.amount, p.currency
+      FROM payments p
+     WHERE p.restaurant_id = NEW.restaurant_id AND p.order_id = NEW.id
+    ON CONFLICT ON CONSTRAINT refunds_order_key DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_queue_refund AFTER UPDATE OF status, payment_status ON orders
+    FOR EACH ROW WHEN (NEW.status IN ('cancelled', 'rejected') AND NEW.payment_status = 'paid'
+                       AND NEW.payment_method = 'online')
+    EXECUTE FUNCTION queue_refund();
+
+
 -- One row per file in db/migrations: this file is all of them.
 INSERT INTO schema_migrations (version, name) VALUES
     (1, 'initial'),
@@ -1837,4 +2005,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (15, 'exports'),
     (16, 'menu_details'),
     (17, 'notifications'),
-    (18, 'order_fields');
+    (18, 'order_fields'),
+    (19, 'payments');

@@ -40,6 +40,7 @@ from api.routes import (
     notifications,
     operator,
     orders,
+    payments,
     platform_menus,
     platform_webhooks,
     reservations,
@@ -140,6 +141,7 @@ def create_app(
                 await svc.petpooja.close()
             for adapter in svc.platforms.values():
                 await adapter.close()
+            await providers.close()
             await db.close()
 
     middleware = [
@@ -157,7 +159,7 @@ def create_app(
                        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"], max_age=600))
     # Starlette tries routes in order, a regex each: the order routes, the busiest, come first (order
     # creation was the 29th of 52). No two routes match the same path, so the order changes nothing else.
-    routes = [*orders.routes, *service.routes, *auth.routes, *accounts.routes, *restaurants.routes,
+    routes = [*orders.routes, *payments.routes, *service.routes, *auth.routes, *accounts.routes, *restaurants.routes,
               *invitations.routes, *menu.routes,
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,

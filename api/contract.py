@@ -60,6 +60,7 @@ SIGNED_URL = Access((), "anyone holding the URL: expires and sig, an HMAC of the
                     {404: ("not_found",)})
 OPERATOR = Access((API_KEY,), "operators' machines: X-API-Key, one of API_KEYS (none configured: nobody)",
                   {401: ("not_authenticated", "invalid_api_key")})
+STRIPE = Access((), "Stripe: Stripe-Signature, verified with STRIPE_WEBHOOK_SECRET", {})
 SCRAPER = Access((METRICS_TOKEN,), "Prometheus (METRICS_TOKEN when configured)",
                  {401: ("not_authenticated",), 404: ("not_found",)}, optional=True)
 
@@ -138,6 +139,8 @@ IDEMPOTENCY_KEY = Header("Idempotency-Key", {"type": "string", "pattern": "^[\\x
                          "makes retries safe: the same key and body within a day returns the first order")
 REPLAYED = Header("Idempotent-Replayed", {"type": "string", "enum": ["true"]},
                   "this answer replays the order an earlier request with the same Idempotency-Key created")
+STRIPE_SIGNATURE = Header("Stripe-Signature", {"type": "string"},
+                          "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" keyed with the endpoint secret>")
 SIGNATURE = Header("X-Signature", {"type": "string"},
                    "hex HMAC-SHA256 of the body: required when PETPOOJA_CALLBACK_HMAC_KEY is set, else not read")
 
@@ -556,6 +559,33 @@ OPERATIONS: dict[str, Operation] = {
         "Cancel an order (its guest session while pending, or staff)", "orders", members(*_FLOOR, guest=True),
         {200: schemas.Order}, body=models.Cancel, body_required=False, example={"reason": "ordered twice"},
         errors={409: ("invalid_transition",)}),
+    "POST /api/restaurants/{rid}/orders/{oid}/payment": Operation(
+        "Start (or resume) the online payment of an order: its Stripe PaymentIntent", "payments",
+        members(*_FLOOR, guest=True), {201: schemas.PaymentStarted, 200: schemas.PaymentStarted},
+        body_required=False,
+        errors={409: ("not_online", "already_paid", "order_closed", "nothing_to_pay"), 422: ("payment_refused",),
+                503: ("payments_unavailable",)},
+        rate_limited=True,
+        description="For an order placed with payment_method online, by its guest session or staff. 201 with the "
+                    "new PaymentIntent's client_secret for Stripe.js; 200 with the same intent when asked again "
+                    "(never a second intent: the order is locked while Stripe is asked, and Stripe's idempotency "
+                    "key is the order). The amount is the order's total from the database. payment_status moves "
+                    "unpaid -> pending (an order event). 503 payments_unavailable (Retry-After) when Stripe cannot "
+                    "be reached (docs/payments.md)."),
+    "POST /api/restaurants/{rid}/orders/{oid}/paid": Operation(
+        "Mark an order paid in cash or at the counter", "payments", members(*_FLOOR), {200: schemas.Order},
+        body=models.MarkPaid, body_required=False, example={"method": "cash"},
+        errors={409: ("already_paid", "order_closed", "payment_in_progress")},
+        description="Sets payment_method (cash by default) and payment_status paid, as an order event; releases an "
+                    "order held for its payment. 409 payment_in_progress while an online payment is pending."),
+    "POST /api/webhooks/stripe": Operation(
+        "Stripe: a PaymentIntent succeeded or failed, or a refund moved", _CALLBACK, STRIPE, {200: schemas.StripeAck},
+        body_required=True, errors={400: ("invalid_signature", "invalid_event"), 503: ("payments_unavailable",)},
+        request_headers=(STRIPE_SIGNATURE,),
+        description="Verified with stripe.Webhook.construct_event on the raw body (tolerance 5 minutes); each event "
+                    "id is applied once (a replay answers replayed: true). payment_intent.succeeded -> paid, "
+                    "payment_intent.payment_failed -> failed, charge.refunded / refund.* (succeeded, whole "
+                    "payment) -> refunded; a payment never moves backwards (docs/payments.md)."),
     # ------------------------------------------------------------------ sync and admin
     "GET /api/restaurants/{rid}/sync/status": Operation(
         "Outbox health by target", "sync", members(*_OWNER_MANAGER), {200: schemas.SyncStatus}),

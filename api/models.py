@@ -214,6 +214,8 @@ class RestaurantPatch(Input):
     timezone: TimeZone | None = None
     tax_rate_bps: TaxRate | None = None
     dine_in_enabled: bool | None = None
+    # Online orders reach the kitchen and the POS only once paid (docs/payments.md).
+    payment_required: bool | None = None
     # null clears them.
     address: Address | None = None
     phone: Phone | None = None
@@ -433,6 +435,15 @@ class NewOrder(Input):
     # When a takeaway order is to be collected: rounded up to PICKUP_STEP, within opening hours,
     # not past and at most PICKUP_HORIZON ahead (the handler answers those rules' own codes).
     pickup_at: AwareDatetime | None = None
+    # How the order is paid: online (Stripe, through POST .../orders/{oid}/payment), cash, or
+    # counter (the default: paid to the staff). docs/payments.md.
+    payment_method: Literal["online", "cash", "counter"] | None = None
+
+
+class MarkPaid(Input):
+    """Staff took the payment: in cash (the default) or otherwise at the counter."""
+
+    method: Literal["cash", "counter"] = "cash"
 
 
 class PreOrder(Input):

@@ -24,6 +24,7 @@ from db.lifecycle import Status
 Role = Literal["owner", "manager", "staff", "kitchen"]
 OrderType = Literal["dine_in", "takeaway", "delivery"]
 PaymentStatus = Literal["unpaid", "pending", "paid", "failed", "refunded"]
+PaymentMethod = Literal["online", "cash", "counter"]
 
 _RID = "9b2f6a5e-3c1d-4e8f-a7b6-2d4c8e1f0a35"
 _TID = "5d0c2b7a-8e4f-4a1b-9c3d-7e6f5a4b3c21"
@@ -169,7 +170,7 @@ class Restaurant(Answer):
         "id": _RID, "name": "Demo Bistro", "currency": "INR", "timezone": "Asia/Kolkata", "tax_rate_bps": 500,
         "address": None, "phone": None, "accepting_orders": True, "closed_reason": None, "reopens_at": None,
         "description": "North Indian kitchen", "city": "Pune", "website": "https://demo-bistro.example",
-        "logo_url": None, "dine_in_enabled": True,
+        "logo_url": None, "dine_in_enabled": True, "payment_required": False,
         "opening_hours": [{"weekday": 0, "opens": "11:00", "closes": "23:00"}],
         "created_at": _AT, "updated_at": _AT,
     }]})
@@ -189,6 +190,8 @@ class Restaurant(Answer):
     website: str | None
     logo_url: str | None
     dine_in_enabled: bool
+    payment_required: bool = Field(
+        description="online orders reach the kitchen and the POS only once paid (docs/payments.md)")
     opening_hours: list[OpeningRange] = Field(description="empty: always open")
     created_at: datetime
     updated_at: datetime
@@ -467,12 +470,20 @@ class EventDetails(Answer):
     rider_name: str | None = None
     rider_phone: str | None = None
     minimum_prep_time: str | None = None
+    # A payment's event (from_status = to_status): its new and previous payment status, and
+    # what moved it (docs/payments.md).
+    payment_status: PaymentStatus | None = None
+    previous_payment_status: PaymentStatus | None = None
+    payment_method: PaymentMethod | None = None
+    payment_intent: str | None = None
+    stripe_event: str | None = None
+    refund: str | None = None
 
 
 class OrderEvent(Answer):
     from_status: Status | None = Field(description="null for the order's creation")
     to_status: Status
-    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub"]
+    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub", "stripe"]
     actor_id: UUID | None = Field(description="the user or guest session behind the move; null for guests reading")
     actor_name: str | None = Field(description="the user's name; null for guests reading, partners and the system")
     reason: str | None
@@ -503,7 +514,7 @@ class Order(Answer):
                    "variation_name": None, "addons": []}],
         "subtotal": 50000, "tax": 2500, "tip": 0, "discount": 0, "total": 52500, "currency": "INR", "version": 1,
         "created_at": _AT, "updated_at": _AT, "pickup_at": None, "payment_status": "unpaid", "reservation_id": None,
-        "fire_at": None,
+        "fire_at": None, "payment_method": "counter",
     }]})
 
     id: UUID
@@ -527,7 +538,10 @@ class Order(Answer):
     created_at: datetime
     updated_at: datetime
     pickup_at: datetime | None = Field(description="a takeaway order's pickup time (whole 5 minutes)")
-    payment_status: PaymentStatus = Field(description="unpaid until payments exist (docs/orders.md)")
+    payment_status: PaymentStatus = Field(
+        description="unpaid -> pending (online payment started) -> paid | failed (failed -> pending again); paid -> "
+                    "refunded. Forward only (docs/payments.md)")
+    payment_method: PaymentMethod = Field(description="online (Stripe), cash, or counter (the default)")
     reservation_id: UUID | None = Field(description="the reservation this order is the pre-order of")
     fire_at: datetime | None = Field(
         description="a pre-order: when the kitchen and the POS get it (seating brings it forward)")
@@ -757,6 +771,26 @@ class PlatformConnection(Answer):
 
 class Queued(Answer):
     queued: bool
+
+
+class PaymentStarted(Answer):
+    """What the guest's browser needs to pay with Stripe.js (stripe.confirmPayment)."""
+
+    order_id: UUID
+    payment_intent_id: str
+    client_secret: str | None = Field(description="for the guest's browser only: never logged or stored here")
+    amount: int = Field(description="the order's total in minor units of currency")
+    currency: str
+    intent_status: str = Field(description="Stripe's PaymentIntent status")
+    payment_status: PaymentStatus
+
+
+class StripeAck(Answer):
+    received: bool
+    replayed: bool | None = Field(None, description="this event id was applied before: nothing done again")
+    outcome: Literal["applied", "stale", "unknown", "ignored", "refunding"] | None = Field(
+        None, description="applied; stale (out of order: nothing moved); unknown (not our payment); ignored "
+                          "(an event type we do not act on); refunding (paid otherwise meanwhile: refund queued)")
 
 
 class WebhookRegistration(Answer):

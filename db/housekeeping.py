@@ -14,6 +14,7 @@ STATEMENTS = {
     "webhook_deliveries": "prune_webhook_deliveries",
     "member_invitations": "prune_member_invitations",
     "platform_webhook_events": "prune_platform_webhook_events",
+    "stripe_events": "prune_stripe_events",
     "password_reset_tokens": "prune_password_reset_tokens",
     "outbound_emails": "prune_outbound_emails",
 }

@@ -62,6 +62,7 @@ class NewOrder:
     pickup_at: datetime | None = None  # a takeaway order's pickup time
     reservation_id: UUID | None = None  # a reservation's pre-order ...
     fire_at: datetime | None = None  # ... held from every outbox target until then
+    payment_method: str = "counter"  # online (Stripe), cash or counter (docs/payments.md)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ async def create(
         tip=totals.tip, discount=totals.discount, total=totals.total,
         lines=_lines_json(lines),
         actor_type=actor.kind, actor_id=actor.id, pickup_at=new.pickup_at, reservation_id=new.reservation_id,
-        fire_at=new.fire_at,
+        fire_at=new.fire_at, payment_method=new.payment_method,
     )
     if order is None:
         # A concurrent request with the same key committed first (place_order waited for it).
@@ -224,7 +225,7 @@ async def create_from_platform(
         order_type=order_type, customer_name=customer_name, customer_phone=customer_phone, notes=notes,
         currency=currency, subtotal=totals.subtotal, tax=totals.tax, tip=totals.tip, discount=totals.discount,
         total=totals.total, lines=_lines_json(lines), actor_type=actor_type, actor_id=None, pickup_at=None,
-        reservation_id=None, fire_at=None,
+        reservation_id=None, fire_at=None, payment_method="counter",
     )
     assert row is not None  # without a key place_order always writes
     return row
@@ -342,6 +343,9 @@ async def move(
     lifecycle.check_move(row["order_type"], row["status"], target, "guest" if guest_session else "staff")
     await q.run(conn, "set_order_status", restaurant_id=restaurant_id, order_id=order_id, status=target)
     await _record_event(conn, restaurant_id, order_id, row["status"], target, actor, reason)
+    if row["payment_hold"] and target in ("cancelled", "rejected"):
+        # Never paid, so never shown to the kitchen or the POS: nothing to tell them now either.
+        await q.run(conn, "skip_payment_held_outbox", restaurant_id=restaurant_id, order_id=order_id)
     return Moved(await get(conn, restaurant_id, order_id), row["status"])
 
 

@@ -36,6 +36,7 @@ async def get(conn: Conn, restaurant_id: UUID) -> Row:
 async def update(conn: Conn, restaurant_id: UUID, changes: dict[str, Any]) -> Row:
     nullable = ("address", "phone", "description", "city", "website", "logo_url")
     params = {"name": None, "currency": None, "timezone": None, "tax_rate_bps": None, "dine_in_enabled": None,
+              "payment_required": None,
               **{field: None for field in nullable}, **changes,
               **{f"set_{field}": field in changes for field in nullable}}
     row = await q.maybe_one(conn, "update_restaurant", restaurant_id=restaurant_id, **params)

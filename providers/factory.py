@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from db.envmode import production_like
+
+if TYPE_CHECKING:  # the provider modules import this one (require, real)
+    from providers.payments import Payments
 
 
 class ProviderConfigError(RuntimeError):
@@ -47,7 +51,16 @@ def real(environ: Mapping[str, str]) -> bool:
 class Providers:
     """Every external service this process may call, as configured."""
 
+    payments: Payments | None = None  # Stripe (providers/payments.py); None: not built here
+
+    async def close(self) -> None:
+        """Closes the providers' HTTP clients (the API's lifespan and the worker, at shutdown)."""
+        if self.payments is not None:
+            await self.payments.close()
+
 
 def build_providers(environ: Mapping[str, str]) -> Providers:
     """The providers of this configuration; ProviderConfigError when a real one lacks credentials."""
-    return Providers()
+    from providers import payments
+
+    return Providers(payments=payments.load(environ))

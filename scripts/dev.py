@@ -20,7 +20,9 @@ Grubhub (scripts/*_standin.py). The demo restaurant's store on each gets its men
 follow (debounce 2 s here, so a demo edit shows quickly), and orders placed there reach the
 kitchen. Unless SMTP_HOST is set, it starts the local SMTP stand-in (scripts/smtp_standin.py)
 and points the worker's email target at it: password reset mails land there, readable at
-its /_standin/messages.
+its /_standin/messages. Unless STRIPE_API_BASE is set, it starts the Stripe stand-in
+(scripts/stripe_standin.py), points the API and the worker's refund target at it, and has it
+post its signed events to this API's /api/webhooks/stripe.
 
 It builds the reference kitchen display (kitchen/, `vite build` unless kitchen/dist is up to
 date) and serves it with scripts/kitchen_server.py at http://127.0.0.1:8001/ (KITCHEN_PORT;
@@ -543,6 +545,17 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         _say(f"local SMTP stand-in at smtp://127.0.0.1:{smtp_port} (keeps every email in memory); "
              f"read the mail with: curl -s {mail_url}/_standin/messages")
 
+    stripe_env: dict[str, str] = {}
+    if not os.environ.get("STRIPE_API_BASE"):
+        # Stripe's API on loopback for the official client, posting its signed events to this API.
+        stripe_standin, stripe_url = _start_partner_standin("stripe_standin", "Stripe", [
+            "--port", os.environ.get("STRIPE_STANDIN_PORT", "0"), "--webhook-url", f"{base}/api/webhooks/stripe"])
+        started.append(stripe_standin)
+        stripe_env = {"STRIPE_API_BASE": stripe_url}
+        _say(f"local Stripe stand-in at {stripe_url} (test and dev substitute, in memory); pay an order with: "
+             f"curl -s -u sk_test_tabletop_standin_0000000000000000: "
+             f"{stripe_url}/v1/payment_intents/<payment_intent_id>/confirm -d payment_method=pm_card_visa")
+
     kitchen_url, kitchen_env = None, {}
     if convex_env.get("CONVEX_URL") or os.environ.get("CONVEX_URL"):
         kitchen_proc, kitchen_url = _start_kitchen(base, convex_env.get("CONVEX_URL") or os.environ["CONVEX_URL"])
@@ -565,6 +578,7 @@ def _run(args: argparse.Namespace, started: list[subprocess.Popen[Any]]) -> None
         **petpooja_env,
         **platform_env,
         **smtp_env,
+        **stripe_env,
         **kitchen_env,
     }
     procs = subprocess.Popen(  # noqa: S603  # our own venv's honcho, fixed arguments

@@ -22,6 +22,7 @@ from sync.grubhub.adapter import grubhub_adapter
 from sync.petpooja.target import petpooja_target
 from sync.platform.adapter import PlatformAdapter
 from sync.platform.target import PlatformTarget, platform_targets
+from sync.stripe_refund.target import stripe_refund_target
 from sync.target import Policy, Target
 from sync.ubereats.adapter import ubereats_adapter
 from sync.webhook.target import webhook_target
@@ -64,6 +65,7 @@ def build_targets(db: Database, settings: SyncSettings, environ: Mapping[str, st
         targets[convex.name] = convex
     for target in (petpooja_target(db, settings, env), webhook_target(db, settings, env),
                    email_target(db, settings, load_smtp_settings(env), env),
+                   stripe_refund_target(db, settings, providers),
                    *delivery_platform_targets(db, settings, env)):
         if target is not None:
             targets[target.name] = target

@@ -228,7 +228,7 @@ class Worker:
         retention = {"sync_log": s.sync_retention_s, "guest_sessions": s.expired_retention_s,
                      "refresh_tokens": s.expired_retention_s, "idempotency_keys": s.idempotency_retention_s,
                      "webhook_deliveries": s.callback_retention_s, "member_invitations": s.expired_retention_s,
-                     "platform_webhook_events": s.callback_retention_s,
+                     "platform_webhook_events": s.callback_retention_s, "stripe_events": s.callback_retention_s,
                      "password_reset_tokens": s.expired_retention_s, "outbound_emails": s.expired_retention_s}
         deleted: dict[str, int] = {}
         for table, retention_s in retention.items():
@@ -352,6 +352,7 @@ async def serve(database_url: str, settings: SyncSettings, environ: dict[str, st
         await asyncio.gather(*loops, return_exceptions=True)
         for target in targets.values():
             await target.close()
+        await providers.close()
         if metrics_server is not None:
             metrics_server.shutdown()
         await db.close()

@@ -1095,3 +1095,60 @@ def smtp_standin(smtp_standin_process: SmtpStandin) -> SmtpStandin:
     """The shared SMTP stand-in, with no messages and no fault at the start of the test."""
     smtp_standin_process.reset()
     return smtp_standin_process
+
+
+# ---------------------------------------------------------------------- Stripe stand-in
+
+
+@dataclass
+class StripeStandin(PartnerStandin):
+    """scripts/stripe_standin.py as a real process: Stripe's API for the official client, and
+    its control API (objects it holds, events it signed, faults)."""
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        """payment_intents, refunds, charges, events or deliveries, oldest first."""
+        found: list[dict[str, Any]] = self._control("GET", kind)["data"]
+        return found
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._control("GET", "stats")
+        return result
+
+    def fault(self, mode: str, count: int | None = None, paths: list[str] | None = None) -> None:
+        self._control("POST", "faults", {"mode": mode, "count": count, "paths": paths})
+
+    def events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.objects("events") if type_ is None or e["type"] == type_]
+
+    def signed(self, event_id: str, **options: Any) -> tuple[bytes, dict[str, str]]:
+        """The event's body and headers (Stripe-Signature) as Stripe would post them now;
+        ``timestamp`` / ``secret`` override the signature's."""
+        sent = self._control("POST", f"events/{event_id}/send", {"dry_run": True, **options})["sent"]
+        return sent["body"].encode(), sent["headers"]
+
+    def confirm(self, intent_id: str, payment_method: str = "pm_card_visa") -> httpx.Response:
+        """What the guest's browser does with Stripe.js: confirms the intent with a test card."""
+        return self.http.post(f"{self.url}/v1/payment_intents/{intent_id}/confirm",
+                              data={"payment_method": payment_method},
+                              headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"})
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+
+STRIPE_TEST_KEY = "sk_test_tabletop_standin_0000000000000000"
+
+
+@pytest.fixture(scope="session")
+def stripe_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StripeStandin]:
+    standin = start_partner_standin(StripeStandin, "stripe_standin", "stripe-standin ready",
+                                    tmp_path_factory.mktemp("stripe-standin") / "standin.log", ["--port", "0"])
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def stripe_standin(stripe_standin_process: StripeStandin) -> StripeStandin:
+    """The shared Stripe stand-in, holding nothing and without a fault at the start of the test."""
+    stripe_standin_process.reset()
+    return stripe_standin_process

@@ -483,6 +483,8 @@ def production_env(signing_key_pem: str) -> dict[str, str]:
         "JWT_KEY_ID": "2026-01",
         "JWT_ISSUER": "https://api.tabletop.example",
         "PETPOOJA_CREDENTIALS_KEY": base64.b64encode(bytes(range(32))).decode(),
+        # A real provider's credentials (providers/factory.py): without them the app refuses to start.
+        "STRIPE_SECRET_KEY": "sk_live_not_a_real_key", "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
     }
 
 

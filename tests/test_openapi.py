@@ -395,6 +395,12 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
     tracked = await call("POST", r.url("/orders"), 201, headers=guest.headers, json=order_body(r))
     await call("POST", r.url(f"/orders/{tracked['id']}/status"), 200, headers=staff.headers,
                json={"status": "confirmed"})
+    await call("POST", r.url(f"/orders/{tracked['id']}/payment"), 409, headers=guest.headers)
+    await call("POST", r.url(f"/orders/{tracked['id']}/paid"), 403, headers=guest.headers)
+    await call("POST", r.url(f"/orders/{tracked['id']}/paid"), 200, headers=staff.headers, json={"method": "cash"})
+    await call("POST", r.url(f"/orders/{tracked['id']}/paid"), 409, headers=staff.headers)
+    await call("POST", "/api/webhooks/stripe", 400, content=b'{"id": "evt_1"}',
+               headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"})
     theirs = await call("GET", "/api/qr/session/notifications", 200, headers=guest.headers)
     await call("GET", "/api/qr/session/notifications", 403, headers=auth)
     await call("POST", f"/api/qr/session/notifications/{theirs['items'][0]['id']}/read", 200, headers=guest.headers)

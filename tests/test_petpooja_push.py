@@ -484,8 +484,8 @@ async def test_the_workers_own_target_opens_what_the_api_sealed_and_is_off_in_pr
     assert target is not None
     served = build_targets(system_db, SyncSettings())
     # No CONVEX_URL here: no Convex target.
-    assert list(served) == ["petpooja", "webhook", "ubereats", "ubereats_orders", "doordash", "doordash_orders",
-                            "grubhub", "grubhub_orders"]
+    assert list(served) == ["petpooja", "webhook", "stripe_refund", "ubereats", "ubereats_orders", "doordash",
+                            "doordash_orders", "grubhub", "grubhub_orders"]
     for other in served.values():
         await other.close()
     try:

@@ -111,7 +111,7 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
 def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
     """A row in each table that the API does not write on its own yet: menu options and taxes,
     a menu import's record, a callback delivery, an outbound webhook, a platform store and order,
-    an operator's retry."""
+    an operator's retry; and a payment, its refund and a Stripe event (those need Stripe)."""
     db_sql("""
         WITH item AS (SELECT id FROM menu_items WHERE restaurant_id = %(r)s LIMIT 1),
         tax AS (INSERT INTO menu_taxes (restaurant_id, external_id, name, rate_bps)
@@ -135,7 +135,14 @@ def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
                            VALUES (%(r)s, 'ubereats', 'uo-' || %(r)s)),
         action AS (INSERT INTO sync_log_actions (restaurant_id, sync_log_id, target, action, actor)
                    SELECT %(r)s, id, target, 'retry', 'api_key:0123abcd' FROM sync_log
-                    WHERE restaurant_id = %(r)s LIMIT 1)
+                    WHERE restaurant_id = %(r)s LIMIT 1),
+        payment AS (INSERT INTO payments (restaurant_id, order_id, intent_id, amount, currency, intent_status)
+                    VALUES (%(r)s, %(o)s, 'pi_' || replace(%(r)s::text, '-', ''), 100, 'INR', 'succeeded')),
+        refund AS (INSERT INTO refunds (restaurant_id, order_id, intent_id, amount, currency)
+                   VALUES (%(r)s, %(o)s, 'pi_' || replace(%(r)s::text, '-', ''), 100, 'INR')),
+        stripe_event AS (INSERT INTO stripe_events (id, type, restaurant_id, order_id, outcome)
+                         VALUES ('evt_' || replace(%(r)s::text, '-', ''), 'payment_intent.succeeded', %(r)s, %(o)s,
+                                 'applied'))
         INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (%(r)s, %(o)s) ON CONFLICT DO NOTHING
     """, {"r": rid, "o": order_id})
 

@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from api.app import create_app
 from api.config import Settings
+from providers.factory import build_providers
 from sync.config import PetpoojaSettings
 from tests.conftest import (
     DOORDASH_CREDENTIALS,
@@ -47,6 +48,7 @@ from tests.conftest import (
     Guest,
     PetpoojaStandin,
     Restaurant,
+    StripeStandin,
     UberStandin,
     User,
     expect,
@@ -120,6 +122,7 @@ class Side:
     reservation: dict[str, Any] = field(default_factory=dict)  # a pending reservation staff booked
     pre_ordered: dict[str, Any] = field(default_factory=dict)  # another, with a pre-order
     export: dict[str, Any] = field(default_factory=dict)  # a queued export
+    online_order: dict[str, Any] = field(default_factory=dict)  # the guest's order to pay online
 
     @property
     def id(self) -> str:
@@ -150,6 +153,7 @@ class Side:
             "preresid": self.pre_ordered["id"],
             "day": self.reservation["local_date"],
             "xid": self.export["id"],
+            "poid": self.online_order["id"],
         }
 
 
@@ -222,14 +226,16 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     pre_order = expect(await client.post(r.url(f"/reservations/{pre_ordered['id']}/pre-order"),
                                          headers=r.owner.headers, json={"items": order_body(r)["items"]}), 201)
     export = expect(await client.post(r.url("/exports"), headers=r.owner.headers, json=_export_range()), 202)
+    online = expect(await client.post(r.url("/orders"), headers=guest.headers,
+                                      json={**order_body(r), "payment_method": "online"}), 201)
     side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, pre_ordered=pre_ordered,
-                export=export)
+                export=export, online_order=online)
     side.markers = {
         r.id, r.data["name"], str(r.category_id), empty["id"], order["id"], outlet["rest_id"], store["store_id"],
         dd_store["store_id"], gh_store["store_id"],
         hook["url"], _webhook(r.id, "moved")["url"], invitation["id"], invitation["email"],
         reservation["id"], reservation["guest_name"], pre_ordered["id"], pre_order["id"], export["id"],
-        *(item["id"] for item in r.items.values()),
+        online["id"], *(item["id"] for item in r.items.values()),
         *(t["id"] for t in r.tables), *(t["qr_token"] for t in r.tables),
     }
     return side
@@ -255,12 +261,14 @@ def _booking(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def app(settings: Settings, petpooja_standin: PetpoojaStandin, ubereats_standin: UberStandin,
-              doordash_standin: DoorDashStandin, grubhub_standin: GrubhubStandin) -> AsyncIterator[Starlette]:
-    """The API calling the PetPooja and Uber Eats stand-ins, so that a menu pull and a store
-    connection (the controls) can succeed."""
+              doordash_standin: DoorDashStandin, grubhub_standin: GrubhubStandin,
+              stripe_standin: StripeStandin) -> AsyncIterator[Starlette]:
+    """The API calling the PetPooja, Uber Eats and Stripe stand-ins, so that a menu pull, a store
+    connection and an online payment (the controls) can succeed."""
+    providers = build_providers({"ENV_MODE": "test", "STRIPE_API_BASE": stripe_standin.url})
     application = create_app(settings, petpooja_settings=PetpoojaSettings.model_validate(
         {"petpooja_sandbox_url": petpooja_standin.url, "petpooja_timeout_s": 5}),
-        platform_env={**ubereats_standin.env, **doordash_standin.env, **grubhub_standin.env})
+        platform_env={**ubereats_standin.env, **doordash_standin.env, **grubhub_standin.env}, providers=providers)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -295,7 +303,7 @@ async def world(client: httpx.AsyncClient, make_restaurant: Any, make_member: An
 class Endpoint:
     key: str
     method: str
-    path: str  # placeholders: {rid} {tid} {cid} {empty_cid} {iid} {oid} {vid} {resid} {preresid}
+    path: str  # placeholders: {rid} {tid} {cid} {empty_cid} {iid} {oid} {poid} {vid} {resid} {preresid}
     roles: frozenset[str]  # who may call it: owner manager staff kitchen guest
     body: Callable[[Side], dict[str, Any]] | None = None
     writes: bool = True
@@ -363,6 +371,9 @@ ENDPOINTS = [
     Endpoint("order_events", "GET", R + "/orders/{oid}/events", MEMBERS | {"guest"}, writes=False, reveals=False),
     Endpoint("move_order", "POST", R + "/orders/{oid}/status", MEMBERS, lambda s: {"status": "confirmed"}),
     Endpoint("cancel_order", "POST", R + "/orders/{oid}/cancel", MEMBERS | {"guest"}, lambda s: {"reason": "attack"}),
+    # Its answer names the order (in the URL) and Stripe's intent, none of the markers.
+    Endpoint("start_payment", "POST", R + "/orders/{poid}/payment", MEMBERS | {"guest"}, reveals=False),
+    Endpoint("mark_paid", "POST", R + "/orders/{oid}/paid", MEMBERS, lambda s: {"method": "cash"}),
     Endpoint("sync_status", "GET", R + "/sync/status", OM, writes=False, reveals=False),
     # Every integration's state (before the controls below disconnect the stores), and the restaurant's failed deliveries (none here: nothing to reveal).
     Endpoint("list_integrations", "GET", R + "/integrations", OM, writes=False),

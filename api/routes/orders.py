@@ -64,6 +64,8 @@ def _idempotency(request: Request, body: NewOrder) -> orders.Idempotency | None:
             del line["addon_ids"]
     if payload["pickup_at"] is None:
         del payload["pickup_at"]  # likewise for orders without a pickup time
+    if payload["payment_method"] is None:
+        del payload["payment_method"]  # and without a payment method
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return orders.Idempotency(key, hashlib.sha256(canonical).digest())
 
@@ -125,7 +127,7 @@ def _new_order(
         order_type=order_type, table_id=table_id,
         session_id=scope.principal.session_id if scope.is_guest else None,
         customer_name=body.customer_name, customer_phone=body.customer_phone, notes=body.notes, tip=body.tip,
-        pickup_at=pickup_at,
+        pickup_at=pickup_at, payment_method=body.payment_method or "counter",
     )
 
 

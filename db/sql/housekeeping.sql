@@ -51,6 +51,16 @@ DELETE FROM platform_webhook_events e
            FOR UPDATE SKIP LOCKED) old
  WHERE e.platform = old.platform AND e.event_id = old.event_id;
 
+-- name: prune_stripe_events
+-- Stripe events received longer ago than the retention (Stripe retries an event for days, not
+-- weeks; a replay after that would move nothing anyway: payments move forward only).
+DELETE FROM stripe_events e
+ USING (SELECT id FROM stripe_events
+         WHERE received_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE e.id = old.id;
+
 -- name: prune_password_reset_tokens
 -- Password reset tokens expired longer ago than the retention, spent or not (a spent one is refused by used_at, an expired one by expires_at: either way only a record).
 DELETE FROM password_reset_tokens t

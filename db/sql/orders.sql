@@ -22,7 +22,8 @@ SELECT * FROM place_order(
     p_currency => %(currency)s, p_subtotal => %(subtotal)s, p_tax => %(tax)s, p_tip => %(tip)s,
     p_discount => %(discount)s, p_total => %(total)s, p_lines => %(lines)s::jsonb,
     p_actor_type => %(actor_type)s, p_actor_id => %(actor_id)s, p_pickup_at => %(pickup_at)s::timestamptz,
-    p_reservation_id => %(reservation_id)s::uuid, p_fire_at => %(fire_at)s::timestamptz);
+    p_reservation_id => %(reservation_id)s::uuid, p_fire_at => %(fire_at)s::timestamptz,
+    p_payment_method => %(payment_method)s);
 
 -- name: get_idempotency_key
 -- The earlier use of an Idempotency-Key.
@@ -88,7 +89,7 @@ SELECT * FROM order_documents
 
 -- name: order_for_update
 -- Locks an order before a status move, so two concurrent moves serialise.
-SELECT id, status, order_type, session_id
+SELECT id, status, order_type, session_id, payment_hold
   FROM orders
  WHERE restaurant_id = %(restaurant_id)s AND id = %(order_id)s
    FOR UPDATE;
@@ -164,6 +165,14 @@ SELECT id FROM cancelled;
 UPDATE sync_log SET status = 'synced', synced_at = now(), updated_at = now(),
                     last_error = 'skipped: the pre-order was cancelled before it fired'
  WHERE restaurant_id = %(restaurant_id)s AND entity_type = 'order' AND entity_id = ANY(%(order_ids)s::uuid[])
+   AND status = 'pending' AND next_attempt_at > now();
+
+-- name: skip_payment_held_outbox
+-- An order cancelled (or rejected) while it awaited its payment never reaches a target: its
+-- held rows are recorded as skipped, as a pre-order's are.
+UPDATE sync_log SET status = 'synced', synced_at = now(), updated_at = now(),
+                    last_error = 'skipped: the order was cancelled before it was paid'
+ WHERE restaurant_id = %(restaurant_id)s AND entity_type = 'order' AND entity_id = %(order_id)s
    AND status = 'pending' AND next_attempt_at > now();
 
 -- name: pre_order_of_reservation

@@ -4,7 +4,7 @@ INSERT INTO restaurants (id, name, currency, timezone, tax_rate_bps, address, ph
 VALUES (%(id)s, %(name)s, %(currency)s, %(timezone)s, %(tax_rate_bps)s, %(address)s, %(phone)s)
 RETURNING id, name, currency, timezone, tax_rate_bps, address, phone,
        accepting_orders OR coalesce(reopens_at <= now(), false) AS accepting_orders, closed_reason, reopens_at,
-       description, city, website, logo_url, dine_in_enabled,
+       description, city, website, logo_url, dine_in_enabled, payment_required,
        (SELECT coalesce(json_agg(json_build_object('weekday', h.weekday, 'opens', to_char(h.opens, 'HH24:MI'),
                                               'closes', to_char(h.closes, 'HH24:MI'))
                             ORDER BY h.weekday, h.opens), '[]')
@@ -20,7 +20,7 @@ INSERT INTO order_counters (restaurant_id) VALUES (%(restaurant_id)s);
 -- whether guests may order now (a switch-off ends at reopens_at when it has one).
 SELECT id, name, currency, timezone, tax_rate_bps, address, phone,
        accepting_orders OR coalesce(reopens_at <= now(), false) AS accepting_orders, closed_reason, reopens_at,
-       description, city, website, logo_url, dine_in_enabled,
+       description, city, website, logo_url, dine_in_enabled, payment_required,
        (SELECT coalesce(json_agg(json_build_object('weekday', h.weekday, 'opens', to_char(h.opens, 'HH24:MI'),
                                               'closes', to_char(h.closes, 'HH24:MI'))
                             ORDER BY h.weekday, h.opens), '[]')
@@ -40,6 +40,7 @@ UPDATE restaurants
        address = CASE WHEN %(set_address)s THEN %(address)s ELSE address END,
        phone = CASE WHEN %(set_phone)s THEN %(phone)s ELSE phone END,
        dine_in_enabled = coalesce(%(dine_in_enabled)s, dine_in_enabled),
+       payment_required = coalesce(%(payment_required)s, payment_required),
        description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,
        city = CASE WHEN %(set_city)s THEN %(city)s ELSE city END,
        website = CASE WHEN %(set_website)s THEN %(website)s ELSE website END,
@@ -47,7 +48,7 @@ UPDATE restaurants
  WHERE id = %(restaurant_id)s
 RETURNING id, name, currency, timezone, tax_rate_bps, address, phone,
        accepting_orders OR coalesce(reopens_at <= now(), false) AS accepting_orders, closed_reason, reopens_at,
-       description, city, website, logo_url, dine_in_enabled,
+       description, city, website, logo_url, dine_in_enabled, payment_required,
        (SELECT coalesce(json_agg(json_build_object('weekday', h.weekday, 'opens', to_char(h.opens, 'HH24:MI'),
                                               'closes', to_char(h.closes, 'HH24:MI'))
                             ORDER BY h.weekday, h.opens), '[]')

@@ -37,6 +37,7 @@ from sync.config import PetpoojaSettings, SyncSettings, backoff_of, load_petpooj
 from sync.outcome import Delivered, GiveUp, Outcome, Retry, Skip
 from sync.petpooja.client import PetpoojaAnswer, PetpoojaClient, PetpoojaUnreachable
 from sync.petpooja.payload import (
+    PaymentType,
     RestaurantInfo,
     answer_excerpt,
     cancel_payload,
@@ -66,6 +67,13 @@ def _excerpt(answer: PetpoojaAnswer) -> str:
     return answer_excerpt(answer.body)
 
 
+def payment_type(order: Row) -> PaymentType:
+    """PetPooja's payment_type: ONLINE for an order paid online (Stripe: the POS collects
+    nothing; with payment_required it reaches PetPooja only once paid), COD for one paid to the
+    staff (cash, the counter)."""
+    return "ONLINE" if order.get("payment_method") == "online" else "COD"
+
+
 class PetpoojaTarget:
     name = TARGET
 
@@ -79,7 +87,8 @@ class PetpoojaTarget:
         restaurant = RestaurantInfo(order["restaurant_name"], order["restaurant_address"],
                                     order["restaurant_phone"], order["timezone"])
         return save_order_payload(order, order["rest_id"], restaurant,
-                                  callback_url=callback_url(self.callback_base_url, order["callback_secret"]))
+                                  callback_url=callback_url(self.callback_base_url, order["callback_secret"]),
+                                  payment_type=payment_type(order))
 
     # -- in the claiming transaction --------------------------------------------------
 
