@@ -16,9 +16,11 @@ here; nothing else constructs a provider.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from db.envmode import production_like
+from providers.geo import GazetteerGeocoder, Geocoder
+from providers.geo import load as load_geo
 
 
 class ProviderConfigError(RuntimeError):
@@ -47,7 +49,10 @@ def real(environ: Mapping[str, str]) -> bool:
 class Providers:
     """Every external service this process may call, as configured."""
 
+    # Delivery addresses -> points (providers/geo.py); the in-process gazetteer by default.
+    geo: Geocoder = field(default_factory=GazetteerGeocoder)
+
 
 def build_providers(environ: Mapping[str, str]) -> Providers:
     """The providers of this configuration; ProviderConfigError when a real one lacks credentials."""
-    return Providers()
+    return Providers(geo=load_geo(environ))

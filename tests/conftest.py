@@ -1095,3 +1095,40 @@ def smtp_standin(smtp_standin_process: SmtpStandin) -> SmtpStandin:
     """The shared SMTP stand-in, with no messages and no fault at the start of the test."""
     smtp_standin_process.reset()
     return smtp_standin_process
+
+
+# ------------------------------------------------------------------- Geocoding stand-in
+
+
+@dataclass
+class GeocodingStandin(PartnerStandin):
+    """scripts/geocoding_standin.py: Google's Geocoding API over the gazetteer, with faults."""
+
+    @property
+    def geocode_url(self) -> str:
+        return f"{self.url}/maps/api/geocode/json"
+
+    def calls(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._control("GET", "calls")
+        return found
+
+    def fault(self, mode: str, count: int | None = None) -> None:
+        self._control("POST", "fault", {"mode": mode, **({} if count is None else {"count": count})})
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def geocoding_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeocodingStandin]:
+    standin = start_partner_standin(GeocodingStandin, "geocoding_standin", "geocoding-standin ready",
+                                    tmp_path_factory.mktemp("geocoding-standin") / "standin.log", ["--port", "0"])
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def geocoding_standin(geocoding_standin_process: GeocodingStandin) -> GeocodingStandin:
+    """The shared Geocoding stand-in, with no calls recorded and no fault at the start of the test."""
+    geocoding_standin_process.reset()
+    return geocoding_standin_process
