@@ -315,6 +315,20 @@ def order_body(restaurant: Restaurant, *lines: tuple[str, int]) -> dict[str, Any
     return {"items": [{"menu_item_id": restaurant.items[name]["id"], "quantity": qty} for name, qty in lines]}
 
 
+# A delivery address the development gazetteer (providers/gazetteer.json) puts 542 m from
+# DELIVERY_POINT, inside the zone deliver_from() sets.
+DELIVERY_ADDRESS = {"line1": "4 East Street", "line2": "Camp", "city": "Pune", "postcode": "411001"}
+DELIVERY_POINT = {"lat": 18.5196, "lng": 73.8793}  # 12 MG Road, Camp, Pune (the demo restaurant)
+
+
+async def deliver_from(client: httpx.AsyncClient, restaurant: Restaurant, **zone: Any) -> dict[str, Any]:
+    """Turns delivery on for ``restaurant`` (a 5 km radius around DELIVERY_POINT, free, unless
+    ``zone`` says otherwise) through the API; returns the zone."""
+    body = {"enabled": True, "location": DELIVERY_POINT, "radius_m": 5000, **zone}
+    return expect(await client.put(restaurant.url("/delivery-zone"), headers=restaurant.owner.headers, json=body),
+                  200)
+
+
 # ---------------------------------------------------------------------- Convex stand-in
 
 STANDIN_KEY = "test-admin-key"

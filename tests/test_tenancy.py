@@ -49,6 +49,7 @@ from tests.conftest import (
     Restaurant,
     UberStandin,
     User,
+    deliver_from,
     expect,
     order_body,
 )
@@ -222,6 +223,7 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     pre_order = expect(await client.post(r.url(f"/reservations/{pre_ordered['id']}/pre-order"),
                                          headers=r.owner.headers, json={"items": order_body(r)["items"]}), 201)
     export = expect(await client.post(r.url("/exports"), headers=r.owner.headers, json=_export_range()), 202)
+    await deliver_from(client, r)
     side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, pre_ordered=pre_ordered,
                 export=export)
     side.markers = {
@@ -338,6 +340,10 @@ ENDPOINTS = [
     Endpoint("tables_qr_sheet", "GET", R + "/tables/qr-sheet.svg", MEMBERS, writes=False),
     Endpoint("put_opening_hours", "PUT", R + "/opening-hours", OM,
              lambda s: {"hours": [{"weekday": 0, "opens": "09:00", "closes": "10:00"}]}),
+    # The zone's answer holds no id (its point and bands are no marker): nothing to find.
+    Endpoint("get_delivery_zone", "GET", R + "/delivery-zone", MEMBERS, writes=False, reveals=False),
+    Endpoint("put_delivery_zone", "PUT", R + "/delivery-zone", OM,
+             lambda s: {"enabled": False, "location": {"lat": 1.5, "lng": 2.5}, "radius_m": 10}, reveals=False),
     Endpoint("pause_orders", "POST", R + "/pause", OM, lambda s: {"reason": "closed by an attacker"}),
     # Resuming an open restaurant changes nothing; its answer is the restaurant, whose id the URL names.
     Endpoint("resume_orders", "POST", R + "/resume", OM, writes=False, reveals=False),
