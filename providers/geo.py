@@ -19,6 +19,7 @@ every request's URL at INFO) masks ``key=`` there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -150,9 +151,12 @@ class GoogleGeocoder:
         if self.region:
             params["region"] = self.region
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s, verify=self._tls, follow_redirects=False) as http:
+            # httpx's timeout bounds each phase (connect, each read); asyncio's bounds the whole call,
+            # so an answer trickling in is cut off too.
+            async with asyncio.timeout(self.timeout_s), httpx.AsyncClient(
+                    timeout=self.timeout_s, verify=self._tls, follow_redirects=False) as http:
                 answer = await http.get(self.url, params=params)
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise GeocoderUnavailable(f"no answer within {self.timeout_s:g} s") from exc
         except httpx.HTTPError as exc:
             raise GeocoderUnavailable(f"could not reach the geocoder ({type(exc).__name__})") from exc

@@ -19,6 +19,7 @@ from api.app import create_app
 from api.config import Settings
 from providers.factory import Providers
 from providers.geo import GoogleGeocoder
+from scripts.seed import DEMO_PASSWORD, seed
 from tests.conftest import (
     DELIVERY_ADDRESS,
     DELIVERY_POINT,
@@ -414,3 +415,19 @@ async def test_a_replay_returns_the_first_order_even_when_the_geocoder_or_the_zo
                                             json=delivery_order(shop, DELIVERY_ADDRESS)), 409)
     assert other["code"] == "idempotency_key_reused"
     assert written(db_sql) == before
+
+
+# ------------------------------------------------------------------------ the seed
+
+
+async def test_the_demo_restaurant_takes_a_delivery_order_once_seeded(client: httpx.AsyncClient,
+                                                                      app_conninfo: str) -> None:
+    demo = await seed(app_conninfo)
+    await seed(app_conninfo)  # idempotent: the zone is set once
+    tokens = expect(await client.post("/api/auth/login", json={"email": "staff@demo.tabletop",
+                                                               "password": DEMO_PASSWORD}), 200)
+    body = {"items": [{"menu_item_id": str(demo.item_ids["Dal Makhani"]), "quantity": 1}], "order_type": "delivery",
+            "delivery_address": {"line1": "4 East Street", "city": "Pune"}, "customer_name": "Asha"}
+    order = expect(await client.post(f"/api/restaurants/{demo.restaurant_id}/orders",
+                                     headers={"Authorization": f"Bearer {tokens['access_token']}"}, json=body), 201)
+    assert (order["delivery"]["distance_m"], order["delivery_fee"]) == (542, 2000)
