@@ -6,7 +6,8 @@
 -- * orders.delivery (the address as given, Google's formatted address, the point, the distance)
 --   and orders.delivery_fee, which the total now includes (orders_total_sum).
 -- * order_context answers the restaurant's zone when asked for a delivery order (p_delivery);
---   place_order writes delivery and delivery_fee. Both otherwise as in 0018.
+--   place_order writes delivery and delivery_fee. Both otherwise as in 0018; the new parameters
+--   have defaults, so a call written for 0018's signatures means the same.
 
 CREATE TABLE delivery_zones (
     restaurant_id uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
@@ -68,7 +69,8 @@ DROP FUNCTION order_context(uuid, text, uuid, uuid, text, uuid[], timestamptz);
 -- every row), and order_menu's rows (one row with NULL menu columns when the
 -- restaurant does not exist). Writes nothing.
 CREATE FUNCTION order_context(p_restaurant_id uuid, p_trace_context text, p_session_id uuid, p_user_id uuid,
-                              p_key text, p_item_ids uuid[], p_pickup_at timestamptz, p_delivery boolean)
+                              p_key text, p_item_ids uuid[], p_pickup_at timestamptz,
+                              p_delivery boolean DEFAULT false)
 RETURNS TABLE (session_end text, user_found boolean, is_platform_admin boolean, role text,
                key_principal text, key_request_hash bytea, key_order_id uuid,
                outside_hours boolean, opens_at timestamptz, pickup_closed boolean, pickup_opens_at timestamptz,
@@ -118,7 +120,8 @@ CREATE FUNCTION place_order(
     p_table_id uuid, p_session_id uuid, p_placed_by_user uuid, p_order_type text, p_customer_name text,
     p_customer_phone text, p_notes text, p_currency char(3), p_subtotal bigint, p_tax bigint, p_tip bigint,
     p_discount bigint, p_total bigint, p_lines jsonb, p_actor_type text, p_actor_id uuid, p_pickup_at timestamptz,
-    p_reservation_id uuid, p_fire_at timestamptz, p_delivery jsonb, p_delivery_fee bigint)
+    p_reservation_id uuid, p_fire_at timestamptz, p_delivery jsonb DEFAULT NULL,
+    p_delivery_fee bigint DEFAULT 0)
 RETURNS SETOF order_documents
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
