@@ -170,8 +170,11 @@ class GoogleGeocoder:
         if status in _NOT_FOUND:
             return None
         if status in _UNAVAILABLE:
-            # error_message is Google's own text about our request (never the key); kept short.
+            # error_message is Google's own text about our request; kept short, and masked should it
+            # ever quote the key.
             message = str(body.get("error_message") or "")[:200]
+            if self._key.strip():
+                message = message.replace(self._key, "***")
             raise GeocoderUnavailable(f"the geocoder answered {status}" + (f": {message}" if message else ""))
         if status != "OK":
             raise GeocoderUnavailable(f"the geocoder answered an unknown status {str(status)[:40]!r}")
