@@ -417,6 +417,31 @@ async def test_a_replay_returns_the_first_order_even_when_the_geocoder_or_the_zo
     assert written(db_sql) == before
 
 
+async def test_a_geocoder_outage_while_setting_a_zone_from_the_address_is_503_and_writes_nothing(
+        client: httpx.AsyncClient, google_client: httpx.AsyncClient, geocoding_standin: GeocodingStandin,
+        shop: Restaurant, db_sql: Any) -> None:
+    expect(await client.patch(shop.url(), headers=shop.owner.headers,
+                              json={"address": "12 MG Road, Camp", "city": "Pune"}), 200)
+    before = written(db_sql)
+    geocoding_standin.fault("OVER_QUERY_LIMIT")
+    answer = await google_client.put(shop.url("/delivery-zone"), headers=shop.owner.headers,
+                                     json={"enabled": True, "radius_m": 3000})
+    assert (answer.status_code, answer.json()["code"], answer.headers["retry-after"]) == (
+        503, "geocoder_unavailable", "5")
+    assert written(db_sql) == before
+    geocoding_standin.fault("ok")
+    zone = expect(await google_client.put(shop.url("/delivery-zone"), headers=shop.owner.headers,
+                                          json={"enabled": True, "radius_m": 3000}), 200)
+    assert (zone["location"], zone["location_source"]) == (DELIVERY_POINT, "geocoded")
+    assert geocoding_standin.calls()[-1]["address"] == "12 MG Road, Camp, Pune"
+
+
+async def test_a_polygon_zone_reads_back_as_it_was_set(client: httpx.AsyncClient, shop: Restaurant) -> None:
+    zone = await deliver_from(client, shop, radius_m=None, polygon=SQUARE, fee_bands=[{"up_to_m": 3000, "fee": 0}])
+    assert (zone["radius_m"], zone["polygon"]) == (None, SQUARE)
+    assert expect(await client.get(shop.url("/delivery-zone"), headers=shop.owner.headers), 200) == zone
+
+
 # ------------------------------------------------------------------------ the seed
 
 
