@@ -331,6 +331,28 @@ CREATE TABLE opening_hours (
     CONSTRAINT opening_hours_pkey PRIMARY KEY (restaurant_id, weekday, opens)
 );
 
+-- A restaurant's delivery: where it is, the area it delivers to (a radius, or a polygon of
+-- [lng, lat] points), its fee bands by distance, and whether it is on (docs/delivery-zones.md).
+CREATE TABLE delivery_zones (
+    restaurant_id uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
+    enabled       boolean NOT NULL,
+    lat           double precision NOT NULL CONSTRAINT delivery_zones_lat_range CHECK (lat BETWEEN -90 AND 90),
+    lng           double precision NOT NULL CONSTRAINT delivery_zones_lng_range CHECK (lng BETWEEN -180 AND 180),
+    -- Where lat/lng came from: 'given' by the owner, or 'geocoded' from the restaurant's address
+    -- (formatted_address then says what the geocoder understood).
+    location_source   text NOT NULL CONSTRAINT delivery_zones_location_source_valid
+                      CHECK (location_source IN ('given', 'geocoded')),
+    formatted_address text,
+    radius_m      integer CONSTRAINT delivery_zones_radius_range CHECK (radius_m BETWEEN 1 AND 100000),
+    -- A closed ring of [lng, lat] points (GeoJSON's order), validated by the API (shapely).
+    polygon       jsonb CONSTRAINT delivery_zones_polygon_array CHECK (jsonb_typeof(polygon) = 'array'),
+    -- [{up_to_m, fee}], up_to_m ascending, fee in the restaurant's currency's minor units.
+    fee_bands     jsonb NOT NULL DEFAULT '[]' CONSTRAINT delivery_zones_fee_bands_array
+                  CHECK (jsonb_typeof(fee_bands) = 'array'),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT delivery_zones_one_shape CHECK ((radius_m IS NULL) <> (polygon IS NULL))
+);
+
 -- Kept apart from restaurants so that numbering orders does not lock the restaurant row.
 CREATE TABLE order_counters (
     restaurant_id     uuid PRIMARY KEY REFERENCES restaurants (id) ON DELETE CASCADE,
@@ -629,6 +651,10 @@ CREATE TABLE orders (
     -- every outbox target until fire_at (enqueue_sync; docs/reservations.md).
     reservation_id uuid,
     fire_at        timestamptz,
+    -- A delivery order's address as given, where the geocoder put it and how far it is
+    -- (docs/delivery-zones.md), and its fee from the restaurant's fee bands (in the total).
+    delivery       jsonb,
+    delivery_fee   bigint NOT NULL DEFAULT 0 CONSTRAINT orders_delivery_fee_range CHECK (delivery_fee >= 0),
     CONSTRAINT orders_pkey PRIMARY KEY (restaurant_id, id),
     CONSTRAINT orders_id_key UNIQUE (id),
     CONSTRAINT orders_number_key UNIQUE (restaurant_id, number),
@@ -636,9 +662,10 @@ CREATE TABLE orders (
         REFERENCES dining_tables (restaurant_id, id),
     CONSTRAINT orders_session_fkey FOREIGN KEY (restaurant_id, session_id)
         REFERENCES guest_sessions (restaurant_id, id),
-    CONSTRAINT orders_total_sum CHECK (total = subtotal + tax + tip - discount),
+    CONSTRAINT orders_total_sum CHECK (total = subtotal + tax + tip - discount + delivery_fee),
     CONSTRAINT orders_pickup_takeaway CHECK (pickup_at IS NULL OR order_type = 'takeaway'),
-    CONSTRAINT orders_fire_at_with_reservation CHECK ((fire_at IS NULL) = (reservation_id IS NULL))
+    CONSTRAINT orders_fire_at_with_reservation CHECK ((fire_at IS NULL) = (reservation_id IS NULL)),
+    CONSTRAINT orders_delivery_is_delivery CHECK (delivery IS NULL OR order_type = 'delivery')
 );
 -- Live orders by status (kitchen screens, GET .../orders?status=) and the plain listing.
 CREATE INDEX orders_status_created_idx ON orders (restaurant_id, status, created_at DESC, id DESC);
@@ -698,7 +725,7 @@ SELECT o.id, o.restaurant_id, o.number, o.table_id, t.label AS table_label, o.se
                         ORDER BY i.position)
                    FROM order_items i
                   WHERE i.restaurant_id = o.restaurant_id AND i.order_id = o.id), '[]') AS items,
-       o.pickup_at, o.payment_status, o.reservation_id, o.fire_at, o.payment_method
+       o.pickup_at, o.payment_status, o.reservation_id, o.fire_at, o.payment_method, o.delivery, o.delivery_fee
   FROM orders o
   LEFT JOIN dining_tables t ON t.restaurant_id = o.restaurant_id AND t.id = o.table_id;
 
@@ -1096,7 +1123,7 @@ BEGIN
                              'menu_addons', 'menu_item_addon_groups', 'menu_syncs', 'petpooja_orders',
                              'webhook_deliveries', 'restaurant_webhooks', 'restaurant_targets',
                              'member_invitations', 'platform_connections', 'platform_orders',
-                             'sync_log_actions', 'opening_hours']
+                             'sync_log_actions', 'opening_hours', 'delivery_zones']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
@@ -1254,13 +1281,16 @@ $$;
 -- may order here (enter_restaurant), the earlier use of the request's Idempotency-Key (key_*
 -- NULL when unused), whether opening hours have it closed now and when it opens (opening_state;
 -- never closed without hours), the same for a takeaway order's pickup time (NULL without one),
--- and order_menu's rows (one row with NULL menu columns when the
+-- for a delivery order (p_delivery) the restaurant's delivery zone (NULL: none set; the same on
+-- every row), and order_menu's rows (one row with NULL menu columns when the
 -- restaurant does not exist). Writes nothing.
 CREATE FUNCTION order_context(p_restaurant_id uuid, p_trace_context text, p_session_id uuid, p_user_id uuid,
-                              p_key text, p_item_ids uuid[], p_pickup_at timestamptz)
+                              p_key text, p_item_ids uuid[], p_pickup_at timestamptz,
+                              p_delivery boolean DEFAULT false)
 RETURNS TABLE (session_end text, user_found boolean, is_platform_admin boolean, role text,
                key_principal text, key_request_hash bytea, key_order_id uuid,
                outside_hours boolean, opens_at timestamptz, pickup_closed boolean, pickup_opens_at timestamptz,
+               delivery_zone json,
                currency char(3), tax_rate_bps int, store_closed boolean, closed_reason text,
                reopens_at timestamptz, id uuid, name text, price bigint, is_available boolean,
                order_types text[], imported boolean, variations json, addon_groups json, taxes json)
@@ -1268,12 +1298,20 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     caller record;
+    zone json;
 BEGIN
     SELECT * INTO caller FROM enter_restaurant(p_restaurant_id, p_trace_context, p_session_id, p_user_id);
+    IF p_delivery THEN
+        SELECT json_build_object('enabled', z.enabled, 'lat', z.lat, 'lng', z.lng, 'radius_m', z.radius_m,
+                                 'polygon', z.polygon, 'fee_bands', z.fee_bands)
+          INTO zone
+          FROM delivery_zones z
+         WHERE z.restaurant_id = p_restaurant_id;
+    END IF;
     RETURN QUERY
         SELECT caller.session_end, caller.user_found, caller.is_platform_admin, caller.role,
                k.principal, k.request_hash, k.order_id,
-               h.has_hours AND NOT h.open_now, h.opens_at, p.has_hours AND NOT p.open_now, p.opens_at, m.*
+               h.has_hours AND NOT h.open_now, h.opens_at, p.has_hours AND NOT p.open_now, p.opens_at, zone, m.*
           FROM (SELECT 1) one
           LEFT JOIN idempotency_keys k ON k.restaurant_id = p_restaurant_id AND k.key = p_key
           LEFT JOIN opening_state(p_restaurant_id, now()) h ON true
@@ -1295,7 +1333,8 @@ CREATE FUNCTION place_order(
     p_table_id uuid, p_session_id uuid, p_placed_by_user uuid, p_order_type text, p_customer_name text,
     p_customer_phone text, p_notes text, p_currency char(3), p_subtotal bigint, p_tax bigint, p_tip bigint,
     p_discount bigint, p_total bigint, p_lines jsonb, p_actor_type text, p_actor_id uuid, p_pickup_at timestamptz,
-    p_reservation_id uuid, p_fire_at timestamptz, p_payment_method text)
+    p_reservation_id uuid, p_fire_at timestamptz, p_payment_method text, p_delivery jsonb DEFAULT NULL,
+    p_delivery_fee bigint DEFAULT 0)
 RETURNS SETOF order_documents
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -1318,11 +1357,12 @@ BEGIN
     ), o AS (
         INSERT INTO orders (restaurant_id, number, table_id, session_id, placed_by_user, order_type,
                             customer_name, customer_phone, notes, currency, subtotal, tax, tip,
-                            discount, total, pickup_at, reservation_id, fire_at, payment_method)
+                            discount, total, pickup_at, reservation_id, fire_at, payment_method, delivery,
+                            delivery_fee)
         SELECT p_restaurant_id, n.last_order_number, p_table_id, p_session_id, p_placed_by_user,
                p_order_type, p_customer_name, p_customer_phone, p_notes, p_currency,
                p_subtotal, p_tax, p_tip, p_discount, p_total, p_pickup_at, p_reservation_id, p_fire_at,
-               p_payment_method
+               p_payment_method, p_delivery, p_delivery_fee
           FROM n
         RETURNING id, restaurant_id, status
     ), lines AS (
@@ -2006,4 +2046,5 @@ INSERT INTO schema_migrations (version, name) VALUES
     (16, 'menu_details'),
     (17, 'notifications'),
     (18, 'order_fields'),
-    (19, 'payments');
+    (19, 'payments'),
+    (20, 'delivery_zones');

@@ -29,6 +29,7 @@ from api.routes import (
     accounts,
     admin,
     auth,
+    delivery,
     docs,
     doordash_webhooks,
     exports,
@@ -164,7 +165,7 @@ def create_app(
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
-              *reservations.routes, *exports.routes, *notifications.routes,
+              *reservations.routes, *exports.routes, *notifications.routes, *delivery.routes,
               *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

@@ -273,6 +273,22 @@ OPERATIONS: dict[str, Operation] = {
         description="Ranges per weekday (0 = Monday) in the restaurant's time zone; several a day; a range whose "
                     "closes is at or before its opens ends the next day. No ranges: always open. Guests' orders "
                     "outside the hours are 409 closed with opens_at."),
+    "PUT /api/restaurants/{rid}/delivery-zone": Operation(
+        "Set where the restaurant delivers, and for what fee", "restaurants", members(*_OWNER_MANAGER),
+        {200: schemas.DeliveryZone}, body=models.DeliveryZoneIn,
+        example={"enabled": True, "location": {"lat": 18.5196, "lng": 73.8793}, "radius_m": 5000,
+                 "fee_bands": [{"up_to_m": 2000, "fee": 2000}, {"up_to_m": 5000, "fee": 4000}]},
+        errors={422: ("zone_shape", "invalid_polygon", "fee_bands_not_ascending", "fee_bands_short",
+                      "restaurant_address_missing", "address_not_found"),
+                503: ("geocoder_unavailable",)},
+        description="The zone is exactly one of radius_m (meters around location) or polygon (a closed ring of "
+                    "[lng, lat] points, 4 to 100, not crossing itself). location absent or null: the restaurant's "
+                    "address (and city) is geocoded. fee_bands ascending by up_to_m, the last reaching the zone's "
+                    "farthest point; a delivery order pays the first band reaching its distance (none: free). "
+                    "Distances are great-circle meters from location (docs/delivery-zones.md)."),
+    "GET /api/restaurants/{rid}/delivery-zone": Operation(
+        "Where the restaurant delivers, and for what fee", "restaurants", members(*_FLOOR),
+        {200: schemas.DeliveryZone}, description="404 not_found until one is set."),
     "POST /api/restaurants/{rid}/pause": Operation(
         "Stop taking orders (the store switch), until resumed or reopens_at", "restaurants",
         members(*_OWNER_MANAGER), {200: schemas.Restaurant}, body=models.Pause,
@@ -521,16 +537,21 @@ OPERATIONS: dict[str, Operation] = {
         {201: schemas.Order, 200: schemas.Order}, body=models.NewOrder,
         example={"items": [{"menu_item_id": _UUID_EXAMPLE, "quantity": 2, "notes": "less spicy"}]},
         errors={400: ("invalid_idempotency_key",),
-                409: ("idempotency_key_reused", "store_closed", "closed", "pickup_closed"),
+                409: ("idempotency_key_reused", "store_closed", "closed", "pickup_closed", "delivery_off"),
                 422: ("table_mismatch", "order_type_not_allowed", "table_required", "unknown_menu_item",
                       "menu_item_unavailable", "order_type_not_offered", "order_too_large", "unknown_table",
-                      "pickup_not_takeaway", "pickup_in_past", "pickup_too_far", *_PRICING)},
+                      "pickup_not_takeaway", "pickup_in_past", "pickup_too_far", "delivery_address_required",
+                      "delivery_address_not_delivery", "address_not_found", "outside_delivery_zone", *_PRICING),
+                503: ("geocoder_unavailable",)},
         rate_limited=True, request_headers=(IDEMPOTENCY_KEY,), answer_headers={200: (REPLAYED,)},
         description="Priced from the menu in the database. 200 replays the order of an earlier request with the "
                     "same Idempotency-Key and body, and creates nothing. pickup_at (takeaway only) is rounded up "
                     "to whole 5 minutes, must not be past nor more than 7 days ahead (422) and must fall in "
                     "opening hours (409 pickup_closed with opens_at). A takeaway session (share link) orders "
-                    "takeaway only.",
+                    "takeaway only. A delivery order (staff only) needs delivery_address: it is geocoded and must "
+                    "fall in the restaurant's delivery zone (422 outside_delivery_zone with distance_m, 422 "
+                    "address_not_found, 409 delivery_off); delivery_fee comes from the zone's fee bands and is in "
+                    "total. The geocoder not answering is 503 geocoder_unavailable with Retry-After.",
         links={201: {
             "Confirm": Link("move_order", {"rid": _RID, "oid": "$response.body#/id"}, body={"status": "confirmed"}),
             "Cancel": Link("cancel_order", {"rid": _RID, "oid": "$response.body#/id"}),

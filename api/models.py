@@ -424,6 +424,55 @@ class OrderLine(Input):
     addon_ids: Annotated[list[UUID], Field(max_length=50), AfterValidator(_distinct)] = []
 
 
+# ------------------------------------------------------------ delivery (docs/delivery-zones.md)
+
+AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                        SINGLE_LINE_NONBLANK]
+# Postcodes the world over: letters, digits, spaces and hyphens ("411001", "SW1A 1AA", "10115", "1010-123").
+Postcode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")]
+
+
+class DeliveryAddress(Input):
+    """Where a delivery order goes. line1, line2, city and postcode are geocoded (in that order,
+    comma-separated); instructions are for the rider only."""
+
+    line1: AddressLine
+    line2: AddressLine | None = None
+    city: City
+    postcode: Postcode | None = None
+    instructions: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), MULTI_LINE] | None = None
+
+    def geocoding_query(self) -> str:
+        return ", ".join(part for part in (self.line1, self.line2, self.city, self.postcode) if part)
+
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+
+
+class GeoPoint(Input):
+    lat: Latitude
+    lng: Longitude
+
+
+class FeeBandIn(Input):
+    up_to_m: Annotated[int, Field(ge=1, le=1_000_000), Whole]
+    fee: Money
+
+
+class DeliveryZoneIn(Input):
+    """A restaurant's delivery zone. ``location`` absent or null: geocode the restaurant's address."""
+
+    enabled: bool
+    location: GeoPoint | None = None
+    radius_m: Annotated[int, Field(ge=1, le=100_000), Whole] | None = None
+    # GeoJSON's order: [lng, lat] (lat within ±90 is checked with the ring); closed (the last point
+    # repeats the first), not crossing itself.
+    polygon: Annotated[list[Annotated[list[Longitude], Field(min_length=2, max_length=2)]],
+                       Field(min_length=4, max_length=100)] | None = None
+    fee_bands: Annotated[list[FeeBandIn], Field(max_length=20)] = []
+
+
 class NewOrder(Input):
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
     customer_name: Name | None = None
@@ -438,6 +487,9 @@ class NewOrder(Input):
     # How the order is paid: online (Stripe, through POST .../orders/{oid}/payment), cash, or
     # counter (the default: paid to the staff). docs/payments.md.
     payment_method: Literal["online", "cash", "counter"] | None = None
+    # Required for order_type delivery, refused for the others; geocoded and checked against the
+    # restaurant's delivery zone (docs/delivery-zones.md).
+    delivery_address: DeliveryAddress | None = None
 
 
 class MarkPaid(Input):

@@ -73,6 +73,8 @@ class Problem(Answer):
     current_status: str | None = Field(None, description="invalid_transition: the order's status")
     allowed: list[str] | None = Field(None, description="invalid_transition: the moves allowed from it")
     state: str | None = Field(None, description="invitation_not_pending: what became of the invitation")
+    distance_m: int | None = Field(None, description="outside_delivery_zone: how far the address is, meters")
+    radius_m: int | None = Field(None, description="outside_delivery_zone: the zone's radius (null: a polygon)")
 
 
 # ------------------------------------------------------------------------------ service
@@ -505,6 +507,26 @@ class OrderTimeline(Answer):
                                                   "reason given with the move); null unless cancelled")
 
 
+class DeliveryAddressAnswer(Answer):
+    line1: str
+    line2: str | None
+    city: str
+    postcode: str | None
+    instructions: str | None
+
+
+class OrderDelivery(Answer):
+    address: DeliveryAddressAnswer = Field(description="the address as the customer gave it")
+    formatted_address: str = Field(description="the address as the geocoder understood it")
+    lat: float
+    lng: float
+    distance_m: int = Field(description="great-circle distance from the restaurant, whole meters")
+    place_id: str = Field(description="the geocoder's id of the place")
+    location_type: str = Field(description="how precise the point is: ROOFTOP, RANGE_INTERPOLATED, "
+                                           "GEOMETRIC_CENTER or APPROXIMATE (Google's)")
+    partial_match: bool = Field(description="the geocoder matched only part of the address: worth a check")
+
+
 class Order(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _OID, "restaurant_id": _RID, "number": 42, "table_id": _TID, "table_label": "T1",
@@ -514,7 +536,7 @@ class Order(Answer):
                    "variation_name": None, "addons": []}],
         "subtotal": 50000, "tax": 2500, "tip": 0, "discount": 0, "total": 52500, "currency": "INR", "version": 1,
         "created_at": _AT, "updated_at": _AT, "pickup_at": None, "payment_status": "unpaid", "reservation_id": None,
-        "fire_at": None, "payment_method": "counter",
+        "fire_at": None, "payment_method": "counter", "delivery": None, "delivery_fee": 0,
     }]})
 
     id: UUID
@@ -545,6 +567,9 @@ class Order(Answer):
     reservation_id: UUID | None = Field(description="the reservation this order is the pre-order of")
     fire_at: datetime | None = Field(
         description="a pre-order: when the kitchen and the POS get it (seating brings it forward)")
+    delivery: OrderDelivery | None = Field(description="a delivery order's address, point and distance "
+                                                       "(docs/delivery-zones.md); null for the others")
+    delivery_fee: int = Field(description="from the restaurant's fee bands by distance; included in total")
     integrations: dict[str, OrderIntegration] | None = Field(
         None, description="the restaurant's people reading one order: what became of it at each target it went to")
 
@@ -956,3 +981,35 @@ class Export(Answer):
 
 class ExportList(Answer):
     items: list[Export]
+
+
+# ----------------------------------------------------------------------- delivery zones
+
+
+class GeoPoint(Answer):
+    lat: float
+    lng: float
+
+
+class FeeBand(Answer):
+    up_to_m: int = Field(description="this band's fee applies up to this distance from the restaurant, meters")
+    fee: int = Field(description="minor units of the restaurant's currency")
+
+
+class DeliveryZone(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "enabled": True, "location": {"lat": 18.5196, "lng": 73.8793}, "location_source": "geocoded",
+        "formatted_address": "12, Mahatma Gandhi Rd, Camp, Pune, Maharashtra 411001, India", "radius_m": 5000,
+        "polygon": None, "fee_bands": [{"up_to_m": 2000, "fee": 2000}, {"up_to_m": 5000, "fee": 4000}],
+        "currency": "INR", "updated_at": _AT,
+    }]})
+
+    enabled: bool = Field(description="false: delivery orders are refused (409 delivery_off)")
+    location: GeoPoint = Field(description="the restaurant's point: distances are measured from it")
+    location_source: Literal["given", "geocoded"]
+    formatted_address: str | None = Field(description="what the geocoder made of the restaurant's address")
+    radius_m: int | None = Field(description="the zone as a circle around location (or null with a polygon)")
+    polygon: list[list[float]] | None = Field(description="the zone as a closed ring of [lng, lat] points")
+    fee_bands: list[FeeBand] = Field(description="ascending; empty: free delivery")
+    currency: str
+    updated_at: datetime

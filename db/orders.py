@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
@@ -63,6 +63,31 @@ class NewOrder:
     reservation_id: UUID | None = None  # a reservation's pre-order ...
     fire_at: datetime | None = None  # ... held from every outbox target until then
     payment_method: str = "counter"  # online (Stripe), cash or counter (docs/payments.md)
+    delivery: DeliveryTo | None = None  # a delivery order's address, judged against the zone
+
+
+@dataclass(frozen=True)
+class DeliveryTo:
+    """Where a delivery order goes: the address as given (line1, line2, city, postcode,
+    instructions), where the geocoder put it, its distance from the restaurant and the fee of
+    its band (added to the total). Stored as the order's ``delivery`` document."""
+
+    address: Mapping[str, str | None]
+    formatted_address: str
+    lat: float
+    lng: float
+    distance_m: int
+    fee: int
+    place_id: str = ""
+    location_type: str = ""
+    partial_match: bool = False
+
+    def document(self) -> str:
+        return orjson.dumps({
+            "address": dict(self.address), "formatted_address": self.formatted_address, "lat": self.lat,
+            "lng": self.lng, "distance_m": self.distance_m, "place_id": self.place_id,
+            "location_type": self.location_type, "partial_match": self.partial_match,
+        }).decode()
 
 
 @dataclass(frozen=True)
@@ -79,15 +104,16 @@ class Created:
 
 async def context(
     conn: Conn, *, restaurant_id: UUID, session_id: UUID | None, user_id: UUID | None,
-    key: str | None, item_ids: Sequence[UUID], pickup_at: datetime | None = None,
+    key: str | None, item_ids: Sequence[UUID], pickup_at: datetime | None = None, delivery: bool = False,
 ) -> list[Row]:
     """Everything needed to judge and price an order, in one statement that writes nothing
     (order_context in schema.sql): the caller's entry (as enter_restaurant answers it), the
     earlier use of its Idempotency-Key ``key``, whether opening hours have the restaurant open
-    at ``pickup_at``, and the named items' pricing rows."""
+    at ``pickup_at``, for a ``delivery`` order the restaurant's zone (``delivery_zone``, None when
+    none is set), and the named items' pricing rows."""
     return await q.all(
         conn, "order_context", restaurant_id=restaurant_id, trace_context=trace_context(), session_id=session_id,
-        user_id=user_id, key=key, item_ids=list(set(item_ids)), pickup_at=pickup_at,
+        user_id=user_id, key=key, item_ids=list(set(item_ids)), pickup_at=pickup_at, delivery=delivery,
     )
 
 
@@ -160,7 +186,8 @@ async def create(
 
     menu = {i: _menu_price(row) for i, row in found.items()}
     try:
-        lines, totals = price_order(new.lines, menu, tax_rate_bps=head["tax_rate_bps"], tip=new.tip)
+        lines, totals = price_order(new.lines, menu, tax_rate_bps=head["tax_rate_bps"], tip=new.tip,
+                                    delivery_fee=new.delivery.fee if new.delivery is not None else 0)
     except InvalidChoices as exc:
         first = exc.problems[0]
         raise Unprocessable(
@@ -186,6 +213,7 @@ async def create(
         lines=_lines_json(lines),
         actor_type=actor.kind, actor_id=actor.id, pickup_at=new.pickup_at, reservation_id=new.reservation_id,
         fire_at=new.fire_at, payment_method=new.payment_method,
+        delivery=new.delivery.document() if new.delivery is not None else None, delivery_fee=totals.delivery_fee,
     )
     if order is None:
         # A concurrent request with the same key committed first (place_order waited for it).
@@ -225,7 +253,7 @@ async def create_from_platform(
         order_type=order_type, customer_name=customer_name, customer_phone=customer_phone, notes=notes,
         currency=currency, subtotal=totals.subtotal, tax=totals.tax, tip=totals.tip, discount=totals.discount,
         total=totals.total, lines=_lines_json(lines), actor_type=actor_type, actor_id=None, pickup_at=None,
-        reservation_id=None, fire_at=None, payment_method="counter",
+        reservation_id=None, fire_at=None, payment_method="counter", delivery=None, delivery_fee=0,
     )
     assert row is not None  # without a key place_order always writes
     return row

@@ -130,6 +130,7 @@ class Totals:
     tip: int
     discount: int
     total: int
+    delivery_fee: int = 0  # a delivery order's fee (docs/delivery-zones.md): untaxed, undiscounted
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,10 @@ def price_order(
     tax_rate_bps: int,
     tip: int = 0,
     discount: int = 0,
+    delivery_fee: int = 0,
 ) -> tuple[list[PricedLine], Totals]:
-    """Prices every line from ``menu``.
+    """Prices every line from ``menu``; ``delivery_fee`` is added to the total as it is (no
+    tax, no share of the discount).
 
     A line whose item is missing raises KeyError; invalid options raise InvalidChoices
     naming every problem of every line.
@@ -260,5 +263,5 @@ def price_order(
         else:
             restaurant_base += base
     tax = tax_on(restaurant_base, tax_rate_bps) + sum(t.amount for p in priced for t in p.taxes)
-    return priced, Totals(subtotal, tax, tip, discount, subtotal - discount + tax + tip)
+    return priced, Totals(subtotal, tax, tip, discount, subtotal - discount + tax + tip + delivery_fee, delivery_fee)
 

@@ -15,14 +15,19 @@ here; nothing else constructs a provider.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from db.envmode import production_like
+from providers.geo import GazetteerGeocoder, Geocoder
+from providers.geo import load as load_geo
 
 if TYPE_CHECKING:  # the provider modules import this one (require, real)
     from providers.payments import Payments
+
+
+T = TypeVar("T")
 
 
 class ProviderConfigError(RuntimeError):
@@ -52,6 +57,8 @@ class Providers:
     """Every external service this process may call, as configured."""
 
     payments: Payments | None = None  # Stripe (providers/payments.py); None: not built here
+    # Delivery addresses -> points (providers/geo.py); the in-process gazetteer by default.
+    geo: Geocoder = field(default_factory=GazetteerGeocoder)
 
     async def close(self) -> None:
         """Closes the providers' HTTP clients (the API's lifespan and the worker, at shutdown)."""
@@ -60,7 +67,23 @@ class Providers:
 
 
 def build_providers(environ: Mapping[str, str]) -> Providers:
-    """The providers of this configuration; ProviderConfigError when a real one lacks credentials."""
+    """The providers of this configuration. ProviderConfigError when real ones lack credentials,
+    naming every missing variable of every provider at once: one failed start tells the operator
+    all that is missing, not only the first of it. (A provider built before another is refused
+    is not closed: the process is about to exit.)"""
     from providers import payments
 
-    return Providers(payments=payments.load(environ))
+    problems: list[str] = []
+
+    def attempt(load: Callable[[Mapping[str, str]], T]) -> T | None:
+        try:
+            return load(environ)
+        except ProviderConfigError as exc:
+            problems.append(str(exc))
+            return None
+
+    geo = attempt(load_geo)
+    stripe = attempt(payments.load)
+    if problems or geo is None or stripe is None:
+        raise ProviderConfigError("; ".join(problems))
+    return Providers(payments=stripe, geo=geo)

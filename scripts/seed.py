@@ -12,7 +12,7 @@ from uuid import UUID
 
 from argon2 import PasswordHasher
 
-from db import menu, petpooja, platforms, restaurants, tables, users
+from db import delivery, menu, petpooja, platforms, restaurants, tables, users
 from db.credentials import CredentialBox, CredentialsUnreadable
 from db.errors import NotFound
 from db.pool import Database
@@ -28,6 +28,12 @@ DEMO_MENU = {
               ("Butter Chicken", 42900, None), ("Veg Biryani", 34900, "With raita")],
     "Drinks": [("Masala Chai", 7900, None), ("Fresh Lime Soda", 9900, "Sweet or salted")],
 }
+
+# Where the demo restaurant is and what its deliveries cost (docs/delivery-zones.md): ₹20 up to
+# 2 km, ₹40 up to 5 km.
+DEMO_ADDRESS = "12 MG Road, Camp, Pune"
+DEMO_POINT = (18.5196, 73.8793)
+DEMO_FEE_BANDS = [delivery.FeeBand(2000, 2000), delivery.FeeBand(5000, 4000)]
 
 # The demo restaurant's outlet in the local PetPooja stand-in (development only; a real
 # outlet's keys come from PetPooja and go in through the connect endpoint).
@@ -83,7 +89,8 @@ async def _seed(db: Database) -> Demo:
             await restaurants.get(conn, rid)
         except NotFound:
             await restaurants.create(conn, restaurant_id=rid, owner_id=ids["owner@demo.tabletop"],
-                                     name="Demo Bistro", currency="INR", timezone="Asia/Kolkata", tax_rate_bps=500)
+                                     name="Demo Bistro", currency="INR", timezone="Asia/Kolkata", tax_rate_bps=500,
+                                     address=DEMO_ADDRESS)
             for email, role in DEMO_LOGINS.items():
                 if role != "owner":
                     await restaurants.add_member(conn, restaurant_id=rid, user_id=ids[email], role=role)
@@ -95,6 +102,11 @@ async def _seed(db: Database) -> Demo:
                         "rank": item_rank})
             for n in range(1, 7):
                 await tables.create(conn, restaurant_id=rid, label=f"T{n}", seats=4)
+        if await delivery.get(conn, rid) is None:
+            # Delivery within 5 km of the demo restaurant's point, the point the development
+            # gazetteer (providers/gazetteer.json) gives its address: "4 East Street, Pune" is inside.
+            await delivery.put(conn, rid, enabled=True, lat=DEMO_POINT[0], lng=DEMO_POINT[1], location_source="given",
+                               formatted_address=None, radius_m=5000, polygon=None, fee_bands=DEMO_FEE_BANDS)
         table_rows = await tables.list_all(conn, rid)
         categories = await menu.full_menu(conn, rid)
     return Demo(

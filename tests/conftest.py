@@ -315,6 +315,20 @@ def order_body(restaurant: Restaurant, *lines: tuple[str, int]) -> dict[str, Any
     return {"items": [{"menu_item_id": restaurant.items[name]["id"], "quantity": qty} for name, qty in lines]}
 
 
+# A delivery address the development gazetteer (providers/gazetteer.json) puts 542 m from
+# DELIVERY_POINT, inside the zone deliver_from() sets.
+DELIVERY_ADDRESS = {"line1": "4 East Street", "line2": "Camp", "city": "Pune", "postcode": "411001"}
+DELIVERY_POINT = {"lat": 18.5196, "lng": 73.8793}  # 12 MG Road, Camp, Pune (the demo restaurant)
+
+
+async def deliver_from(client: httpx.AsyncClient, restaurant: Restaurant, **zone: Any) -> dict[str, Any]:
+    """Turns delivery on for ``restaurant`` (a 5 km radius around DELIVERY_POINT, free, unless
+    ``zone`` says otherwise) through the API; returns the zone."""
+    body = {"enabled": True, "location": DELIVERY_POINT, "radius_m": 5000, **zone}
+    return expect(await client.put(restaurant.url("/delivery-zone"), headers=restaurant.owner.headers, json=body),
+                  200)
+
+
 # ---------------------------------------------------------------------- Convex stand-in
 
 STANDIN_KEY = "test-admin-key"
@@ -1137,6 +1151,12 @@ class StripeStandin(PartnerStandin):
 
 
 STRIPE_TEST_KEY = "sk_test_tabletop_standin_0000000000000000"
+# Every real provider's credentials (providers/factory.py): a production-like mode refuses to start
+# without them. Not real keys.
+REAL_PROVIDERS = {
+    "STRIPE_SECRET_KEY": "sk_live_not_a_real_key", "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
+    "GOOGLE_MAPS_API_KEY": "test-maps-key",
+}
 
 
 @pytest.fixture(scope="session")
@@ -1152,3 +1172,40 @@ def stripe_standin(stripe_standin_process: StripeStandin) -> StripeStandin:
     """The shared Stripe stand-in, holding nothing and without a fault at the start of the test."""
     stripe_standin_process.reset()
     return stripe_standin_process
+
+
+# ------------------------------------------------------------------- Geocoding stand-in
+
+
+@dataclass
+class GeocodingStandin(PartnerStandin):
+    """scripts/geocoding_standin.py: Google's Geocoding API over the gazetteer, with faults."""
+
+    @property
+    def geocode_url(self) -> str:
+        return f"{self.url}/maps/api/geocode/json"
+
+    def calls(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._control("GET", "calls")
+        return found
+
+    def fault(self, mode: str, count: int | None = None) -> None:
+        self._control("POST", "fault", {"mode": mode, **({} if count is None else {"count": count})})
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def geocoding_standin_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeocodingStandin]:
+    standin = start_partner_standin(GeocodingStandin, "geocoding_standin", "geocoding-standin ready",
+                                    tmp_path_factory.mktemp("geocoding-standin") / "standin.log", ["--port", "0"])
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def geocoding_standin(geocoding_standin_process: GeocodingStandin) -> GeocodingStandin:
+    """The shared Geocoding stand-in, with no calls recorded and no fault at the start of the test."""
+    geocoding_standin_process.reset()
+    return geocoding_standin_process

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.config import ConfigError, Settings, load_settings
 from sync.config import SyncSettings
-from tests.conftest import ROOT, Guest, MakeRestaurant, expect, order_body
+from tests.conftest import REAL_PROVIDERS, ROOT, Guest, MakeRestaurant, expect, order_body
 
 Sql = Callable[..., list[dict[str, Any]]]
 
@@ -483,8 +483,8 @@ def production_env(signing_key_pem: str) -> dict[str, str]:
         "JWT_KEY_ID": "2026-01",
         "JWT_ISSUER": "https://api.tabletop.example",
         "PETPOOJA_CREDENTIALS_KEY": base64.b64encode(bytes(range(32))).decode(),
-        # A real provider's credentials (providers/factory.py): without them the app refuses to start.
-        "STRIPE_SECRET_KEY": "sk_live_not_a_real_key", "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
+        # Every real provider's credentials (providers/factory.py): without them the app refuses to start.
+        **REAL_PROVIDERS,
     }
 
 

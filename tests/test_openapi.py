@@ -23,7 +23,17 @@ from starlette.applications import Starlette
 
 from api import contract, openapi
 from api.routes.docs import ASSETS, DOCS_CSP
-from tests.conftest import OPERATOR_KEY, Guest, MakeRestaurant, Restaurant, User, expect, order_body
+from tests.conftest import (
+    DELIVERY_ADDRESS,
+    DELIVERY_POINT,
+    OPERATOR_KEY,
+    Guest,
+    MakeRestaurant,
+    Restaurant,
+    User,
+    expect,
+    order_body,
+)
 from tests.contract_harness import Contract, documented_keys, served_keys
 
 Sql = Callable[..., list[dict[str, Any]]]
@@ -213,6 +223,17 @@ async def test_every_answer_of_a_walk_through_the_api_matches_the_document(
                json={"hours": [{"weekday": d, "opens": "00:00", "closes": "00:00"} for d in range(7)]})
     await call("PUT", r.url("/opening-hours"), 422, headers=auth, json={"hours": [
         {"weekday": 0, "opens": "10:00", "closes": "14:00"}, {"weekday": 0, "opens": "13:00", "closes": "15:00"}]})
+    await call("GET", r.url("/delivery-zone"), 404, headers=staff.headers)
+    await call("PUT", r.url("/delivery-zone"), 200, headers=auth, json={
+        "enabled": True, "location": DELIVERY_POINT, "radius_m": 5000, "fee_bands": [{"up_to_m": 5000, "fee": 3000}]})
+    await call("PUT", r.url("/delivery-zone"), 422, headers=auth, json={"enabled": True, "location": DELIVERY_POINT})
+    await call("PUT", r.url("/delivery-zone"), 403, headers=staff.headers,
+               json={"enabled": False, "location": DELIVERY_POINT, "radius_m": 10})
+    await call("GET", r.url("/delivery-zone"), 200, headers=staff.headers)
+    await call("POST", r.url("/orders"), 201, headers=staff.headers,
+               json={**order_body(r), "order_type": "delivery", "delivery_address": DELIVERY_ADDRESS})
+    await call("POST", r.url("/orders"), 422, headers=staff.headers, json={
+        **order_body(r), "order_type": "delivery", "delivery_address": {"line1": "1 Marine Drive", "city": "Mumbai"}})
     await call("POST", r.url("/pause"), 200, headers=auth, json={"reason": "private event"})
     await call("POST", r.url("/resume"), 200, headers=auth)
     await call("POST", r.url("/pause"), 403, headers=staff.headers, json={"reason": "mine"})

@@ -16,7 +16,7 @@ import jwt
 import psycopg
 import pytest
 
-from tests.conftest import Guest, Restaurant, User, expect, order_body
+from tests.conftest import DELIVERY_ADDRESS, Guest, Restaurant, User, deliver_from, expect, order_body
 
 ORDER_FIELDS = {
     "id", "restaurant_id", "number", "table_id", "status", "order_type", "items", "subtotal", "tax", "tip",
@@ -181,8 +181,9 @@ async def test_a_staff_order_without_a_table_is_takeaway(shop, staff, place):
 
 
 async def test_a_staff_delivery_order_keeps_its_customer_details(client, shop, staff, place, db_sql):
+    await deliver_from(client, shop)
     order = await place(shop, staff.headers, order_type="delivery", customer_name="Asha",
-                        customer_phone="+91 98765 43210", notes="ring twice")
+                        customer_phone="+91 98765 43210", notes="ring twice", delivery_address=DELIVERY_ADDRESS)
     assert order["order_type"] == "delivery"
     stored = db_sql("SELECT customer_name, customer_phone, notes FROM orders WHERE id = %s", (order["id"],))[0]
     assert stored == {"customer_name": "Asha", "customer_phone": "+91 98765 43210", "notes": "ring twice"}
@@ -502,8 +503,9 @@ async def test_a_takeaway_order_completes_straight_from_ready_and_cannot_be_serv
     assert [e[1] for e in events(db_sql, order["id"])] == ["pending", "confirmed", "preparing", "ready", "completed"]
 
 
-async def test_a_delivery_order_is_dispatched_then_delivered(shop, staff, place, move, db_sql):
-    order = await place(shop, staff.headers, order_type="delivery")
+async def test_a_delivery_order_is_dispatched_then_delivered(client, shop, staff, place, move, db_sql):
+    await deliver_from(client, shop)
+    order = await place(shop, staff.headers, order_type="delivery", delivery_address=DELIVERY_ADDRESS)
     versions = await _walk(shop, staff.headers, order, ["confirmed", "preparing", "ready", "dispatched", "delivered"],
                            move, reason="rider")
     assert versions == [1, 2, 3, 4, 5, 6]

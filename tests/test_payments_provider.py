@@ -13,7 +13,7 @@ import stripe
 
 from providers.factory import ProviderConfigError, build_providers
 from providers.payments import DEV_WEBHOOK_SECRET, Payments, PaymentsRefused, PaymentsUnavailable, load
-from tests.conftest import StripeStandin
+from tests.conftest import REAL_PROVIDERS, StripeStandin
 
 
 @pytest.fixture
@@ -35,13 +35,15 @@ async def _intent(payments: Payments, order_id: uuid.UUID, amount: int = 52500) 
 @pytest.mark.parametrize("mode", ["production", "staging"])
 def test_a_production_like_mode_without_stripe_credentials_refuses_to_start_naming_the_variables(mode: str) -> None:
     with pytest.raises(ProviderConfigError) as refused:
-        build_providers({"ENV_MODE": mode, "STRIPE_SECRET_KEY": "sk_live_not_shown"})
+        build_providers({**REAL_PROVIDERS, "ENV_MODE": mode, "STRIPE_SECRET_KEY": "sk_live_not_shown",
+                         "STRIPE_WEBHOOK_SECRET": ""})
     assert str(refused.value) == f"ENV_MODE={mode} needs STRIPE_WEBHOOK_SECRET for Stripe"
     assert "sk_live_not_shown" not in str(refused.value)
 
 
 async def test_production_talks_to_api_stripe_com_and_development_to_the_stand_in() -> None:
-    live = build_providers({"ENV_MODE": "production", "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "w"})
+    live = build_providers({**REAL_PROVIDERS, "ENV_MODE": "production", "STRIPE_SECRET_KEY": "sk_live_x",
+                            "STRIPE_WEBHOOK_SECRET": "w"})
     dev = build_providers({})
     try:
         assert live.payments is not None and live.payments.api_base == "https://api.stripe.com" and live.payments.live

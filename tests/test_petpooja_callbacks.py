@@ -26,7 +26,17 @@ import pytest
 from api.app import create_app
 from api.config import Settings
 from sync.config import SyncSettings
-from tests.conftest import STANDIN_KEY, Guest, MakeRestaurant, Restaurant, Standin, expect, order_body
+from tests.conftest import (
+    DELIVERY_ADDRESS,
+    STANDIN_KEY,
+    Guest,
+    MakeRestaurant,
+    Restaurant,
+    Standin,
+    deliver_from,
+    expect,
+    order_body,
+)
 
 DbSql = Callable[..., list[dict[str, Any]]]
 OpenGuest = Callable[[Restaurant, int], Awaitable[Guest]]
@@ -230,8 +240,10 @@ async def test_a_delivery_order_may_skip_steps_straight_to_dispatched_and_delive
 ) -> None:
     """pending -> dispatched skips confirmed, preparing and ready; the rider is kept as the event's reason."""
     r = outlet.restaurant
+    await deliver_from(client, r)
     order = expect(await client.post(r.url("/orders"), headers=r.owner.headers, json={
-        **order_body(r), "order_type": "delivery", "customer_name": "Asha", "customer_phone": "+91 98765 43210"}), 201)
+        **order_body(r), "order_type": "delivery", "customer_name": "Asha", "customer_phone": "+91 98765 43210",
+        "delivery_address": DELIVERY_ADDRESS}), 201)
     await send(outlet, "order-status", order_status(order["id"], 4, rider_name="Ravi", rider_phone_number="98765",
                                                     minimum_prep_time=""))
     await send(outlet, "order-status", order_status(order["id"], 10, minimum_prep_time=""))

@@ -128,6 +128,28 @@ def test_a_delivery_order_is_self_delivered_and_ignores_a_stray_table_label() ->
     assert (order["order_type"], order["enable_delivery"], order["table_no"]) == ("H", "1", "")
 
 
+def test_a_delivery_order_carries_its_address_point_and_fee_and_its_total_adds_up() -> None:
+    delivery = {"address": {"line1": "Flat 3B, 4 East Street", "line2": None, "city": "Pune", "postcode": "411001",
+                            "instructions": "ring twice,\n  leave with the guard"},
+                "formatted_address": "4, East Street, Camp, Pune, Maharashtra 411001, India",
+                "lat": 18.515, "lng": 73.881, "distance_m": 542}
+    payload = save_order_payload(
+        make_order(order_type="delivery", table_label=None, customer_name="Ravi", delivery=delivery,
+                   delivery_fee=4000, total=64300 + 4000),
+        OUTLET, KOLKATA, callback_url=CALLBACK)
+
+    assert details(payload, "Customer") == {
+        "email": "", "name": "Ravi", "phone": "",
+        "address": "Flat 3B, 4 East Street, Pune, 411001 (ring twice, leave with the guard)",
+        "latitude": "18.515", "longitude": "73.881"}
+    order = details(payload, "Order")
+    assert (order["delivery_charges"], order["dc_tax_amount"], order["total"]) == ("40.00", "0.00", "683.00")
+    # items 660 - discount 60 + tax 33 + service charge (the tip) 10 + delivery 40
+    assert Decimal(order["total"]) == (sum(Decimal(i["final_price"]) for i in details(payload, "OrderItem"))
+                                       - Decimal(order["discount_total"]) + Decimal(order["tax_total"])
+                                       + Decimal(order["service_charge"]) + Decimal(order["delivery_charges"]))
+
+
 def test_items_go_out_with_petpooja_ids_when_known_and_ours_otherwise() -> None:
     order = make_order()
     order["items"][0]["item_external_id"] = "10538232"

@@ -22,7 +22,18 @@ from sync.petpooja.payload import money
 from sync.petpooja.target import PetpoojaTarget, petpooja_target
 from sync.registry import build_targets
 from sync.target import Policy
-from tests.conftest import Guest, MakeRestaurant, PetpoojaStandin, Restaurant, Served, User, expect, order_body
+from tests.conftest import (
+    DELIVERY_ADDRESS,
+    Guest,
+    MakeRestaurant,
+    PetpoojaStandin,
+    Restaurant,
+    Served,
+    User,
+    deliver_from,
+    expect,
+    order_body,
+)
 
 DbSql = Callable[..., list[dict[str, Any]]]
 OpenGuest = Callable[[Restaurant, int], Awaitable[Guest]]
@@ -236,6 +247,32 @@ async def test_a_qr_order_is_pushed_as_dine_in_and_petpooja_order_id_recorded(
         "payload"]
     assert [r_["status"] for r_ in rows(db_sql, order["id"])] == ["synced"]
     assert (await make_target().round(owner="w1")).claimed == 0
+
+
+async def test_a_delivery_order_goes_out_with_its_address_point_and_delivery_charge(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, petpooja_standin: PetpoojaStandin,
+    make_target: MakeTarget,
+) -> None:
+    """docs/delivery-zones.md: Customer.details.address, latitude and longitude, and Order.details.delivery_charges
+    (which the stand-in adds into its check that the total adds up)."""
+    r = await make_restaurant()
+    await connect(client, r, petpooja_standin)
+    await deliver_from(client, r, fee_bands=[{"up_to_m": 5000, "fee": 4500}])
+    order = expect(await client.post(r.url("/orders"), headers=r.owner.headers, json={
+        **order_body(r), "order_type": "delivery", "customer_name": "Asha", "customer_phone": "+91 98765 43210",
+        "delivery_address": {**DELIVERY_ADDRESS, "instructions": "Flat 3B\nring twice"}}), 201)
+
+    report = await make_target().round(owner="w1")
+
+    assert (report.synced, report.dead) == (1, 0)
+    (saved,) = petpooja_standin.saved()
+    info = saved["body"]["orderinfo"]["OrderInfo"]
+    assert info["Customer"]["details"] == {
+        "email": "", "name": "Asha", "phone": "+91 98765 43210", "latitude": "18.515", "longitude": "73.881",
+        "address": "4 East Street, Camp, Pune, 411001 (Flat 3B ring twice)"}
+    details = info["Order"]["details"]
+    assert (details["order_type"], details["delivery_charges"], details["dc_tax_amount"], details["total"]) == (
+        "H", "45.00", "0.00", money(order["total"], "INR"))
 
 
 async def test_restaurants_without_an_outlet_get_no_petpooja_rows(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from providers.factory import ProviderConfigError, env_mode, real, require
+from providers.factory import ProviderConfigError, build_providers, env_mode, real, require
+from providers.geo import GoogleGeocoder
+from tests.conftest import REAL_PROVIDERS
 
 
 def test_development_is_the_default_mode_and_only_staging_and_production_are_real() -> None:
@@ -20,3 +22,20 @@ def test_a_real_provider_without_its_credentials_names_every_missing_variable_an
         require(environ, "Stripe", ["A_KEY", "B_KEY", "C_KEY"])
     assert str(refused.value) == "ENV_MODE=production needs B_KEY, C_KEY for Stripe"
     assert require(environ, "Stripe", ["A_KEY"]) == {"A_KEY": "sk_live_secret"}
+
+
+def test_a_production_start_names_every_provider_s_missing_variables_at_once() -> None:
+    with pytest.raises(ProviderConfigError) as refused:
+        build_providers({"ENV_MODE": "production"})
+    assert str(refused.value) == (
+        "ENV_MODE=production needs GOOGLE_MAPS_API_KEY for Google Maps; "
+        "ENV_MODE=production needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET for Stripe")
+
+
+async def test_with_every_credential_production_builds_the_real_providers() -> None:
+    built = build_providers({**REAL_PROVIDERS, "ENV_MODE": "production"})
+    try:
+        assert built.payments is not None and built.payments.live
+        assert isinstance(built.geo, GoogleGeocoder)
+    finally:
+        await built.close()

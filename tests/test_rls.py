@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from starlette.applications import Starlette
 
 from db.pool import Database
-from tests.conftest import Restaurant, expect, order_body
+from tests.conftest import Restaurant, deliver_from, expect, order_body
 
 DbSql = Callable[..., list[dict[str, Any]]]
 APP_ROLE = "tabletop_app"
@@ -92,6 +92,8 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
         # Hours covering the whole week: the restaurant stays open for the orders above and below.
         expect(await client.put(r.url("/opening-hours"), headers=r.owner.headers, json={
             "hours": [{"weekday": d, "opens": "00:00", "closes": "00:00"} for d in range(7)]}), 200)
+        # A delivery zone (docs/delivery-zones.md).
+        await deliver_from(client, r)
         # Slot rules, a reservation (its event and its slot's capacity row).
         expect(await client.put(r.url("/slot-rules"), headers=r.owner.headers, json={"rules": [
             {"weekday": d, "start_time": "12:00", "end_time": "14:00", "interval_minutes": 60, "max_covers": 20}

@@ -51,6 +51,7 @@ from tests.conftest import (
     StripeStandin,
     UberStandin,
     User,
+    deliver_from,
     expect,
     order_body,
 )
@@ -228,6 +229,7 @@ async def _side(client: httpx.AsyncClient, make_restaurant: Any, open_guest: Any
     export = expect(await client.post(r.url("/exports"), headers=r.owner.headers, json=_export_range()), 202)
     online = expect(await client.post(r.url("/orders"), headers=guest.headers,
                                       json={**order_body(r), "payment_method": "online"}), 201)
+    await deliver_from(client, r)
     side = Side(r, guest, order, empty["id"], invitation["id"], reservation=reservation, pre_ordered=pre_ordered,
                 export=export, online_order=online)
     side.markers = {
@@ -346,6 +348,10 @@ ENDPOINTS = [
     Endpoint("tables_qr_sheet", "GET", R + "/tables/qr-sheet.svg", MEMBERS, writes=False),
     Endpoint("put_opening_hours", "PUT", R + "/opening-hours", OM,
              lambda s: {"hours": [{"weekday": 0, "opens": "09:00", "closes": "10:00"}]}),
+    # The zone's answer holds no id (its point and bands are no marker): nothing to find.
+    Endpoint("get_delivery_zone", "GET", R + "/delivery-zone", MEMBERS, writes=False, reveals=False),
+    Endpoint("put_delivery_zone", "PUT", R + "/delivery-zone", OM,
+             lambda s: {"enabled": False, "location": {"lat": 1.5, "lng": 2.5}, "radius_m": 10}, reveals=False),
     Endpoint("pause_orders", "POST", R + "/pause", OM, lambda s: {"reason": "closed by an attacker"}),
     # Resuming an open restaurant changes nothing; its answer is the restaurant, whose id the URL names.
     Endpoint("resume_orders", "POST", R + "/resume", OM, writes=False, reveals=False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -23,11 +24,13 @@ from api.handoff import after_commit, hand_off, queued_in
 from api.integration_state import order_integrations, target_labels
 from api.models import Cancel, NewOrder, OrderQuery, StatusMove
 from api.responses import JSON
+from api.routes.delivery import address_not_found, geocoder_unavailable
 from api.state import services
-from db import orders
+from db import delivery, orders
 from db.outbox import EntityKey
 from db.pricing import LineRequest
 from db.queries import Row
+from providers.geo import Geocoder, GeocoderUnavailable, Place
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _HIDDEN = frozenset({"session_id"})
@@ -66,6 +69,8 @@ def _idempotency(request: Request, body: NewOrder) -> orders.Idempotency | None:
         del payload["pickup_at"]  # likewise for orders without a pickup time
     if payload["payment_method"] is None:
         del payload["payment_method"]  # and without a payment method
+    if payload["delivery_address"] is None:
+        del payload["delivery_address"]  # and for orders without a delivery address
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return orders.Idempotency(key, hashlib.sha256(canonical).digest())
 
@@ -117,6 +122,11 @@ def _new_order(
         raise ApiError(422, "table_required", "a dine_in order needs table_id")
     if pickup_at is not None and order_type != "takeaway":
         raise _field_error("pickup_not_takeaway", "pickup_at", "pickup_at is for takeaway orders only")
+    if order_type == "delivery" and body.delivery_address is None:
+        raise _field_error("delivery_address_required", "delivery_address", "a delivery order needs delivery_address")
+    if order_type != "delivery" and body.delivery_address is not None:
+        raise _field_error("delivery_address_not_delivery", "delivery_address",
+                           "delivery_address is for delivery orders only")
     # A retry of an order already placed replays it, even once its pickup time has passed.
     wrong = None if replay else _pickup_bounds(pickup_at, datetime.now(UTC))
     if wrong is not None:
@@ -128,6 +138,52 @@ def _new_order(
         session_id=scope.principal.session_id if scope.is_guest else None,
         customer_name=body.customer_name, customer_phone=body.customer_phone, notes=body.notes, tip=body.tip,
         pickup_at=pickup_at, payment_method=body.payment_method or "counter",
+    )
+
+
+@dataclass(frozen=True)
+class _Located:
+    """What geocoding a delivery address gave: asked or not, a place (None: not found), or an outage."""
+
+    asked: bool = False
+    place: Place | None = None
+    outage: GeocoderUnavailable | None = None
+
+
+async def _locate(geocoder: Geocoder, address: str) -> _Located:
+    # The outage is answered (503) only once the caller and its order are judged: a replay of an
+    # order already placed, say, needs no geocoder.
+    try:
+        return _Located(True, await geocoder.geocode(address))
+    except GeocoderUnavailable as exc:
+        return _Located(True, None, exc)
+
+
+def _delivery_to(zone_row: dict[str, Any] | None, body: NewOrder, located: _Located) -> orders.DeliveryTo:
+    """A delivery order's address judged against the restaurant's zone: where it goes and its fee."""
+    assert body.delivery_address is not None
+    if zone_row is None or not zone_row["enabled"]:
+        raise ApiError(409, "delivery_off", "this restaurant is not taking delivery orders"
+                       + ("" if zone_row is not None else " (it has no delivery zone)"))
+    if located.outage is not None:
+        raise geocoder_unavailable(located.outage)
+    place = located.place
+    if place is None:
+        raise address_not_found(["body", "delivery_address"],
+                                "the delivery address was not found; check the street, city and postcode")
+    zone = delivery.Zone.of(zone_row)
+    judged = delivery.quote(zone, place.lat, place.lng)
+    if not judged.inside:
+        detail = (f"the address is {judged.distance_m} m from the restaurant, outside its delivery zone"
+                  + (f" ({zone.radius_m} m)" if zone.radius_m is not None else ""))
+        raise ApiError(422, "outside_delivery_zone", detail,
+                       errors=[{"loc": ["body", "delivery_address"], "msg": detail, "type": "outside_delivery_zone"}],
+                       extra={"distance_m": judged.distance_m, "radius_m": zone.radius_m})
+    address = body.delivery_address.model_dump(mode="json")
+    return orders.DeliveryTo(
+        address=address, formatted_address=place.formatted_address, lat=place.lat, lng=place.lng,
+        distance_m=judged.distance_m, fee=judged.fee, place_id=place.place_id,
+        location_type=place.location_type, partial_match=place.partial_match,
     )
 
 
@@ -144,22 +200,37 @@ async def create_order(request: Request) -> Response:
         body, refused = None, exc
     key = request.headers.get("idempotency-key")
     pickup_at = pickup_time(body.pickup_at) if body is not None else None
+    delivering = body is not None and body.order_type == "delivery"
+    located = _Located()
+    if delivering and body is not None and body.delivery_address is not None and principal.kind == "user":
+        # Geocoding is an outbound call: before the statements, never holding a connection. Only
+        # people order delivery (guest sessions may not), and each caller's order budget is
+        # spent before the call, so an account costs at most RATE_LIMIT_ORDER_CREATE geocodes a
+        # minute whatever restaurant it names (docs/delivery-zones.md).
+        await svc.limits.hit(svc.limits.order_create, "order", principal.actor.principal)
+        located = await _locate(svc.providers.geo, body.delivery_address.geocoding_query())
     async with svc.db.statements() as conn:
         context = await orders.context(
             conn, restaurant_id=rid, **entry_of(principal), key=key if key is not None and _KEY.match(key) else None,
             item_ids=[line.menu_item_id for line in body.items] if body is not None else [],
             # Out of bounds it is refused below without asking the hours (a far year overflows them).
             pickup_at=pickup_at if _pickup_bounds(pickup_at, datetime.now(UTC)) is None else None,
+            delivery=delivering,
         )
         scope = Scope(conn, principal, admit(principal, context[0], MEMBERS))
-        await svc.limits.hit(svc.limits.order_create, "order", principal.actor.principal)
+        if not located.asked:
+            await svc.limits.hit(svc.limits.order_create, "order", principal.actor.principal)
         if scope.is_guest and principal.table_id is not None:
             # Per table too: a new session must not reset a guest's budget (docs/auth.md). A
             # takeaway session has no table: opening sessions is limited per address instead.
             await svc.limits.hit(svc.limits.order_table, "order-table", str(principal.table_id), principal.qr_tag or "")
         if body is None:
             raise refused
-        new = _new_order(scope, body, pickup_at, replay=context[0]["key_principal"] is not None)
+        replay = context[0]["key_principal"] is not None
+        new = _new_order(scope, body, pickup_at, replay=replay)
+        if new.order_type == "delivery" and not replay:
+            # A replay returns the first order as it was placed: nothing geocoded now goes into it.
+            new = replace(new, delivery=_delivery_to(context[0]["delivery_zone"], body, located))
         idempotency = _idempotency(request, body)
         created = await orders.create(conn, restaurant_id=rid, new=new, actor=principal.actor,
                                       idempotency=idempotency, context=context)

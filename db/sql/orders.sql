@@ -1,9 +1,9 @@
 -- name: order_context
 -- Whether the caller may order here, the earlier use of its Idempotency-Key, whether a pickup
--- time falls in opening hours, and the pricing inputs of the items it names (order_context in
--- schema.sql): one statement, its own transaction.
+-- time falls in opening hours, a delivery order's zone, and the pricing inputs of the items it
+-- names (order_context in schema.sql): one statement, its own transaction.
 SELECT * FROM order_context(%(restaurant_id)s, %(trace_context)s, %(session_id)s, %(user_id)s, %(key)s,
-                            %(item_ids)s::uuid[], %(pickup_at)s::timestamptz);
+                            %(item_ids)s::uuid[], %(pickup_at)s::timestamptz, %(delivery)s);
 
 -- name: order_menu
 -- The pricing read order_context makes (order_menu in schema.sql), named so that
@@ -23,7 +23,7 @@ SELECT * FROM place_order(
     p_discount => %(discount)s, p_total => %(total)s, p_lines => %(lines)s::jsonb,
     p_actor_type => %(actor_type)s, p_actor_id => %(actor_id)s, p_pickup_at => %(pickup_at)s::timestamptz,
     p_reservation_id => %(reservation_id)s::uuid, p_fire_at => %(fire_at)s::timestamptz,
-    p_payment_method => %(payment_method)s);
+    p_payment_method => %(payment_method)s, p_delivery => %(delivery)s::jsonb, p_delivery_fee => %(delivery_fee)s);
 
 -- name: get_idempotency_key
 -- The earlier use of an Idempotency-Key.

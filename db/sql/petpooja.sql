@@ -30,7 +30,7 @@ DELETE FROM petpooja_outlets
 -- Orders the PetPooja worker claimed: the order, its lines with PetPooja's ids, the restaurant, the outlet's callback secret, what PetPooja was sent and answered, and who cancelled it.
 SELECT o.id, o.restaurant_id, o.number, o.status, o.order_type, t.label AS table_label,
        o.customer_name, o.customer_phone, o.notes, o.subtotal, o.tax, o.tip, o.discount, o.total,
-       o.currency, o.created_at, o.payment_method, o.payment_status,
+       o.currency, o.created_at, o.payment_method, o.payment_status, o.delivery, o.delivery_fee,
        r.name AS restaurant_name, coalesce(r.address, '') AS restaurant_address,
        coalesce(r.phone, '') AS restaurant_phone, r.timezone,
        po.rest_id, po.callback_secret,

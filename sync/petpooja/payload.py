@@ -39,6 +39,11 @@ Choices where PetPooja's documentation is silent or leaves it to the integrator:
 - The body holds no credentials: it is stored as sent (petpooja_orders.payload), and the
   client adds the outlet's keys at send time.
 - A guest without a name is "Guest"; missing phone, notes and table label are "".
+- A delivery order (docs/delivery-zones.md): ``Customer.details.address`` is the address as the
+  customer wrote it (line1, line2, city, postcode, then their instructions in brackets: what a
+  rider needs, flat numbers included), ``latitude``/``longitude`` the geocoded point as decimal
+  strings, and ``delivery_charges`` the order's delivery fee (untaxed: ``dc_tax_amount`` "0.00").
+  The total already includes the fee, so it still adds up. Other orders send "" and "0.00".
 - ``udid`` is "": we are a web integration with no device id.
 """
 
@@ -109,6 +114,16 @@ def rate(rate_bps: int) -> str:
     return f"{Decimal(rate_bps).scaleb(-2).normalize():f}"
 
 
+def delivery_address(delivery: Mapping[str, Any]) -> str:
+    """A delivery order's address as the rider reads it: the customer's own lines (a flat number
+    the geocoder drops stays), comma-separated, then their instructions; "" without one."""
+    given = delivery.get("address") or {}
+    parts = [_text(given.get(k)).strip() for k in ("line1", "line2", "city", "postcode")]
+    text = ", ".join(part for part in parts if part)
+    instructions = " ".join(_text(given.get("instructions")).split())
+    return f"{text} ({instructions})" if text and instructions else text
+
+
 def _id(line: Mapping[str, Any], external: str, ours: str) -> str:
     """PetPooja's id of a menu entity when it was imported from PetPooja, else ours."""
     return _text(line.get(external)) or _text(line.get(ours))
@@ -139,6 +154,7 @@ def save_order_payload(
     """
     currency = str(order["currency"])
     created = local_time(order["created_at"], restaurant.timezone)
+    delivery: Mapping[str, Any] = order.get("delivery") or {}
     order_type = ORDER_TYPE[order["order_type"]]
 
     def amount(minor: int) -> str:
@@ -205,10 +221,10 @@ def save_order_payload(
                     "details": {
                         "email": "",
                         "name": _text(order["customer_name"]) or "Guest",
-                        "address": "",
+                        "address": delivery_address(delivery),
                         "phone": _text(order["customer_phone"]),
-                        "latitude": "",
-                        "longitude": "",
+                        "latitude": _text(delivery.get("lat")) if delivery else "",
+                        "longitude": _text(delivery.get("lng")) if delivery else "",
                     }
                 },
                 "Order": {
@@ -218,7 +234,7 @@ def save_order_payload(
                         "preorder_time": created.strftime("%H:%M:%S"),
                         "service_charge": amount(order["tip"]),
                         "sc_tax_amount": amount(0),
-                        "delivery_charges": amount(0),
+                        "delivery_charges": amount(order.get("delivery_fee") or 0),
                         "dc_tax_amount": amount(0),
                         "packing_charges": amount(0),
                         "pc_tax_amount": amount(0),
