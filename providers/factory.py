@@ -16,9 +16,13 @@ here; nothing else constructs a provider.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from db.envmode import production_like
+
+if TYPE_CHECKING:
+    from providers.voice import VoiceSettings
 
 
 class ProviderConfigError(RuntimeError):
@@ -47,7 +51,18 @@ def real(environ: Mapping[str, str]) -> bool:
 class Providers:
     """Every external service this process may call, as configured."""
 
+    voice: VoiceSettings = field(default_factory=lambda: _load_voice({}))
+
 
 def build_providers(environ: Mapping[str, str]) -> Providers:
     """The providers of this configuration; ProviderConfigError when a real one lacks credentials."""
-    return Providers()
+    return Providers(
+        voice=_load_voice(environ),
+    )
+
+
+def _load_voice(environ: Mapping[str, str]) -> VoiceSettings:
+    # Provider modules import require() and ProviderConfigError from here: imported when used.
+    from providers import voice
+
+    return voice.load(environ, env_mode(environ))
