@@ -472,7 +472,7 @@ class EventDetails(Answer):
 class OrderEvent(Answer):
     from_status: Status | None = Field(description="null for the order's creation")
     to_status: Status
-    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub"]
+    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub", "voice"]
     actor_id: UUID | None = Field(description="the user or guest session behind the move; null for guests reading")
     actor_name: str | None = Field(description="the user's name; null for guests reading, partners and the system")
     reason: str | None
