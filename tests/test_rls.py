@@ -111,7 +111,7 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
 def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
     """A row in each table that the API does not write on its own yet: menu options and taxes,
     a menu import's record, a callback delivery, an outbound webhook, a platform store and order,
-    an operator's retry."""
+    an operator's retry, a voice call and the order it placed."""
     db_sql("""
         WITH item AS (SELECT id FROM menu_items WHERE restaurant_id = %(r)s LIMIT 1),
         tax AS (INSERT INTO menu_taxes (restaurant_id, external_id, name, rate_bps)
@@ -135,7 +135,11 @@ def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
                            VALUES (%(r)s, 'ubereats', 'uo-' || %(r)s)),
         action AS (INSERT INTO sync_log_actions (restaurant_id, sync_log_id, target, action, actor)
                    SELECT %(r)s, id, target, 'retry', 'api_key:0123abcd' FROM sync_log
-                    WHERE restaurant_id = %(r)s LIMIT 1)
+                    WHERE restaurant_id = %(r)s LIMIT 1),
+        voice_order AS (INSERT INTO voice_orders (restaurant_id, order_id, call_id, caller_phone)
+                        VALUES (%(r)s, %(o)s, 'call-' || %(r)s, '+919800000001')),
+        voice_call AS (INSERT INTO voice_calls (restaurant_id, call_id, ended_reason)
+                       VALUES (%(r)s, 'call-' || %(r)s, 'customer-ended-call'))
         INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (%(r)s, %(o)s) ON CONFLICT DO NOTHING
     """, {"r": rid, "o": order_id})
 

@@ -48,10 +48,10 @@ ALTER TABLE voice_orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE voice_orders FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON voice_orders USING (app_tenant_visible(restaurant_id))
     WITH CHECK (app_tenant_visible(restaurant_id));
-GRANT SELECT, INSERT ON voice_orders TO tabletop_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON voice_orders TO tabletop_app;
 
 ALTER TABLE voice_calls ENABLE ROW LEVEL SECURITY;
 ALTER TABLE voice_calls FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON voice_calls USING (app_tenant_visible(restaurant_id))
     WITH CHECK (app_tenant_visible(restaurant_id));
-GRANT SELECT, INSERT ON voice_calls TO tabletop_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON voice_calls TO tabletop_app;
