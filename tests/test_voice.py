@@ -23,7 +23,7 @@ from api.config import Settings
 from providers.factory import ProviderConfigError, Providers, build_providers
 from providers.voice import DEV_SERVER_SECRET, VoiceSettings, load
 from scripts.seed import seed
-from tests.conftest import MakeRestaurant, User, expect
+from tests.conftest import MakeRestaurant, User, expect, overrides
 
 SECRET = "test-vapi-server-secret-0123456789"
 FIXTURE = Path(__file__).parent / "fixtures" / "vapi" / "call_order.json"
@@ -531,3 +531,22 @@ async def test_the_calls_list_pages_newest_first(
     assert expect(await client.get(r.url("/voice/calls?cursor=%%%"), headers=r.owner.headers), 422)["code"] == (
         "invalid_cursor")
 
+
+
+@overrides(log_level="INFO")
+async def test_no_log_line_carries_the_secret_or_a_callers_whole_number(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, capsys: pytest.CaptureFixture[str],
+) -> None:
+    r = await make_restaurant()
+    caller = "+919876501234"
+    await quoted_and_placed(client, r.id, {"items": [{"name": "Dal Makhani", "quantity": 1}],
+                                           "customer_name": "Ravi"}, caller=caller)
+    await tool(client, r.id, "order_status", {}, caller=caller)
+    wrong = SECRET[:-4] + "abcd"
+    expect(await client.post(url(r.id), headers={"X-Vapi-Secret": wrong}, json={"message": {"type": "hang"}}), 401)
+    out = capsys.readouterr()
+    logged = out.out + out.err
+    assert "voice_tool" in logged and "voice_refused" in logged
+    assert "*********34" in logged  # the caller, masked but recognisable
+    for secret in (SECRET, wrong, caller, caller[1:]):
+        assert secret not in logged
