@@ -32,7 +32,7 @@ from rapidfuzz import fuzz, process, utils
 
 from api.models import Name, Phone, ShortText, SingleLine, Whole
 from api.routes.menu import menu_answer
-from api.routes.orders import PICKUP_HORIZON, pickup_time
+from api.routes.orders import PICKUP_HORIZON, PICKUP_STEP, pickup_time
 from api.state import Services
 from db import orders, restaurants, voice
 from db.errors import Conflict, DomainError, Unprocessable
@@ -44,6 +44,7 @@ from sync.petpooja.payload import money
 # CANDIDATE to be offered back at all, at least SURE (and CLEAR ahead of the next) to be taken.
 CANDIDATE, SURE, CLEAR = 60.0, 85.0, 10.0
 MAX_CHOICES = 3
+MAX_PICKUP_MINUTES = int((PICKUP_HORIZON - PICKUP_STEP).total_seconds() // 60)
 # Why the call's orders are keyed by call: uuid5 of the call id in this namespace is the actor id.
 _CALL_NAMESPACE = UUID("3b0f6a52-7c55-4b8e-9a57-1f4c2f0d9e61")
 _CURRENCY_WORDS = {"INR": "rupees", "USD": "dollars", "EUR": "euros", "GBP": "pounds", "AUD": "Australian dollars",
@@ -82,8 +83,9 @@ class OrderRequest(ToolArgs):
     items: Annotated[list[Line], Field(min_length=1, max_length=20)]
     customer_name: Name
     customer_phone: Phone | None = None
-    # Minutes from now; rounded up to the kitchen's 5-minute steps (api/routes/orders.py).
-    pickup_in_minutes: Annotated[int, Field(ge=0, le=int(PICKUP_HORIZON.total_seconds() // 60)), Whole] | None = None
+    # Minutes from now (0: as soon as possible, no pickup time); rounded up to the kitchen's 5-minute
+    # steps (api/routes/orders.py), which must stay within its horizon.
+    pickup_in_minutes: Annotated[int, Field(ge=0, le=MAX_PICKUP_MINUTES), Whole] | None = None
 
 
 class PlaceOrder(OrderRequest):
@@ -278,7 +280,7 @@ class Tools:
         return request.customer_phone or self.call.caller_phone
 
     def _pickup(self, request: OrderRequest) -> datetime | None:
-        if request.pickup_in_minutes is None:
+        if not request.pickup_in_minutes:
             return None
         return pickup_time(datetime.now(UTC) + timedelta(minutes=request.pickup_in_minutes))
 

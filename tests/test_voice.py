@@ -550,3 +550,33 @@ async def test_no_log_line_carries_the_secret_or_a_callers_whole_number(
     assert "*********34" in logged  # the caller, masked but recognisable
     for secret in (SECRET, wrong, caller, caller[1:]):
         assert secret not in logged
+
+
+async def test_a_read_past_the_tool_budget_is_answered_in_time_as_a_retry_and_placing_is_never_cut_short(
+    settings: Settings, make_restaurant: MakeRestaurant, client: httpx.AsyncClient, db_sql: Sql,
+) -> None:
+    r = await make_restaurant()
+    order = {"items": [{"name": "Dal Makhani", "quantity": 1}], "customer_name": "Ravi"}
+    quote = await tool(client, r.id, "quote_order", order)
+    hurried = create_app(settings, providers=Providers(voice=VoiceSettings(server_secret=SECRET,
+                                                                            tool_budget_s=1e-9)))
+    async with hurried.router.lifespan_context(hurried):
+        transport = httpx.ASGITransport(app=hurried)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tabletop.test") as rushed:
+            slow = await tool(rushed, r.id, "search_menu", {"query": "dal"})
+            assert slow["error"] == "That is taking too long right now; please try again in a moment."
+            placed = await tool(rushed, r.id, "place_order", {**order, "quote_id": quote["metadata"]["quote_id"]})
+            assert placed["result"].startswith("Order number 1 is placed")
+    assert counts(db_sql)["orders"] == 1
+
+
+async def test_pickup_minutes_zero_means_as_soon_as_possible_and_past_the_horizon_is_refused(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, db_sql: Sql,
+) -> None:
+    r = await make_restaurant()
+    order = {"items": [{"name": "Dal Makhani", "quantity": 1}], "customer_name": "Ravi", "pickup_in_minutes": 0}
+    placed = await quoted_and_placed(client, r.id, order)
+    assert placed["result"] == "Order number 1 is placed: 189.53 rupees to pay at pickup."
+    assert db_sql("SELECT pickup_at FROM orders") == [{"pickup_at": None}]
+    too_far = await tool(client, r.id, "quote_order", {**order, "pickup_in_minutes": 7 * 24 * 60})
+    assert "pickup_in_minutes: Input should be less than or equal to 10075" in too_far["error"]
