@@ -570,3 +570,50 @@ async def test_pickup_minutes_zero_means_as_soon_as_possible_and_past_the_horizo
     assert db_sql("SELECT pickup_at FROM orders") == [{"pickup_at": None}]
     too_far = await tool(client, r.id, "quote_order", {**order, "pickup_in_minutes": 7 * 24 * 60})
     assert "pickup_in_minutes: Input should be less than or equal to 10075" in too_far["error"]
+
+
+def _resolved(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        return _resolved(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    branches = [b for b in schema.get("anyOf", ()) if b.get("type") != "null"]
+    return _resolved(branches[0], defs) if branches else schema
+
+
+def _agrees(documented: dict[str, Any], model: dict[str, Any], defs: dict[str, Any], where: str) -> list[str]:
+    """Where the schema in docs/voice.md says something the model's validation does not."""
+    model = _resolved(model, defs)
+    problems = [f"{where}.{k}: documented {v!r}, validated {model.get(k)!r}" for k, v in documented.items()
+                if k in ("type", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "format",
+                         "pattern") and model.get(k) != v]
+    if documented.get("type") == "object":
+        if set(documented["properties"]) != set(model["properties"]) or set(documented.get("required", [])) != set(
+                model.get("required", [])):
+            problems.append(f"{where}: documented {sorted(documented['properties'])} required "
+                            f"{documented.get('required')}, validated {sorted(model['properties'])} required "
+                            f"{model.get('required')}")
+        for name, field in documented["properties"].items():
+            if name in model["properties"]:
+                problems += _agrees(field, model["properties"][name], defs, f"{where}.{name}")
+    if documented.get("type") == "array":
+        problems += _agrees(documented["items"], model["items"], defs, f"{where}[]")
+    return problems
+
+
+def test_the_tool_schemas_an_operator_copies_from_docs_voice_md_are_what_the_server_validates() -> None:
+    from api import voice
+
+    blocks = re.findall(r"```json\n(.*?)```", (Path(__file__).parents[1] / "docs" / "voice.md").read_text(), re.S)
+    tools, order = json.loads(blocks[0]), json.loads(blocks[1])
+    by_name = {t["name"]: t["parameters"] for t in tools}
+    assert set(by_name) == {"search_menu", "quote_order", "place_order", "order_status"}
+    place = by_name["place_order"]["allOf"][1]
+    models: list[tuple[str, dict[str, Any], type[Any]]] = [
+        ("search_menu", by_name["search_menu"], voice.SearchMenu), ("order", order, voice.OrderRequest),
+        ("order_status", by_name["order_status"], voice.OrderStatus),
+        ("place_order", {**order, "required": [*order["required"], *place["required"]],
+                         "properties": {**order["properties"], **place["properties"]}}, voice.PlaceOrder)]
+    problems = []
+    for where, documented, model in models:
+        schema = model.model_json_schema()
+        problems += _agrees(documented, schema, schema.get("$defs", {}), where)
+    assert problems == []
