@@ -483,6 +483,8 @@ def production_env(signing_key_pem: str) -> dict[str, str]:
         "JWT_KEY_ID": "2026-01",
         "JWT_ISSUER": "https://api.tabletop.example",
         "PETPOOJA_CREDENTIALS_KEY": base64.b64encode(bytes(range(32))).decode(),
+        # A real provider needs its credentials too (providers/factory.py): Vapi's server secret.
+        "VAPI_SERVER_SECRET": "prod-vapi-server-secret-for-tests",
     }
 
 
