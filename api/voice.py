@@ -306,7 +306,8 @@ class Tools:
         quote_id = self._quote_id(self._canonical(lines, request))
         summary = self._summary(lines, {i: p.name for i, p in prices.items.items()})
         pickup = self._pickup(request)
-        say = (f"{summary} come to {spoken_money(totals.total, prices.currency)} including tax"
+        verb = "come" if len(lines) > 1 or lines[0].quantity > 1 else "comes"
+        say = (f"{summary} {verb} to {spoken_money(totals.total, prices.currency)} including tax"
                + (f", for pickup at {self._local_time(pickup)}" if pickup else "")
                + f". Shall I place the order? (quote_id {quote_id})")
         return Answer(say=say, data={"quote_id": quote_id, "subtotal": totals.subtotal, "tax": totals.tax,

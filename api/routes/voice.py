@@ -245,9 +245,11 @@ async def _tool_calls(request: Request, svc: Services, rid: UUID, message: Messa
     structlog.contextvars.bind_contextvars(vapi_call_id=call.id, caller=_masked(call.caller_phone))
     restaurant = await tools.restaurant_of(svc, rid)
     toolbox = tools.Tools(svc, restaurant, call, svc.providers.voice.server_secret)
+    # One budget for the whole message: Vapi waits for all of its tool calls' answers at once.
+    deadline = asyncio.get_running_loop().time() + svc.providers.voice.tool_budget_s
     results = []
     for tool_call, name in zip(calls, names, strict=True):
-        answer = await _run(request, svc, toolbox, name, tool_call.raw_arguments())
+        answer = await _run(request, svc, toolbox, name, tool_call.raw_arguments(), deadline)
         result: dict[str, Any] = {"toolCallId": tool_call.id, "name": name}
         if answer.error is not None:
             result["error"] = answer.error
@@ -277,18 +279,19 @@ def _arguments(raw: Any) -> bytes:
     return orjson.dumps(raw)
 
 
-async def _run(request: Request, svc: Services, toolbox: tools.Tools, name: str, raw: Any) -> tools.Answer:
-    """One tool call's answer; a refusal is an answer too. Reads are bounded by the tool budget,
-    placing an order is not: cut short after its commit, the caller would be told to try again
-    for an order that exists (a retry would find it, but a new attempt of the model's would too)."""
-    budget = svc.providers.voice.tool_budget_s
+async def _run(request: Request, svc: Services, toolbox: tools.Tools, name: str, raw: Any,
+               deadline: float) -> tools.Answer:
+    """One tool call's answer; a refusal is an answer too. Reads end by the message's ``deadline``
+    (VAPI_TOOL_BUDGET_S after it arrived), placing an order does not: cut short after its commit,
+    the caller would be told to try again for an order that exists (the same order would be
+    found again, but the caller would have been told otherwise)."""
     try:
         args = _arguments(raw)
         if name == "search_menu":
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout_at(deadline):
                 return await toolbox.search_menu(tools.SearchMenu.model_validate_json(args))
         if name == "quote_order":
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout_at(deadline):
                 return await toolbox.quote_order(tools.OrderRequest.model_validate_json(args))
         if name == "place_order":
             answer, created = await toolbox.place_order(tools.PlaceOrder.model_validate_json(args))
@@ -297,7 +300,7 @@ async def _run(request: Request, svc: Services, toolbox: tools.Tools, name: str,
                 svc.metrics.orders_created.labels("voice").inc()
             return answer
         if name == "order_status":
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout_at(deadline):
                 return await toolbox.order_status(tools.OrderStatus.model_validate_json(args))
         return tools.Answer(error=f"There is no tool named {name} here.")
     except ValidationError as exc:
@@ -305,7 +308,7 @@ async def _run(request: Request, svc: Services, toolbox: tools.Tools, name: str,
     except tools.Refused as refused:
         return tools.Answer(error=refused.error, data=refused.data)
     except TimeoutError:
-        log.warning("voice_tool_slow", tool=name, budget_s=budget)
+        log.warning("voice_tool_slow", tool=name, budget_s=svc.providers.voice.tool_budget_s)
         return tools.Answer(error="That is taking too long right now; please try again in a moment.")
 
 
