@@ -147,10 +147,13 @@ async def replay(client: httpx.AsyncClient, fixture: dict[str, Any]) -> list[dic
 
 
 async def test_a_recorded_call_places_exactly_one_order_priced_by_the_server_and_a_replay_changes_nothing(
-    client: httpx.AsyncClient, app_conninfo: str, db_sql: Sql, owner_of_demo: User,
+    client: httpx.AsyncClient, loopback_api: str, db_sql: Sql, owner_of_demo: User,
 ) -> None:
+    """The call arrives over real HTTP (uvicorn on a loopback port), as Vapi would send it; the
+    second replay goes through the ASGI client."""
     fixture = json.loads(FIXTURE.read_text())
-    first = await replay(client, fixture)
+    async with httpx.AsyncClient(base_url=loopback_api) as network:
+        first = await replay(network, fixture)
     want = fixture["order"]
     orders = db_sql("SELECT * FROM orders")
     assert len(orders) == 1
