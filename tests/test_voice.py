@@ -622,3 +622,18 @@ def test_the_tool_schemas_an_operator_copies_from_docs_voice_md_are_what_the_ser
         schema = model.model_json_schema()
         problems += _agrees(documented, schema, schema.get("$defs", {}), where)
     assert problems == []
+
+
+async def test_an_item_with_choices_is_found_but_not_ordered_by_phone(
+    client: httpx.AsyncClient, make_restaurant: MakeRestaurant, db_sql: Sql,
+) -> None:
+    r = await make_restaurant()
+    db_sql("INSERT INTO menu_variations (restaurant_id, item_id, name, price) VALUES (%s, %s, 'Large', 30000)",
+           (r.id, r.items["Paneer Tikka"]["id"]))
+    found = await tool(client, r.id, "search_menu", {"query": "paneer tikka"})
+    assert found["result"] == "Paneer Tikka, 250.00 rupees. It comes with choices I cannot take by phone yet."
+    before = counts(db_sql)
+    refused = await tool(client, r.id, "quote_order", {"items": [{"name": "Paneer Tikka", "quantity": 1}],
+                                                       "customer_name": "Ravi"})
+    assert refused["error"] == "Paneer Tikka comes with choices I cannot take by phone yet."
+    assert counts(db_sql) == before
