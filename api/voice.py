@@ -309,7 +309,7 @@ class Tools:
         verb = "come" if len(lines) > 1 or lines[0].quantity > 1 else "comes"
         say = (f"{summary} {verb} to {spoken_money(totals.total, prices.currency)} including tax"
                + (f", for pickup at {self._local_time(pickup)}" if pickup else "")
-               + f". Shall I place the order? (quote_id {quote_id})")
+               + f". Shall I place the order? (quote_id {quote_id}: for place_order, not to be read out)")
         return Answer(say=say, data={"quote_id": quote_id, "subtotal": totals.subtotal, "tax": totals.tax,
                                      "total": totals.total, "currency": prices.currency,
                                      "lines": [{"name": p.name, "quantity": p.quantity, "line_total": p.line_total}

@@ -246,7 +246,7 @@ async def test_an_order_not_quoted_or_changed_since_its_quote_is_refused_and_not
     order = {"items": [{"name": "Dal Makhani", "quantity": 1}], "customer_name": "Ravi"}
     quote = await tool(client, r.id, "quote_order", order)
     assert re.fullmatch(r"1 Dal Makhani comes to 189\.53 rupees including tax\. Shall I place the order\? "
-                        r"\(quote_id [0-9a-f]{16}\)", quote["result"]), quote
+                        r"\(quote_id [0-9a-f]{16}: for place_order, not to be read out\)", quote["result"]), quote
     before = counts(db_sql)
     for args in ({**order, "quote_id": "0" * 16},
                  {**order, "items": [{"name": "Dal Makhani", "quantity": 3}], "quote_id": quote["metadata"]["quote_id"]},
