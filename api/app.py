@@ -48,6 +48,7 @@ from api.routes import (
     restaurants,
     service,
     venues,
+    voice,
     webhooks,
 )
 from api.state import Services
@@ -148,7 +149,9 @@ def create_app(
     middleware = [
         Middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                    production=settings.production, admission=admission,
-                   body_limits={"/api/webhooks/petpooja/pushmenu/": settings.petpooja_menu_push_max_bytes}),
+                   body_limits={"/api/webhooks/petpooja/pushmenu/": settings.petpooja_menu_push_max_bytes,
+                                # Vapi's messages carry the call and the conversation (providers/voice.py).
+                                "/api/voice/vapi/": providers.voice.max_body_bytes}),
     ]
     if settings.cors_origins:
         # Only with an origin to allow: without one it allowed nothing and cost every request a
@@ -165,7 +168,7 @@ def create_app(
               *admin.routes, *operator.routes, *integrations.routes, *webhooks.routes, *platform_webhooks.routes,
               *menu_sync.routes,
               *grubhub_webhooks.routes, *platform_menus.routes, *doordash_webhooks.routes, *venues.routes,
-              *reservations.routes, *exports.routes, *notifications.routes, *delivery.routes,
+              *reservations.routes, *exports.routes, *notifications.routes, *delivery.routes, *voice.routes,
               *docs.routes]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

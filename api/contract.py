@@ -23,6 +23,7 @@ from api.routes.grubhub_webhooks import GrubhubEvent
 from api.routes.integrations import WebhookQuery, WebhookRegister
 from api.routes.operator import ErrorsQuery, FullRefresh, Resolve, RestaurantErrorsQuery
 from api.routes.platform_webhooks import UberEvent
+from api.routes.voice import ServerMessage, VoiceCallQuery
 from api.routes.webhooks import OrderCallback, StockCallback, StoreStatusCallback
 
 USER_TOKEN, GUEST_SESSION, METRICS_TOKEN, API_KEY = "userToken", "guestSession", "metricsToken", "apiKey"
@@ -56,6 +57,8 @@ GRUBHUB_MENU = Access((), "Grubhub: the {token} path segment, derived from the m
                       "authenticates the download", {404: ("not_found",)})
 DOORDASH = Access((), "DoorDash: Authorization: Bearer <the webhook token the restaurant set on its DoorDash "
                            "subscription, given when connecting>", {401: ("invalid_token",)})
+VAPI = Access((), "Vapi: X-Vapi-Secret (or Authorization: Bearer) carrying VAPI_SERVER_SECRET, the secret of the "
+                   "assistant's server credential", {401: ("invalid_secret",)})
 SIGNED_URL = Access((), "anyone holding the URL: expires and sig, an HMAC of the export id and expiry, authenticate it",
                     {404: ("not_found",)})
 OPERATOR = Access((API_KEY,), "operators' machines: X-API-Key, one of API_KEYS (none configured: nobody)",
@@ -788,6 +791,28 @@ OPERATIONS: dict[str, Operation] = {
                     "menu when asked, in the format the ingestion would have sent. An unknown merchant and a wrong "
                     "token are the same 404 (docs/grubhub.md)."),
     # (Grubhub's operations: above this line)
+    # ---------------------------------------------------------------- voice (Vapi)
+    "POST /api/voice/vapi/{rid}": Operation(
+        "Vapi: the server URL of a restaurant's voice assistant (tool calls, call events)", "voice", VAPI,
+        {200: schemas.VapiAnswer}, body=ServerMessage,
+        example={"message": {"type": "tool-calls", "call": {"id": "b4f1e3a2-6c0d-4e59-8a7b-2f9d3c1e5a60",
+                                                            "customer": {"number": "+919812345678"}},
+                             "toolCallList": [{"id": "call_Xq1vQk0sW3bN8mJ2", "type": "function",
+                                               "function": {"name": "search_menu",
+                                                            "arguments": "{\"query\": \"masala chai\"}"}}]}},
+        errors={400: ("invalid_message", "unknown_message_type", "unsupported_message"), 404: ("not_found",)},
+        request_headers=(Header("X-Vapi-Secret", {"type": "string"}, "VAPI_SERVER_SECRET (or send it as "
+                                                                        "Authorization: Bearer)"),),
+        description="tool-calls are answered {results: [{toolCallId, name, result | error, metadata}]} with 200, a "
+                    "tool's refusal (an ambiguous name, an unavailable item, bad arguments) included: it is for the "
+                    "assistant to ask the caller, and writes nothing. Tools: search_menu, quote_order, place_order "
+                    "(a takeaway order through the order path, idempotent per call and order), order_status "
+                    "(this call's or this number's orders here). end-of-call-report is kept once per call; "
+                    "status-update and Vapi's other informational messages are answered {} (docs/voice.md)."),
+    "GET /api/restaurants/{rid}/voice/calls": Operation(
+        "The restaurant's voice calls: end-of-call reports and the orders each placed", "voice",
+        members(*_OWNER_MANAGER), {200: schemas.VoiceCallPage}, query=VoiceCallQuery,
+        errors={422: ("invalid_cursor",)}),
     # ---------------------------------------------------------------- PetPooja callbacks
     "POST /api/webhooks/petpooja/order-status/{secret}": Operation(
         "PetPooja: an order's status changed at the POS", _CALLBACK, PARTNER, {200: NO_CONTENT},

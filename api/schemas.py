@@ -485,7 +485,8 @@ class EventDetails(Answer):
 class OrderEvent(Answer):
     from_status: Status | None = Field(description="null for the order's creation")
     to_status: Status
-    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub", "stripe"]
+    actor_type: Literal["user", "guest", "system", "petpooja", "ubereats", "doordash", "grubhub", "stripe",
+                        "voice"]
     actor_id: UUID | None = Field(description="the user or guest session behind the move; null for guests reading")
     actor_name: str | None = Field(description="the user's name; null for guests reading, partners and the system")
     reason: str | None
@@ -1013,3 +1014,40 @@ class DeliveryZone(Answer):
     fee_bands: list[FeeBand] = Field(description="ascending; empty: free delivery")
     currency: str
     updated_at: datetime
+# ------------------------------------------------------------------------------ voice (Vapi)
+
+
+class VapiToolResult(Answer):
+    """One tool call's answer, in Vapi's ToolCallResult shape (docs/voice.md)."""
+
+    toolCallId: str = Field(description="the id of the tool call in Vapi's message")  # Vapi's camelCase names
+    name: str = Field(description="the tool the model called")
+    result: str | None = Field(None, description="a sentence the assistant can say; absent on error")
+    error: str | None = Field(None, description="what to ask the caller about (nothing was written); absent on success")
+    metadata: dict[str, Any] | None = Field(None, description="the answer's data for Vapi's client (ids, totals)")
+
+
+class VapiAnswer(Answer):
+    """What Vapi's server URL answers: ``results`` to tool-calls, ``error`` (spoken) to an
+    assistant-request, ``{}`` to everything else it accepts."""
+
+    results: list[VapiToolResult] | None = None
+    error: str | None = None
+
+
+class VoiceCall(Answer):
+    call_id: str = Field(description="Vapi's call id")
+    ended_reason: str = Field(description="Vapi's endedReason")
+    summary: str | None = Field(description="Vapi's analysis summary, at most 4000 characters")
+    transcript: str | None = Field(description="at most 20000 characters")
+    transcript_truncated: bool
+    cost_usd: float | None = Field(description="what Vapi says the call cost, in US dollars")
+    started_at: datetime | None
+    ended_at: datetime | None
+    received_at: datetime = Field(description="when the end-of-call report arrived")
+    order_ids: list[UUID] = Field(description="the orders the call placed")
+
+
+class VoiceCallPage(Answer):
+    items: list[VoiceCall] = Field(description="newest report first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last one")

@@ -30,11 +30,14 @@ from db.pricing import (
 from db.queries import Conn, Row
 
 ALL_NIL_UUID = UUID(int=(1 << 128) - 1)
+# Members of the public: the store switch and opening hours apply to them (staff may still take an order).
+PUBLIC_ACTORS = frozenset({"guest", "voice"})
 
 
 @dataclass(frozen=True)
 class Actor:
-    kind: Literal["user", "guest", "system", "ubereats", "doordash", "grubhub"]  # a platform: its cancellation
+    # A platform: its cancellation. "voice": a caller on the phone (api/routes/voice.py), id their call's.
+    kind: Literal["user", "guest", "system", "ubereats", "doordash", "grubhub", "voice"]
     id: UUID | None
 
     @property
@@ -137,14 +140,14 @@ async def create(
         return await _replay(conn, restaurant_id, actor, idempotency)
     if head["currency"] is None:
         raise NotFound("restaurant not found")
-    if actor.kind == "guest" and head["store_closed"]:
+    if actor.kind in PUBLIC_ACTORS and head["store_closed"]:
         raise Conflict(
             "the restaurant is not taking orders right now" + (f": {head['closed_reason']}"
                                                                  if head["closed_reason"] else ""),
             code="store_closed", extra={"reason": head["closed_reason"], "reopens_at": head["reopens_at"]},
         )
-    if actor.kind == "guest" and head["outside_hours"]:
-        # Staff may still take an order outside opening hours (a call before opening); guests may not.
+    if actor.kind in PUBLIC_ACTORS and head["outside_hours"]:
+        # Staff may still take an order outside opening hours (a call before opening); the public may not.
         opens_at = head["opens_at"]
         raise Conflict(
             "the restaurant is closed now" + (f"; it opens at {opens_at.isoformat()}" if opens_at else ""),

@@ -25,7 +25,7 @@ from providers.geo import load as load_geo
 
 if TYPE_CHECKING:  # the provider modules import this one (require, real)
     from providers.payments import Payments
-
+    from providers.voice import VoiceSettings
 
 T = TypeVar("T")
 
@@ -59,6 +59,8 @@ class Providers:
     payments: Payments | None = None  # Stripe (providers/payments.py); None: not built here
     # Delivery addresses -> points (providers/geo.py); the in-process gazetteer by default.
     geo: Geocoder = field(default_factory=GazetteerGeocoder)
+    # Vapi's server URL: its secret and budgets (providers/voice.py); development's by default.
+    voice: VoiceSettings = field(default_factory=lambda: _load_voice({}))
 
     async def close(self) -> None:
         """Closes the providers' HTTP clients (the API's lifespan and the worker, at shutdown)."""
@@ -83,7 +85,15 @@ def build_providers(environ: Mapping[str, str]) -> Providers:
             return None
 
     geo = attempt(load_geo)
+    voice = attempt(_load_voice)
     stripe = attempt(payments.load)
-    if problems or geo is None or stripe is None:
+    if problems or geo is None or voice is None or stripe is None:
         raise ProviderConfigError("; ".join(problems))
-    return Providers(payments=stripe, geo=geo)
+    return Providers(payments=stripe, geo=geo, voice=voice)
+
+
+def _load_voice(environ: Mapping[str, str]) -> VoiceSettings:
+    # Provider modules import require() and ProviderConfigError from here: imported when used.
+    from providers import voice
+
+    return voice.load(environ, env_mode(environ))

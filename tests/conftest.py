@@ -1155,7 +1155,7 @@ STRIPE_TEST_KEY = "sk_test_tabletop_standin_0000000000000000"
 # without them. Not real keys.
 REAL_PROVIDERS = {
     "STRIPE_SECRET_KEY": "sk_live_not_a_real_key", "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
-    "GOOGLE_MAPS_API_KEY": "test-maps-key",
+    "GOOGLE_MAPS_API_KEY": "test-maps-key", "VAPI_SERVER_SECRET": "prod-vapi-server-secret-for-tests",
 }
 
 

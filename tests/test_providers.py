@@ -29,6 +29,7 @@ def test_a_production_start_names_every_provider_s_missing_variables_at_once() -
         build_providers({"ENV_MODE": "production"})
     assert str(refused.value) == (
         "ENV_MODE=production needs GOOGLE_MAPS_API_KEY for Google Maps; "
+        "ENV_MODE=production needs VAPI_SERVER_SECRET for Vapi; "
         "ENV_MODE=production needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET for Stripe")
 
 
@@ -37,5 +38,6 @@ async def test_with_every_credential_production_builds_the_real_providers() -> N
     try:
         assert built.payments is not None and built.payments.live
         assert isinstance(built.geo, GoogleGeocoder)
+        assert built.voice.server_secret == REAL_PROVIDERS["VAPI_SERVER_SECRET"]
     finally:
         await built.close()

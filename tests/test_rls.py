@@ -113,7 +113,8 @@ async def tenants(client: Any, make_restaurant: Any, make_member: Any, open_gues
 def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
     """A row in each table that the API does not write on its own yet: menu options and taxes,
     a menu import's record, a callback delivery, an outbound webhook, a platform store and order,
-    an operator's retry; and a payment, its refund and a Stripe event (those need Stripe)."""
+    an operator's retry; a payment, its refund and a Stripe event (those need Stripe); a voice call and
+    the order it placed."""
     db_sql("""
         WITH item AS (SELECT id FROM menu_items WHERE restaurant_id = %(r)s LIMIT 1),
         tax AS (INSERT INTO menu_taxes (restaurant_id, external_id, name, rate_bps)
@@ -144,7 +145,11 @@ def _options_and_logs(db_sql: DbSql, rid: str, order_id: str) -> None:
                    VALUES (%(r)s, %(o)s, 'pi_' || replace(%(r)s::text, '-', ''), 100, 'INR')),
         stripe_event AS (INSERT INTO stripe_events (id, type, restaurant_id, order_id, outcome)
                          VALUES ('evt_' || replace(%(r)s::text, '-', ''), 'payment_intent.succeeded', %(r)s, %(o)s,
-                                 'applied'))
+                                 'applied')),
+        voice_order AS (INSERT INTO voice_orders (restaurant_id, order_id, call_id, caller_phone)
+                        VALUES (%(r)s, %(o)s, 'call-' || %(r)s, '+919800000001')),
+        voice_call AS (INSERT INTO voice_calls (restaurant_id, call_id, ended_reason)
+                       VALUES (%(r)s, 'call-' || %(r)s, 'customer-ended-call'))
         INSERT INTO petpooja_orders (restaurant_id, order_id) VALUES (%(r)s, %(o)s) ON CONFLICT DO NOTHING
     """, {"r": rid, "o": order_id})
 
