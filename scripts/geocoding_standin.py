@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,10 +75,7 @@ async def geocode(request: Request) -> Response:
     mode = state.fault.take(PATH)
     call["fault"] = mode
     if mode == "down":
-        transport = request.scope.get("standin.transport")
-        if transport is not None:
-            transport.abort()  # no answer at all: the client sees the connection dropped
-            await asyncio.sleep(0.05)
+        await standin_server.abort(request)  # no answer at all: the client sees the connection dropped
         return Response(status_code=500)
     if mode == "http500":
         call["status"] = "HTTP 500"
@@ -141,20 +137,10 @@ def build_app(gazetteer: Path = GAZETTEER_PATH) -> Starlette:
     return app
 
 
-def with_transport(app: Starlette) -> Callable[..., Awaitable[None]]:
-    """The app with the connection's transport in its scope, so ``down`` can drop it."""
-
-    async def wrapped(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        # uvicorn's receive is a method of the request cycle that owns the connection's transport.
-        scope["standin.transport"] = getattr(getattr(receive, "__self__", None), "transport", None)
-        await app(scope, receive, send)
-
-    return wrapped
-
-
 async def serve_on(port: int, gazetteer: Path = GAZETTEER_PATH) -> None:
     app = build_app(gazetteer)
-    await standin_server.serve(with_transport(app), app.state.standin.released, port, "geocoding-standin")
+    await standin_server.serve(standin_server.with_transport(app), app.state.standin.released, port,
+                               "geocoding-standin")
 
 
 def main() -> None:

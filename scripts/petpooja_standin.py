@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -130,11 +130,7 @@ async def _drop(request: Request, response: Response) -> Response:
     """Closes the connection without an answer (the action has happened), or answers normally."""
     if getattr(request.state, "fault", "none") != "drop":
         return response
-    transport = request.scope.get("standin.transport")
-    if transport is not None:
-        # abort(): no FIN-with-response race; later writes of the (unsent) answer are discarded.
-        transport.abort()
-        await asyncio.sleep(0.05)
+    await standin_server.abort(request)
     return response
 
 
@@ -521,14 +517,7 @@ def create_app(state: State) -> Callable[..., Awaitable[None]]:
         Route("/_standin/reset", post_reset, methods=["POST"]),
     ])
     app.state.standin = state
-
-    async def with_transport(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        # uvicorn's receive is a method of the request cycle that owns the connection's
-        # transport: the drop fault closes it to answer nothing at all.
-        scope["standin.transport"] = getattr(getattr(receive, "__self__", None), "transport", None)
-        await app(scope, receive, send)
-
-    return with_transport
+    return standin_server.with_transport(app)
 
 
 async def serve(port: int, menu: dict[str, Any]) -> None:

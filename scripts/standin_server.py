@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 
@@ -126,3 +127,24 @@ async def serve(app: Starlette | Callable[..., Awaitable[None]], released: async
     if server.started:
         print(" ".join([f"{name} ready", *also, f"http://127.0.0.1:{sock.getsockname()[1]}"]), flush=True)
     await task
+
+
+def with_transport(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """The app with the connection's transport in its scope, so that a fault can drop the
+    connection (``abort``): the down and drop faults answer nothing at all."""
+
+    async def wrapped(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        # uvicorn's receive is a method of the request cycle that owns the connection's transport.
+        scope["standin.transport"] = getattr(getattr(receive, "__self__", None), "transport", None)
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+async def abort(request: Request) -> None:
+    """Drops the request's connection without an answer (an app wrapped by ``with_transport``).
+    abort(), not close(): no FIN-with-response race; later writes of an unsent answer are discarded."""
+    transport = request.scope.get("standin.transport")
+    if transport is not None:
+        transport.abort()
+        await asyncio.sleep(0.05)

@@ -21,7 +21,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -183,7 +183,7 @@ async def _fault(request: Request, path: str) -> Response | None:
     request.state.fault = mode
     if mode == "down":
         # Before anything executes: the connection closes without an answer, as a dead host's would.
-        await _abort(request)
+        await standin_server.abort(request)
         return Response(status_code=503)
     if mode == "http500":
         # Injected in front of the endpoint (a load balancer's 500): nothing ran, nothing is saved.
@@ -197,17 +197,10 @@ async def _fault(request: Request, path: str) -> Response | None:
     return None
 
 
-async def _abort(request: Request) -> None:
-    transport = request.scope.get("standin.transport")
-    if transport is not None:
-        transport.abort()
-        await asyncio.sleep(0.05)
-
-
 async def _answer(request: Request, response: Response) -> Response:
     """The drop fault: the request executed, but its answer is lost on the way."""
     if getattr(request.state, "fault", "ok") == "drop":
-        await _abort(request)
+        await standin_server.abort(request)
     return response
 
 
@@ -576,14 +569,7 @@ def create_app(state: State) -> Callable[..., Awaitable[None]]:
         Route("/_standin/{kind}", get_objects, methods=["GET"]),
     ])
     app.state.standin = state
-
-    async def with_transport(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        # uvicorn's receive is a method of the request cycle that owns the connection's
-        # transport: the down and drop faults close it to answer nothing at all.
-        scope["standin.transport"] = getattr(getattr(receive, "__self__", None), "transport", None)
-        await app(scope, receive, send)
-
-    return with_transport
+    return standin_server.with_transport(app)
 
 
 async def serve(port: int, state: State) -> None:
