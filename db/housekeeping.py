@@ -17,6 +17,7 @@ STATEMENTS = {
     "stripe_events": "prune_stripe_events",
     "password_reset_tokens": "prune_password_reset_tokens",
     "outbound_emails": "prune_outbound_emails",
+    "voice_calls": "prune_voice_calls",
 }
 
 

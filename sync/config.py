@@ -57,6 +57,8 @@ class SyncSettings(BaseModel):
     idempotency_retention_s: float = Field(24 * 3600.0, gt=0)
     expired_retention_s: float = Field(24 * 3600.0, ge=0)
     callback_retention_s: float = Field(30 * 24 * 3600.0, gt=0)
+    # Vapi's end-of-call reports (transcripts of what callers said): 90 days.
+    voice_call_retention_s: float = Field(90 * 24 * 3600.0, gt=0)
     # Order exports (docs/exports.md): where the files are (the API serves them from there too,
     # so both processes need the same directory), how long a file is kept, how long a build's
     # claim lasts without renewal (a worker that died gives it up this long after), how many

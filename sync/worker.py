@@ -229,7 +229,8 @@ class Worker:
                      "refresh_tokens": s.expired_retention_s, "idempotency_keys": s.idempotency_retention_s,
                      "webhook_deliveries": s.callback_retention_s, "member_invitations": s.expired_retention_s,
                      "platform_webhook_events": s.callback_retention_s, "stripe_events": s.callback_retention_s,
-                     "password_reset_tokens": s.expired_retention_s, "outbound_emails": s.expired_retention_s}
+                     "password_reset_tokens": s.expired_retention_s, "outbound_emails": s.expired_retention_s,
+                     "voice_calls": s.voice_call_retention_s}
         deleted: dict[str, int] = {}
         for table, retention_s in retention.items():
             total = 0

@@ -55,6 +55,9 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
     db_sql("INSERT INTO stripe_events (id, type, outcome, received_at)"
            " SELECT 'evt_' || d, 'payment_intent.succeeded', 'applied', now() - make_interval(days => d)"
            " FROM unnest(ARRAY[31, 3]) AS d")
+    db_sql("INSERT INTO voice_calls (restaurant_id, call_id, ended_reason, transcript, received_at)"
+           " SELECT %s, 'call-' || d, 'customer-ended-call', 'AI: Hello', now() - make_interval(days => d)"
+           " FROM unnest(ARRAY[91, 92, 89]) AS d", (r.id,))
     for email, expired_days_ago in (("old@example.com", 3), ("fresh@example.com", -7)):
         db_sql("INSERT INTO member_invitations (restaurant_id, email, role, expires_at)"
                " VALUES (%s, %s, 'staff', now() - make_interval(days => %s))", (r.id, email, expired_days_ago))
@@ -72,7 +75,7 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
     before = {table: count(db_sql, table) for table in ("guest_sessions", "refresh_tokens", "idempotency_keys",
                                                         "webhook_deliveries", "sync_log", "member_invitations",
                                                         "platform_webhook_events", "password_reset_tokens",
-                                                        "outbound_emails", "stripe_events")}
+                                                        "outbound_emails", "stripe_events", "voice_calls")}
     old_items = count(db_sql, "sync_log WHERE entity_type = 'menu_item'")
     assert users == 2
     metrics = SyncMetrics(CollectorRegistry())
@@ -89,7 +92,8 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
 
     assert deleted == {"sync_log": old_items, "guest_sessions": 2, "refresh_tokens": 1, "idempotency_keys": 1,
                        "webhook_deliveries": 3, "member_invitations": 1, "platform_webhook_events": 2,
-                       "stripe_events": 1, "password_reset_tokens": 2 * users, "outbound_emails": users}
+                       "stripe_events": 1, "password_reset_tokens": 2 * users, "outbound_emails": users,
+                       "voice_calls": 2}
     assert set(again.values()) == {0}
     after = {table: count(db_sql, table) for table in before}
     assert after == {table: before[table] - deleted[table] for table in before}
@@ -100,6 +104,7 @@ async def test_housekeeping_prunes_each_table_past_its_retention_in_batches_and_
     assert count(db_sql, "webhook_deliveries") == 1
     assert db_sql("SELECT event_id FROM platform_webhook_events") == [{"event_id": "e2"}]
     assert db_sql("SELECT id FROM stripe_events") == [{"id": "evt_3"}]
+    assert db_sql("SELECT call_id FROM voice_calls") == [{"call_id": "call-89"}]
     assert count(db_sql, "password_reset_tokens WHERE expires_at > now()") == users
     assert count(db_sql, "outbound_emails WHERE sent_at IS NULL") == users
     assert count(db_sql, "outbound_emails WHERE sent_at > now() - interval '1 hour'") == users

@@ -78,3 +78,14 @@ DELETE FROM outbound_emails e
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED) old
  WHERE e.id = old.id;
+
+-- name: prune_voice_calls
+-- Vapi end-of-call reports received longer ago than the retention: their transcripts and
+-- summaries carry what callers said (names, numbers), kept only as long as an operator needs them.
+-- The call's orders stay, and so do voice_orders (an order's link to its call).
+DELETE FROM voice_calls c
+ USING (SELECT restaurant_id, call_id FROM voice_calls
+         WHERE received_at < now() - make_interval(secs => %(retention_s)s)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) old
+ WHERE c.restaurant_id = old.restaurant_id AND c.call_id = old.call_id;
