@@ -83,6 +83,10 @@ export const orderFields = {
   // status (unpaid, pending, paid, failed, refunded): what the pass needs to hand it over.
   pickupAt: v.optional(v.union(v.number(), v.null())),
   paymentStatus: v.optional(v.string()),
+  // A delivery order's address (the geocoder's formatted one; null for other orders) and its
+  // delivery fee (0 without one).
+  deliveryAddress: v.optional(nullableString),
+  deliveryFee: v.optional(v.number()),
 };
 
 export const reservationStatus = v.union(

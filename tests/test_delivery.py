@@ -26,11 +26,13 @@ from tests.conftest import (
     GeocodingStandin,
     MakeRestaurant,
     Restaurant,
+    Standin,
     User,
     deliver_from,
     expect,
     order_body,
 )
+from tests.test_sync import sync_settings_for, until
 
 KEY = "test-maps-key-for-the-api-never-logged"
 BANDS = [{"up_to_m": 1000, "fee": 2000}, {"up_to_m": 3000, "fee": 3500}, {"up_to_m": 5000, "fee": 5000}]
@@ -456,3 +458,27 @@ async def test_the_demo_restaurant_takes_a_delivery_order_once_seeded(client: ht
     order = expect(await client.post(f"/api/restaurants/{demo.restaurant_id}/orders",
                                      headers={"Authorization": f"Bearer {tokens['access_token']}"}, json=body), 201)
     assert (order["delivery"]["distance_m"], order["delivery_fee"]) == (542, 2000)
+
+
+class TestTheKitchenSeesWhereItGoes:
+    """The Convex order (what kitchen screens subscribe to) carries a delivery order's address and
+    fee, as Postgres has them; other orders carry none."""
+
+    @pytest.fixture
+    async def app(self, settings: Settings, standin: Standin) -> AsyncIterator[Starlette]:
+        application = create_app(settings, sync_settings_for(standin))
+        async with application.router.lifespan_context(application):
+            yield application
+
+    async def test_a_delivery_order_s_convex_document_has_its_address_and_fee(
+            self, client: httpx.AsyncClient, shop: Restaurant, staff: User, standin: Standin) -> None:
+        await deliver_from(client, shop, fee_bands=BANDS)
+        delivered = expect(await client.post(shop.url("/orders"), headers=staff.headers,
+                                             json=delivery_order(shop)), 201)
+        here = expect(await client.post(shop.url("/orders"), headers=staff.headers, json=order_body(shop)), 201)
+        await until(lambda: {delivered["id"], here["id"]} <= set(standin.versions("orders")))
+        docs = {d["pgId"]: d for d in standin.dump()["orders"]}
+        assert docs[delivered["id"]]["deliveryAddress"] == delivered["delivery"]["formatted_address"] == (
+            "4, East Street, Camp, Pune, Maharashtra 411001, India")
+        assert docs[delivered["id"]]["deliveryFee"] == 2000
+        assert (docs[here["id"]]["deliveryAddress"], docs[here["id"]]["deliveryFee"]) == (None, 0)

@@ -27,6 +27,7 @@ export type Order = {
   updatedAt: number;
   /** A takeaway's pickup time (ms; null or absent: as soon as ready). */
   pickupAt?: number | null;
+  deliveryAddress?: string | null;
   /** unpaid, pending, paid, failed, refunded (absent on documents synced before it existed). */
   paymentStatus?: string;
 };
@@ -168,6 +169,9 @@ export class Board {
     if (order.pickupAt) {
       const at = new Date(order.pickupAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       card.append(el("div", { class: "pickup" }, `Pickup ${at}`));
+    }
+    if (order.deliveryAddress) {
+      card.append(el("div", { class: "delivery" }, `Deliver to ${order.deliveryAddress}`));
     }
     if (order.paymentStatus && order.paymentStatus !== "unpaid") {
       card.append(el("div", { class: `payment ${order.paymentStatus}` }, order.paymentStatus));

@@ -53,6 +53,10 @@ def order_doc(row: Row) -> dict[str, Any]:
         "statusReason": row.get("status_reason"),
         "pickupAt": None if row.get("pickup_at") is None else _ms(row["pickup_at"]),
         "paymentStatus": row.get("payment_status", "unpaid"),
+        # A delivery order's address as the geocoder understood it, and its fee: what the pass and
+        # the rider need. None and 0 for every other order.
+        "deliveryAddress": (row.get("delivery") or {}).get("formatted_address"),
+        "deliveryFee": float(row.get("delivery_fee") or 0),
     }
 
 
