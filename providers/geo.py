@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from providers.config import ProviderConfigError, real, require
+
 GAZETTEER_PATH = Path(__file__).resolve().parent / "gazetteer.json"
 GOOGLE_GEOCODING_URL = "https://maps.googleapis.com/maps/api/geocode/json"
 DEFAULT_TIMEOUT_S = 3.0
@@ -191,9 +193,6 @@ def load(environ: Mapping[str, str]) -> Geocoder:
     """Production and staging: Google with GOOGLE_MAPS_API_KEY (refusing to start without it).
     Development and test: the gazetteer, or Google's client against GOOGLE_GEOCODING_URL (the
     stand-in) when that is set."""
-    # Here, not at the top: providers/factory.py imports this module to build its Providers.
-    from providers.factory import ProviderConfigError, real, require
-
     raw_timeout = environ.get("GOOGLE_GEOCODING_TIMEOUT_S", "").strip() or str(DEFAULT_TIMEOUT_S)
     try:
         timeout_s = float(raw_timeout)

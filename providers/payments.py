@@ -27,7 +27,7 @@ from uuid import UUID
 
 import stripe
 
-from providers.factory import real, require
+from providers.config import real, require
 
 STRIPE_API = "https://api.stripe.com"
 DEV_API_BASE = "http://127.0.0.1:8079"

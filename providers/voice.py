@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from providers.factory import ProviderConfigError, real, require
+from providers.config import ProviderConfigError, real, require
 
 DEV_SERVER_SECRET = "dev-vapi-server-secret"  # noqa: S105  # published development default, refused in production
 # Vapi waits 20 s for a server URL's answer unless the tool's server.timeoutSeconds says otherwise
@@ -50,11 +50,9 @@ def _number(environ: Mapping[str, str], name: str, default: float, low: float, h
     return value
 
 
-def load(environ: Mapping[str, str], mode: str | None = None) -> VoiceSettings:
-    """The voice settings of this configuration (``mode``: ENV_MODE, read from ``environ``
-    when not given); ProviderConfigError for a missing or malformed value."""
-    production = real({"ENV_MODE": mode} if mode is not None else environ)
-    if production:
+def load(environ: Mapping[str, str]) -> VoiceSettings:
+    """The voice settings of this configuration; ProviderConfigError for a missing or malformed value."""
+    if real(environ):
         secret = require(environ, "Vapi", ["VAPI_SERVER_SECRET"])["VAPI_SERVER_SECRET"]
         if len(secret) < _MIN_SECRET_CHARS:
             raise ProviderConfigError(f"VAPI_SERVER_SECRET must be at least {_MIN_SECRET_CHARS} characters")

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from providers.factory import ProviderConfigError, build_providers
+from providers.config import ProviderConfigError
+from providers.factory import build_providers
 from providers.geo import GazetteerGeocoder, GeocoderUnavailable, GoogleGeocoder, Place, load, normalised
 from tests.conftest import REAL_PROVIDERS, GeocodingStandin
 

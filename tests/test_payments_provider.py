@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 import stripe
 
-from providers.factory import ProviderConfigError, build_providers
+from providers.config import ProviderConfigError
+from providers.factory import build_providers
 from providers.payments import DEV_WEBHOOK_SECRET, Payments, PaymentsRefused, PaymentsUnavailable, load
 from tests.conftest import REAL_PROVIDERS, StripeStandin
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.factory import ProviderConfigError, build_providers, env_mode, real, require
+from providers.config import ProviderConfigError, env_mode, real, require
+from providers.factory import build_providers
 from providers.geo import GoogleGeocoder
 from tests.conftest import REAL_PROVIDERS
 

@@ -20,7 +20,8 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import Settings
-from providers.factory import ProviderConfigError, Providers, build_providers
+from providers.config import ProviderConfigError
+from providers.factory import Providers, build_providers
 from providers.voice import DEV_SERVER_SECRET, VoiceSettings, load
 from scripts.seed import seed
 from tests.conftest import REAL_PROVIDERS, MakeRestaurant, User, expect, overrides
